@@ -80,6 +80,14 @@ TRAIN_API int train_ctx_finetuning(const train_ctx *ctx);
 TRAIN_API double train_ctx_epoch_fraction(const train_ctx *ctx);
 /** Folder the recipe was read from (to resolve relative paths), or ".". */
 TRAIN_API const char *train_ctx_base_dir(const train_ctx *ctx);
+/**
+ * Resolve a PATH-typed config value the way the host fingerprinted it:
+ * "$data" and "$domain" (alone or followed by "/rest") stand for the
+ * run's --data and --domain; other relative paths are taken from the
+ * recipe's folder.  Returns a malloc'd path (free() it), NULL when out of
+ * memory or when "$data"/"$domain" was not given.
+ */
+TRAIN_API char *train_ctx_resolve(const train_ctx *ctx, const char *path);
 
 /* ---- component classes --------------------------------------------------- */
 

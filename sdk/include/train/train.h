@@ -118,6 +118,8 @@ typedef struct train_run_options {
 	const volatile int *cancel;   /**< set non-zero (e.g. from a signal) to stop */
 	const char *dot_path;         /**< write the plan as Graphviz here, or NULL */
 	const train_log_sink *log;    /**< where the runner's lines go (NULL: stderr) */
+	const char *data_path;        /**< --data: what "$data" in a PATH key means */
+	const char *domain_path;      /**< --domain: what "$domain" in a PATH key means */
 } train_run_options;
 
 TRAIN_API void train_run_options_init(train_run_options *o);
