@@ -17,6 +17,8 @@
  *
  * Ownership: a config belongs to whoever created it; nodes returned by the
  * getters are borrowed and live as long as the root.
+ * Threads: nothing changes a tree after it is built, so one tree may be read
+ * from several threads; parsing uses no global state.
  */
 #ifndef TRAIN_CONFIG_H
 #define TRAIN_CONFIG_H
@@ -77,6 +79,12 @@ TRAIN_API size_t train_config_len(const train_config *c);
 TRAIN_API const train_config *train_config_at(const train_config *c, size_t i);
 /** Key `i` of a map (in file order); NULL if out of range. */
 TRAIN_API const char *train_config_key_at(const train_config *c, size_t i);
+/**
+ * Key `i` of a map as a node (a STRING node holding the key's text), so
+ * that messages can point at the key itself: train_config_line() of it is
+ * where the key was written.  NULL if out of range.
+ */
+TRAIN_API const train_config *train_config_key_node_at(const train_config *c, size_t i);
 
 /* Scalar values of a node.  A node of another kind gives 0 / false / NULL. */
 TRAIN_API bool train_config_as_bool(const train_config *c);
@@ -100,26 +108,52 @@ TRAIN_API unsigned train_config_col(const train_config *c);
 
 /**
  * Parse YAML text (one document) into a tree.  `name` is used as the file
- * name in locations and errors.  Errors: TRAIN_EPARSE with file:line:col.
+ * name in locations and errors (NULL: "").  An empty document (nothing, or
+ * only comments) gives a null node.  Map keys are kept as text: `1: x` has
+ * the key "1".  Integers must fit int64 (decimal, 0x.. or 0o..); floats
+ * include .5, 1e-3, .inf, -.inf and .nan.  Tags other than !!str, !!map
+ * and !!seq are refused; `!!str 3` and `! 3` are strings.
+ * @param[out] out  the tree (free with train_config_destroy), NULL on error
+ * Errors, with err's file:line:col at the offending place:
+ *  - TRAIN_EPARSE  YAML syntax (libyaml's problem, with its context), a tab
+ *    where indentation is expected, a non-scalar map key, an anchor or an
+ *    alias ("aliases are not supported"), an unsupported tag, more than one
+ *    document, an integer or float out of range, nesting over 256 levels;
+ *  - TRAIN_EEXIST  a map key written twice ("duplicate key 'x' (first at
+ *    line N)", at the second one);
+ *  - TRAIN_ENOMEM.
+ * Numbers are read in the "C" locale whatever setlocale() says.
  */
 TRAIN_API int train_config_parse(const char *text, size_t size, const char *name,
                                  train_config **out, train_error *err);
 /** Read and parse a YAML file. */
 TRAIN_API int train_config_load(const char *path, train_config **out, train_error *err);
-/** Deep copy. */
+/** Deep copy, locations included.  TRAIN_EINVAL if `c` is NULL, TRAIN_ENOMEM. */
 TRAIN_API int train_config_copy(const train_config *c, train_config **out);
 /** Free a tree returned by parse/load/copy/validate.  NULL is fine. */
 TRAIN_API void train_config_destroy(train_config *c);
 
 /**
- * Check `user` (a map, or NULL for "no config") against `params` and
- * return a new map with every declared key: the user's values, coerced to
- * the declared types, and the defaults for the rest.  `what` names the
- * component in messages ("component WordCount").
- * Errors (err filled with the node's location):
- *  - TRAIN_ECONFIG unknown key (the message lists the known keys), wrong
- *    type, or a required key missing;
- *  - TRAIN_EINVAL `user` is not a map.
+ * Check `user` (a map, or NULL or a null node for "no config") against
+ * `params` and return a new map with every declared key, in table order:
+ * copies of the user's values, coerced to the declared types, and the
+ * parsed defaults for the rest (defaults have no location: file "", line
+ * 0).  `what` names the component in messages ("component WordCount").
+ *
+ * Types: INT takes an int; FLOAT an int (converted) or a float; BOOL a
+ * bool; STRING any scalar but null, kept as its text (`3` becomes "3");
+ * PATH only a string; LIST a list; MAP a map; ANY anything.  A null value
+ * is also accepted for a key whose default is null ("~"): that is how a
+ * component declares an optional key with no value.
+ * Errors (err filled with the offending node's location; for an unknown
+ * key, the key's):
+ *  - TRAIN_ECONFIG "unknown key 'epochz' for component X; known keys: a, b",
+ *    "'epochs' must be an integer, not the string \"ten\"",
+ *    "missing required key 'x' for component X" (at the user's map), or a
+ *    default that does not parse or does not fit its type (a bug in the
+ *    component; no location);
+ *  - TRAIN_EINVAL `user` is not a map;
+ *  - TRAIN_ENOMEM.
  */
 TRAIN_API int train_config_validate(const train_config *user, const train_param *params,
                                     const char *what, train_config **out, train_error *err);
@@ -131,10 +165,26 @@ TRAIN_API int train_config_validate(const train_config *user, const train_param 
  * length-prefixed; independent of YAML layout and key order.  A malloc'd
  * buffer goes to `*out` (free() it), its size to `*size`.
  * PATH-typed entries are not special here: the graph hashes their content.
+ *
+ * Encoding (u64 = 8 bytes little-endian):
+ *   null 'N'; bool 'T' or 'F'; int 'I' u64 len + decimal text;
+ *   float 'D' u64 len + text: the shortest "%.{p}g", p = 1..17, that reads
+ *   back to the same bits ("-0" differs from "0"), or "nan", "inf", "-inf";
+ *   string 'S' u64 len + bytes; list 'L' u64 count + items;
+ *   map 'M' u64 count + per entry, by key bytes: u64 len + key + value.
+ * An int and a float are different (`1` vs `1.0`) unless validation
+ * coerced them.  A NULL tree encodes as null.  Errors: TRAIN_ENOMEM.
  */
 TRAIN_API int train_config_canonical(const train_config *c, char **out, size_t *size);
 
-/** Write the tree as one line of YAML flow text (for logs and metadata). */
+/**
+ * Write the tree as one line of YAML flow text (for logs and metadata),
+ * maps in file order: `{a: 1, b: [x, "two words: yes"], c: null}`.
+ * Strings are quoted when they would not read back as the same string;
+ * floats always read back as floats ("1.0", ".inf").  Parsing the text
+ * gives a tree with the same canonical form.  `*out` is malloc'd.
+ * Errors: TRAIN_ENOMEM.
+ */
 TRAIN_API int train_config_to_flow(const train_config *c, char **out);
 
 #ifdef __cplusplus

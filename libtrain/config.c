@@ -1,0 +1,1305 @@
+/*
+ * libtrain/config.c - configuration trees (<train/config.h>).
+ *
+ * Sections: the node type and its getters; parsing YAML with libyaml's
+ * event API (yaml_parser_parse) and typing plain scalars with the YAML 1.2
+ * core schema; copying; validation against a component's train_param
+ * table; the canonical bytes that fingerprints hash; one-line flow text.
+ *
+ * Left out on purpose: anchors and aliases (a config is a tree, and an
+ * alias would make one value appear twice in the canonical form), tags
+ * other than !!str/!!map/!!seq, multiple documents, and writing block YAML.
+ *
+ * Numbers are read and written in the "C" numeric locale (uselocale, per
+ * thread) so that a host that called setlocale() cannot change what "0.5"
+ * means or the bytes a fingerprint is computed from.
+ */
+#include <train/config.h>
+
+#include "util.h"
+
+#include <yaml.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Deeper nesting than this is refused: the parser, copy and destroy recurse. */
+#define CFG_MAX_DEPTH 256
+
+/* ------------------------------------------------------------------------
+ * The node.
+ */
+
+struct train_config {
+	train_cfg_kind kind;
+	char *file;            /* never NULL; "" when unknown */
+	unsigned line, col;    /* 1-based; 0 when unknown */
+	char *text;            /* scalars: the text as written, NUL-terminated;
+	                          NULL for null, list and map */
+	size_t text_len;       /* bytes in `text` (a "\0" escape may be inside) */
+	bool b;                /* BOOL */
+	int64_t i;             /* INT */
+	double f;              /* FLOAT */
+	train_config **items;  /* LIST items, MAP values */
+	train_config **keys;   /* MAP keys: STRING nodes, with their own location */
+	size_t len, cap;
+};
+
+static train_config *node_new(train_cfg_kind kind, const char *file, unsigned line, unsigned col)
+{
+	train_config *n = calloc(1, sizeof *n);
+	if (!n)
+		return NULL;
+	n->file = strdup(file ? file : "");
+	if (!n->file) {
+		free(n);
+		return NULL;
+	}
+	n->kind = kind;
+	n->line = line;
+	n->col = col;
+	return n;
+}
+
+static int node_set_text(train_config *n, const char *text, size_t len)
+{
+	char *t = malloc(len + 1);
+	if (!t)
+		return TRAIN_ENOMEM;
+	memcpy(t, text, len);
+	t[len] = '\0';
+	free(n->text);
+	n->text = t;
+	n->text_len = len;
+	return TRAIN_OK;
+}
+
+/* Append an item (list) or a key and value (map); takes both on success. */
+static int node_push(train_config *n, train_config *key, train_config *value)
+{
+	if (n->len == n->cap) {
+		size_t nc = n->cap ? n->cap * 2 : 4;
+		train_config **ni = realloc(n->items, nc * sizeof *ni);
+		if (!ni)
+			return TRAIN_ENOMEM;
+		n->items = ni;
+		if (n->kind == TRAIN_CFG_MAP) {
+			train_config **nk = realloc(n->keys, nc * sizeof *nk);
+			if (!nk)
+				return TRAIN_ENOMEM;
+			n->keys = nk;
+		}
+		n->cap = nc;
+	}
+	if (n->kind == TRAIN_CFG_MAP)
+		n->keys[n->len] = key;
+	n->items[n->len++] = value;
+	return TRAIN_OK;
+}
+
+void train_config_destroy(train_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->len; i++) {
+		if (c->keys)
+			train_config_destroy(c->keys[i]);
+		train_config_destroy(c->items[i]);
+	}
+	free(c->items);
+	free(c->keys);
+	free(c->text);
+	free(c->file);
+	free(c);
+}
+
+/* Index of `key` in a map, or -1. */
+static long map_find(const train_config *c, const char *key, size_t klen)
+{
+	if (!c || c->kind != TRAIN_CFG_MAP)
+		return -1;
+	for (size_t i = 0; i < c->len; i++)
+		if (c->keys[i]->text_len == klen && memcmp(c->keys[i]->text, key, klen) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading a tree.
+ */
+
+train_cfg_kind train_config_kind(const train_config *c)
+{
+	return c ? c->kind : TRAIN_CFG_NULL;
+}
+
+const train_config *train_config_get(const train_config *c, const char *key)
+{
+	if (!key)
+		return NULL;
+	long i = map_find(c, key, strlen(key));
+	return i < 0 ? NULL : c->items[i];
+}
+
+size_t train_config_len(const train_config *c)
+{
+	if (!c || (c->kind != TRAIN_CFG_LIST && c->kind != TRAIN_CFG_MAP))
+		return 0;
+	return c->len;
+}
+
+const train_config *train_config_at(const train_config *c, size_t i)
+{
+	if (i >= train_config_len(c))
+		return NULL;
+	return c->items[i];
+}
+
+const char *train_config_key_at(const train_config *c, size_t i)
+{
+	const train_config *k = train_config_key_node_at(c, i);
+	return k ? k->text : NULL;
+}
+
+const train_config *train_config_key_node_at(const train_config *c, size_t i)
+{
+	if (!c || c->kind != TRAIN_CFG_MAP || i >= c->len)
+		return NULL;
+	return c->keys[i];
+}
+
+bool train_config_as_bool(const train_config *c)
+{
+	return c && c->kind == TRAIN_CFG_BOOL ? c->b : false;
+}
+
+int64_t train_config_as_int(const train_config *c)
+{
+	return c && c->kind == TRAIN_CFG_INT ? c->i : 0;
+}
+
+double train_config_as_float(const train_config *c)
+{
+	if (c && c->kind == TRAIN_CFG_FLOAT)
+		return c->f;
+	if (c && c->kind == TRAIN_CFG_INT)
+		return (double)c->i;
+	return 0.0;
+}
+
+const char *train_config_as_string(const train_config *c)
+{
+	return c ? c->text : NULL;
+}
+
+bool train_config_bool(const train_config *map, const char *key)
+{
+	return train_config_as_bool(train_config_get(map, key));
+}
+
+int64_t train_config_int(const train_config *map, const char *key)
+{
+	return train_config_as_int(train_config_get(map, key));
+}
+
+double train_config_float(const train_config *map, const char *key)
+{
+	return train_config_as_float(train_config_get(map, key));
+}
+
+const char *train_config_string(const train_config *map, const char *key)
+{
+	return train_config_as_string(train_config_get(map, key));
+}
+
+const char *train_config_file(const train_config *c)
+{
+	return c ? c->file : "";
+}
+
+unsigned train_config_line(const train_config *c)
+{
+	return c ? c->line : 0;
+}
+
+unsigned train_config_col(const train_config *c)
+{
+	return c ? c->col : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Numbers in the "C" locale.
+ */
+
+typedef struct c_numeric {
+	locale_t c, old;
+} c_numeric;
+
+/* If newlocale fails (out of memory) we carry on in the current locale:
+ * that is right for every program that never calls setlocale(). */
+static void c_numeric_enter(c_numeric *s)
+{
+	s->c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+	s->old = s->c ? uselocale(s->c) : (locale_t)0;
+}
+
+static void c_numeric_leave(c_numeric *s)
+{
+	if (s->c) {
+		uselocale(s->old);
+		freelocale(s->c);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * YAML 1.2 core schema for plain scalars.
+ */
+
+static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+static bool is_one_of(const char *s, const char *const *words)
+{
+	for (; *words; words++)
+		if (strcmp(s, *words) == 0)
+			return true;
+	return false;
+}
+
+static const char *const null_words[] = { "~", "null", "Null", "NULL", NULL };
+static const char *const true_words[] = { "true", "True", "TRUE", NULL };
+static const char *const false_words[] = { "false", "False", "FALSE", NULL };
+static const char *const inf_words[] = { ".inf", ".Inf", ".INF", NULL };
+static const char *const nan_words[] = { ".nan", ".NaN", ".NAN", NULL };
+
+/* [-+]?[0-9]+ */
+static bool match_dec_int(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!is_digit(*s))
+			return false;
+	return true;
+}
+
+/* 0x[0-9a-fA-F]+ or 0o[0-7]+ (no sign, as in the core schema) */
+static int match_radix_int(const char *s)
+{
+	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'o') || !s[2])
+		return 0;
+	int base = s[1] == 'x' ? 16 : 8;
+	for (const char *p = s + 2; *p; p++) {
+		char ch = *p;
+		bool ok = base == 16 ? (is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))
+		                     : (ch >= '0' && ch <= '7');
+		if (!ok)
+			return 0;
+	}
+	return base;
+}
+
+/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+static bool match_float(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	size_t int_digits = 0, frac_digits = 0;
+	while (is_digit(*s)) {
+		s++;
+		int_digits++;
+	}
+	if (*s == '.') {
+		s++;
+		while (is_digit(*s)) {
+			s++;
+			frac_digits++;
+		}
+		if (!int_digits && !frac_digits)
+			return false;
+	} else if (!int_digits) {
+		return false;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '-' || *s == '+')
+			s++;
+		if (!is_digit(*s))
+			return false;
+		while (is_digit(*s))
+			s++;
+	}
+	return *s == '\0';
+}
+
+/* What a plain scalar means.  Sets kind and value; the text is kept as is.
+ * Returns TRAIN_OK, or TRAIN_EPARSE for a number out of range (a message
+ * goes to `why`).  Must run in the "C" numeric locale. */
+static int resolve_plain(train_config *n, const char **why)
+{
+	const char *s = n->text ? n->text : "";
+	if (n->text && strlen(s) != n->text_len) { /* a NUL inside: only a string */
+		n->kind = TRAIN_CFG_STRING;
+		return TRAIN_OK;
+	}
+	if (!*s || is_one_of(s, null_words)) {
+		n->kind = TRAIN_CFG_NULL;
+		free(n->text);
+		n->text = NULL;
+		n->text_len = 0;
+		return TRAIN_OK;
+	}
+	if (is_one_of(s, true_words) || is_one_of(s, false_words)) {
+		n->kind = TRAIN_CFG_BOOL;
+		n->b = s[0] == 't' || s[0] == 'T';
+		return TRAIN_OK;
+	}
+	if (match_dec_int(s)) {
+		errno = 0;
+		long long v = strtoll(s, NULL, 10);
+		if (errno == ERANGE) {
+			*why = "integer out of range";
+			return TRAIN_EPARSE;
+		}
+		n->kind = TRAIN_CFG_INT;
+		n->i = (int64_t)v;
+		return TRAIN_OK;
+	}
+	int base = match_radix_int(s);
+	if (base) {
+		errno = 0;
+		unsigned long long v = strtoull(s + 2, NULL, base);
+		if (errno == ERANGE || v > (unsigned long long)INT64_MAX) {
+			*why = "integer out of range";
+			return TRAIN_EPARSE;
+		}
+		n->kind = TRAIN_CFG_INT;
+		n->i = (int64_t)v;
+		return TRAIN_OK;
+	}
+	if (match_float(s)) {
+		double v = strtod(s, NULL);
+		if (isinf(v)) {
+			*why = "number out of range (write .inf for infinity)";
+			return TRAIN_EPARSE;
+		}
+		n->kind = TRAIN_CFG_FLOAT;
+		n->f = v;
+		return TRAIN_OK;
+	}
+	const char *t = (*s == '-' || *s == '+') ? s + 1 : s;
+	if (is_one_of(t, inf_words)) {
+		n->kind = TRAIN_CFG_FLOAT;
+		n->f = *s == '-' ? -INFINITY : INFINITY;
+		return TRAIN_OK;
+	}
+	if (is_one_of(s, nan_words)) {
+		n->kind = TRAIN_CFG_FLOAT;
+		n->f = NAN;
+		return TRAIN_OK;
+	}
+	n->kind = TRAIN_CFG_STRING;
+	return TRAIN_OK;
+}
+
+/* The kind a plain scalar with this text would get (for flow output). */
+static train_cfg_kind plain_kind(const char *s, size_t len)
+{
+	train_config tmp = { .kind = TRAIN_CFG_STRING, .text = (char *)s, .text_len = len };
+	const char *why = NULL;
+	/* resolve_plain only frees the text for null, which we detect first. */
+	if (!len || is_one_of(s, null_words))
+		return TRAIN_CFG_NULL;
+	if (resolve_plain(&tmp, &why) != TRAIN_OK)
+		return TRAIN_CFG_INT; /* out of range, but not a string either */
+	return tmp.kind;
+}
+
+/* ------------------------------------------------------------------------
+ * Parsing.
+ */
+
+typedef struct cfg_parser {
+	yaml_parser_t yp;
+	const char *name;      /* file name for locations */
+	const char *text;      /* the input, to place reader errors */
+	size_t size;
+	train_error *err;
+} cfg_parser;
+
+static unsigned mark_line(yaml_mark_t m) { return (unsigned)m.line + 1; }
+static unsigned mark_col(yaml_mark_t m) { return (unsigned)m.column + 1; }
+
+/* Line and column (in characters) of a byte offset in the input. */
+static void offset_place(const cfg_parser *p, size_t off, unsigned *line, unsigned *col)
+{
+	unsigned l = 1, c = 1;
+	for (size_t i = 0; i < off && i < p->size; i++) {
+		unsigned char ch = (unsigned char)p->text[i];
+		if (ch == '\n') {
+			l++;
+			c = 1;
+		} else if ((ch & 0xC0) != 0x80) {
+			c++;
+		}
+	}
+	*line = l;
+	*col = c;
+}
+
+/* Report the error libyaml stopped on: its problem, and the context (with
+ * the context's own mark when that differs from the problem's). */
+static int yaml_fail(cfg_parser *p)
+{
+	yaml_parser_t *y = &p->yp;
+	const char *problem = y->problem ? y->problem : "invalid YAML";
+	if (y->error == YAML_MEMORY_ERROR)
+		return train_error_set(p->err, TRAIN_ENOMEM, p->name, 0, 0, "out of memory while parsing YAML");
+	if (y->error == YAML_READER_ERROR) {
+		unsigned line, col;
+		offset_place(p, y->problem_offset, &line, &col);
+		if (y->problem_value != -1)
+			return train_error_set(p->err, TRAIN_EPARSE, p->name, line, col, "%s: #%X", problem,
+			                       (unsigned)y->problem_value);
+		return train_error_set(p->err, TRAIN_EPARSE, p->name, line, col, "%s", problem);
+	}
+	yaml_mark_t pm = y->problem_mark, cm = y->context_mark;
+	if (!y->context)
+		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(pm), mark_col(pm), "%s", problem);
+	if (cm.line == pm.line && cm.column == pm.column)
+		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(pm), mark_col(pm), "%s: %s",
+		                       y->context, problem);
+	return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(pm), mark_col(pm),
+	                       "%s (line %u, column %u): %s", y->context, mark_line(cm), mark_col(cm),
+	                       problem);
+}
+
+static int next_event(cfg_parser *p, yaml_event_t *ev)
+{
+	if (!yaml_parser_parse(&p->yp, ev))
+		return yaml_fail(p);
+	return TRAIN_OK;
+}
+
+static int nomem(train_error *err)
+{
+	return train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+}
+
+#define TAG_STR "tag:yaml.org,2002:str"
+#define TAG_MAP "tag:yaml.org,2002:map"
+#define TAG_SEQ "tag:yaml.org,2002:seq"
+
+static int parse_value(cfg_parser *p, yaml_event_t *ev, int depth, train_config **out);
+
+static int parse_scalar(cfg_parser *p, yaml_event_t *ev, train_config **out)
+{
+	int rc = TRAIN_OK;
+	yaml_mark_t m = ev->start_mark;
+	const char *tag = (const char *)ev->data.scalar.tag;
+	bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	if (tag) {
+		if (strcmp(tag, TAG_STR) != 0 && strcmp(tag, "!") != 0)
+			return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
+			                       "tag '%s' is not supported", tag);
+		plain = false; /* !!str and the non-specific "!" both mean string */
+	}
+	train_config *n = node_new(TRAIN_CFG_STRING, p->name, mark_line(m), mark_col(m));
+	if (!n || node_set_text(n, (const char *)ev->data.scalar.value, ev->data.scalar.length)) {
+		rc = nomem(p->err);
+		goto out;
+	}
+	if (plain) {
+		const char *why = NULL;
+		rc = resolve_plain(n, &why);
+		if (rc) {
+			rc = train_error_set(p->err, rc, p->name, n->line, n->col, "%s: %s", why, n->text);
+			goto out;
+		}
+	}
+out:
+	if (rc) {
+		train_config_destroy(n);
+		n = NULL;
+	}
+	*out = n;
+	return rc;
+}
+
+static int parse_sequence(cfg_parser *p, yaml_event_t *start, int depth, train_config **out)
+{
+	int rc = TRAIN_OK;
+	yaml_mark_t m = start->start_mark;
+	train_config *n = node_new(TRAIN_CFG_LIST, p->name, mark_line(m), mark_col(m));
+	if (!n) {
+		rc = nomem(p->err);
+		goto out;
+	}
+	for (;;) {
+		yaml_event_t ev;
+		rc = next_event(p, &ev);
+		if (rc)
+			goto out;
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		train_config *item = NULL;
+		rc = parse_value(p, &ev, depth + 1, &item);
+		yaml_event_delete(&ev);
+		if (rc)
+			goto out;
+		if (node_push(n, NULL, item)) {
+			train_config_destroy(item);
+			rc = nomem(p->err);
+			goto out;
+		}
+	}
+out:
+	if (rc) {
+		train_config_destroy(n);
+		n = NULL;
+	}
+	*out = n;
+	return rc;
+}
+
+static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_config **out)
+{
+	int rc = TRAIN_OK;
+	yaml_mark_t m = start->start_mark;
+	train_config *key = NULL, *value = NULL;
+	train_config *n = node_new(TRAIN_CFG_MAP, p->name, mark_line(m), mark_col(m));
+	if (!n) {
+		rc = nomem(p->err);
+		goto out;
+	}
+	for (;;) {
+		yaml_event_t ev;
+		rc = next_event(p, &ev);
+		if (rc)
+			goto out;
+		if (ev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (ev.type != YAML_SCALAR_EVENT) {
+			/* An alias key gets the alias message; any other is a collection. */
+			if (ev.type == YAML_ALIAS_EVENT)
+				rc = parse_value(p, &ev, depth + 1, &key);
+			else
+				rc = train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(ev.start_mark),
+				                     mark_col(ev.start_mark), "map keys must be scalars");
+			yaml_event_delete(&ev);
+			goto out;
+		}
+		rc = parse_value(p, &ev, depth + 1, &key);
+		/* A key is a name: keep its text ("1", "~", "") whatever it would
+		 * mean as a value. */
+		if (!rc) {
+			key->kind = TRAIN_CFG_STRING;
+			if (node_set_text(key, (const char *)ev.data.scalar.value, ev.data.scalar.length))
+				rc = nomem(p->err);
+		}
+		yaml_event_delete(&ev);
+		if (rc)
+			goto out;
+		long dup = map_find(n, key->text, key->text_len);
+		if (dup >= 0) {
+			rc = train_error_set(p->err, TRAIN_EEXIST, p->name, key->line, key->col,
+			                     "duplicate key '%s' (first at line %u)", key->text,
+			                     n->keys[dup]->line);
+			goto out;
+		}
+		rc = next_event(p, &ev);
+		if (rc)
+			goto out;
+		rc = parse_value(p, &ev, depth + 1, &value);
+		yaml_event_delete(&ev);
+		if (rc)
+			goto out;
+		if (node_push(n, key, value)) {
+			rc = nomem(p->err);
+			goto out;
+		}
+		key = value = NULL;
+	}
+out:
+	train_config_destroy(key);
+	train_config_destroy(value);
+	if (rc) {
+		train_config_destroy(n);
+		n = NULL;
+	}
+	*out = n;
+	return rc;
+}
+
+/* Build the node that starts with `ev` (which the caller still owns). */
+static int parse_value(cfg_parser *p, yaml_event_t *ev, int depth, train_config **out)
+{
+	yaml_mark_t m = ev->start_mark;
+	const yaml_char_t *anchor = NULL, *tag = NULL;
+	*out = NULL;
+	if (depth > CFG_MAX_DEPTH)
+		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
+		                       "nested more than %d levels deep", CFG_MAX_DEPTH);
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
+		                       "aliases are not supported");
+	case YAML_SCALAR_EVENT:
+		anchor = ev->data.scalar.anchor;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = ev->data.sequence_start.anchor;
+		tag = ev->data.sequence_start.tag;
+		if (tag && strcmp((const char *)tag, TAG_SEQ) != 0)
+			goto bad_tag;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->data.mapping_start.anchor;
+		tag = ev->data.mapping_start.tag;
+		if (tag && strcmp((const char *)tag, TAG_MAP) != 0)
+			goto bad_tag;
+		break;
+	default:
+		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
+		                       "unexpected YAML event %d", (int)ev->type);
+	}
+	if (anchor)
+		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
+		                       "anchor '%s': anchors and aliases are not supported",
+		                       (const char *)anchor);
+	if (ev->type == YAML_SCALAR_EVENT)
+		return parse_scalar(p, ev, out);
+	if (ev->type == YAML_SEQUENCE_START_EVENT)
+		return parse_sequence(p, ev, depth, out);
+	return parse_mapping(p, ev, depth, out);
+bad_tag:
+	return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
+	                       "tag '%s' is not supported", (const char *)tag);
+}
+
+static int parse_stream(cfg_parser *p, train_config **out)
+{
+	int rc = TRAIN_OK;
+	train_config *root = NULL;
+	yaml_event_t ev;
+	bool have = false;
+
+	rc = next_event(p, &ev); /* STREAM-START */
+	if (rc)
+		goto out;
+	yaml_event_delete(&ev);
+	rc = next_event(p, &ev);
+	if (rc)
+		goto out;
+	have = true;
+	if (ev.type == YAML_STREAM_END_EVENT) { /* nothing but comments or blanks */
+		root = node_new(TRAIN_CFG_NULL, p->name, 1, 1);
+		if (!root)
+			rc = nomem(p->err);
+		goto out;
+	}
+	/* DOCUMENT-START, the root node, DOCUMENT-END */
+	yaml_event_delete(&ev);
+	have = false;
+	rc = next_event(p, &ev);
+	if (rc)
+		goto out;
+	have = true;
+	rc = parse_value(p, &ev, 0, &root);
+	if (rc)
+		goto out;
+	yaml_event_delete(&ev);
+	have = false;
+	rc = next_event(p, &ev); /* DOCUMENT-END */
+	if (rc)
+		goto out;
+	yaml_event_delete(&ev);
+	have = false;
+	rc = next_event(p, &ev);
+	if (rc)
+		goto out;
+	have = true;
+	if (ev.type != YAML_STREAM_END_EVENT)
+		rc = train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(ev.start_mark),
+		                     mark_col(ev.start_mark), "multiple documents are not supported");
+out:
+	if (have)
+		yaml_event_delete(&ev);
+	if (rc) {
+		train_config_destroy(root);
+		root = NULL;
+	}
+	*out = root;
+	return rc;
+}
+
+int train_config_parse(const char *text, size_t size, const char *name, train_config **out,
+                       train_error *err)
+{
+	int rc = TRAIN_OK;
+	cfg_parser p = { .name = name ? name : "", .text = text, .size = size, .err = err };
+	c_numeric loc;
+	bool inited = false;
+
+	*out = NULL;
+	if (!text && size)
+		return train_error_set(err, TRAIN_EINVAL, name, 0, 0, "no text");
+	if (!yaml_parser_initialize(&p.yp))
+		return nomem(err);
+	inited = true;
+	yaml_parser_set_input_string(&p.yp, (const unsigned char *)(text ? text : ""), size);
+	c_numeric_enter(&loc);
+	rc = parse_stream(&p, out);
+	c_numeric_leave(&loc);
+	if (inited)
+		yaml_parser_delete(&p.yp);
+	return rc;
+}
+
+int train_config_load(const char *path, train_config **out, train_error *err)
+{
+	char *data = NULL;
+	size_t size = 0;
+	*out = NULL;
+	int rc = train_read_file(path, &data, &size, err);
+	if (rc)
+		return rc;
+	rc = train_config_parse(data, size, path, out, err);
+	free(data);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Copying.
+ */
+
+static train_config *copy_node(const train_config *c)
+{
+	train_config *n = node_new(c->kind, c->file, c->line, c->col);
+	if (!n)
+		return NULL;
+	n->b = c->b;
+	n->i = c->i;
+	n->f = c->f;
+	if (c->text && node_set_text(n, c->text, c->text_len))
+		goto fail;
+	for (size_t i = 0; i < c->len; i++) {
+		train_config *k = NULL, *v = copy_node(c->items[i]);
+		if (!v)
+			goto fail;
+		if (c->kind == TRAIN_CFG_MAP && !(k = copy_node(c->keys[i]))) {
+			train_config_destroy(v);
+			goto fail;
+		}
+		if (node_push(n, k, v)) {
+			train_config_destroy(k);
+			train_config_destroy(v);
+			goto fail;
+		}
+	}
+	return n;
+fail:
+	train_config_destroy(n);
+	return NULL;
+}
+
+int train_config_copy(const train_config *c, train_config **out)
+{
+	*out = NULL;
+	if (!c)
+		return TRAIN_EINVAL;
+	*out = copy_node(c);
+	return *out ? TRAIN_OK : TRAIN_ENOMEM;
+}
+
+/* ------------------------------------------------------------------------
+ * Validation.
+ */
+
+/* `s` as a short double-quoted string for messages ("ten", "a\"b", "long..."). */
+static void quote_short(const char *s, size_t len, char *buf, size_t cap)
+{
+	size_t o = 0;
+	const size_t max_shown = 40;
+	buf[o++] = '"';
+	for (size_t i = 0; i < len && i < max_shown && o + 6 < cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)ch;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02X", ch);
+		} else {
+			buf[o++] = (char)ch;
+		}
+	}
+	if (len > max_shown && o + 5 < cap) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+}
+
+/* "the string \"ten\"", "the integer 3", "a list", ... */
+static void describe_found(const train_config *c, char *buf, size_t cap)
+{
+	char q[128];
+	switch (train_config_kind(c)) {
+	case TRAIN_CFG_NULL: snprintf(buf, cap, "null"); break;
+	case TRAIN_CFG_BOOL: snprintf(buf, cap, "the boolean %s", c->text ? c->text : (c->b ? "true" : "false")); break;
+	case TRAIN_CFG_INT: snprintf(buf, cap, "the integer %.40s", c->text ? c->text : "?"); break;
+	case TRAIN_CFG_FLOAT: snprintf(buf, cap, "the number %.40s", c->text ? c->text : "?"); break;
+	case TRAIN_CFG_STRING:
+		quote_short(c->text, c->text_len, q, sizeof q);
+		snprintf(buf, cap, "the string %s", q);
+		break;
+	case TRAIN_CFG_LIST: snprintf(buf, cap, "a list"); break;
+	case TRAIN_CFG_MAP: snprintf(buf, cap, "a map"); break;
+	}
+}
+
+static const char *describe_expected(train_param_type t)
+{
+	switch (t) {
+	case TRAIN_PARAM_INT: return "an integer";
+	case TRAIN_PARAM_FLOAT: return "a number";
+	case TRAIN_PARAM_BOOL: return "true or false";
+	case TRAIN_PARAM_STRING: return "a string";
+	case TRAIN_PARAM_LIST: return "a list";
+	case TRAIN_PARAM_MAP: return "a map";
+	case TRAIN_PARAM_PATH: return "a path (a string)";
+	case TRAIN_PARAM_ANY:
+	case TRAIN_PARAM_END: break;
+	}
+	return "a value";
+}
+
+/* Whether `v` fits type `t`; if so, convert it in place (INT -> FLOAT,
+ * scalar -> STRING).  A null fits when `null_ok` (the default is null). */
+static bool fit_type(train_config *v, train_param_type t, bool null_ok)
+{
+	train_cfg_kind k = v->kind;
+	if (k == TRAIN_CFG_NULL)
+		return null_ok || t == TRAIN_PARAM_ANY;
+	switch (t) {
+	case TRAIN_PARAM_INT: return k == TRAIN_CFG_INT;
+	case TRAIN_PARAM_FLOAT:
+		if (k == TRAIN_CFG_INT) {
+			v->kind = TRAIN_CFG_FLOAT;
+			v->f = (double)v->i;
+			v->i = 0;
+			return true;
+		}
+		return k == TRAIN_CFG_FLOAT;
+	case TRAIN_PARAM_BOOL: return k == TRAIN_CFG_BOOL;
+	case TRAIN_PARAM_STRING:
+		if (k == TRAIN_CFG_BOOL || k == TRAIN_CFG_INT || k == TRAIN_CFG_FLOAT) {
+			v->kind = TRAIN_CFG_STRING; /* kept as its text */
+			return true;
+		}
+		return k == TRAIN_CFG_STRING;
+	case TRAIN_PARAM_PATH: return k == TRAIN_CFG_STRING;
+	case TRAIN_PARAM_LIST: return k == TRAIN_CFG_LIST;
+	case TRAIN_PARAM_MAP: return k == TRAIN_CFG_MAP;
+	case TRAIN_PARAM_ANY: return true;
+	case TRAIN_PARAM_END: break;
+	}
+	return false;
+}
+
+/* Forget where a node came from (defaults come from no file). */
+static void clear_location(train_config *c)
+{
+	c->file[0] = '\0';
+	c->line = c->col = 0;
+	for (size_t i = 0; i < c->len; i++) {
+		if (c->keys)
+			clear_location(c->keys[i]);
+		clear_location(c->items[i]);
+	}
+}
+
+/* The parsed default of `p` (a fresh tree), checked against its type. */
+static int parse_default(const train_param *p, const char *what, train_config **out, train_error *err)
+{
+	train_error e = { 0 };
+	char ebuf[TRAIN_ERROR_TEXT + 64];
+	*out = NULL;
+	int rc = train_config_parse(p->def, strlen(p->def), "", out, &e);
+	if (rc == TRAIN_ENOMEM)
+		return nomem(err);
+	if (rc)
+		return train_error_set(err, TRAIN_ECONFIG, NULL, 0, 0, "bad default for '%s' of %s: %s",
+		                       p->name, what, train_error_format(&e, ebuf, sizeof ebuf));
+	clear_location(*out);
+	if (!fit_type(*out, p->type, true)) {
+		describe_found(*out, ebuf, sizeof ebuf);
+		train_config_destroy(*out);
+		*out = NULL;
+		return train_error_set(err, TRAIN_ECONFIG, NULL, 0, 0,
+		                       "bad default for '%s' of %s: must be %s, not %s", p->name, what,
+		                       describe_expected(p->type), ebuf);
+	}
+	return TRAIN_OK;
+}
+
+static int unknown_key(const train_config *key, const train_param *params, const char *what,
+                       train_error *err)
+{
+	train_buf known = { 0 };
+	int rc = TRAIN_OK;
+	for (const train_param *p = params; p->type != TRAIN_PARAM_END; p++) {
+		rc = train_buf_printf(&known, "%s%s", p == params ? "" : ", ", p->name);
+		if (rc)
+			goto out;
+	}
+	rc = train_error_set(err, TRAIN_ECONFIG, key->file, key->line, key->col,
+	                     "unknown key '%s' for %s; known keys: %s", key->text, what,
+	                     known.len ? known.data : "(none)");
+out:
+	if (rc == TRAIN_ENOMEM)
+		rc = nomem(err);
+	train_buf_free(&known);
+	return rc;
+}
+
+int train_config_validate(const train_config *user, const train_param *params, const char *what,
+                          train_config **out, train_error *err)
+{
+	int rc = TRAIN_OK;
+	train_config *res = NULL, *key = NULL, *value = NULL;
+	char found[192];
+
+	*out = NULL;
+	if (!what)
+		what = "config";
+	if (user && user->kind != TRAIN_CFG_MAP && user->kind != TRAIN_CFG_NULL) {
+		describe_found(user, found, sizeof found);
+		return train_error_set(err, TRAIN_EINVAL, user->file, user->line, user->col,
+		                       "config of %s must be a map, not %s", what, found);
+	}
+	/* Unknown keys first, in file order, so the first one written is reported. */
+	for (size_t i = 0; i < train_config_len(user); i++) {
+		const train_param *p = params;
+		while (p->type != TRAIN_PARAM_END && strcmp(p->name, user->keys[i]->text) != 0)
+			p++;
+		if (p->type == TRAIN_PARAM_END)
+			return unknown_key(user->keys[i], params, what, err);
+	}
+	res = node_new(TRAIN_CFG_MAP, user ? user->file : "", user ? user->line : 0, user ? user->col : 0);
+	if (!res) {
+		rc = nomem(err);
+		goto out;
+	}
+	for (const train_param *p = params; p->type != TRAIN_PARAM_END; p++) {
+		long at = map_find(user, p->name, strlen(p->name));
+		train_config *def = NULL;
+		if (p->def) {
+			rc = parse_default(p, what, &def, err);
+			if (rc)
+				goto out;
+		}
+		if (at >= 0) {
+			const train_config *uv = user->items[at];
+			value = copy_node(uv);
+			key = copy_node(user->keys[at]);
+			if (!value || !key) {
+				train_config_destroy(def);
+				rc = nomem(err);
+				goto out;
+			}
+			bool null_ok = def && def->kind == TRAIN_CFG_NULL;
+			train_config_destroy(def);
+			if (!fit_type(value, p->type, null_ok)) {
+				describe_found(uv, found, sizeof found);
+				rc = train_error_set(err, TRAIN_ECONFIG, uv->file, uv->line, uv->col,
+				                     "'%s' must be %s, not %s", p->name,
+				                     describe_expected(p->type), found);
+				goto out;
+			}
+		} else if (def) {
+			value = def;
+			key = node_new(TRAIN_CFG_STRING, "", 0, 0);
+			if (!key || node_set_text(key, p->name, strlen(p->name))) {
+				rc = nomem(err);
+				goto out;
+			}
+		} else {
+			rc = train_error_set(err, TRAIN_ECONFIG, user ? user->file : NULL,
+			                     user ? user->line : 0, user ? user->col : 0,
+			                     "missing required key '%s' for %s", p->name, what);
+			goto out;
+		}
+		if (node_push(res, key, value)) {
+			rc = nomem(err);
+			goto out;
+		}
+		key = value = NULL;
+	}
+out:
+	train_config_destroy(key);
+	train_config_destroy(value);
+	if (rc) {
+		train_config_destroy(res);
+		res = NULL;
+	}
+	*out = res;
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Canonical bytes.
+ *
+ *   null  'N'                     bool  'T' | 'F'
+ *   int   'I' u64 len, decimal    float 'D' u64 len, text (see float_text)
+ *   string 'S' u64 len, bytes
+ *   list  'L' u64 count, items
+ *   map   'M' u64 count, then per entry sorted by key bytes:
+ *         u64 key len, key bytes, value
+ * All u64 little-endian.  Lengths make every encoding self-delimiting, so
+ * two different trees never give the same bytes.
+ */
+
+/* The shortest "%.{p}g" (p = 1..17) that strtod reads back to the same
+ * bits; "nan", "inf", "-inf" for the special values.  -0.0 gives "-0".
+ * Must run in the "C" numeric locale. */
+static void float_text(double v, char buf[40])
+{
+	if (isnan(v)) {
+		strcpy(buf, "nan");
+		return;
+	}
+	if (isinf(v)) {
+		strcpy(buf, v < 0 ? "-inf" : "inf");
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, 40, "%.*g", prec, v);
+		double back = strtod(buf, NULL);
+		if (memcmp(&back, &v, sizeof v) == 0)
+			return;
+	}
+	snprintf(buf, 40, "%.17g", v); /* not reached: 17 digits always round-trip */
+}
+
+static int put_len(train_buf *b, uint64_t n)
+{
+	unsigned char le[8];
+	train_put_u64(le, n);
+	return train_buf_add(b, le, sizeof le);
+}
+
+static int put_tagged(train_buf *b, char tag, const char *s, size_t len)
+{
+	int rc = train_buf_add(b, &tag, 1);
+	if (!rc)
+		rc = put_len(b, len);
+	if (!rc)
+		rc = train_buf_add(b, s, len);
+	return rc;
+}
+
+typedef struct key_ref {
+	const train_config *key;
+	size_t index;
+} key_ref;
+
+static int key_cmp(const void *a, const void *b)
+{
+	const train_config *x = ((const key_ref *)a)->key, *y = ((const key_ref *)b)->key;
+	size_t n = x->text_len < y->text_len ? x->text_len : y->text_len;
+	int r = memcmp(x->text, y->text, n);
+	if (r)
+		return r;
+	return x->text_len < y->text_len ? -1 : x->text_len > y->text_len;
+}
+
+static int canon_node(train_buf *b, const train_config *c)
+{
+	char num[40];
+	int rc = TRAIN_OK;
+	key_ref *order = NULL;
+
+	switch (c->kind) {
+	case TRAIN_CFG_NULL: return train_buf_add(b, "N", 1);
+	case TRAIN_CFG_BOOL: return train_buf_add(b, c->b ? "T" : "F", 1);
+	case TRAIN_CFG_INT:
+		snprintf(num, sizeof num, "%" PRId64, c->i);
+		return put_tagged(b, 'I', num, strlen(num));
+	case TRAIN_CFG_FLOAT:
+		float_text(c->f, num);
+		return put_tagged(b, 'D', num, strlen(num));
+	case TRAIN_CFG_STRING: return put_tagged(b, 'S', c->text ? c->text : "", c->text_len);
+	case TRAIN_CFG_LIST:
+		rc = train_buf_add(b, "L", 1);
+		if (!rc)
+			rc = put_len(b, c->len);
+		for (size_t i = 0; !rc && i < c->len; i++)
+			rc = canon_node(b, c->items[i]);
+		return rc;
+	case TRAIN_CFG_MAP:
+		break;
+	}
+	rc = train_buf_add(b, "M", 1);
+	if (!rc)
+		rc = put_len(b, c->len);
+	if (rc || !c->len)
+		goto out;
+	order = malloc(c->len * sizeof *order);
+	if (!order) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < c->len; i++)
+		order[i] = (key_ref){ c->keys[i], i };
+	qsort(order, c->len, sizeof *order, key_cmp);
+	for (size_t i = 0; !rc && i < c->len; i++) {
+		const train_config *k = order[i].key;
+		rc = put_len(b, k->text_len);
+		if (!rc)
+			rc = train_buf_add(b, k->text, k->text_len);
+		if (!rc)
+			rc = canon_node(b, c->items[order[i].index]);
+	}
+out:
+	free(order);
+	return rc;
+}
+
+int train_config_canonical(const train_config *c, char **out, size_t *size)
+{
+	train_buf b = { 0 };
+	c_numeric loc;
+	*out = NULL;
+	*size = 0;
+	c_numeric_enter(&loc);
+	int rc = c ? canon_node(&b, c) : train_buf_add(&b, "N", 1);
+	c_numeric_leave(&loc);
+	if (rc) {
+		train_buf_free(&b);
+		return rc;
+	}
+	*out = b.data;
+	*size = b.len;
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Flow text.
+ */
+
+/* A string can be written plain when it is made of "safe" characters, does
+ * not start or end with a space, and would read back as a string. */
+static bool plain_safe(const char *s, size_t len)
+{
+	if (!len || s[0] == ' ' || s[len - 1] == ' ' || strlen(s) != len)
+		return false;
+	if (s[0] == '-' && (len == 1 || s[1] == ' '))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || is_digit(ch) ||
+		          strchr("_./@+- ", ch) != NULL;
+		if (!ok)
+			return false;
+	}
+	return plain_kind(s, len) == TRAIN_CFG_STRING;
+}
+
+static int flow_string(train_buf *b, const char *s, size_t len)
+{
+	if (plain_safe(s, len))
+		return train_buf_add(b, s, len);
+	int rc = train_buf_add(b, "\"", 1);
+	for (size_t i = 0; !rc && i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		switch (ch) {
+		case '"': rc = train_buf_str(b, "\\\""); break;
+		case '\\': rc = train_buf_str(b, "\\\\"); break;
+		case '\n': rc = train_buf_str(b, "\\n"); break;
+		case '\t': rc = train_buf_str(b, "\\t"); break;
+		case '\r': rc = train_buf_str(b, "\\r"); break;
+		case '\0': rc = train_buf_str(b, "\\0"); break;
+		default:
+			if (ch < 0x20 || ch == 0x7f)
+				rc = train_buf_printf(b, "\\x%02X", ch);
+			else
+				rc = train_buf_add(b, &ch, 1);
+		}
+	}
+	if (!rc)
+		rc = train_buf_add(b, "\"", 1);
+	return rc;
+}
+
+static int flow_node(train_buf *b, const train_config *c)
+{
+	char num[48];
+	int rc = TRAIN_OK;
+	switch (c->kind) {
+	case TRAIN_CFG_NULL: return train_buf_str(b, "null");
+	case TRAIN_CFG_BOOL: return train_buf_str(b, c->b ? "true" : "false");
+	case TRAIN_CFG_INT: return train_buf_printf(b, "%" PRId64, c->i);
+	case TRAIN_CFG_FLOAT:
+		if (isnan(c->f))
+			return train_buf_str(b, ".nan");
+		if (isinf(c->f))
+			return train_buf_str(b, c->f < 0 ? "-.inf" : ".inf");
+		float_text(c->f, num);
+		if (!strpbrk(num, ".e"))
+			strcat(num, ".0"); /* "3" would read back as an int */
+		return train_buf_str(b, num);
+	case TRAIN_CFG_STRING: return flow_string(b, c->text ? c->text : "", c->text_len);
+	case TRAIN_CFG_LIST:
+		rc = train_buf_add(b, "[", 1);
+		for (size_t i = 0; !rc && i < c->len; i++) {
+			if (i)
+				rc = train_buf_str(b, ", ");
+			if (!rc)
+				rc = flow_node(b, c->items[i]);
+		}
+		return rc ? rc : train_buf_add(b, "]", 1);
+	case TRAIN_CFG_MAP:
+		rc = train_buf_add(b, "{", 1);
+		for (size_t i = 0; !rc && i < c->len; i++) {
+			if (i)
+				rc = train_buf_str(b, ", ");
+			if (!rc)
+				rc = flow_string(b, c->keys[i]->text, c->keys[i]->text_len);
+			if (!rc)
+				rc = train_buf_str(b, ": ");
+			if (!rc)
+				rc = flow_node(b, c->items[i]);
+		}
+		return rc ? rc : train_buf_add(b, "}", 1);
+	}
+	return TRAIN_EINVAL;
+}
+
+int train_config_to_flow(const train_config *c, char **out)
+{
+	train_buf b = { 0 };
+	c_numeric loc;
+	*out = NULL;
+	c_numeric_enter(&loc);
+	int rc = c ? flow_node(&b, c) : train_buf_str(&b, "null");
+	c_numeric_leave(&loc);
+	if (rc) {
+		train_buf_free(&b);
+		return rc;
+	}
+	*out = b.data;
+	return TRAIN_OK;
+}
