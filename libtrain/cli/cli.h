@@ -1,0 +1,33 @@
+/*
+ * cli.h - the `train` program: one file per subcommand.
+ */
+#ifndef TRAIN_CLI_H
+#define TRAIN_CLI_H
+
+#include <train/train.h>
+#include <train/cache.h>
+
+/* Exit statuses (train.1, EXIT STATUS).  Dry runs use 0..7 as bit flags. */
+#define EXIT_USAGE 64
+#define EXIT_DATAERR 65
+#define EXIT_UNAVAILABLE 69
+#define EXIT_SOFTWARE 70
+#define EXIT_IOERR 74
+#define EXIT_INTERRUPTED 130
+
+/* Map a TRAIN_E* code to an exit status. */
+int cli_exit_code(int rc);
+/* Print "train: <formatted error>" to stderr; returns cli_exit_code(err->code). */
+int cli_report(const train_error *err);
+/* Load plugins from --plugin-path (may be NULL) plus the defaults; refusals
+ * are warned about at verbosity >= 1 unless `quiet_refusals`. */
+int cli_load_plugins(const char *plugin_path, int verbosity, int quiet_refusals,
+                     train_registry **out);
+
+int cmd_train(int argc, char **argv, const char *sub);
+int cmd_plugins(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * cmd_train.c - `train [train|nlu|core]` and `train graph`.
+ */
+#include <dirent.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static volatile sig_atomic_t interrupted;
+static volatile int cancel_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+	cancel_flag = 1;
+}
+
+static void help(const char *sub)
+{
+	printf("usage: train %s [OPTIONS]\n\n"
+	       "  --recipe FILE          the recipe (default: ./recipe.yml)\n"
+	       "  --config FILE          same as --recipe (Rasa config.yml: not built yet)\n"
+	       "  --domain FILE          what \"$domain\" means in path keys\n"
+	       "  --data DIR             what \"$data\" means in path keys\n"
+	       "  --out DIR              where models go (default: models)\n"
+	       "  --fixed-model-name N   name the model N.tar.gz\n"
+	       "  --dry-run              say what would train; exit status = flags\n"
+	       "  --force                train every node, ignore the cache\n"
+	       "  --finetune[=MODEL]     continue from MODEL (default: newest in --out)\n"
+	       "  --epoch-fraction F     share of epochs when finetuning\n"
+	       "  --plugin-path DIRS     colon-separated plugin folders, searched first\n"
+	       "  --cache-dir DIR        the cache (default: $TRAIN_CACHE_DIR or\n"
+	       "                         $XDG_CACHE_HOME/train)\n"
+	       "  --threads N            nodes run at once (default: the cores)\n"
+	       "  --report FILE          write a JSON report of the run\n"
+	       "  --dot FILE             write the plan as Graphviz\n"
+	       "  -q, --quiet            only errors\n"
+	       "  -v, --verbose          more detail\n",
+	       sub);
+}
+
+/* The newest *.tar.gz in `dir`, malloc'd, or NULL. */
+static char *newest_model(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return NULL;
+	char *best = NULL;
+	time_t best_t = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (e->d_name[0] == '.' || l <= 7 || strcmp(e->d_name + l - 7, ".tar.gz"))
+			continue;
+		size_t pl = strlen(dir) + l + 2;
+		char *p = malloc(pl);
+		if (!p)
+			break;
+		snprintf(p, pl, "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(p, &st) == 0 && (!best || st.st_mtime > best_t ||
+		                          (st.st_mtime == best_t && strcmp(p, best) > 0))) {
+			free(best);
+			best = p;
+			best_t = st.st_mtime;
+		} else {
+			free(p);
+		}
+	}
+	closedir(d);
+	return best;
+}
+
+static void print_plan(const train_run_result *res)
+{
+	for (size_t i = 0; i < res->n_nodes; i++) {
+		const train_node_result *n = &res->nodes[i];
+		printf("%-8s %-24s %-24s %s\n", train_node_status_name(n->status), n->name,
+		       n->component, n->fingerprint);
+	}
+	printf("%zu to train, %zu cached, %zu pruned\n", res->n_trained, res->n_cached,
+	       res->n_pruned);
+}
+
+int cmd_train(int argc, char **argv, const char *sub)
+{
+	enum { O_RECIPE = 256, O_CONFIG, O_DOMAIN, O_DATA, O_OUT, O_FIXED, O_DRY, O_FORCE,
+	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP };
+	static const struct option longopts[] = {
+		{ "recipe", required_argument, NULL, O_RECIPE },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "domain", required_argument, NULL, O_DOMAIN },
+		{ "data", required_argument, NULL, O_DATA },
+		{ "out", required_argument, NULL, O_OUT },
+		{ "fixed-model-name", required_argument, NULL, O_FIXED },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "finetune", optional_argument, NULL, O_FINETUNE },
+		{ "epoch-fraction", required_argument, NULL, O_FRACTION },
+		{ "plugin-path", required_argument, NULL, O_PLUGINS },
+		{ "cache-dir", required_argument, NULL, O_CACHE },
+		{ "threads", required_argument, NULL, O_THREADS },
+		{ "report", required_argument, NULL, O_REPORT },
+		{ "dot", required_argument, NULL, O_DOT },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	int graph = !strcmp(sub, "graph");
+	train_run_options opt;
+	train_run_options_init(&opt);
+	opt.training_type = !strcmp(sub, "nlu") || !strcmp(sub, "core") ? sub : "recipe";
+	const char *plugin_path = NULL;
+	int finetune = 0, c;
+	char *finetune_model = NULL;
+	char *end;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qv", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_RECIPE:
+		case O_CONFIG: opt.recipe_path = optarg; break;
+		case O_DOMAIN: opt.domain_path = optarg; break;
+		case O_DATA: opt.data_path = optarg; break;
+		case O_OUT: opt.out_dir = optarg; break;
+		case O_FIXED: opt.fixed_model_name = optarg; break;
+		case O_DRY: opt.dry_run = 1; break;
+		case O_FORCE: opt.force = 1; break;
+		case O_FINETUNE:
+			finetune = 1;
+			if (optarg)
+				finetune_model = strdup(optarg);
+			else if (optind < argc && argv[optind][0] != '-')
+				finetune_model = strdup(argv[optind++]);
+			break;
+		case O_FRACTION:
+			opt.epoch_fraction = strtod(optarg, &end);
+			if (*end || !(opt.epoch_fraction > 0 && opt.epoch_fraction <= 1000)) {
+				fprintf(stderr, "train: --epoch-fraction: '%s' is not a positive number\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_PLUGINS: plugin_path = optarg; break;
+		case O_CACHE: opt.cache_dir = optarg; break;
+		case O_THREADS:
+			opt.threads = (int)strtol(optarg, &end, 10);
+			if (*end || opt.threads < 1 || opt.threads > 4096) {
+				fprintf(stderr, "train: --threads: '%s' is not a count from 1 to 4096\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_REPORT: opt.report_path = optarg; break;
+		case O_DOT: opt.dot_path = optarg; break;
+		case 'q': opt.verbosity = TRAIN_QUIET; break;
+		case 'v': opt.verbosity = TRAIN_VERBOSE; break;
+		case O_HELP: help(sub); return 0;
+		default: fprintf(stderr, "train: try 'train %s --help'\n", sub); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "train: unexpected argument '%s'\n", argv[optind]);
+		free(finetune_model);
+		return EXIT_USAGE;
+	}
+	if (!opt.recipe_path) {
+		if (access("recipe.yml", R_OK) != 0) {
+			fprintf(stderr, "train: no recipe: give --recipe FILE (no recipe.yml here)\n");
+			free(finetune_model);
+			return EXIT_USAGE;
+		}
+		opt.recipe_path = "recipe.yml";
+	}
+	if (finetune && !finetune_model) {
+		finetune_model = newest_model(opt.out_dir);
+		if (!finetune_model) {
+			fprintf(stderr, "train: --finetune: no model in %s to continue from\n", opt.out_dir);
+			return EXIT_USAGE;
+		}
+	}
+	opt.finetune_model = finetune_model;
+	if (graph)
+		opt.dry_run = 1;
+
+	train_registry *reg = NULL;
+	int status = cli_load_plugins(plugin_path, opt.verbosity, 0, &reg);
+	if (status) {
+		free(finetune_model);
+		return status;
+	}
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	opt.cancel = &cancel_flag;
+
+	train_run_result res;
+	train_error err = { 0 };
+	int rc = train_run(reg, &opt, &res, &err);
+	if (rc) {
+		status = cli_report(&err);
+		if (interrupted)
+			status = EXIT_INTERRUPTED;
+	} else if (opt.dry_run) {
+		if (opt.verbosity > TRAIN_QUIET)
+			print_plan(&res);
+		status = graph ? 0 : res.dry_flags;
+	} else {
+		status = 0;
+	}
+	train_run_result_free(&res);
+	train_registry_destroy(reg);
+	free(finetune_model);
+	return status;
+}

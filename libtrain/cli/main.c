@@ -1,0 +1,109 @@
+/*
+ * main.c - `train`: dispatch to a subcommand; shared error reporting.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: train [train|nlu|core] [--recipe FILE] [OPTIONS]   train a recipe\n"
+	      "       train graph [OPTIONS] [--dot FILE]             show what would train\n"
+	      "       train plugins [--plugin-path DIRS] [-v]         list plugins\n"
+	      "       train cache stats|clear|gc [--cache-dir DIR] [--max-size SIZE]\n"
+	      "       train inspect MODEL                             print a model's metadata\n"
+	      "       train predict MODEL [--plugin-path DIRS] NAME=VALUE...\n"
+	      "       train --help | --version\n"
+	      "Run `train train --help` for the training options; man train for everything.\n",
+	      f);
+}
+
+int cli_exit_code(int rc)
+{
+	switch (rc) {
+	case TRAIN_OK: return 0;
+	case TRAIN_EINVAL:
+	case TRAIN_EPARSE:
+	case TRAIN_ECONFIG:
+	case TRAIN_ENOTFOUND:
+	case TRAIN_EEXIST:
+	case TRAIN_ECYCLE:
+	case TRAIN_EMISMATCH:
+	case TRAIN_EUNSAFE:
+	case TRAIN_ECORRUPT: return EXIT_DATAERR;
+	case TRAIN_EPLUGIN:
+	case TRAIN_EABI:
+	case TRAIN_EUNSUPPORTED: return EXIT_UNAVAILABLE;
+	case TRAIN_EIO:
+	case TRAIN_ECACHE: return EXIT_IOERR;
+	case TRAIN_ECANCELED: return EXIT_INTERRUPTED;
+	case -ENOENT: return EXIT_DATAERR;
+	default: return rc < 0 && rc > -4096 ? EXIT_IOERR : EXIT_SOFTWARE;
+	}
+}
+
+int cli_report(const train_error *err)
+{
+	char buf[1024];
+	fprintf(stderr, "train: %s\n", train_error_format(err, buf, sizeof buf));
+	return cli_exit_code(err->code);
+}
+
+int cli_load_plugins(const char *plugin_path, int verbosity, int quiet_refusals,
+                     train_registry **out)
+{
+	train_registry *reg = NULL;
+	train_error err = { 0 };
+	int rc = train_registry_create(&reg);
+	if (!rc && plugin_path)
+		rc = train_registry_add_dirs(reg, plugin_path);
+	if (!rc)
+		rc = train_registry_scan(reg, &err);
+	if (rc) {
+		if (!err.text[0])
+			train_error_set(&err, rc, NULL, 0, 0, "cannot load plugins: %s", train_strerror(rc));
+		train_registry_destroy(reg);
+		return cli_report(&err);
+	}
+	if (!quiet_refusals && verbosity >= 1)
+		for (size_t i = 0; i < train_registry_refused_count(reg); i++) {
+			train_plugin_refusal f = train_registry_refused_at(reg, i);
+			fprintf(stderr, "train: warning: plugin refused: %s: %s\n", f.path, f.reason);
+		}
+	*out = reg;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return cmd_train(argc, argv, "train");
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("train (libtrain) %s, plugin ABI %d.%d\n", train_version(), TRAIN_ABI_MAJOR,
+		       TRAIN_ABI_MINOR);
+		return 0;
+	}
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "train") || !strcmp(cmd, "nlu") || !strcmp(cmd, "core") ||
+	    !strcmp(cmd, "graph"))
+		return cmd_train(argc - 1, argv + 1, cmd);
+	if (!strcmp(cmd, "plugins"))
+		return cmd_plugins(argc - 1, argv + 1);
+	if (!strcmp(cmd, "cache"))
+		return cmd_cache(argc - 1, argv + 1);
+	if (!strcmp(cmd, "inspect"))
+		return cmd_inspect(argc - 1, argv + 1);
+	if (!strcmp(cmd, "predict"))
+		return cmd_predict(argc - 1, argv + 1);
+	if (cmd[0] == '-')
+		return cmd_train(argc, argv, "train");
+	fprintf(stderr, "train: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}
