@@ -9,8 +9,9 @@
  * registry reads anything) reads TRAIN_TEST_BREAK and, when it is set,
  * restores the right major and breaks one other thing instead:
  *
- *   struct_size  class_size  name  version  license  components  slash
- *   class_name  class_version  create  train  persist  load  destroy
+ *   struct_size  class_size  name  version  license  components
+ *   plugin_slash  slash  class_name  class_version  create  train  persist
+ *   load  destroy
  *   dupclass  init_fail  init_ok (nothing broken, init() returns 0)
  *
  * init() sets TRAIN_TEST_INIT_RAN=1 in the environment, so a test can tell
@@ -106,6 +107,8 @@ __attribute__((constructor)) static void wa_break(void)
 		d->license = NULL;
 	else if (!strcmp(what, "components"))
 		d->components = NULL;
+	else if (!strcmp(what, "plugin_slash"))
+		d->name = "wrong/abi";
 	else if (!strcmp(what, "slash"))
 		c->name = "Wrong/Abi";
 	else if (!strcmp(what, "class_name"))
