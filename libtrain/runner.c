@@ -387,8 +387,9 @@ static bool dir_has_model(const char *dir)
 }
 
 /*
- * Remove what a killed run left in the output folder: staging folders and
- * temporary archives named ".*-<pid>-*" whose process is gone.
+ * Remove what a killed run left behind: staging folders
+ * "train-staging-<pid>-*" in the temporary folder and temporary archives
+ * ".*.tmp-<pid>-*" in the output folder, whose process is gone.
  */
 static void clean_stale(const char *dir, const train_log_sink *log)
 {
@@ -398,11 +399,9 @@ static void clean_stale(const char *dir, const train_log_sink *log)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		const char *p = NULL;
-		if (e->d_name[0] != '.')
-			continue;
-		if (!strncmp(e->d_name, ".staging-", 9))
-			p = e->d_name + 9;
-		else if ((p = strstr(e->d_name, ".tmp-")))
+		if (!strncmp(e->d_name, "train-staging-", 14))
+			p = e->d_name + 14;
+		else if (e->d_name[0] == '.' && (p = strstr(e->d_name, ".tmp-")))
 			p += 5;
 		if (!p)
 			continue;
@@ -813,14 +812,15 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	if ((rc = train_mkdirs(opt->out_dir, err)))
 		goto out;
 	clean_stale(opt->out_dir, opt->log);
+	clean_stale(train_tmpdir(), opt->log);
+	/* Staging lives outside the output folder, so that models/ never holds
+	 * anything but whole models (and, for a moment, a temporary archive). */
 	char prefix[64];
-	snprintf(prefix, sizeof prefix, ".staging-%ld-", (long)getpid());
-	if ((rc = train_mkdtemp(opt->out_dir, prefix, &r->staging, err)))
+	snprintf(prefix, sizeof prefix, "train-staging-%ld-", (long)getpid());
+	if ((rc = train_mkdtemp(NULL, prefix, &r->staging, err)))
 		goto out;
 	if (meta) {
-		char fprefix[64];
-		snprintf(fprefix, sizeof fprefix, ".staging-%ld-finetune-", (long)getpid());
-		if ((rc = train_mkdtemp(opt->out_dir, fprefix, &r->finetune_dir, err)) ||
+		if ((rc = train_mkdtemp(NULL, prefix, &r->finetune_dir, err)) ||
 		    (rc = train_package_extract(opt->finetune_model, r->finetune_dir, err)))
 			goto out;
 	}
