@@ -714,6 +714,74 @@ static void test_garbage(void)
 	free(junk);
 }
 
+/* A read error is TRAIN_EIO, not a parse error: a folder cannot be read(2). */
+static void test_read_error(void)
+{
+	const char *base = test_tmpdir(), *dest = test_tmpdir();
+	train_error err = { 0 };
+	CU_ASSERT_EQUAL(train_package_extract(base, dest, &err), TRAIN_EIO);
+	CU_ASSERT(strstr(err.text, "read failed") != NULL);
+	char *data = NULL;
+	CU_ASSERT_EQUAL(train_package_read_member(base, "metadata.json", &data, NULL, &err), TRAIN_EIO);
+	CU_ASSERT_PTR_NULL(data);
+	/* and a destination that is not a folder */
+	const char *src = test_tmpdir();
+	write_text(src, "metadata.json", "{}");
+	char *arc = path_of(base, "m.tar.gz"), *file = path_of(src, "metadata.json");
+	CU_ASSERT_EQUAL_FATAL(train_package_write(src, arc, &err), 0);
+	CU_ASSERT_EQUAL(train_package_extract(arc, file, &err), -ENOTDIR);
+	free(arc);
+	free(file);
+}
+
+/* One ustar header (no data follows) claiming `size` bytes, then the end. */
+static void write_header_only(const char *path, const char *name, unsigned long long size)
+{
+	unsigned char tar[512 * 3];
+	memset(tar, 0, sizeof tar);
+	snprintf((char *)tar, 100, "%s", name);
+	memcpy(tar + 100, "0000644", 8);
+	memcpy(tar + 108, "0000000", 8);
+	memcpy(tar + 116, "0000000", 8);
+	snprintf((char *)tar + 124, 12, "%011llo", size);
+	memcpy(tar + 136, "00000000000", 12);
+	tar[156] = '0';
+	memcpy(tar + 257, "ustar\0" "00", 8);
+	memset(tar + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += tar[i];
+	snprintf((char *)tar + 148, 8, "%06o", sum);
+	FILE *f = fopen(path, "wb");
+	CU_ASSERT_FATAL(f && fwrite(tar, 1, sizeof tar, f) == sizeof tar && fclose(f) == 0);
+}
+
+/* A header may claim any size: nothing is allocated or trusted from it. */
+static void test_lying_size(void)
+{
+	const char *base = test_tmpdir(), *dest = test_tmpdir();
+	char *arc = path_of(base, "big.tar");
+	write_header_only(arc, "metadata.json", 3ull << 30);
+	train_error err = { 0 };
+	char *data = NULL;
+	CU_ASSERT_EQUAL(train_package_read_member(arc, "metadata.json", &data, NULL, &err),
+	                TRAIN_EINVAL);
+	CU_ASSERT(strstr(err.text, "too large") != NULL);
+	CU_ASSERT_PTR_NULL(data);
+	CU_ASSERT_EQUAL(train_package_extract(arc, dest, &err), TRAIN_EPARSE);
+
+	write_header_only(arc, "metadata.json", 100000);
+	CU_ASSERT_EQUAL(train_package_read_member(arc, "metadata.json", &data, NULL, &err),
+	                TRAIN_EPARSE);
+	CU_ASSERT_PTR_NULL(data);
+	size_t size;
+	char *blob = slurp(arc, &size);
+	const char *dest2 = test_tmpdir();
+	CU_ASSERT_EQUAL(train_dir_unpack(blob, size, dest2, &err), TRAIN_EPARSE);
+	free(blob);
+	free(arc);
+}
+
 /* ---- folder blobs ------------------------------------------------------------------------ */
 
 static void test_dir_blob(void)
@@ -788,6 +856,8 @@ int main(void)
 		{ "unsafe_members", test_unsafe_members },
 		{ "foreign_archive", test_foreign_archive },
 		{ "garbage", test_garbage },
+		{ "read_error", test_read_error },
+		{ "lying_size", test_lying_size },
 		{ "dir_blob", test_dir_blob },
 		{ "planted_link", test_planted_link },
 		{ NULL, NULL },
