@@ -42,7 +42,7 @@ static void test_cleanup_(void)
 	if (getenv("KEEP_TEST_DIRS"))
 		return;
 	for (int i = 0; i < test_ndirs_; i++) {
-		char cmd[600];
+		char cmd[600 + sizeof test_dirs_[0]];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dirs_[i]);
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", test_dirs_[i]);
