@@ -12,14 +12,20 @@
  * its descriptor is checked completely before any function of the plugin
  * runs: ABI major and minor, struct sizes, required fields, required class
  * entries, class names unique in the plugin, plugin name not yet loaded.
- * Only then does init() run.  ELF constructors of the shared object do run
- * at open time; no loader can prevent that.
+ * Only then does init() run (once per registry that loads the file).  ELF
+ * constructors of the shared object do run at open time; no loader can
+ * prevent that.  libltdl's dlopen loader binds lazily (RTLD_LAZY), so a
+ * plugin that calls a missing function is only caught when it calls it.
  *
  * Every file that fails is recorded with a one-line reason and closed
  * again; the others still load.  Refusals are not errors of scan().
  *
  * After scan the registry is never written to, so lookups from several
  * threads need no lock.
+ *
+ * Notes on missing folders, skipped files, loads and refusals are debug
+ * lines, shown on stderr when TRAIN_DEBUG is set (train.h has no way to pass
+ * a log sink to the registry yet).
  *
  * Not here: the LMDB cache of plugin metadata (STYLE.md, GStreamer); every
  * scan opens every file.
@@ -31,7 +37,6 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <ltdl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -45,8 +50,10 @@
 #define TRAIN_PLUGINDIR "/usr/local/lib/libtrain/plugins"
 #endif
 
-/* Sizes of the ABI 1.0 structs.  A plugin of any 1.x minor has at least
- * these; later minors append fields, which this host never reads. */
+/* Sizes of the ABI 1.0 structs: a plugin of any 1.x minor has at least
+ * these.  This host is 1.0, so they are its own sizes; when a minor appends
+ * fields these must stay the 1.0 sizes (offsetof the first new field), and
+ * the new fields are read only when the plugin's struct_size covers them. */
 #define DESC_SIZE_1_0 sizeof(train_plugin_desc)
 #define CLASS_SIZE_1_0 sizeof(train_component_class)
 
@@ -362,12 +369,13 @@ static int check_desc(const train_registry *r, const train_plugin_desc *d, char 
  */
 
 /*
- * Why `path` would not open.  libltdl tries each of its loaders in turn
- * and the last one (preloaded symbols) replaces the dlopen loader's text
- * with "file not found", also for a file that exists but is not an ELF
- * object or lacks a dependency.  That is useless to someone staring at the
- * file, so when the file exists ask dlopen itself, which fails the same way
- * and says why.  Called with ltdl_lock held, right after the failure.
+ * Why `path` (a file that exists: scan_dir stat'd it) would not open.
+ * libltdl tries its loaders in turn, and after the dlopen loader fails its
+ * text is replaced by "file not found", also for a file that is there but
+ * is not an ELF object or lacks a dependency (libltdl 2.4.7).  That is
+ * useless to someone looking at the file, so ask dlopen itself, which fails
+ * the same way and says why.  Called with ltdl_lock held, right after the
+ * failure.
  */
 static const char *open_error(const char *path)
 {
@@ -384,9 +392,9 @@ static const char *open_error(const char *path)
 	return lterr ? lterr : "unknown libltdl error";
 }
 
-/* Open, check and register `path`.  Refusals are
- * recorded and return TRAIN_OK; only running out of memory is an error.
- * Called with ltdl_lock held. */
+/* Open, check and register `path`.  Refusals are recorded and return
+ * TRAIN_OK; only running out of memory is an error.  Called with ltdl_lock
+ * held. */
 static int load_file(train_registry *r, const char *path)
 {
 	int rc = TRAIN_OK;
