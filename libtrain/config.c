@@ -49,7 +49,15 @@ struct train_config {
 	train_config **items;  /* LIST items, MAP values */
 	train_config **keys;   /* MAP keys: STRING nodes, with their own location */
 	size_t len, cap;
+	size_t *slots;         /* big MAPs: hash index of keys, open addressing;
+	                          a slot holds index + 1, 0 is empty */
+	size_t nslots;         /* a power of two, at least twice `len` */
 };
+
+/* Maps with more keys than this get a hash index, so that parsing (which
+ * looks every key up to refuse duplicates) and lookups stay fast for a
+ * recipe with thousands of nodes. */
+#define CFG_INDEX_MIN 16
 
 static train_config *node_new(train_cfg_kind kind, const char *file, unsigned line, unsigned col)
 {
@@ -80,6 +88,49 @@ static int node_set_text(train_config *n, const char *text, size_t len)
 	return TRAIN_OK;
 }
 
+/* FNV-1a: keys are short, and the index only needs a spread. */
+static size_t key_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return (size_t)h;
+}
+
+static void index_put(train_config *m, size_t i)
+{
+	size_t mask = m->nslots - 1;
+	size_t at = key_hash(m->keys[i]->text, m->keys[i]->text_len) & mask;
+	while (m->slots[at])
+		at = (at + 1) & mask;
+	m->slots[at] = i + 1;
+}
+
+/* Index key `m->len - 1`, which was just appended; rebuild when full. */
+static int index_add(train_config *m)
+{
+	if (m->len <= CFG_INDEX_MIN)
+		return TRAIN_OK;
+	if (m->slots && m->len * 2 <= m->nslots) {
+		index_put(m, m->len - 1);
+		return TRAIN_OK;
+	}
+	size_t ns = 64;
+	while (ns < m->len * 4)
+		ns *= 2;
+	size_t *slots = calloc(ns, sizeof *slots);
+	if (!slots)
+		return TRAIN_ENOMEM;
+	free(m->slots);
+	m->slots = slots;
+	m->nslots = ns;
+	for (size_t i = 0; i < m->len; i++)
+		index_put(m, i);
+	return TRAIN_OK;
+}
+
 /* Append an item (list) or a key and value (map); takes both on success. */
 static int node_push(train_config *n, train_config *key, train_config *value)
 {
@@ -100,6 +151,10 @@ static int node_push(train_config *n, train_config *key, train_config *value)
 	if (n->kind == TRAIN_CFG_MAP)
 		n->keys[n->len] = key;
 	n->items[n->len++] = value;
+	if (n->kind == TRAIN_CFG_MAP && index_add(n)) {
+		n->len--; /* the caller still owns key and value */
+		return TRAIN_ENOMEM;
+	}
 	return TRAIN_OK;
 }
 
@@ -114,6 +169,7 @@ void train_config_destroy(train_config *c)
 	}
 	free(c->items);
 	free(c->keys);
+	free(c->slots);
 	free(c->text);
 	free(c->file);
 	free(c);
@@ -124,6 +180,15 @@ static long map_find(const train_config *c, const char *key, size_t klen)
 {
 	if (!c || c->kind != TRAIN_CFG_MAP)
 		return -1;
+	if (c->slots) {
+		size_t mask = c->nslots - 1;
+		for (size_t at = key_hash(key, klen) & mask; c->slots[at]; at = (at + 1) & mask) {
+			const train_config *k = c->keys[c->slots[at] - 1];
+			if (k->text_len == klen && memcmp(k->text, key, klen) == 0)
+				return (long)(c->slots[at] - 1);
+		}
+		return -1;
+	}
 	for (size_t i = 0; i < c->len; i++)
 		if (c->keys[i]->text_len == klen && memcmp(c->keys[i]->text, key, klen) == 0)
 			return (long)i;

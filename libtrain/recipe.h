@@ -31,6 +31,32 @@
  * err->file/line/col set to the offending YAML node.  Checks that need the
  * plugins (component exists, config keys and types, input names) are the
  * graph's (graph.c).
+ *
+ * Rules in detail:
+ *  - top-level keys: version (the integer 1), name, train (required),
+ *    predict; a schema: nodes and targets (both required), and for predict
+ *    inputs; a node: component (required, a non-empty string), config (a
+ *    map, or null/absent), needs (a map of input name -> string), and for
+ *    predict nodes resource.  Anything else is an unknown key (ECONFIG,
+ *    the message lists the known keys).
+ *  - node and input names are [A-Za-z0-9_-]+; `name` is
+ *    [A-Za-z0-9_.-]+ not starting with '.' (it ends up in a file name);
+ *    the default name (file name without .yml/.yaml) has other bytes
+ *    replaced by '_'.
+ *  - a need "node.output" splits at the first '.'; "$input.x" (predict
+ *    only) needs x to be listed in `inputs`.
+ *  - targets: a non-empty list of node names.
+ *  - a cycle is reported as "cycle: a -> b -> a" ("a needs b, b needs a")
+ *    at the first node of the cycle, in file order of the search.
+ * Error codes: TRAIN_EPARSE (YAML), TRAIN_EEXIST (a duplicate key or
+ * input), TRAIN_ECONFIG (shape: missing/unknown/mistyped key, bad name,
+ * version), TRAIN_ENOTFOUND (need, target or resource names nothing),
+ * TRAIN_ECYCLE, TRAIN_ENOMEM, or -errno from reading the file.
+ *
+ * Ownership: a train_recipe owns every string and config in it; node
+ * configs are copies, independent of `root`.  Free with
+ * train_recipe_destroy().  A recipe is not changed after loading and may be
+ * read from several threads.
  */
 #ifndef TRAIN_RECIPE_H
 #define TRAIN_RECIPE_H
@@ -64,6 +90,8 @@ typedef struct train_recipe_schema {
 	char **inputs;            /* predict schema: declared inputs */
 	size_t n_inputs;
 	bool present;
+	size_t *by_name;          /* node indices sorted by name, for
+	                             train_recipe_find (NULL: it searches linearly) */
 } train_recipe_schema;
 
 typedef struct train_recipe {
@@ -81,7 +109,7 @@ int train_recipe_load(const char *path, train_recipe **out, train_error *err);
 int train_recipe_parse(const char *text, size_t size, const char *name, const char *base_dir,
                        train_recipe **out, train_error *err);
 void train_recipe_destroy(train_recipe *r);
-/* Index of a node by name in a schema, or -1. */
+/* Index of a node by name in a schema, or -1 (O(log n) for a loaded recipe). */
 long train_recipe_find(const train_recipe_schema *s, const char *name);
 
 #endif

@@ -201,6 +201,30 @@ static void test_duplicate_keys(void)
 	train_config_destroy(c);
 }
 
+/* Big maps are indexed: lookups, duplicates and copies still work. */
+static void test_big_map(void)
+{
+	char *doc = malloc(200 * 32);
+	size_t o = 0;
+	for (int i = 0; i < 200; i++)
+		o += (size_t)sprintf(doc + o, "k%d: %d\n", i, i * 2);
+	train_config *c = parse(doc), *d = NULL;
+	CU_ASSERT_EQUAL(train_config_len(c), 200);
+	for (int i = 0; i < 200; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%d", i);
+		CU_ASSERT_EQUAL(train_config_int(c, k), i * 2);
+	}
+	CU_ASSERT_PTR_NULL(train_config_get(c, "k200"));
+	CU_ASSERT_EQUAL(train_config_copy(c, &d), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_int(d, "k123"), 246);
+	train_config_destroy(d);
+	train_config_destroy(c);
+	sprintf(doc + o, "k77: x\n");
+	CU_ASSERT_STRING_EQUAL(parse_err(doc), "t.yml:201:1: duplicate key 'k77' (first at line 78)");
+	free(doc);
+}
+
 static void test_parse_errors(void)
 {
 	CU_ASSERT_STRING_EQUAL(parse_err("a:\n\tb: 2\n"),
@@ -618,6 +642,7 @@ int main(void)
 		{ "empty document", test_empty_document },
 		{ "locations", test_locations },
 		{ "duplicate keys", test_duplicate_keys },
+		{ "big map", test_big_map },
 		{ "parse errors", test_parse_errors },
 		{ "load", test_load },
 		{ "copy", test_copy },
