@@ -15,6 +15,9 @@
 #include <string.h>
 
 #include "ctx_private.h"
+
+/* What a class without a params table accepts: nothing. */
+static const train_param no_params[] = { { NULL, TRAIN_PARAM_END, NULL, NULL } };
 #include "graph.h"
 
 #define FP_DOMAIN "libtrain node v1"
@@ -139,7 +142,7 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 		}
 		char what[256];
 		snprintf(what, sizeof what, "component %s", n->cls->name);
-		rc = train_config_validate(rn->config, n->cls->params, what, &n->config, err);
+		rc = train_config_validate(rn->config, n->cls->params ? n->cls->params : no_params, what, &n->config, err);
 		if (rc) {
 			if (err && !err->file[0])
 				train_error_set(err, rc, file, rn->line, rn->col, "node '%s': %s", rn->name,

@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "ctx_private.h"
+
+/* What a class without a params table accepts: nothing. */
+static const train_param no_params[] = { { NULL, TRAIN_PARAM_END, NULL, NULL } };
 #include "package.h"
 
 typedef struct pnode {
@@ -119,7 +122,7 @@ static int load_node(train_model *m, const char *path, json_t *o, pnode *p, trai
 	if (!rc) {
 		char what[256];
 		snprintf(what, sizeof what, "component %s", comp);
-		rc = train_config_validate(user, p->cls->params, what, &p->config, err);
+		rc = train_config_validate(user, p->cls->params ? p->cls->params : no_params, what, &p->config, err);
 	}
 	train_config_destroy(user);
 	if (rc)

@@ -30,7 +30,7 @@ static const char *recipe =
 
 static char model[700];
 
-static void train_model(void)
+static void make_model(void)
 {
 	const char *dir = test_tmpdir();
 	char path[600], cache[600], out[600];
@@ -136,14 +136,15 @@ static void test_bad_archives(void)
 
 int main(void)
 {
-	const char *dir = getenv("TRAIN_TEST_PLUGINS");
-	if (train_registry_create(&reg) || train_registry_add_dirs(reg, dir ? dir : "tests/plugins/.libs"))
+	static const char *const names[] = { "testparts.so", NULL };
+	const char *dir = test_plugin_dir(names);
+	if (train_registry_create(&reg) || train_registry_add_dirs(reg, dir))
 		abort();
 	train_registry_use_defaults(reg, 0, 0);
 	train_error err = { 0 };
 	if (train_registry_scan(reg, &err))
 		abort();
-	train_model();
+	make_model();
 	static const test_case cases[] = {
 		{ "predict schema runs on trained state", test_predict },
 		{ "inspect reads the metadata", test_inspect },

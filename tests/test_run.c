@@ -24,9 +24,8 @@ static train_registry *reg;
 
 static void load_plugins(void)
 {
-	const char *dir = getenv("TRAIN_TEST_PLUGINS");
-	if (!dir)
-		dir = "tests/plugins/.libs";
+	static const char *const names[] = { "testparts.so", NULL };
+	const char *dir = test_plugin_dir(names);
 	if (train_registry_create(&reg) || train_registry_add_dirs(reg, dir))
 		abort();
 	train_registry_use_defaults(reg, 0, 0);
@@ -444,17 +443,17 @@ static void test_graph_errors(void)
 		unsigned line;
 		const char *text;
 	} cases[] = {
-		{ "    a: {component: Nope}\n", TRAIN_ENOTFOUND, 5, "unknown component 'Nope'" },
-		{ "    a: {component: Source, config: {valu: 1}}\n", TRAIN_ECONFIG, 5, "valu" },
-		{ "    a: {component: Source, config: {sleep_ms: ten}}\n", TRAIN_ECONFIG, 5, "sleep_ms" },
-		{ "    a: {component: Echo}\n", TRAIN_ECONFIG, 5, "input 'in'" },
+		{ "    a: {component: Nope}\n", TRAIN_ENOTFOUND, 6, "unknown component 'Nope'" },
+		{ "    a: {component: Source, config: {valu: 1}}\n", TRAIN_ECONFIG, 6, "valu" },
+		{ "    a: {component: Source, config: {sleep_ms: ten}}\n", TRAIN_ECONFIG, 6, "sleep_ms" },
+		{ "    a: {component: Echo}\n", TRAIN_ECONFIG, 6, "input 'in'" },
 		{ "    a: {component: Source}\n    b: {component: Echo, needs: {inn: a}}\n",
-		  TRAIN_ECONFIG, 6, "no input 'inn'" },
+		  TRAIN_ECONFIG, 7, "no input 'inn'" },
 		{ "    a: {component: Source}\n    b: {component: Echo, needs: {in: a.nope}}\n",
-		  TRAIN_ECONFIG, 6, "no output 'nope'" },
+		  TRAIN_ECONFIG, 7, "no output 'nope'" },
 		{ "    a: {component: Source}\n    s: {component: Split, needs: {in: a}}\n"
 		  "    b: {component: Echo, needs: {in: s}}\n",
-		  TRAIN_ECONFIG, 7, "several outputs" },
+		  TRAIN_ECONFIG, 8, "several outputs" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char text[1024];

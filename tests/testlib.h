@@ -77,6 +77,29 @@ static inline void test_write(const char *path, const char *text)
 	}
 }
 
+/*
+ * A fresh folder holding links to the named test plugins (NULL-terminated
+ * list of file names such as "testparts.so") from $TRAIN_TEST_PLUGINS, so
+ * that a test loads exactly those.
+ */
+static inline const char *test_plugin_dir(const char *const *names)
+{
+	const char *src = getenv("TRAIN_TEST_PLUGINS");
+	if (!src)
+		src = "tests/plugins/.libs";
+	const char *dir = test_tmpdir();
+	for (; *names; names++) {
+		char from[1024], to[1024];
+		snprintf(from, sizeof from, "%s/%s", src, *names);
+		snprintf(to, sizeof to, "%s/%s", dir, *names);
+		if (symlink(from, to) != 0) {
+			perror(to);
+			abort();
+		}
+	}
+	return dir;
+}
+
 static inline int test_main(const char *suite_name, const test_case *cases)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)

@@ -223,7 +223,7 @@ static const char *const join_in[] = { "a", "b", NULL };
 
 static int empty_create(const train_config *config, train_ctx *ctx, void **self)
 {
-	part *p;
+	part *p = NULL;
 	int rc = part_new("", &p);
 	*self = p;
 	return rc;
