@@ -1047,9 +1047,13 @@ int train_config_validate(const train_config *user, const train_param *params, c
 	train_config *res = NULL, *key = NULL, *value = NULL;
 	char found[192];
 
+	static const train_param no_params[] = { { NULL, TRAIN_PARAM_END, NULL, NULL } };
+
 	*out = NULL;
 	if (!what)
 		what = "config";
+	if (!params)
+		params = no_params;
 	if (user && user->kind != TRAIN_CFG_MAP && user->kind != TRAIN_CFG_NULL) {
 		describe_found(user, found, sizeof found);
 		return train_error_set(err, TRAIN_EINVAL, user->file, user->line, user->col,

@@ -430,6 +430,11 @@ static void test_validate_errors(void)
 	train_config *u = parse("a: 1\n");
 	CU_ASSERT_EQUAL(train_config_validate(u, none, "component X", &v, &err), TRAIN_ECONFIG);
 	CU_ASSERT_STRING_EQUAL(err.text, "unknown key 'a' for component X; known keys: (none)");
+	CU_ASSERT_EQUAL(train_config_validate(u, NULL, "component X", &v, &err), TRAIN_ECONFIG);
+	CU_ASSERT_STRING_EQUAL(err.text, "unknown key 'a' for component X; known keys: (none)");
+	CU_ASSERT_EQUAL(train_config_validate(NULL, NULL, NULL, &v, &err), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_len(v), 0);
+	train_config_destroy(v);
 	train_config_destroy(u);
 }
 

@@ -139,6 +139,7 @@ TRAIN_API void train_config_destroy(train_config *c);
  * copies of the user's values, coerced to the declared types, and the
  * parsed defaults for the rest (defaults have no location: file "", line
  * 0).  `what` names the component in messages ("component WordCount").
+ * A NULL `params` is an empty table (every key is unknown).
  *
  * Types: INT takes an int; FLOAT an int (converted) or a float; BOOL a
  * bool; STRING any scalar but null, kept as its text (`3` becomes "3");
