@@ -1293,7 +1293,7 @@ static int nb_read(naive_bayes *nb, char *data, size_t size, train_ctx *ctx)
 			return nb_bad(&r, "expected the likelihoods of class \"%s\"", m->classes[c]);
 		double *row = m->log_lik + c * V;
 		for (size_t v = 0; v < V; v++) {
-			if (v && *s++ != ' ')
+			if (v && (*s++ != ' ' || *s == ' '))
 				return nb_bad(&r, "expected %zu numbers separated by one space", V);
 			if (nb_number(&s, &row[v]) || row[v] > 0)
 				return nb_bad(&r, "number %zu is not a log-probability (a number <= 0)",
