@@ -144,9 +144,12 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 		snprintf(what, sizeof what, "component %s", n->cls->name);
 		rc = train_config_validate(rn->config, n->cls->params ? n->cls->params : no_params, what, &n->config, err);
 		if (rc) {
-			if (err && !err->file[0])
+			if (err && !err->file[0]) { /* e.g. a bad default: place it at the node */
+				char text[TRAIN_ERROR_TEXT];
+				snprintf(text, sizeof text, "%s", err->text);
 				train_error_set(err, rc, file, rn->line, rn->col, "node '%s': %s", rn->name,
-				                err->text);
+				                text);
+			}
 			goto out;
 		}
 		/* Wire the inputs. */
