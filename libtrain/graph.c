@@ -22,6 +22,17 @@ static const train_param no_params[] = { { NULL, TRAIN_PARAM_END, NULL, NULL } }
 
 #define FP_DOMAIN "libtrain node v1"
 
+/* A node of the predict schema is wired by its class's process() names. */
+static const char *const *class_inputs(const train_component_class *c, bool predict)
+{
+	return predict && c->process_inputs ? c->process_inputs : c->inputs;
+}
+
+static const char *const *class_outputs(const train_component_class *c, bool predict)
+{
+	return predict && c->process_outputs ? c->process_outputs : c->outputs;
+}
+
 static int cmp_param(const void *a, const void *b)
 {
 	return strcmp((*(const train_param *const *)a)->name, (*(const train_param *const *)b)->name);
@@ -116,6 +127,7 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 		return TRAIN_ENOMEM;
 	g->recipe = recipe;
 	g->schema = schema;
+	const bool predict = schema == &recipe->predict;
 	g->n = schema->n_nodes;
 	g->nodes = calloc(g->n ? g->n : 1, sizeof *g->nodes);
 	if (!g->nodes) {
@@ -163,8 +175,8 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 			const train_recipe_need *nd = &rn->needs[k];
 			train_gedge *e = &n->in[k];
 			e->input = nd->input;
-			if (!name_in(n->cls->inputs, nd->input)) {
-				join_names(names, sizeof names, n->cls->inputs);
+			if (!name_in(class_inputs(n->cls, predict), nd->input)) {
+				join_names(names, sizeof names, class_inputs(n->cls, predict));
 				rc = train_error_set(err, TRAIN_ECONFIG, file, nd->line, nd->col,
 				                     "component %s has no input '%s'; its inputs: %s",
 				                     n->cls->name, nd->input, names);
@@ -184,15 +196,16 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 			e->from = (size_t)p;
 		}
 		qsort(n->in, n->n_in, sizeof *n->in, cmp_edge);
-		for (size_t k = 0; n->cls->inputs && n->cls->inputs[k]; k++) {
+		const char *const *ins = class_inputs(n->cls, predict);
+		for (size_t k = 0; ins && ins[k]; k++) {
 			int found = 0;
 			for (size_t e = 0; e < n->n_in; e++)
-				found |= !strcmp(n->in[e].input, n->cls->inputs[k]);
+				found |= !strcmp(n->in[e].input, ins[k]);
 			if (!found) {
 				rc = train_error_set(err, TRAIN_ECONFIG, file, rn->line, rn->col,
 				                     "node '%s': input '%s' of component %s is not connected "
 				                     "(add it under needs)",
-				                     rn->name, n->cls->inputs[k], n->cls->name);
+				                     rn->name, ins[k], n->cls->name);
 				goto out;
 			}
 		}
@@ -209,12 +222,13 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 				if (!strcmp(n->rn->needs[q].input, e->input))
 					nd = &n->rn->needs[q];
 			const train_component_class *pc = g->nodes[e->from].cls;
+			const char *const *outs = class_outputs(pc, predict);
 			size_t nout = 0;
-			while (pc->outputs && pc->outputs[nout])
+			while (outs && outs[nout])
 				nout++;
-			join_names(names, sizeof names, pc->outputs);
+			join_names(names, sizeof names, outs);
 			if (nd->output) {
-				if (!name_in(pc->outputs, nd->output)) {
+				if (!name_in(outs, nd->output)) {
 					rc = train_error_set(err, TRAIN_ECONFIG, file, nd->line, nd->col,
 					                     "node '%s' (%s) has no output '%s'; its outputs: %s",
 					                     nd->node, pc->name, nd->output, names);
@@ -222,7 +236,7 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 				}
 				e->output = nd->output;
 			} else if (nout == 1) {
-				e->output = pc->outputs[0];
+				e->output = outs[0];
 			} else {
 				rc = train_error_set(err, TRAIN_ECONFIG, file, nd->line, nd->col,
 				                     "node '%s' (%s) has %s outputs; write '%s.OUTPUT' with one "

@@ -720,9 +720,9 @@ static const train_param nb_params[] = {
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 static const char *const nb_inputs[] = { "tokens", NULL };
-/* train() must produce every declared output, so only "report" is
- * declared; process() puts "intent", which the predict schema passes on. */
 static const char *const nb_outputs[] = { "report", NULL };
+/* Training reports on the fit; prediction gives the intent. */
+static const char *const nb_process_outputs[] = { "intent", NULL };
 
 static void nb_model_free(nb_model *m)
 {
@@ -1434,6 +1434,7 @@ static const train_component_class nb_class = {
 	.doc = "Multinomial Naive Bayes intent classifier over tokens",
 	.inputs = nb_inputs,
 	.outputs = nb_outputs,
+	.process_outputs = nb_process_outputs,
 	.params = nb_params,
 	.create = nb_create,
 	.fingerprint = NULL,

@@ -60,7 +60,8 @@ static const train_param uppercase_params[] = {
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 
-static const char *const uppercase_inputs[] = { "text", NULL };
+/* train() reads its file and has no inputs; process() takes a text. */
+static const char *const uppercase_process_inputs[] = { "text", NULL };
 static const char *const uppercase_outputs[] = { "text", NULL };
 
 static void uppercase_destroy(void *self)
@@ -189,8 +190,8 @@ static const train_component_class uppercase_class = {
 	.name = "Uppercase",
 	.version = "1",
 	.doc = "Upper-cases a text file (train) or an input text (process)",
-	.inputs = uppercase_inputs,
 	.outputs = uppercase_outputs,
+	.process_inputs = uppercase_process_inputs,
 	.params = uppercase_params,
 	.create = uppercase_create,
 	.fingerprint = NULL,

@@ -118,6 +118,11 @@ typedef struct train_component_class {
 	const char *doc;        /**< one line */
 	const char *const *inputs;  /**< NULL-terminated input names (may be NULL: none) */
 	const char *const *outputs; /**< NULL-terminated output names (may be NULL: none) */
+	/** Inputs and outputs of process(), where they differ from train()'s
+	 * (a classifier trains on examples but predicts from a text).  NULL:
+	 * the same as `inputs` / `outputs`. */
+	const char *const *process_inputs;
+	const char *const *process_outputs;
 	const train_param *params;  /**< declared config keys (may be NULL: none) */
 
 	int (*create)(const train_config *config, train_ctx *ctx, void **self);
