@@ -180,6 +180,58 @@ static train_fp value_fp_of(int seed, size_t size)
 	return fp;
 }
 
+/* ---- a second process ------------------------------------------------------ */
+
+/*
+ * Children are this program run again as a worker (fork + exec), so that
+ * they are fresh processes like two `train` runs, and so that valgrind does
+ * not count the parent's heap, inherited by a plain fork, as their leaks.
+ *   test_cache --worker DIR FIRST COUNT SIZE WAITFD
+ * waits for a byte on WAITFD (-1: no wait), stores nodes FIRST.. with
+ * store_seed(n, n, SIZE + i), reads every 7th back, and exits 0 if all went well.
+ */
+static int worker_main(char **argv)
+{
+	const char *dir = argv[0];
+	int first = atoi(argv[1]), count = atoi(argv[2]), size = atoi(argv[3]), fd = atoi(argv[4]);
+	char ch;
+	if (fd >= 0 && read(fd, &ch, 1) != 1)
+		return 2;
+	train_cache *c = NULL;
+	int bad = train_cache_open(dir, 0, NULL, &c, NULL) != 0;
+	for (int i = 0; !bad && i < count; i++)
+		bad = store_seed(c, first + i, first + i, (size_t)(size + i)) != 0;
+	for (int i = 0; !bad && i < count; i += 7)
+		bad = !hits_seed(c, first + i, first + i, (size_t)(size + i));
+	train_cache_close(c);
+	return bad;
+}
+
+static const char *self_exe; /* this program, for worker_spawn() */
+
+static pid_t worker_spawn(const char *dir, int first, int count, int size, int fd)
+{
+	char a[4][32];
+	snprintf(a[0], sizeof a[0], "%d", first);
+	snprintf(a[1], sizeof a[1], "%d", count);
+	snprintf(a[2], sizeof a[2], "%d", size);
+	snprintf(a[3], sizeof a[3], "%d", fd);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(self_exe, self_exe, "--worker", dir, a[0], a[1], a[2], a[3], (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int worker_wait(pid_t pid)
+{
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* ---- tests ----------------------------------------------------------------- */
 
 static void test_roundtrip(void)
@@ -454,24 +506,13 @@ static void test_map_resized(void)
 	CU_ASSERT_EQUAL(store_seed(c, 1, 1, 1000), TRAIN_OK);
 	uint64_t before = stats_of(c).map_size;
 
-	pid_t pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		train_cache *cc = NULL;
-		int bad = train_cache_open(dir, 0, NULL, &cc, NULL) != 0;
-		for (int i = 0; !bad && i < 16; i++)
-			bad = store_seed(cc, 100 + i, 100 + i, 256 << 10) != 0;
-		train_cache_close(cc);
-		_exit(bad);
-	}
-	int status = 0;
-	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	pid_t pid = worker_spawn(dir, 100, 16, 256 << 10, -1);
+	CU_ASSERT(worker_wait(pid));
 	unsetenv("TRAIN_CACHE_MAP_SIZE");
 
 	/* Reads and writes past our old map need the map the child made. */
 	for (int i = 0; i < 16; i++)
-		CU_ASSERT(hits_seed(c, 100 + i, 100 + i, 256 << 10));
+		CU_ASSERT(hits_seed(c, 100 + i, 100 + i, (256 << 10) + (size_t)i));
 	CU_ASSERT_EQUAL(store_seed(c, 2, 2, 1000), TRAIN_OK);
 	CU_ASSERT(hits_seed(c, 1, 1, 1000));
 	CU_ASSERT(hits_seed(c, 2, 2, 1000));
@@ -740,22 +781,8 @@ static void test_two_processes(void)
 	int go[2];
 	CU_ASSERT_FATAL(pipe(go) == 0);
 	setenv("TRAIN_CACHE_MAP_SIZE", "1M", 1);
-	pid_t pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		char ch;
-		close(go[1]);
-		if (read(go[0], &ch, 1) != 1)
-			_exit(2);
-		train_cache *cc = NULL;
-		int bad = train_cache_open(dir, 0, NULL, &cc, NULL) != 0;
-		for (int i = 0; !bad && i < 200; i++)
-			bad = store_seed(cc, 1000 + i, 1000 + i, 4000 + (size_t)i) != 0;
-		for (int i = 0; !bad && i < 200; i += 7)
-			bad = !hits_seed(cc, 1000 + i, 1000 + i, 4000 + (size_t)i);
-		train_cache_close(cc);
-		_exit(bad);
-	}
+	pid_t pid = worker_spawn(dir, 1000, 200, 4000, go[0]);
+	CU_ASSERT_FATAL(pid > 0);
 	close(go[0]);
 	train_cache *c = open_cache(dir, 0);
 	CU_ASSERT(write(go[1], "x", 1) == 1);
@@ -764,9 +791,7 @@ static void test_two_processes(void)
 	for (int i = 0; !failed && i < 200; i++)
 		failed = store_seed(c, 2000 + i, 2000 + i, 4000 + (size_t)i) != 0;
 	CU_ASSERT_FALSE(failed);
-	int status = 0;
-	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT(worker_wait(pid));
 	unsetenv("TRAIN_CACHE_MAP_SIZE");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 
@@ -890,7 +915,12 @@ static const test_case cases[] = {
 	{ NULL, NULL },
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 7 && !strcmp(argv[1], "--worker"))
+		return worker_main(argv + 2);
+	/* argv[0], not /proc/self/exe, which under valgrind is valgrind itself */
+	static char path[4096];
+	self_exe = realpath(argv[0], path) ? path : "/proc/self/exe";
 	return test_main("cache", cases);
 }

@@ -134,7 +134,9 @@ TRAIN_API int train_cache_lookup(train_cache *c, train_fp node, train_values **o
 
 /**
  * 1 if the node has a complete entry whose records pass their checks (what
- * a dry run asks), else 0 (errors included).  Not a use: no access time.
+ * a dry run asks), else 0 (errors included).  Cheaper than a lookup: no
+ * copies, and the values are not rehashed against their fingerprints (the
+ * checksums are checked).  Not a use: no access time is recorded.
  */
 TRAIN_API int train_cache_has(train_cache *c, train_fp node);
 
