@@ -668,6 +668,44 @@ static void test_gc(void)
 	train_cache_close(c);
 }
 
+/* gc trusts no counter: a wrong size in an access-time record is fixed. */
+static void test_gc_fixes_atime(void)
+{
+	const char *dir = test_tmpdir();
+	train_cache *c = open_cache(dir, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	for (int i = 1; i <= 3; i++)
+		CU_ASSERT_EQUAL(store_seed(c, i, i, 500), TRAIN_OK);
+	train_cache_close(c);
+
+	/* value 1: used at time 0 (the oldest), size 99999 */
+	unsigned char rec[24] = { 0 };
+	unsigned char *buf = rec;
+	size_t size = sizeof rec;
+	rec[16] = 0x9f;
+	rec[17] = 0x86;
+	rec[18] = 0x01;
+	CU_ASSERT_EQUAL(raw_op(dir, "atime", value_fp_of(1, 500), 'p', &buf, &size), 0);
+
+	c = open_cache(dir, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	uint64_t freed = 9;
+	CU_ASSERT_EQUAL(train_cache_gc(c, 0, &freed, NULL), TRAIN_OK);
+	CU_ASSERT_EQUAL(freed, 0);
+	CU_ASSERT_EQUAL(stats_of(c).value_bytes, 1500);
+	CU_ASSERT_EQUAL(train_cache_gc(c, 1000, &freed, NULL), TRAIN_OK);
+	CU_ASSERT_EQUAL(freed, 1);
+	CU_ASSERT_EQUAL(train_cache_has(c, node_fp(1)), 0);
+	CU_ASSERT_EQUAL(stats_of(c).value_bytes, 1000);
+	/* and the next store sees the right total: 1500 <= 1600, nothing goes */
+	train_cache_close(c);
+	c = open_cache(dir, 1600);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(store_seed(c, 4, 4, 500), TRAIN_OK);
+	CU_ASSERT_EQUAL(stats_of(c).values, 3);
+	train_cache_close(c);
+}
+
 static void test_clear(void)
 {
 	const char *dir = test_tmpdir();
@@ -905,6 +943,7 @@ static const test_case cases[] = {
 	{ "lru_shared_value", test_lru_shared_value },
 	{ "close_flushes", test_close_flushes },
 	{ "gc", test_gc },
+	{ "gc_fixes_atime", test_gc_fixes_atime },
 	{ "clear", test_clear },
 	{ "stats", test_stats },
 	{ "max_size_env", test_max_size_env },

@@ -91,23 +91,23 @@ static int statuses_are(const train_run_result *r, const char *names, train_node
 }
 
 /* a -> b -> d, c -> d, d -> e (target e); p is not needed (pruned). */
-static const char *chain =
-	"version: 1\n"
-	"name: chain\n"
-	"train:\n"
-	"  targets: [e]\n"
-	"  nodes:\n"
-	"    a: {component: Source, config: {value: A%s}}\n"
-	"    b: {component: Echo, needs: {in: a}, config: {suffix: B}}\n"
-	"    c: {component: Source, config: {value: C%s}}\n"
-	"    d: {component: Join, needs: {a: b, b: c}}\n"
-	"    e: {component: Echo, needs: {in: d.out}, config: {suffix: E}}\n"
-	"    p: {component: Source}\n";
+#define CHAIN_RECIPE \
+	"version: 1\n"	\
+	"name: chain\n"	\
+	"train:\n"	\
+	"  targets: [e]\n"	\
+	"  nodes:\n"	\
+	"    a: {component: Source, config: {value: A%s}}\n"	\
+	"    b: {component: Echo, needs: {in: a}, config: {suffix: B}}\n"	\
+	"    c: {component: Source, config: {value: C%s}}\n"	\
+	"    d: {component: Join, needs: {a: b, b: c}}\n"	\
+	"    e: {component: Echo, needs: {in: d.out}, config: {suffix: E}}\n"	\
+	"    p: {component: Source}\n"
 
 static void write_chain(env *e, const char *a, const char *c)
 {
 	char text[2048];
-	snprintf(text, sizeof text, chain, a, c);
+	snprintf(text, sizeof text, CHAIN_RECIPE, a, c);
 	test_write(e->recipe, text);
 }
 
@@ -263,6 +263,10 @@ static void test_spelling_does_not_matter(void)
 	train_run_result_free(&r2);
 }
 
+#define PATH_RECIPE "version: 1\nname: p\ntrain:\n  targets: [b]\n  nodes:\n" \
+"    a: {component: FileText, config: {path: %s}}\n" \
+"    b: {component: Echo, needs: {in: a}}\n"
+
 static void test_path_content(void)
 {
 	env e;
@@ -274,11 +278,8 @@ static void test_path_content(void)
 	snprintf(moved, sizeof moved, "%s/sub/other.txt", e.dir);
 	test_write(data, "hello\n");
 	test_write(moved, "hello\n");
-	const char *fmt = "version: 1\nname: p\ntrain:\n  targets: [b]\n  nodes:\n"
-	                  "    a: {component: FileText, config: {path: %s}}\n"
-	                  "    b: {component: Echo, needs: {in: a}}\n";
 	char text[1024];
-	snprintf(text, sizeof text, fmt, "in.txt");
+	snprintf(text, sizeof text, PATH_RECIPE, "in.txt");
 	test_write(e.recipe, text);
 	train_run_result r;
 	train_error err;
@@ -292,7 +293,7 @@ static void test_path_content(void)
 	CU_ASSERT(statuses_are(&r, "ab", TRAIN_NODE_CACHED));
 	train_run_result_free(&r);
 	/* Another path with the same content is not a change either. */
-	snprintf(text, sizeof text, fmt, "sub/other.txt");
+	snprintf(text, sizeof text, PATH_RECIPE, "sub/other.txt");
 	test_write(e.recipe, text);
 	CU_ASSERT_EQUAL_FATAL(run(&e, 0, 0, &r, &err), 0);
 	CU_ASSERT(statuses_are(&r, "ab", TRAIN_NODE_CACHED));
@@ -303,7 +304,7 @@ static void test_path_content(void)
 	CU_ASSERT(statuses_are(&r, "ab", TRAIN_NODE_TRAINED));
 	train_run_result_free(&r);
 	/* A missing file is an error located at the key. */
-	snprintf(text, sizeof text, fmt, "missing.txt");
+	snprintf(text, sizeof text, PATH_RECIPE, "missing.txt");
 	test_write(e.recipe, text);
 	CU_ASSERT_NOT_EQUAL(run(&e, 0, 0, &r, &err), 0);
 	CU_ASSERT_EQUAL(err.line, 6);
@@ -311,17 +312,18 @@ static void test_path_content(void)
 	train_run_result_free(&r);
 }
 
+#define FAIL_RECIPE "version: 1\nname: f\ntrain:\n  targets: [c]\n  nodes:\n" \
+"    a: {component: Source, config: {value: A}}\n" \
+"    b: {component: Echo, needs: {in: a}}\n" \
+"    c: {component: Join, needs: {a: b, b: x}}\n" \
+"    x: {component: Source, config: {fail: %s}}\n"
+
 static void test_failure_keeps_finished_work(void)
 {
 	env e;
 	env_init(&e);
-	const char *fmt = "version: 1\nname: f\ntrain:\n  targets: [c]\n  nodes:\n"
-	                  "    a: {component: Source, config: {value: A}}\n"
-	                  "    b: {component: Echo, needs: {in: a}}\n"
-	                  "    c: {component: Join, needs: {a: b, b: x}}\n"
-	                  "    x: {component: Source, config: {fail: %s}}\n";
 	char text[1024];
-	snprintf(text, sizeof text, fmt, "true");
+	snprintf(text, sizeof text, FAIL_RECIPE, "true");
 	test_write(e.recipe, text);
 	train_run_result r;
 	train_error err;
@@ -336,7 +338,7 @@ static void test_failure_keeps_finished_work(void)
 	snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", e.out);
 	CU_ASSERT_EQUAL(system(cmd), 0); /* no model, no leftovers */
 	/* Fix x: whatever trained before the failure is reused. */
-	snprintf(text, sizeof text, fmt, "false");
+	snprintf(text, sizeof text, FAIL_RECIPE, "false");
 	test_write(e.recipe, text);
 	CU_ASSERT_EQUAL_FATAL(run(&e, 0, 0, &r, &err), 0);
 	CU_ASSERT_EQUAL(status_of(&r, "x"), TRAIN_NODE_TRAINED);
@@ -383,15 +385,16 @@ static void test_threads_agree(void)
 	CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+#define FINETUNE_RECIPE "version: 1\nname: ft\ntrain:\n  targets: [b]\n  nodes:\n" \
+"    a: {component: Source, config: {value: A}}\n" \
+"    b: {component: Echo, needs: {in: a}, config: {suffix: %s, epochs: %d}}\n"
+
 static void test_finetune(void)
 {
 	env e;
 	env_init(&e);
-	const char *fmt = "version: 1\nname: ft\ntrain:\n  targets: [b]\n  nodes:\n"
-	                  "    a: {component: Source, config: {value: A}}\n"
-	                  "    b: {component: Echo, needs: {in: a}, config: {suffix: %s, epochs: %d}}\n";
 	char text[1024];
-	snprintf(text, sizeof text, fmt, "S", 4);
+	snprintf(text, sizeof text, FINETUNE_RECIPE, "S", 4);
 	test_write(e.recipe, text);
 	train_run_options o;
 	train_run_options_init(&o);
@@ -407,7 +410,7 @@ static void test_finetune(void)
 	char base[700];
 	snprintf(base, sizeof base, "%s/base.tar.gz", e.out);
 	/* More epochs, half of them: 4 + 8 * 0.5 = 8 epochs in all. */
-	snprintf(text, sizeof text, fmt, "S", 8);
+	snprintf(text, sizeof text, FINETUNE_RECIPE, "S", 8);
 	test_write(e.recipe, text);
 	o.finetune_model = base;
 	o.epoch_fraction = 0.5;
@@ -422,7 +425,7 @@ static void test_finetune(void)
 	         e.dir);
 	CU_ASSERT_EQUAL(system(cmd), 0);
 	/* Another suffix is another graph: refused, naming the node. */
-	snprintf(text, sizeof text, fmt, "T", 8);
+	snprintf(text, sizeof text, FINETUNE_RECIPE, "T", 8);
 	test_write(e.recipe, text);
 	o.fixed_model_name = "refused";
 	memset(&err, 0, sizeof err);

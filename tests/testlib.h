@@ -43,7 +43,7 @@ static void test_cleanup_(void)
 		return;
 	for (int i = 0; i < test_ndirs_; i++) {
 		char cmd[600 + sizeof test_dirs_[0]];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_dirs_[i]);
+		snprintf(cmd, sizeof cmd, "rm -rf '%.511s'", test_dirs_[i]);
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", test_dirs_[i]);
 	}
@@ -90,8 +90,8 @@ static inline const char *test_plugin_dir(const char *const *names)
 	const char *dir = test_tmpdir();
 	for (; *names; names++) {
 		char from[1024], to[1024];
-		snprintf(from, sizeof from, "%s/%s", src, *names);
-		snprintf(to, sizeof to, "%s/%s", dir, *names);
+		snprintf(from, sizeof from, "%.700s/%.200s", src, *names);
+		snprintf(to, sizeof to, "%.700s/%.200s", dir, *names);
 		if (symlink(from, to) != 0) {
 			perror(to);
 			abort();

@@ -19,6 +19,8 @@ typedef struct echo {
 
 static int echo_create(const train_config *config, train_ctx *ctx, void **self)
 {
+	(void)config;
+	(void)ctx;
 	echo *e = calloc(1, sizeof *e);
 	if (!e)
 		return TRAIN_ENOMEM;
@@ -41,6 +43,7 @@ static int echo_train(void *self, const train_values *in, train_values *out, tra
 
 static int echo_persist(void *self, train_resource *res)
 {
+	(void)self;
 	return train_resource_write(res, "dupname-echo", MARK, strlen(MARK));
 }
 

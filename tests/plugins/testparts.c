@@ -111,6 +111,7 @@ static const char *const out_only[] = { "out", NULL };
 
 static int source_create(const train_config *config, train_ctx *ctx, void **self)
 {
+	(void)ctx;
 	part *p;
 	int rc = part_new(train_config_string(config, "value"), &p);
 	if (rc)
@@ -123,6 +124,7 @@ static int source_create(const train_config *config, train_ctx *ctx, void **self
 
 static int source_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
+	(void)in;
 	part *p = self;
 	for (int t = 0; t < p->sleep_ms / 10; t++) {
 		if (train_ctx_canceled(ctx))
@@ -138,6 +140,8 @@ static int source_train(void *self, const train_values *in, train_values *out, t
 
 static int source_process(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
+	(void)ctx;
+	(void)in;
 	return put_text(out, "out", ((part *)self)->text);
 }
 
@@ -167,6 +171,7 @@ static const char *const in_only[] = { "in", NULL };
 
 static int echo_create(const train_config *config, train_ctx *ctx, void **self)
 {
+	(void)ctx;
 	part *p;
 	int rc = part_new(train_config_string(config, "suffix"), &p);
 	if (rc)
@@ -198,6 +203,7 @@ static int echo_train(void *self, const train_values *in, train_values *out, tra
 
 static int echo_process(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
+	(void)ctx;
 	return echo_out(self, in, out);
 }
 
@@ -223,6 +229,8 @@ static const char *const join_in[] = { "a", "b", NULL };
 
 static int empty_create(const train_config *config, train_ctx *ctx, void **self)
 {
+	(void)config;
+	(void)ctx;
 	part *p = NULL;
 	int rc = part_new("", &p);
 	*self = p;
@@ -231,6 +239,8 @@ static int empty_create(const train_config *config, train_ctx *ctx, void **self)
 
 static int join_run(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
+	(void)ctx;
+	(void)self;
 	const char *a = get_text(in, "a"), *b = get_text(in, "b");
 	size_t n = strlen(a) + strlen(b) + 2;
 	char *buf = malloc(n);
@@ -263,6 +273,8 @@ static const char *const split_out[] = { "left", "right", NULL };
 
 static int split_run(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
+	(void)ctx;
+	(void)self;
 	const char *s = get_text(in, "in");
 	size_t n = strlen(s), h = n / 2;
 	int rc = train_values_put_bytes(out, "left", "text/plain", s, h);

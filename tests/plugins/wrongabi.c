@@ -26,23 +26,32 @@
 
 static int wa_create(const train_config *config, train_ctx *ctx, void **self)
 {
+	(void)config;
+	(void)ctx;
 	*self = malloc(1);
 	return *self ? TRAIN_OK : TRAIN_ENOMEM;
 }
 
 static int wa_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
+	(void)ctx;
+	(void)in;
+	(void)out;
+	(void)self;
 	return TRAIN_OK;
 }
 
 static int wa_persist(void *self, train_resource *res)
 {
+	(void)res;
+	(void)self;
 	return TRAIN_OK;
 }
 
 static int wa_load(const train_config *config, const train_resource *res, train_ctx *ctx,
                    void **self)
 {
+	(void)res;
 	return wa_create(config, ctx, self);
 }
 
