@@ -1363,8 +1363,12 @@ static int gc_txn(train_cache *c, MDB_txn *txn, void *ctx)
 				a.secs = train_get_u64(p);
 				a.seq = train_get_u64(p + 8);
 			}
-			MDB_val key = { 16, e->key };
-			if ((rc = atime_put(c, txn, &key, &a)))
+			unsigned char buf[ATIME_SIZE];
+			train_put_u64(buf, a.secs);
+			train_put_u64(buf + 8, a.seq);
+			train_put_u64(buf + 16, a.size);
+			MDB_val nd = { ATIME_SIZE, buf };
+			if ((rc = mdb_cursor_put(cur, &k, &nd, MDB_CURRENT)))
 				goto out;
 		}
 	}
