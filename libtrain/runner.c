@@ -96,6 +96,9 @@ typedef struct run {
 	char *staging;          /* staging folder (model contents) */
 	char *finetune_dir;     /* extracted earlier model, when finetuning */
 	int threads;
+	bool tty;               /* stderr is a terminal: keep a progress line */
+	train_log_sink sink;    /* stderr at the run's verbosity, when no sink is given */
+	size_t total;           /* needed nodes */
 
 	pthread_mutex_t mu;     /* guards everything below and the cache */
 	pthread_cond_t cv;
@@ -119,6 +122,19 @@ static void logi(const run *r, const char *fmt, ...)
 	va_end(ap);
 	train_logf(r->log, TRAIN_LOG_INFO, "%s", msg);
 }
+
+/* On a terminal, every line first wipes the progress line. */
+static void tty_log(void *ud, train_log_level level, const char *msg)
+{
+	(void)ud;
+	fputs("\r\033[K", stderr);
+	if (level <= TRAIN_LOG_WARN)
+		fprintf(stderr, "train: %s: %s\n", level == TRAIN_LOG_ERROR ? "error" : "warning", msg);
+	else
+		fprintf(stderr, "train: %s\n", msg);
+}
+
+static const train_log_sink tty_sink = { tty_log, NULL, TRAIN_LOG_INFO };
 
 /* ---- one node ------------------------------------------------------------- */
 
@@ -281,6 +297,9 @@ static void *worker(void *arg)
 		}
 		size_t i = r->ready[--r->n_ready];
 		r->running++;
+		if (r->tty)
+			fprintf(stderr, "\r\033[K[%zu/%zu] %s %s...", r->total - r->remaining + 1, r->total,
+			        r->st[i].cached ? "restoring" : "training", r->g->nodes[i].rn->name);
 		pthread_mutex_unlock(&r->mu);
 
 		double t0 = train_now();
@@ -337,6 +356,7 @@ static int run_pool(run *r)
 		if (!r->g->nodes[i].needed)
 			continue;
 		r->remaining++;
+		r->total++;
 		s->waiting = 0;
 		if (!s->cached)
 			for (size_t e = 0; e < r->g->nodes[i].n_in; e++)
@@ -726,6 +746,14 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	r->opt = opt;
 	r->log = opt->log;
 	r->threads = opt->threads > 0 ? opt->threads : default_threads();
+	r->tty = !opt->log && opt->verbosity == TRAIN_NORMAL && isatty(STDERR_FILENO);
+	if (!opt->log) {
+		static const train_log_level by_verbosity[] = { TRAIN_LOG_ERROR, TRAIN_LOG_INFO,
+		                                                TRAIN_LOG_DEBUG };
+		r->sink = r->tty ? tty_sink : (train_log_sink){ NULL, NULL, TRAIN_LOG_INFO };
+		r->sink.max_level = by_verbosity[opt->verbosity <= TRAIN_VERBOSE ? opt->verbosity : 2];
+		r->log = &r->sink;
+	}
 
 	if (!opt->recipe_path) {
 		rc = train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "no recipe given");
@@ -739,7 +767,7 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	    (rc = train_graph_build(recipe, &recipe->predict, reg, &pg, err)))
 		goto out;
 
-	train_ctx_init(&r->proto, NULL, opt->log, 1, recipe->base_dir);
+	train_ctx_init(&r->proto, NULL, r->log, 1, recipe->base_dir);
 	r->proto.data_path = opt->data_path;
 	r->proto.domain_path = opt->domain_path;
 	r->proto.cancel = opt->cancel;
