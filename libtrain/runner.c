@@ -115,12 +115,10 @@ static void logi(const run *r, const char *fmt, ...)
 {
 	if (r->opt->verbosity < TRAIN_NORMAL)
 		return;
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	train_vlogf(r->log, TRAIN_LOG_INFO, fmt, ap);
 	va_end(ap);
-	train_logf(r->log, TRAIN_LOG_INFO, "%s", msg);
 }
 
 /* On a terminal, every line first wipes the progress line. */

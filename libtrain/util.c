@@ -376,13 +376,18 @@ void train_buf_free(train_buf *b)
 
 void train_logf(const train_log_sink *lg, train_log_level level, const char *fmt, ...)
 {
+	va_list ap;
+	va_start(ap, fmt);
+	train_vlogf(lg, level, fmt, ap);
+	va_end(ap);
+}
+
+void train_vlogf(const train_log_sink *lg, train_log_level level, const char *fmt, va_list ap)
+{
 	if (lg && level > lg->max_level)
 		return;
 	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	if (lg && lg->fn) {
 		lg->fn(lg->ud, level, msg);
 		return;

@@ -7,6 +7,7 @@
 
 #include <train/common.h>
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 /* Read a whole file into a malloc'd, NUL-terminated buffer (size excludes the NUL). */
@@ -76,5 +77,7 @@ static inline uint64_t train_get_u64(const unsigned char *p)
 
 /* Log through a sink (NULL: stderr with a "train: " prefix). */
 void train_logf(const train_log_sink *lg, train_log_level level, const char *fmt, ...) TRAIN_PRINTF(3, 4);
+void train_vlogf(const train_log_sink *lg, train_log_level level, const char *fmt, va_list ap)
+	TRAIN_PRINTF(3, 0);
 
 #endif
