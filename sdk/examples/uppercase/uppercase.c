@@ -98,6 +98,7 @@ static int uppercase_create(const train_config *config, train_ctx *ctx, void **s
 
 static int uppercase_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
+	(void)in; /* it declares no train inputs: the file is its data */
 	uppercase *u = self;
 	int rc = TRAIN_OK;
 	char *buf = NULL;
@@ -144,6 +145,7 @@ out:
 
 static int uppercase_process(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
+	(void)self; /* the trained text is not needed to upper-case a new one */
 	const train_value *v = train_values_get(in, "text");
 	if (!v)
 		return train_fail(ctx, "input 'text' is missing");
