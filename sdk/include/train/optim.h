@@ -1,0 +1,89 @@
+/*
+ * <train/optim.h> - optimizers, gradient clipping, learning-rate schedules,
+ * and training checkpoints.
+ *
+ * Parameters, gradients and optimizer state are flat fp32 arrays (one
+ * arena each, see <train/tensor.h>), so each optimizer is one loop over n
+ * elements.  Gradient accumulation over k micro-batches: zero the gradients,
+ * run k backward passes with the loss scaled by 1/k, then one step.
+ */
+#ifndef TRAIN_OPTIM_H
+#define TRAIN_OPTIM_H
+
+#include <train/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** SGD with momentum (PyTorch's form: buf = momentum*buf + g; p -= lr*buf),
+ * optional L2 weight decay added to the gradient. mom (n) may be NULL when
+ * momentum is 0. */
+TRAIN_API void train_sgd_step(float *params, const float *grads, float *mom, size_t n, float lr,
+                              float momentum, float weight_decay);
+
+typedef struct train_adamw_cfg {
+	float beta1, beta2, eps, weight_decay;
+} train_adamw_cfg;
+/** beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0.01 (PyTorch's AdamW defaults). */
+TRAIN_API train_adamw_cfg train_adamw_defaults(void);
+/**
+ * One AdamW step (Loshchilov & Hutter: decoupled decay, p -= lr*wd*p, then
+ * the bias-corrected Adam update).  `step` counts from 1.  m and v (n) start
+ * at zero.
+ */
+TRAIN_API void train_adamw_step(const train_adamw_cfg *cfg, float *params, const float *grads,
+                                float *m, float *v, size_t n, float lr, int64_t step);
+
+/** The global L2 norm of the gradient; if above max_norm (> 0), scale the
+ * gradient down to it.  Returns the norm before clipping. */
+TRAIN_API float train_clip_grad_norm(float *grads, size_t n, float max_norm);
+
+typedef enum train_schedule {
+	TRAIN_SCHED_CONSTANT = 0,
+	TRAIN_SCHED_LINEAR,  /* linear warm-up to base, then linear decay to min at total */
+	TRAIN_SCHED_COSINE,  /* linear warm-up, then cosine decay to min at total */
+} train_schedule;
+/** The learning rate at `step` (0-based) of `total`. */
+TRAIN_API float train_lr_at(train_schedule s, float base_lr, float min_lr, int64_t step,
+                            int64_t warmup, int64_t total);
+
+/* ---- safetensors ------------------------------------------------------------ */
+
+/** A named tensor, for writing. */
+typedef struct train_named_tensor {
+	const char *name;
+	train_tensor t;
+} train_named_tensor;
+
+/**
+ * Write a safetensors file (8-byte little-endian header length, JSON header
+ * of dtype/shape/data_offsets per tensor plus optional "__metadata__" of
+ * string pairs, then the data), to a temporary name then renamed.
+ * meta: NULL or a NULL-terminated list of key, value, key, value... strings.
+ */
+TRAIN_API int train_safetensors_write(const char *path, const train_named_tensor *tensors,
+                                      size_t n, const char *const *meta, train_error *err);
+
+typedef struct train_safetensors train_safetensors;
+/**
+ * Open and check a safetensors file (mapped read-only).  Every bound is
+ * checked: header length within the file, valid JSON, known dtypes, shapes
+ * whose byte count equals the offsets' span, offsets in range, no overlap.
+ * Errors: TRAIN_EIO, TRAIN_ECORRUPT with file and reason.
+ */
+TRAIN_API int train_safetensors_open(const char *path, train_safetensors **out, train_error *err);
+TRAIN_API void train_safetensors_close(train_safetensors *f);
+TRAIN_API size_t train_safetensors_count(const train_safetensors *f);
+TRAIN_API const char *train_safetensors_name_at(const train_safetensors *f, size_t i);
+/** A view of tensor `name` (data points into the map; valid until close).
+ * Errors: TRAIN_ENOTFOUND. */
+TRAIN_API int train_safetensors_get(const train_safetensors *f, const char *name,
+                                    train_tensor *out);
+/** A "__metadata__" value, or NULL. */
+TRAIN_API const char *train_safetensors_meta(const train_safetensors *f, const char *key);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRAIN_OPTIM_H */
