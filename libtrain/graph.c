@@ -141,7 +141,7 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 		train_error ferr = { 0 };
 		rc = train_registry_find(reg, rn->component, &n->cls, &n->plugin, &ferr);
 		if (rc == TRAIN_ENOTFOUND) {
-			rc = train_error_set(err, TRAIN_ENOTFOUND, file, rn->comp_line, rn->comp_col,
+			rc = train_error_set(err, TRAIN_EPLUGIN, file, rn->comp_line, rn->comp_col,
 			                     "unknown component '%s' (node '%s'); `train plugins` lists "
 			                     "the components found",
 			                     rn->component, rn->name);

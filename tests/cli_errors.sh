@@ -19,7 +19,7 @@ printf 'version: 1\nname: x\ntrain:\n  targets: [a\n  nodes: {}\n' >"$R"
 bad "malformed YAML" 65 '[0-9]+:[0-9]+'
 
 printf 'version: 1\nname: x\ntrain:\n  targets: [a]\n  nodes:\n    a: {component: Nope}\n' >"$R"
-bad "unknown component" 65 '6:[0-9]+'
+bad "unknown component" 69 '6:[0-9]+'
 
 printf 'version: 1\nname: x\ntrain:\n  targets: [a]\n  nodes:\n    a: {component: Echo, needs: {in: b}}\n    b: {component: Echo, needs: {in: a}}\n' >"$R"
 bad "cycle" 65 '[67]:[0-9]+'

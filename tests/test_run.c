@@ -446,7 +446,7 @@ static void test_graph_errors(void)
 		unsigned line;
 		const char *text;
 	} cases[] = {
-		{ "    a: {component: Nope}\n", TRAIN_ENOTFOUND, 6, "unknown component 'Nope'" },
+		{ "    a: {component: Nope}\n", TRAIN_EPLUGIN, 6, "unknown component 'Nope'" },
 		{ "    a: {component: Source, config: {valu: 1}}\n", TRAIN_ECONFIG, 6, "valu" },
 		{ "    a: {component: Source, config: {sleep_ms: ten}}\n", TRAIN_ECONFIG, 6, "sleep_ms" },
 		{ "    a: {component: Echo}\n", TRAIN_ECONFIG, 6, "input 'in'" },

@@ -112,6 +112,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int graph = !strcmp(sub, "graph");
@@ -124,7 +125,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qvV", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_RECIPE:
 		case O_CONFIG: opt.recipe_path = optarg; break;
@@ -162,6 +163,10 @@ int cmd_train(int argc, char **argv, const char *sub)
 		case 'q': opt.verbosity = TRAIN_QUIET; break;
 		case 'v': opt.verbosity = TRAIN_VERBOSE; break;
 		case O_HELP: help(sub); return 0;
+		case 'V':
+			printf("train (libtrain) %s, plugin ABI %d.%d\n", train_version(), TRAIN_ABI_MAJOR,
+			       TRAIN_ABI_MINOR);
+			return 0;
 		default: fprintf(stderr, "train: try 'train %s --help'\n", sub); return EXIT_USAGE;
 		}
 	}
