@@ -6,10 +6,10 @@
  * name and version, the plugin ABI major, its canonical config (defaults
  * filled in, keys in sorted order, one spelling per number; PATH-typed keys
  * by the content of the file or folder they name, not by the name), and for
- * each input (sorted by input name) the producing node's fingerprint and
- * output name, plus whatever the component's own fingerprint() adds.  So a
- * change to one node changes its fingerprint and those of every node
- * downstream, and nothing else.
+ * each input (sorted by input name) the fingerprint of the value it
+ * receives, plus whatever the component's own fingerprint() adds.  So a
+ * change to one node changes its fingerprint, and those downstream only as
+ * far as its outputs change.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +251,8 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < g->n; i++)
+		g->nodes[i].config_fp = train_graph_config_fp(g->nodes[i].config, g->nodes[i].cls->params);
+	for (size_t i = 0; i < g->n; i++)
 		if (g->nodes[i].rn->is_target)
 			mark_needed(g, i);
 out:
@@ -336,53 +338,52 @@ train_fp train_graph_config_fp(const train_config *config, const train_param *pa
 	return fp;
 }
 
-int train_graph_fingerprint(train_graph *g, const train_graph_vars *vars, const train_ctx *proto,
-                            const char *salt, train_error *err)
+int train_graph_node_fp(const train_graph *g, size_t i, const train_fp *input_fps,
+                        const train_graph_vars *vars, const train_ctx *proto, const char *salt,
+                        train_fp *out, train_error *err)
 {
+	const train_gnode *n = &g->nodes[i];
 	train_hasher *h;
 	int rc = train_hasher_create(&h);
 	if (rc)
 		return rc;
-	for (size_t k = 0; k < g->n && !rc; k++) {
-		train_gnode *n = &g->nodes[g->order[k]];
-		train_hasher_reset(h);
-		train_hasher_str(h, FP_DOMAIN);
-		train_hasher_u64(h, TRAIN_ABI_MAJOR);
-		train_hasher_str(h, n->cls->name);
-		train_hasher_str(h, n->cls->version);
-		rc = hash_config(h, n, vars, g->recipe->base_dir, g->recipe->path, err);
-		if (rc)
-			break;
-		train_hasher_u64(h, n->n_in);
-		for (size_t e = 0; e < n->n_in; e++) {
-			train_hasher_str(h, n->in[e].input);
+	train_hasher_str(h, FP_DOMAIN);
+	train_hasher_u64(h, TRAIN_ABI_MAJOR);
+	train_hasher_str(h, n->cls->name);
+	train_hasher_str(h, n->cls->version);
+	rc = hash_config(h, n, vars, g->recipe->base_dir, g->recipe->path, err);
+	if (rc)
+		goto out;
+	train_hasher_u64(h, n->n_in);
+	for (size_t e = 0; e < n->n_in; e++) {
+		train_hasher_str(h, n->in[e].input);
+		if (n->in[e].from == SIZE_MAX) {
+			train_hasher_str(h, "$input");
 			train_hasher_str(h, n->in[e].output);
-			if (n->in[e].from == SIZE_MAX)
-				train_hasher_str(h, "$input");
-			else
-				train_hasher_fp(h, g->nodes[n->in[e].from].fp);
+		} else {
+			train_hasher_fp(h, input_fps[e]);
 		}
-		train_hasher_str(h, salt);
-		if (n->cls->fingerprint) {
-			train_ctx ctx = *proto;
-			ctx.node = n->rn->name;
-			ctx.fail[0] = '\0';
-			void *self = NULL;
-			rc = n->cls->create(n->config, &ctx, &self);
-			if (!rc)
-				rc = n->cls->fingerprint(self, h);
-			if (self)
-				n->cls->destroy(self);
-			if (rc) {
-				rc = train_error_set(err, TRAIN_ECOMPONENT, g->recipe->path, n->rn->line,
-				                     n->rn->col, "node '%s': fingerprint failed: %s", n->rn->name,
-				                     ctx.fail[0] ? ctx.fail : train_strerror(rc));
-				break;
-			}
-		}
-		n->fp = train_hasher_digest(h);
-		n->config_fp = train_graph_config_fp(n->config, n->cls->params);
 	}
+	train_hasher_str(h, salt);
+	if (n->cls->fingerprint) {
+		train_ctx ctx = *proto;
+		ctx.node = n->rn->name;
+		ctx.fail[0] = '\0';
+		void *self = NULL;
+		rc = n->cls->create(n->config, &ctx, &self);
+		if (!rc)
+			rc = n->cls->fingerprint(self, h);
+		if (self)
+			n->cls->destroy(self);
+		if (rc) {
+			rc = train_error_set(err, TRAIN_ECOMPONENT, g->recipe->path, n->rn->line, n->rn->col,
+			                     "node '%s': fingerprint failed: %s", n->rn->name,
+			                     ctx.fail[0] ? ctx.fail : train_strerror(rc));
+			goto out;
+		}
+	}
+	*out = train_hasher_digest(h);
+out:
 	train_hasher_destroy(h);
 	return rc;
 }

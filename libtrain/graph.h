@@ -24,7 +24,6 @@ typedef struct train_gnode {
 	train_gedge *in;            /* one per need, sorted by input name */
 	size_t n_in;
 	bool needed;                /* a target depends on it */
-	train_fp fp;                /* node fingerprint */
 	train_fp config_fp;         /* canonical config without `epochs` (finetune check) */
 } train_gnode;
 
@@ -50,14 +49,17 @@ typedef struct train_graph_vars {
 int train_graph_build(const train_recipe *recipe, const train_recipe_schema *schema,
                       train_registry *reg, train_graph **out, train_error *err);
 /*
- * Fingerprint every node (in order): class name and version, ABI major,
- * canonical config per declared key (PATH keys by file content), inputs by
- * name with the producer's fingerprint and output name, and what the
- * component's fingerprint() adds (it is created for that, then destroyed).
- * `salt` (may be NULL) is mixed into every node (finetuning).
+ * Fingerprint node `i`: class name and version, ABI major, canonical config
+ * per declared key (PATH keys by file content), each input by name with
+ * the fingerprint of the VALUE it receives (input_fps, in n->in order; a
+ * predict input counts by name only), `salt` (may be NULL; finetuning),
+ * and what the component's fingerprint() adds (it is created for that,
+ * then destroyed).  Because inputs count by value, a producer that
+ * retrains to the same output leaves its consumers cached.
  */
-int train_graph_fingerprint(train_graph *g, const train_graph_vars *vars, const train_ctx *proto,
-                            const char *salt, train_error *err);
+int train_graph_node_fp(const train_graph *g, size_t i, const train_fp *input_fps,
+                        const train_graph_vars *vars, const train_ctx *proto, const char *salt,
+                        train_fp *out, train_error *err);
 void train_graph_destroy(train_graph *g);
 
 /* The hex canonical-config fingerprint that ignores `epochs`. */

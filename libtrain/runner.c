@@ -38,7 +38,6 @@
 #define RESOURCE_OUTPUT "@resource"
 #define RESOURCE_TYPE "application/x-train-resource+tar"
 #define METADATA_FORMAT 1
-#define RESTORE_FAILED 1 /* positive: never a TRAIN_E* code */
 
 const char *train_node_status_name(train_node_status s)
 {
@@ -79,7 +78,8 @@ void train_run_result_free(train_run_result *res)
 
 typedef struct node_state {
 	train_node_status status;
-	bool cached;            /* planned: restore from cache */
+	train_fp fp;            /* known once the producers are done */
+	bool fp_known;
 	bool done;
 	size_t waiting;         /* producers not yet done */
 	train_values *outputs;  /* after train/restore, incl. @resource for restores */
@@ -95,6 +95,8 @@ typedef struct run {
 	node_state *st;
 	char *staging;          /* staging folder (model contents) */
 	char *finetune_dir;     /* extracted earlier model, when finetuning */
+	train_graph_vars vars;  /* what $data and $domain mean */
+	char *salt;             /* mixed into every fingerprint (finetuning) */
 	int threads;
 	bool tty;               /* stderr is a terminal: keep a progress line */
 	train_log_sink sink;    /* stderr at the run's verbosity, when no sink is given */
@@ -141,7 +143,7 @@ static int restore_node(run *r, size_t i)
 	train_gnode *n = &r->g->nodes[i];
 	train_values *vals = NULL;
 	pthread_mutex_lock(&r->mu);
-	int rc = train_cache_lookup(r->cache, n->fp, &vals, NULL);
+	int rc = train_cache_lookup(r->cache, r->st[i].fp, &vals, NULL);
 	pthread_mutex_unlock(&r->mu);
 	if (rc)
 		return rc;
@@ -245,7 +247,7 @@ static int train_node(run *r, size_t i, train_error *err)
 		goto out;
 	pthread_mutex_lock(&r->mu);
 	train_error cerr = { 0 };
-	int crc = train_cache_store(r->cache, n->fp, out, &cerr);
+	int crc = train_cache_store(r->cache, r->st[i].fp, out, &cerr);
 	pthread_mutex_unlock(&r->mu);
 	if (crc) /* the model is still right; only the next run loses the reuse */
 		train_logf(r->log, TRAIN_LOG_WARN, "node '%s': not cached: %s", n->rn->name, cerr.text);
@@ -263,6 +265,31 @@ out:
 	return rc;
 }
 
+/* Fingerprint node i from the values its producers gave it. */
+static int fingerprint_node(run *r, size_t i, train_error *err)
+{
+	const train_gnode *n = &r->g->nodes[i];
+	train_fp fps[64], *in = n->n_in <= 64 ? fps : malloc(n->n_in * sizeof *in);
+	if (!in)
+		return TRAIN_ENOMEM;
+	int rc = TRAIN_OK;
+	for (size_t e = 0; e < n->n_in && !rc; e++) {
+		if (n->in[e].from == SIZE_MAX)
+			continue;
+		const train_value *v = train_values_get(r->st[n->in[e].from].outputs, n->in[e].output);
+		if (!v)
+			rc = node_fail(err, r, i, TRAIN_ENOTFOUND, "input", "a producer's output is missing");
+		else
+			in[e] = train_value_fp(v);
+	}
+	if (!rc)
+		rc = train_graph_node_fp(r->g, i, in, &r->vars, &r->proto, r->salt, &r->st[i].fp, err);
+	r->st[i].fp_known = rc == TRAIN_OK;
+	if (in != fps)
+		free(in);
+	return rc;
+}
+
 /* ---- the pool ------------------------------------------------------------- */
 
 static void finish_node(run *r, size_t i)
@@ -270,7 +297,7 @@ static void finish_node(run *r, size_t i)
 	r->st[i].done = true;
 	r->remaining--;
 	for (size_t v = 0; v < r->g->n; v++) {
-		if (!r->g->nodes[v].needed || r->st[v].done || r->st[v].cached)
+		if (!r->g->nodes[v].needed || r->st[v].done)
 			continue;
 		for (size_t e = 0; e < r->g->nodes[v].n_in; e++)
 			if (r->g->nodes[v].in[e].from == i && --r->st[v].waiting == 0)
@@ -296,37 +323,29 @@ static void *worker(void *arg)
 		size_t i = r->ready[--r->n_ready];
 		r->running++;
 		if (r->tty)
-			fprintf(stderr, "\r\033[K[%zu/%zu] %s %s...", r->total - r->remaining + 1, r->total,
-			        r->st[i].cached ? "restoring" : "training", r->g->nodes[i].rn->name);
+			fprintf(stderr, "\r\033[K[%zu/%zu] %s...", r->total - r->remaining + 1, r->total,
+			        r->g->nodes[i].rn->name);
 		pthread_mutex_unlock(&r->mu);
 
 		double t0 = train_now();
 		train_error err = { 0 };
 		int rc = TRAIN_OK;
 		node_state *s = &r->st[i];
-		if (s->cached && restore_node(r, i) == TRAIN_OK) {
+		/* A restore that fails (evicted, corrupt) falls back to training. */
+		rc = fingerprint_node(r, i, &err);
+		if (!rc && !r->opt->force && !r->finetune_dir && restore_node(r, i) == TRAIN_OK) {
 			s->status = TRAIN_NODE_CACHED;
-		} else if (s->cached) {
-			/* Fall back to training: its producers must be done first. */
-			rc = RESTORE_FAILED;
-		} else {
+		} else if (!rc) {
 			rc = train_node(r, i, &err);
 			s->status = rc ? TRAIN_NODE_FAILED : TRAIN_NODE_TRAINED;
+		} else {
+			s->status = TRAIN_NODE_FAILED;
 		}
 		s->seconds = train_now() - t0;
 
 		pthread_mutex_lock(&r->mu);
 		r->running--;
-		if (rc == RESTORE_FAILED) {
-			/* Re-plan the node as a training one. */
-			s->cached = false;
-			s->waiting = 0;
-			for (size_t e = 0; e < r->g->nodes[i].n_in; e++)
-				if (!r->st[r->g->nodes[i].in[e].from].done)
-					s->waiting++;
-			if (!s->waiting)
-				r->ready[r->n_ready++] = i;
-		} else if (rc) {
+		if (rc) {
 			if (!r->failed) {
 				r->failed = rc;
 				r->ferr = err;
@@ -356,9 +375,8 @@ static int run_pool(run *r)
 		r->remaining++;
 		r->total++;
 		s->waiting = 0;
-		if (!s->cached)
-			for (size_t e = 0; e < r->g->nodes[i].n_in; e++)
-				s->waiting++;
+		for (size_t e = 0; e < r->g->nodes[i].n_in; e++)
+			s->waiting += r->g->nodes[i].in[e].from != SIZE_MAX;
 		if (!s->waiting)
 			r->ready[r->n_ready++] = i;
 	}
@@ -521,7 +539,7 @@ static int write_metadata(const run *r, const train_graph *pg, train_error *err)
 		if (!n->needed)
 			continue;
 		json_t *o = node_json(g, n);
-		json_object_set_new(o, "fingerprint", json_string(train_fp_hex(n->fp, hex)));
+		json_object_set_new(o, "fingerprint", json_string(train_fp_hex(r->st[i].fp, hex)));
 		json_object_set_new(o, "target", json_boolean(n->rn->is_target));
 		json_array_append_new(nodes, o);
 		if (n->plugin && !json_object_get(plugins, n->plugin->desc->name))
@@ -694,6 +712,40 @@ out:
 	return rc;
 }
 
+/*
+ * A dry run walks the graph in order without training: a node whose
+ * producers all come from the cache can be fingerprinted and looked up; a
+ * node downstream of one that would train would train too, as far as
+ * anyone can say without running it (its fingerprint stays unknown).
+ */
+static int dry_plan(run *r, bool *any_train, train_error *err)
+{
+	for (size_t k = 0; k < r->g->n; k++) {
+		size_t i = r->g->order[k];
+		const train_gnode *n = &r->g->nodes[i];
+		node_state *s = &r->st[i];
+		if (!n->needed)
+			continue;
+		s->status = TRAIN_NODE_TRAINED;
+		bool known = true;
+		for (size_t e = 0; e < n->n_in; e++)
+			known &= n->in[e].from == SIZE_MAX || r->st[n->in[e].from].outputs != NULL;
+		if (!known)
+			continue;
+		int rc = fingerprint_node(r, i, err);
+		if (rc)
+			return rc;
+		if (r->opt->force || r->salt)
+			continue;
+		if (train_cache_lookup(r->cache, s->fp, &s->outputs, NULL) == TRAIN_OK)
+			s->status = TRAIN_NODE_CACHED;
+	}
+	*any_train = false;
+	for (size_t i = 0; i < r->g->n; i++)
+		*any_train |= r->st[i].status == TRAIN_NODE_TRAINED;
+	return TRAIN_OK;
+}
+
 /* ---- the run -------------------------------------------------------------- */
 
 static int fill_result(run *r, train_run_result *res)
@@ -711,7 +763,10 @@ static int fill_result(run *r, train_run_result *res)
 		x->component = train_strdup(n->cls->name);
 		if (!x->name || !x->component)
 			return TRAIN_ENOMEM;
-		train_fp_hex(n->fp, x->fingerprint);
+		if (r->st[k].fp_known)
+			train_fp_hex(r->st[k].fp, x->fingerprint);
+		else
+			x->fingerprint[0] = '\0'; /* a dry run cannot know it */
 		x->status = r->st[k].status;
 		x->seconds = r->st[k].seconds;
 		res->n_trained += x->status == TRAIN_NODE_TRAINED;
@@ -735,7 +790,6 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	train_recipe *recipe = NULL;
 	train_graph *pg = NULL;
 	char *model_path = NULL, *meta = NULL;
-	char *salt = NULL;
 	run R = { 0 };
 	run *r = &R;
 	memset(res, 0, sizeof *res);
@@ -782,15 +836,13 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 		}
 		train_fp mfp = train_fp_of(meta, size);
 		char hex[TRAIN_FP_HEX];
-		salt = train_strfmt("finetune %s %.17g", train_fp_hex(mfp, hex), opt->epoch_fraction);
-		if (!salt) {
+		r->salt = train_strfmt("finetune %s %.17g", train_fp_hex(mfp, hex), opt->epoch_fraction);
+		if (!r->salt) {
 			rc = TRAIN_ENOMEM;
 			goto out;
 		}
 	}
-	train_graph_vars vars = { opt->data_path, opt->domain_path };
-	if ((rc = train_graph_fingerprint(r->g, &vars, &r->proto, salt, err)))
-		goto out;
+	r->vars = (train_graph_vars){ opt->data_path, opt->domain_path };
 	if (meta && (rc = finetune_check(r, opt->finetune_model, meta, err)))
 		goto out;
 
@@ -799,7 +851,7 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
-	rc = train_cache_open(cache_dir, 0, opt->log, &r->cache, err);
+	rc = train_cache_open(cache_dir, 0, r->log, &r->cache, err);
 	free(cache_dir);
 	if (rc)
 		goto out;
@@ -809,19 +861,14 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
-	bool any_train = false;
-	for (size_t i = 0; i < r->g->n; i++) {
-		node_state *s = &r->st[i];
-		if (!r->g->nodes[i].needed) {
-			s->status = TRAIN_NODE_PRUNED;
-			continue;
-		}
-		s->cached = !opt->force && !meta && train_cache_has(r->cache, r->g->nodes[i].fp);
-		s->status = s->cached ? TRAIN_NODE_CACHED : TRAIN_NODE_TRAINED;
-		any_train |= !s->cached;
-	}
+	for (size_t i = 0; i < r->g->n; i++)
+		if (!r->g->nodes[i].needed)
+			r->st[i].status = TRAIN_NODE_PRUNED;
 
 	if (opt->dry_run) {
+		bool any_train = false;
+		if ((rc = dry_plan(r, &any_train, err)))
+			goto out;
 		res->dry_flags = (any_train ? TRAIN_DRY_RETRAIN : 0) |
 		                 (dir_has_model(opt->out_dir) ? 0 : TRAIN_DRY_NO_MODEL) |
 		                 (opt->force ? TRAIN_DRY_FORCED : 0);
@@ -901,7 +948,7 @@ out:
 	free(r->ready);
 	free(model_path);
 	free(meta);
-	free(salt);
+	free(r->salt);
 	train_graph_destroy(r->g);
 	train_graph_destroy(pg);
 	train_recipe_destroy(recipe);

@@ -170,6 +170,40 @@ static void test_change_one_node(void)
 	train_run_result_free(&r);
 }
 
+/*
+ * Inputs count by the value they carry: a producer that retrains to the
+ * same output leaves its consumers cached (and a dry run cannot know that
+ * yet, so it says they would train).
+ */
+static void test_same_output_cuts_off(void)
+{
+	env e;
+	env_init(&e);
+	const char *fmt_a = "version: 1\nname: cut\ntrain:\n  targets: [c]\n  nodes:\n"
+	                    "    a: {component: Source, config: {value: same, sleep_ms: ";
+	const char *rest = "}}\n    b: {component: Echo, needs: {in: a}}\n"
+	                   "    c: {component: Echo, needs: {in: b}, config: {suffix: '!'}}\n";
+	char text[1024];
+	snprintf(text, sizeof text, "%s0%s", fmt_a, rest);
+	test_write(e.recipe, text);
+	train_run_result r;
+	train_error err;
+	CU_ASSERT_EQUAL_FATAL(run(&e, 0, 0, &r, &err), 0);
+	CU_ASSERT(statuses_are(&r, "abc", TRAIN_NODE_TRAINED));
+	train_run_result_free(&r);
+	snprintf(text, sizeof text, "%s10%s", fmt_a, rest);
+	test_write(e.recipe, text);
+	CU_ASSERT_EQUAL_FATAL(run(&e, 1, 0, &r, &err), 0);
+	CU_ASSERT(statuses_are(&r, "abc", TRAIN_NODE_TRAINED));
+	CU_ASSERT_EQUAL(r.nodes[1].fingerprint[0], '\0');
+	train_run_result_free(&r);
+	CU_ASSERT_EQUAL_FATAL(run(&e, 0, 0, &r, &err), 0);
+	CU_ASSERT_EQUAL(status_of(&r, "a"), TRAIN_NODE_TRAINED);
+	CU_ASSERT_EQUAL(status_of(&r, "b"), TRAIN_NODE_CACHED);
+	CU_ASSERT_EQUAL(status_of(&r, "c"), TRAIN_NODE_CACHED);
+	train_run_result_free(&r);
+}
+
 static void test_dry_run_flags(void)
 {
 	env e;
@@ -227,7 +261,9 @@ static void test_report_json(void)
 		const char *st = json_string_value(json_object_get(n, "status"));
 		trained += !strcmp(st, "trained");
 		pruned += !strcmp(st, "pruned");
-		CU_ASSERT_EQUAL(strlen(json_string_value(json_object_get(n, "fingerprint"))), 32);
+		/* Pruned nodes are never fingerprinted. */
+		CU_ASSERT_EQUAL(strlen(json_string_value(json_object_get(n, "fingerprint"))),
+		                strcmp(st, "pruned") ? 32 : 0);
 		CU_ASSERT(json_is_number(json_object_get(n, "seconds")));
 		CU_ASSERT(json_is_string(json_object_get(n, "component")));
 	}
@@ -478,6 +514,7 @@ int main(void)
 	static const test_case list[] = {
 		{ "first run trains, rerun is cached and identical", test_first_then_cached },
 		{ "one changed node retrains it and its dependents", test_change_one_node },
+		{ "a producer with the same output leaves consumers cached", test_same_output_cuts_off },
 		{ "dry run flags", test_dry_run_flags },
 		{ "JSON report", test_report_json },
 		{ "fingerprints ignore YAML spelling and key order", test_spelling_does_not_matter },
