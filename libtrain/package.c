@@ -471,86 +471,96 @@ out:
 	return rc;
 }
 
-int train_package_write(const char *staging_dir, const char *archive_path, train_error *err)
+/* A model archive being written: a temporary file beside the final name. */
+typedef struct pkg_out {
+	pack_sink s;
+	struct archive *a;
+	char *dir, *tmp;
+	const char *path;
+} pkg_out;
+
+static int out_begin(pkg_out *o, const char *archive_path, train_error *err)
 {
-	int rc = TRAIN_OK;
-	pack_list l = { 0 };
-	pack_sink s = { .fd = -1 };
-	struct archive *a = NULL;
-	char *dir = NULL, *tmp = NULL;
+	memset(o, 0, sizeof *o);
+	o->s.fd = -1;
+	o->path = archive_path;
 	const char *base = strrchr(archive_path, '/');
 	base = base ? base + 1 : archive_path;
-	if (!*base) {
-		rc = train_error_set(err, TRAIN_EINVAL, archive_path, 0, 0, "not a file name");
-		goto out;
-	}
-	/* Walk first, so that a bad staging folder never creates a file. */
-	rc = pack_list_make(staging_dir, &l, err);
-	if (rc)
-		goto out;
-	dir = train_dirname(archive_path);
-	tmp = dir ? train_strfmt("%s/.%s.tmp-%ld-XXXXXX", dir, base, (long)getpid()) : NULL;
-	if (!tmp) {
-		rc = TRAIN_ENOMEM;
-		goto out;
-	}
-	s.fd = mkostemp(tmp, O_CLOEXEC);
-	if (s.fd < 0) {
-		rc = train_error_set(err, -errno, archive_path, 0, 0,
-		                     "cannot create a temporary file in '%s': %s", dir, strerror(errno));
-		free(tmp);
-		tmp = NULL; /* nothing to remove */
-		goto out;
+	if (!*base)
+		return train_error_set(err, TRAIN_EINVAL, archive_path, 0, 0, "not a file name");
+	o->dir = train_dirname(archive_path);
+	o->tmp = o->dir ? train_strfmt("%s/.%s.tmp-%ld-XXXXXX", o->dir, base, (long)getpid()) : NULL;
+	if (!o->tmp)
+		return TRAIN_ENOMEM;
+	o->s.fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->s.fd < 0) {
+		int rc = train_error_set(err, -errno, archive_path, 0, 0,
+		                         "cannot create a temporary file in '%s': %s", o->dir,
+		                         strerror(errno));
+		free(o->tmp);
+		o->tmp = NULL; /* nothing to remove */
+		return rc;
 	}
 	/* mkostemp makes 0600; a model is as readable as any written file. */
-	if (fchmod(s.fd, 0644) != 0) {
-		rc = train_error_set(err, TRAIN_EIO, tmp, 0, 0, "cannot set mode: %s", strerror(errno));
-		goto out;
-	}
-	rc = pack_open(&a, &s, 1, archive_path, err);
-	if (rc)
-		goto out;
-	rc = pack_write(a, &s, staging_dir, &l, archive_path, err);
-	if (rc)
-		goto out;
-	if (fsync(s.fd) != 0) {
-		rc = train_error_set(err, TRAIN_EIO, tmp, 0, 0, "fsync failed: %s", strerror(errno));
-		goto out;
-	}
-	int fd = s.fd;
-	s.fd = -1;
-	if (close(fd) != 0) {
-		rc = train_error_set(err, TRAIN_EIO, tmp, 0, 0, "close failed: %s", strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, archive_path) != 0) {
-		rc = train_error_set(err, -errno, archive_path, 0, 0, "cannot rename '%s' to it: %s", tmp,
-		                     strerror(errno));
-		goto out;
-	}
-	/* Make the rename itself durable.  The archive is in place whatever
-	 * happens here, so a failure is not reported. */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) != 0) {
-			/* nothing to do: see above */
-		}
-		close(dfd);
-	}
-out:
-	if (a) {
+	if (fchmod(o->s.fd, 0644) != 0)
+		return train_error_set(err, TRAIN_EIO, o->tmp, 0, 0, "cannot set mode: %s",
+		                       strerror(errno));
+	return pack_open(&o->a, &o->s, 1, archive_path, err);
+}
+
+/* After the archive was closed (flushed): make it durable and give it its
+ * name.  With rc != 0, undo instead.  Returns rc or the new error. */
+static int out_end(pkg_out *o, int rc, train_error *err)
+{
+	if (!rc && fsync(o->s.fd) != 0)
+		rc = train_error_set(err, TRAIN_EIO, o->tmp, 0, 0, "fsync failed: %s", strerror(errno));
+	if (o->a) {
 		/* Before the descriptor closes: free flushes an unclosed archive
-		 * (to nowhere, since pack_write set discard on failure). */
+		 * (to nowhere, since discard is set on failure). */
 		if (rc)
-			s.discard = 1;
-		archive_write_free(a);
+			o->s.discard = 1;
+		archive_write_free(o->a);
+		o->a = NULL;
 	}
-	if (s.fd >= 0)
-		close(s.fd);
-	if (rc && tmp)
-		unlink(tmp);
-	free(tmp);
-	free(dir);
+	if (o->s.fd >= 0 && close(o->s.fd) != 0 && !rc)
+		rc = train_error_set(err, TRAIN_EIO, o->tmp, 0, 0, "close failed: %s", strerror(errno));
+	o->s.fd = -1;
+	if (!rc && rename(o->tmp, o->path) != 0)
+		rc = train_error_set(err, -errno, o->path, 0, 0, "cannot rename '%s' to it: %s", o->tmp,
+		                     strerror(errno));
+	if (!rc) {
+		/* Make the rename itself durable.  The archive is in place whatever
+		 * happens here, so a failure is not reported. */
+		int dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			if (fsync(dfd) != 0) {
+				/* nothing to do: see above */
+			}
+			close(dfd);
+		}
+	}
+	if (rc && o->tmp)
+		unlink(o->tmp);
+	free(o->tmp);
+	free(o->dir);
+	train_buf_free(&o->s.mem);
+	return rc;
+}
+
+int train_package_write(const char *staging_dir, const char *archive_path, train_error *err)
+{
+	pack_list l = { 0 };
+	pkg_out o;
+	/* Walk first, so that a bad staging folder never creates a file. */
+	int rc = pack_list_make(staging_dir, &l, err);
+	if (rc) {
+		pack_list_free(&l);
+		return rc;
+	}
+	rc = out_begin(&o, archive_path, err);
+	if (!rc)
+		rc = pack_write(o.a, &o.s, staging_dir, &l, archive_path, err);
+	rc = out_end(&o, rc, err);
 	pack_list_free(&l);
 	return rc;
 }
@@ -1048,5 +1058,109 @@ out:
 	if (opened)
 		reader_close(&r);
 	train_buf_free(&b);
+	return rc;
+}
+
+/* ---- a model archive from memory --------------------------------------------- */
+
+/* Header fields that never vary, then name, type, mode and size. */
+static void entry_fixed(struct archive_entry *e, const char *name, int is_dir, int64_t size)
+{
+	archive_entry_clear(e);
+	archive_entry_set_mtime(e, 0, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, is_dir ? AE_IFDIR : AE_IFREG);
+	archive_entry_set_perm(e, is_dir ? 0755 : 0644);
+	archive_entry_set_size(e, is_dir ? 0 : size);
+}
+
+static int put_entry(pkg_out *o, struct archive_entry *e, const char *name, int is_dir,
+                     const void *data, size_t size, train_error *err)
+{
+	entry_fixed(e, name, is_dir, (int64_t)size);
+	if (archive_write_header(o->a, e) != ARCHIVE_OK)
+		return pack_fail(o->a, &o->s, o->path, err);
+	if (size && archive_write_data(o->a, data, size) != (la_ssize_t)size)
+		return pack_fail(o->a, &o->s, o->path, err);
+	return TRAIN_OK;
+}
+
+typedef struct copy_ctx {
+	pkg_out *o;
+	train_error *err;
+} copy_ctx;
+
+static int copy_data(void *ud, const void *data, size_t n)
+{
+	copy_ctx *c = ud;
+	if (archive_write_data(c->o->a, data, n) != (la_ssize_t)n)
+		return pack_fail(c->o->a, &c->o->s, c->o->path, c->err);
+	return TRAIN_OK;
+}
+
+int train_package_write_parts(const char *archive_path, const char *metadata, size_t meta_size,
+                              const char *const *names, const void *const *blobs,
+                              const size_t *sizes, size_t n, train_error *err)
+{
+	pkg_out o;
+	pkg_reader r = { .fd = -1 };
+	char *full = NULL;
+	struct archive_entry *e = archive_entry_new();
+	for (size_t i = 0; i < n; i++)
+		if (!train_safe_relname(names[i]) || strchr(names[i], '/') ||
+		    (i && strcmp(names[i - 1], names[i]) >= 0)) {
+			archive_entry_free(e);
+			return train_error_set(err, TRAIN_EINVAL, archive_path, 0, 0,
+			                       "component names must be plain, sorted and unique ('%s')",
+			                       names[i]);
+		}
+	if (!e)
+		return TRAIN_ENOMEM;
+	int rc = out_begin(&o, archive_path, err);
+	if (!rc)
+		rc = put_entry(&o, e, "components/", 1, NULL, 0, err);
+	for (size_t i = 0; i < n && !rc; i++) {
+		free(full);
+		full = train_strfmt("components/%s/", names[i]);
+		if (!full) {
+			rc = TRAIN_ENOMEM;
+			break;
+		}
+		if ((rc = put_entry(&o, e, full, 1, NULL, 0, err)))
+			break;
+		/* Re-emit the blob's members under the component's folder; the
+		 * blob came from our own cache, but is checked like any archive. */
+		if ((rc = reader_open(&r, NULL, blobs[i], sizes[i], err)))
+			break;
+		int more;
+		while (!rc && (more = reader_next(&r, err)) == 1) {
+			free(full);
+			full = train_strfmt("components/%s/%s%s", names[i], r.name, r.is_dir ? "/" : "");
+			if (!full) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			entry_fixed(e, full, r.is_dir, r.size);
+			if (archive_write_header(o.a, e) != ARCHIVE_OK) {
+				rc = pack_fail(o.a, &o.s, archive_path, err);
+				break;
+			}
+			copy_ctx c = { &o, err };
+			if (!r.is_dir)
+				rc = reader_data(&r, copy_data, &c, err);
+		}
+		if (!rc && more < 0)
+			rc = more;
+		reader_close(&r);
+	}
+	if (!rc)
+		rc = put_entry(&o, e, "metadata.json", 0, metadata, meta_size, err);
+	if (!rc && archive_write_close(o.a) != ARCHIVE_OK)
+		rc = pack_fail(o.a, &o.s, archive_path, err);
+	rc = out_end(&o, rc, err);
+	free(full);
+	archive_entry_free(e);
 	return rc;
 }

@@ -48,6 +48,16 @@
  * gets mode 0644.  TRAIN_EINVAL if the folder holds something that cannot
  * be packed or `archive_path` ends with '/'. */
 int train_package_write(const char *staging_dir, const char *archive_path, train_error *err);
+/*
+ * Write a model archive straight from memory: "components/", then for each
+ * component (names plain, sorted, unique) "components/<name>/" and the
+ * members of its folder blob (from train_dir_pack, checked as in
+ * train_dir_unpack), then "metadata.json".  Atomic like train_package_write,
+ * and deterministic for the same inputs.
+ */
+int train_package_write_parts(const char *archive_path, const char *metadata, size_t meta_size,
+                              const char *const *names, const void *const *blobs,
+                              const size_t *sizes, size_t n, train_error *err);
 /* Extract every member into `dest_dir` (which exists, and should be empty),
  * refusing unsafe ones.  Files get mode 0644 and folders 0755 (less the
  * umask); the archive's modes, owners and times are ignored.  Nothing is

@@ -31,7 +31,9 @@ int train_resource_write(train_resource *r, const char *name, const void *data, 
 		free(parent);
 	}
 	if (!rc)
-		rc = train_write_file_atomic(path, data, size, NULL);
+		/* No fsync: the state is durable once it is in the cache or a
+		 * model archive, which are synced; this folder is scratch. */
+		rc = train_write_file(path, data, size, 0, NULL);
 	free(path);
 	return rc ? (rc == TRAIN_ENOMEM ? rc : TRAIN_EIO) : TRAIN_OK;
 }

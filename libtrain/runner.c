@@ -147,24 +147,19 @@ static int restore_node(run *r, size_t i)
 	pthread_mutex_unlock(&r->mu);
 	if (rc)
 		return rc;
-	const train_value *res = train_values_get(vals, RESOURCE_OUTPUT);
-	char *dir = train_strfmt("%s/components/%s", r->staging, n->rn->name);
-	rc = dir ? train_mkdirs(dir, NULL) : TRAIN_ENOMEM;
-	if (!rc && res)
-		rc = train_dir_unpack(train_value_data(res), train_value_size(res), dir, NULL);
+	/* The persisted state travels as a folder blob, straight into the
+	 * model archive: nothing of a cached node touches the disk. */
+	if (!train_values_get(vals, RESOURCE_OUTPUT))
+		rc = TRAIN_ECORRUPT;
 	for (size_t k = 0; !rc && n->cls->outputs && n->cls->outputs[k]; k++)
 		if (!train_values_get(vals, n->cls->outputs[k]))
 			rc = TRAIN_ECORRUPT;
 	if (rc) {
 		train_logf(r->log, TRAIN_LOG_WARN, "node '%s': cached entry unusable (%s); training it",
 		           n->rn->name, train_strerror(rc));
-		if (dir)
-			train_rmtree(dir);
 		train_values_destroy(vals);
-		free(dir);
 		return rc;
 	}
-	free(dir);
 	r->st[i].outputs = vals;
 	return TRAIN_OK;
 }
@@ -228,7 +223,7 @@ static int train_node(run *r, size_t i, train_error *err)
 			rc = node_fail(err, r, i, TRAIN_ECOMPONENT, "train", why);
 			goto out;
 		}
-	dir = train_strfmt("%s/components/%s", r->staging, n->rn->name);
+	dir = train_strfmt("%s/%s", r->staging, n->rn->name);
 	if (!dir) {
 		rc = TRAIN_ENOMEM;
 		goto out;
@@ -242,6 +237,7 @@ static int train_node(run *r, size_t i, train_error *err)
 	}
 	if ((rc = train_dir_pack(dir, &blob, &blob_size, err)))
 		goto out;
+	train_rmtree(dir);
 	rc = train_values_put_bytes(out, RESOURCE_OUTPUT, RESOURCE_TYPE, blob, blob_size);
 	if (rc)
 		goto out;
@@ -511,7 +507,7 @@ static json_t *node_json(const train_graph *g, const train_gnode *n)
 	return o;
 }
 
-static int write_metadata(const run *r, const train_graph *pg, train_error *err)
+static int make_metadata(const run *r, const train_graph *pg, char **out)
 {
 	char hex[TRAIN_FP_HEX];
 	const train_graph *g = r->g;
@@ -575,14 +571,49 @@ static int write_metadata(const run *r, const train_graph *pg, train_error *err)
 	json_object_set_new(m, "plugins", plugins);
 	json_object_set_new(m, "predict", pred);
 
-	char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	*out = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(m);
-	if (!text)
-		return TRAIN_ENOMEM;
-	char *path = train_path_join(r->staging, "metadata.json");
-	int rc = path ? train_write_file_atomic(path, text, strlen(text), err) : TRAIN_ENOMEM;
-	free(path);
-	free(text);
+	return *out ? TRAIN_OK : TRAIN_ENOMEM;
+}
+
+static int cmp_node_name(const void *a, const void *b, void *g)
+{
+	const train_graph *gr = g;
+	return strcmp(gr->nodes[*(const size_t *)a].rn->name, gr->nodes[*(const size_t *)b].rn->name);
+}
+
+/* The model: metadata plus each needed node's state blob, by node name. */
+static int write_model(const run *r, const train_graph *pg, const char *path, train_error *err)
+{
+	char *meta = NULL;
+	size_t n = 0, *idx = malloc((r->g->n ? r->g->n : 1) * sizeof *idx);
+	const char **names = malloc((r->g->n ? r->g->n : 1) * sizeof *names);
+	const void **blobs = malloc((r->g->n ? r->g->n : 1) * sizeof *blobs);
+	size_t *sizes = malloc((r->g->n ? r->g->n : 1) * sizeof *sizes);
+	int rc = idx && names && blobs && sizes ? make_metadata(r, pg, &meta) : TRAIN_ENOMEM;
+	for (size_t i = 0; !rc && i < r->g->n; i++)
+		if (r->g->nodes[i].needed)
+			idx[n++] = i;
+	if (!rc)
+		qsort_r(idx, n, sizeof *idx, cmp_node_name, r->g);
+	for (size_t k = 0; !rc && k < n; k++) {
+		const train_value *v = train_values_get(r->st[idx[k]].outputs, RESOURCE_OUTPUT);
+		if (!v) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, NULL, 0, 0, "node '%s' has no state",
+			                     r->g->nodes[idx[k]].rn->name);
+			break;
+		}
+		names[k] = r->g->nodes[idx[k]].rn->name;
+		blobs[k] = train_value_data(v);
+		sizes[k] = train_value_size(v);
+	}
+	if (!rc)
+		rc = train_package_write_parts(path, meta, strlen(meta), names, blobs, sizes, n, err);
+	free(meta);
+	free(idx);
+	free(names);
+	free(blobs);
+	free(sizes);
 	return rc;
 }
 
@@ -905,14 +936,12 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 			train_error_set(err, rc, NULL, 0, 0, "%s", train_strerror(rc));
 		goto out;
 	}
-	if ((rc = write_metadata(r, pg, err)))
-		goto out;
 	model_path = model_name(r);
 	if (!model_path) {
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
-	if ((rc = train_package_write(r->staging, model_path, err)))
+	if ((rc = write_model(r, pg, model_path, err)))
 		goto out;
 	res->model_path = model_path;
 	model_path = NULL;

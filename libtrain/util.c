@@ -62,6 +62,11 @@ out:
 
 int train_write_file_atomic(const char *path, const void *data, size_t size, train_error *err)
 {
+	return train_write_file(path, data, size, true, err);
+}
+
+int train_write_file(const char *path, const void *data, size_t size, bool sync, train_error *err)
+{
 	static atomic_uint counter;
 	char *tmp = train_strfmt("%s.tmp-%ld-%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
 	if (!tmp)
@@ -85,7 +90,7 @@ int train_write_file_atomic(const char *path, const void *data, size_t size, tra
 		p += n;
 		left -= (size_t)n;
 	}
-	if (!rc && fsync(fd) != 0)
+	if (!rc && sync && fsync(fd) != 0)
 		rc = train_error_set(err, TRAIN_EIO, path, 0, 0, "fsync failed: %s", strerror(errno));
 	if (close(fd) != 0 && !rc)
 		rc = train_error_set(err, TRAIN_EIO, path, 0, 0, "close failed: %s", strerror(errno));

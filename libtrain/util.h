@@ -14,6 +14,8 @@
 int train_read_file(const char *path, char **data, size_t *size, train_error *err);
 /* Write a file atomically: write "<path>.tmp-<pid>-<n>", fsync, rename. */
 int train_write_file_atomic(const char *path, const void *data, size_t size, train_error *err);
+/* The same, with the fsync only when `sync` (a scratch file needs none). */
+int train_write_file(const char *path, const void *data, size_t size, bool sync, train_error *err);
 /* mkdir -p (mode 0755). */
 int train_mkdirs(const char *path, train_error *err);
 /* rm -rf; a missing path is fine. */
