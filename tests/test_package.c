@@ -815,6 +815,66 @@ static void test_dir_blob(void)
 	free(b3);
 }
 
+/* A model written from blobs in memory is what packing the same tree gives. */
+static void test_write_parts(void)
+{
+	const char *a = test_tmpdir(), *b = test_tmpdir(), *out = test_tmpdir();
+	const char *dest = test_tmpdir();
+	char *pa = path_of(a, "state.txt"), *pb = path_of(b, "w.bin");
+	test_write(pa, "alpha");
+	test_write(pb, "binary\001\002");
+	free(pa);
+	free(pb);
+	void *ba = NULL, *bb = NULL;
+	size_t sa = 0, sb = 0;
+	train_error err = { 0 };
+	CU_ASSERT_EQUAL_FATAL(train_dir_pack(a, &ba, &sa, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(train_dir_pack(b, &bb, &sb, &err), 0);
+	const char *names[] = { "first", "second" };
+	const void *blobs[] = { ba, bb };
+	size_t sizes[] = { sa, sb };
+	const char meta[] = "{\"format\": 1}\n";
+	char *m1 = path_of(out, "m1.tar.gz"), *m2 = path_of(out, "m2.tar.gz");
+	CU_ASSERT_EQUAL_FATAL(train_package_write_parts(m1, meta, strlen(meta), names, blobs, sizes,
+	                                                2, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(train_package_write_parts(m2, meta, strlen(meta), names, blobs, sizes,
+	                                                2, &err), 0);
+	size_t s1, s2;
+	char *d1 = slurp(m1, &s1), *d2 = slurp(m2, &s2);
+	CU_ASSERT(d1 && d2 && s1 == s2 && memcmp(d1, d2, s1) == 0);
+	CU_ASSERT_EQUAL(train_package_extract(m1, dest, &err), 0);
+	char *l = listing(dest);
+	CU_ASSERT_PTR_NOT_NULL(strstr(l, "f components/first/state.txt 5 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l, "f components/second/w.bin 8 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l, "f metadata.json "));
+	/* Names must be plain, sorted and unique; nothing is written otherwise. */
+	const char *unsorted[] = { "second", "first" };
+	char *m3 = path_of(out, "m3.tar.gz");
+	CU_ASSERT_EQUAL(train_package_write_parts(m3, meta, strlen(meta), unsorted, blobs, sizes, 2,
+	                                          &err), TRAIN_EINVAL);
+	const char *nested[] = { "a/b" };
+	CU_ASSERT_EQUAL(train_package_write_parts(m3, meta, strlen(meta), nested, blobs, sizes, 1,
+	                                          &err), TRAIN_EINVAL);
+	CU_ASSERT(!train_path_exists(m3));
+	/* A damaged blob (cut inside its file's data) fails the write and
+	 * leaves no file. */
+	size_t half = 512 + 4;
+	const void *bad[] = { ba, bb };
+	size_t bad_sizes[] = { sa, half };
+	CU_ASSERT_EQUAL(train_package_write_parts(m3, meta, strlen(meta), names, bad, bad_sizes, 2,
+	                                          &err), TRAIN_EPARSE);
+	CU_ASSERT(!train_path_exists(m3));
+	CU_ASSERT_EQUAL(count_entries(out), 2);
+	free(l);
+	free(d1);
+	free(d2);
+	free(m1);
+	free(m2);
+	free(m3);
+	free(ba);
+	free(bb);
+}
+
 /* A link planted in dest_dir does not lead extraction out of it. */
 static void test_planted_link(void)
 {
@@ -859,6 +919,7 @@ int main(void)
 		{ "read_error", test_read_error },
 		{ "lying_size", test_lying_size },
 		{ "dir_blob", test_dir_blob },
+		{ "write_parts", test_write_parts },
 		{ "planted_link", test_planted_link },
 		{ NULL, NULL },
 	};
