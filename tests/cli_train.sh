@@ -76,6 +76,18 @@ check "refusals are warned about" grep -q 'plugin refused: .*wrongabi.so' "$WORK
 status_is 0 "TRAIN_PLUGIN_PATH" env TRAIN_PLUGIN_PATH="$P" "$TRAIN" --recipe "$R" \
 	--cache-dir "$WORK/cache" --out "$WORK/models" -q --dry-run
 
+# Two runs at once on one cache: both succeed, and a third finds all cached.
+sed 's/value: A/value: P/' "$R" >"$WORK/par1.yml"
+sed 's/value: A/value: Q/' "$R" >"$WORK/par2.yml"
+"$TRAIN" --recipe "$WORK/par1.yml" --plugin-path "$P" --cache-dir "$WORK/cache" --out "$WORK/m1" -q &
+p1=$!
+"$TRAIN" --recipe "$WORK/par2.yml" --plugin-path "$P" --cache-dir "$WORK/cache" --out "$WORK/m2" -q &
+p2=$!
+check "first of two concurrent runs" wait "$p1"
+check "second of two concurrent runs" wait "$p2"
+status_is 0 "both concurrent results are cached" "$TRAIN" --recipe "$WORK/par2.yml" \
+	--plugin-path "$P" --cache-dir "$WORK/cache" --out "$WORK/m2" -q --dry-run
+
 # The cache commands.
 status_is 0 "cache stats" "$TRAIN" cache stats --cache-dir "$WORK/cache"
 check "cache stats counts nodes" grep -Eq '^nodes: +[1-9]' "$WORK/out"
