@@ -50,6 +50,15 @@ TRAIN_API float train_lr_at(train_schedule s, float base_lr, float min_lr, int64
 
 /* ---- safetensors ------------------------------------------------------------ */
 
+/*
+ * Safetensors files (https://github.com/huggingface/safetensors), so that
+ * weights open in Python too: an 8-byte little-endian header length N, N
+ * bytes of JSON ({name: {"dtype", "shape", "data_offsets"}} plus an
+ * optional "__metadata__" of string pairs), then the data area, which the
+ * tensors tile exactly.  Only the dtypes of train_dtype and at most
+ * TRAIN_MAX_DIMS dimensions are supported.
+ */
+
 /** A named tensor, for writing. */
 typedef struct train_named_tensor {
 	const char *name;
@@ -57,10 +66,21 @@ typedef struct train_named_tensor {
 } train_named_tensor;
 
 /**
- * Write a safetensors file (8-byte little-endian header length, JSON header
- * of dtype/shape/data_offsets per tensor plus optional "__metadata__" of
- * string pairs, then the data), to a temporary name then renamed.
- * meta: NULL or a NULL-terminated list of key, value, key, value... strings.
+ * Write a safetensors file of `n` tensors (8-byte little-endian header
+ * length, JSON header of dtype/shape/data_offsets per tensor plus optional
+ * "__metadata__" of string pairs, then the data), to a temporary name then
+ * renamed: the file under `path` is always either the old one or the whole
+ * new one.  The same input gives the same bytes: keys in a fixed order, the
+ * header padded with spaces to a multiple of 8, and the data laid out by
+ * element size (8, 4, 2, 1 bytes; the given order within a size) so that
+ * every tensor is aligned in the file.  The whole file is built in memory
+ * first (about the tensors' size again).
+ * @param[in] tensors  names: non-empty, distinct, UTF-8, not "__metadata__";
+ *                     data may be NULL only for tensors without elements
+ * @param[in] meta     NULL or a NULL-terminated list of key, value, key,
+ *                     value... UTF-8 strings, keys distinct
+ * Errors: TRAIN_EINVAL (bad names, shapes or metadata; nothing is written),
+ * TRAIN_ENOMEM, TRAIN_EIO or -errno (the file could not be written).
  */
 TRAIN_API int train_safetensors_write(const char *path, const train_named_tensor *tensors,
                                       size_t n, const char *const *meta, train_error *err);
@@ -68,16 +88,27 @@ TRAIN_API int train_safetensors_write(const char *path, const train_named_tensor
 typedef struct train_safetensors train_safetensors;
 /**
  * Open and check a safetensors file (mapped read-only).  Every bound is
- * checked: header length within the file, valid JSON, known dtypes, shapes
- * whose byte count equals the offsets' span, offsets in range, no overlap.
- * Errors: TRAIN_EIO, TRAIN_ECORRUPT with file and reason.
+ * checked: header length within the file and at most 100 MB, valid UTF-8
+ * JSON object without duplicate keys, each entry with exactly dtype, shape
+ * and data_offsets, known dtypes, shapes of non-negative integers whose
+ * byte count (overflow-checked) equals the offsets' span, offsets in range,
+ * entries that neither overlap nor leave bytes of the data area uncovered,
+ * string-only "__metadata__".  Tensors whose bytes are not aligned to their
+ * element size in memory (possible only in files from other writers) are
+ * copied into buffers the handle owns.  `*out` is NULL on failure.
+ * Threads: an open handle is read-only; any number of threads may use it.
+ * Errors: -errno (cannot open), TRAIN_EIO (not a regular file, cannot
+ * map), TRAIN_ECORRUPT with file and reason, TRAIN_EUNSUPPORTED (a valid
+ * file with a dtype such as F64, or more than 4 dimensions), TRAIN_ENOMEM.
  */
 TRAIN_API int train_safetensors_open(const char *path, train_safetensors **out, train_error *err);
+/** Unmap and free (NULL is fine); views from train_safetensors_get die with it. */
 TRAIN_API void train_safetensors_close(train_safetensors *f);
 TRAIN_API size_t train_safetensors_count(const train_safetensors *f);
+/** The i-th tensor's name, in data order (by offset); NULL past the end. */
 TRAIN_API const char *train_safetensors_name_at(const train_safetensors *f, size_t i);
-/** A view of tensor `name` (data points into the map; valid until close).
- * Errors: TRAIN_ENOTFOUND. */
+/** A view of tensor `name` (data points into the map; valid until close;
+ * never write through it).  Errors: TRAIN_ENOTFOUND. */
 TRAIN_API int train_safetensors_get(const train_safetensors *f, const char *name,
                                     train_tensor *out);
 /** A "__metadata__" value, or NULL. */
