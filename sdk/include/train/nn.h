@@ -12,9 +12,29 @@
  * K kernel width.  Shapes are in the comment beside every argument.
  *
  * Matmul-heavy layers (linear, attention) go through train_matmul() and
- * so through oneDNN (bf16 where enabled); the rest are plain C loops that
- * the compiler vectorises.  Every function returns TRAIN_OK or a TRAIN_E*
- * code (bad sizes, TRAIN_ENOMEM for scratch).
+ * so through oneDNN (bf16 where enabled, see <train/kernels.h>); the rest
+ * are plain single-threaded C loops that gcc -O2 vectorises.  Numerics
+ * follow PyTorch's definitions, noted at each layer.
+ *
+ * Memory: every array is caller-owned, row-major and contiguous.  An output
+ * or gradient must not overlap any input of the same call (no in-place
+ * use); gradients of one call must not overlap each other.  The few layers
+ * that need scratch (layer/RMS norm backward, attention backward, conv1d)
+ * take it from malloc for the length of the call.
+ *
+ * Errors: every function returns TRAIN_OK or
+ *   TRAIN_EINVAL  a size <= 0 (element counts n of type size_t may be 0: a
+ *                 no-op), C not a multiple of NH, a NULL array that the
+ *                 call needs, an index out of range (embedding ids,
+ *                 cross-entropy targets >= C), a probability or smoothing
+ *                 outside [0, 1], a negative or NaN eps.  Nothing has been
+ *                 written when this is returned.
+ *   TRAIN_ENOMEM  scratch could not be allocated.
+ *   any error of train_matmul() (linear, attention), when outputs may be
+ *   partly written.
+ * Threads: the functions keep no state.  Calls on different arrays may run
+ * concurrently, except linear and attention: they use train_matmul, which
+ * is one thread at a time per process.
  */
 #ifndef TRAIN_NN_H
 #define TRAIN_NN_H
@@ -26,6 +46,8 @@ extern "C" {
 #endif
 
 /* ---- linear: out = inp W^T + b ------------------------------------------- */
+/* PyTorch's nn.Linear (weight (OC, C)).  Backward: dinp += dout W,
+ * dw += dout^T inp, db += column sums of dout. */
 TRAIN_API int train_linear_forward(float *out,       /* (N, OC) */
                                    const float *inp, /* (N, C) */
                                    const float *w,   /* (OC, C) */
@@ -40,6 +62,8 @@ TRAIN_API int train_linear_backward(float *dinp,       /* (N, C) or NULL */
                                     int N, int C, int OC);
 
 /* ---- embedding: out[n] = table[ids[n]] ------------------------------------ */
+/* An id outside [0, V) is TRAIN_EINVAL (for backward too).  Backward adds each
+ * row of dout into its id's row of dtable: repeated ids add up. */
 TRAIN_API int train_embedding_forward(float *out,         /* (N, C) */
                                       const int32_t *ids, /* (N), each in [0, V) */
                                       const float *table, /* (V, C) */
@@ -50,6 +74,15 @@ TRAIN_API int train_embedding_backward(float *dtable,      /* (V, C) */
                                        int N, int C, int V);
 
 /* ---- layer norm and RMS norm (over the last dimension) --------------------- */
+/*
+ * Layer norm as PyTorch's nn.LayerNorm: mean and biased variance over C,
+ * rstd = 1/sqrt(var + eps) (eps >= 0; PyTorch's default is 1e-5),
+ * out = (inp - mean) * rstd * w + b.  w is required; b may be NULL (no bias),
+ * and backward then leaves db alone (pass NULL).  mean and rstd from the
+ * forward call are what backward reads.
+ * RMS norm (PyTorch's nn.RMSNorm, Llama/Mamba): rstd = 1/sqrt(mean(inp^2) +
+ * eps), out = inp * rstd * w.
+ */
 TRAIN_API int train_layernorm_forward(float *out,       /* (N, C) */
                                       float *mean,      /* (N) saved for backward */
                                       float *rstd,      /* (N) saved for backward */
@@ -71,7 +104,9 @@ TRAIN_API int train_rmsnorm_backward(float *dinp, float *dw, /* (N, C) (C) */
                                      int N, int C);
 
 /* ---- elementwise activations (n elements) --------------------------------- */
-/* GELU is the exact erf form (PyTorch's default), not the tanh approximation. */
+/* GELU is the exact erf form x * Phi(x) (PyTorch's default), not the tanh
+ * approximation.  SiLU is x * sigmoid(x).  ReLU's gradient at 0 is 0.
+ * Backward: dinp += dout * f'(inp). */
 TRAIN_API int train_gelu_forward(float *out, const float *inp, size_t n);
 TRAIN_API int train_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 TRAIN_API int train_silu_forward(float *out, const float *inp, size_t n);
@@ -83,27 +118,41 @@ TRAIN_API int train_residual_forward(float *out, const float *a, const float *b,
 TRAIN_API int train_residual_backward(float *da, float *db, const float *dout, size_t n);
 
 /* ---- softmax and cross-entropy (over the last dimension) ------------------ */
+/* Softmax with the row maximum subtracted first (never overflows).
+ * Backward: dlogits += probs * (dprobs - sum(probs * dprobs)). */
 TRAIN_API int train_softmax_forward(float *probs, const float *logits, int N, int C); /* (N,C) */
 TRAIN_API int train_softmax_backward(float *dlogits, const float *probs, const float *dprobs,
                                      int N, int C);
 /**
- * Cross-entropy with label smoothing `ls` (0: none) and masking: rows whose
- * target is negative are ignored.  Writes the softmax to `probs` (N, C) and
- * each row's loss to `losses` (N) (0 for ignored rows); *mean_loss is the
- * mean over the rows that count (0 if none).
+ * Cross-entropy with label smoothing `ls` in [0, 1] (0: none) and masking:
+ * rows whose target is negative are ignored (PyTorch's ignore_index -100 is
+ * one such value); a target >= C is TRAIN_EINVAL.  As PyTorch's
+ * F.cross_entropy(label_smoothing=ls): the target distribution is
+ * (1 - ls) one_hot + ls / C, so a row's loss is
+ *   (1 - ls) * (-log p[target]) + ls * mean over c of (-log p[c]).
+ * Writes the softmax to `probs` (N, C) (ignored rows too) and each row's loss
+ * to `losses` (N) (0 for ignored rows); *mean_loss is the mean over the rows
+ * that count (0 if none, where PyTorch gives NaN).  losses and mean_loss may
+ * be NULL.
  */
 TRAIN_API int train_cross_entropy_forward(float *mean_loss, float *losses, float *probs,
                                           const float *logits,    /* (N, C) */
                                           const int32_t *targets, /* (N), < 0: ignored */
                                           int N, int C, float ls);
-/** dlogits += (probs - smoothed one-hot) * scale / (rows that count);
- * scale is 1 for the mean loss (use 1/k under k-step accumulation). */
+/** dlogits += (probs - smoothed one-hot) * scale / (rows that count):
+ * the gradient of scale * mean_loss; ignored rows get nothing.  scale is 1
+ * for the mean loss (use 1/k under k-step accumulation). */
 TRAIN_API int train_cross_entropy_backward(float *dlogits, const float *probs,
                                            const int32_t *targets, int N, int C, float ls,
                                            float scale);
 
 /* ---- dropout ---------------------------------------------------------------- */
-/* Inverted dropout: kept elements are scaled by 1/(1-p); mask is 0/1. p = 0 copies. */
+/* Inverted dropout with p in [0, 1]: each element is kept when a uniform draw
+ * from `rng` is >= p, and kept elements are scaled by 1/(1-p); mask (n) gets
+ * 1 for kept and 0 for dropped.  The same rng state gives the same mask.
+ * p = 0 copies (mask, if not NULL, all 1; rng unused: both may be NULL);
+ * p = 1 drops everything (zeros, as PyTorch).  Backward: dinp += dout *
+ * mask / (1-p), with the mask of the forward call (NULL only when p = 0). */
 TRAIN_API int train_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n,
                                     float p, train_rng *rng);
 TRAIN_API int train_dropout_backward(float *dinp, const float *dout, const uint8_t *mask,
@@ -112,11 +161,17 @@ TRAIN_API int train_dropout_backward(float *dinp, const float *dout, const uint8
 /* ---- multi-head self-attention ---------------------------------------------- */
 /**
  * Scaled dot-product attention over packed projections: qkv holds Q, K, V
- * side by side per position.  causal: position t sees only <= t.
- * key_mask (B, T) or NULL: 0 marks padding, which no query attends to (a
- * row with no visible key gives zeros).  att (B, NH, T, T) keeps the
- * softmax for backward.  The input and output projections are separate
- * linear layers.
+ * side by side per position (each (C), head h at [h*HS, (h+1)*HS) within
+ * them, as PyTorch's view (B, T, NH, HS)), and out holds the heads side by
+ * side the same way.  Scores are q.k / sqrt(HS).  causal: position t sees
+ * only <= t.  key_mask (B, T) or NULL: 0 marks padding, which no query
+ * attends to (PyTorch's key_padding_mask, inverted).  A query with no
+ * visible key (say, every key padded) gets an all-zero att row, a zero
+ * output and no gradient, where PyTorch gives NaN.  Queries at padded
+ * positions are still computed, as in PyTorch.  att (B, NH, T, T) keeps the
+ * softmax for backward (masked entries exactly 0), so backward needs no
+ * masks.  The input and output projections are separate linear layers.
+ * Backward needs T*T floats of scratch.
  */
 TRAIN_API int train_attention_forward(float *out,            /* (B, T, C) */
                                       float *att,            /* (B, NH, T, T) */
@@ -130,7 +185,10 @@ TRAIN_API int train_attention_backward(float *dqkv,           /* (B, T, 3C) */
                                        int B, int T, int C, int NH);
 
 /* ---- depthwise causal 1-D convolution (Mamba's short conv) ------------------ */
-/* out[b,t,c] = bias[c] + sum_k w[c,k] * inp[b, t-(K-1)+k, c]  (zero before t=0) */
+/* out[b,t,c] = bias[c] + sum_k w[c,k] * inp[b, t-(K-1)+k, c]  (zero before t=0)
+ * As PyTorch's nn.Conv1d(C, C, K, groups=C, padding=K-1) on (B, C, T) with
+ * the last K-1 outputs dropped; w is its weight (C, 1, K).  bias may be NULL.
+ * Scratch: K*C floats (forward), 2*K*C (backward). */
 TRAIN_API int train_conv1d_causal_forward(float *out,       /* (B, T, C) */
                                           const float *inp, /* (B, T, C) */
                                           const float *w,   /* (C, K) */

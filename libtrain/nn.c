@@ -1,0 +1,792 @@
+/*
+ * libtrain/nn.c - the layers of <train/nn.h>: forward/backward pairs over
+ * fp32 arrays, in the manner of llm.c's train_gpt2.c.
+ *
+ * Forward writes its outputs; backward ADDS (+=) into the d-prefixed
+ * gradients, and any gradient pointer may be NULL.  Linear and attention
+ * products go through train_matmul() (oneDNN, bf16 where enabled); the rest
+ * are plain loops.  Numerics follow PyTorch: layer norm with the biased
+ * variance, GELU in its exact erf form, softmax with the row maximum
+ * subtracted, cross-entropy with PyTorch's label smoothing.
+ *
+ * Not here: fused kernels, threads (the loops are single-threaded; the
+ * matmuls use the threads of <train/kernels.h>), fp16/bf16 storage.
+ */
+#include <train/kernels.h>
+#include <train/nn.h>
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Legend: B batch, T time, C channels, OC output channels, V vocabulary,
+ * NH heads, HS = C / NH head size, N rows (usually B*T), K kernel width.
+ */
+
+/* ----------------------------------------------------------------------------
+ * Loop helpers
+ *
+ * At -O2, gcc 12 vectorises only with its "very cheap" cost model: a loop
+ * whose trip count is a known multiple of the vector width and that needs
+ * no run-time alias check.  So elementwise loops run in blocks of LANES
+ * over restrict pointers, with a scalar tail, and float reductions (which
+ * gcc may not reorder without -ffast-math) keep LANES explicit partial sums.
+ * The results are deterministic: they depend on n, not on the CPU.
+ */
+
+#define LANES 8
+
+/* Run the statement(s) for i in [0, n): in blocks of LANES, then the tail. */
+#define LANES_FOR(i, n, ...)                                                      \
+	do {                                                                      \
+		size_t i##_blk_ = 0;                                              \
+		for (; i##_blk_ + LANES <= (size_t)(n); i##_blk_ += LANES)        \
+			for (size_t i = i##_blk_; i < i##_blk_ + LANES; i++) {    \
+				__VA_ARGS__;                                      \
+			}                                                         \
+		for (size_t i = i##_blk_; i < (size_t)(n); i++) {                 \
+			__VA_ARGS__;                                              \
+		}                                                                 \
+	} while (0)
+
+static float lanes_total(const float acc[LANES])
+{
+	return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* sum_i x[i] */
+static float vsum(const float *restrict x, size_t n)
+{
+	float acc[LANES] = {0};
+	size_t i = 0;
+	for (; i + LANES <= n; i += LANES)
+		for (size_t j = 0; j < LANES; j++)
+			acc[j] += x[i + j];
+	float s = 0.0f;
+	for (; i < n; i++)
+		s += x[i];
+	return s + lanes_total(acc);
+}
+
+/* sum_i x[i] * y[i] */
+static float vdot(const float *restrict x, const float *restrict y, size_t n)
+{
+	float acc[LANES] = {0};
+	size_t i = 0;
+	for (; i + LANES <= n; i += LANES)
+		for (size_t j = 0; j < LANES; j++)
+			acc[j] += x[i + j] * y[i + j];
+	float s = 0.0f;
+	for (; i < n; i++)
+		s += x[i] * y[i];
+	return s + lanes_total(acc);
+}
+
+/* sum_i (x[i] - m)^2 */
+static float vsqdev(const float *restrict x, float m, size_t n)
+{
+	float acc[LANES] = {0};
+	size_t i = 0;
+	for (; i + LANES <= n; i += LANES)
+		for (size_t j = 0; j < LANES; j++) {
+			float d = x[i + j] - m;
+			acc[j] += d * d;
+		}
+	float s = 0.0f;
+	for (; i < n; i++) {
+		float d = x[i] - m;
+		s += d * d;
+	}
+	return s + lanes_total(acc);
+}
+
+/* max_i x[i] (n >= 1) */
+static float vmax(const float *restrict x, size_t n)
+{
+	float m = x[0];
+	for (size_t i = 1; i < n; i++)
+		m = x[i] > m ? x[i] : m;
+	return m;
+}
+
+/* y[i] += x[i] */
+static void vacc(float *restrict y, const float *restrict x, size_t n)
+{
+	LANES_FOR(i, n, y[i] += x[i]);
+}
+
+/* y[i] += a[i] * x[i] */
+static void vfma(float *restrict y, const float *restrict a, const float *restrict x, size_t n)
+{
+	LANES_FOR(i, n, y[i] += a[i] * x[i]);
+}
+
+/* p = softmax(x) over n >= 1 entries, with the maximum subtracted so that
+ * exp never overflows.  Returns log(sum exp(x - max)) + max = logsumexp(x). */
+static float softmax_row(float *restrict p, const float *restrict x, size_t n)
+{
+	float m = vmax(x, n);
+	float sum = 0.0f;
+	for (size_t i = 0; i < n; i++) {
+		p[i] = expf(x[i] - m);
+		sum += p[i];
+	}
+	float inv = 1.0f / sum;
+	LANES_FOR(i, n, p[i] *= inv);
+	return m + logf(sum);
+}
+
+/* ----------------------------------------------------------------------------
+ * Linear: out = inp W^T + b
+ */
+
+int train_linear_forward(float *out, const float *inp, const float *w, const float *b, int N,
+                         int C, int OC)
+{
+	if (!out || !inp || !w || N <= 0 || C <= 0 || OC <= 0)
+		return TRAIN_EINVAL;
+	/* out (N, OC) = inp (N, C) @ w^T (C, OC) */
+	int rc = train_matmul(0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
+	if (rc != TRAIN_OK || !b)
+		return rc;
+	for (int n = 0; n < N; n++) {
+		float *restrict o = out + (size_t)n * OC;
+		vacc(o, b, (size_t)OC);
+	}
+	return TRAIN_OK;
+}
+
+int train_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                          const float *w, int N, int C, int OC)
+{
+	if (!dout || N <= 0 || C <= 0 || OC <= 0 || (dinp && !w) || (dw && !inp))
+		return TRAIN_EINVAL;
+	int rc = TRAIN_OK;
+	/* dinp (N, C) += dout (N, OC) @ w (OC, C) */
+	if (dinp && (rc = train_matmul(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C)) != 0)
+		return rc;
+	/* dw (OC, C) += dout^T (OC, N) @ inp (N, C) */
+	if (dw && (rc = train_matmul(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C)) != 0)
+		return rc;
+	if (db)
+		for (int n = 0; n < N; n++)
+			vacc(db, dout + (size_t)n * OC, (size_t)OC);
+	return TRAIN_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * Embedding: out[n] = table[ids[n]]
+ */
+
+static int ids_valid(const int32_t *ids, int N, int V)
+{
+	for (int n = 0; n < N; n++)
+		if (ids[n] < 0 || ids[n] >= V)
+			return 0;
+	return 1;
+}
+
+int train_embedding_forward(float *out, const int32_t *ids, const float *table, int N, int C,
+                            int V)
+{
+	if (!out || !ids || !table || N <= 0 || C <= 0 || V <= 0 || !ids_valid(ids, N, V))
+		return TRAIN_EINVAL;
+	for (int n = 0; n < N; n++)
+		memcpy(out + (size_t)n * C, table + (size_t)ids[n] * C, (size_t)C * sizeof *out);
+	return TRAIN_OK;
+}
+
+int train_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int C,
+                             int V)
+{
+	if (!dout || !ids || N <= 0 || C <= 0 || V <= 0 || !ids_valid(ids, N, V))
+		return TRAIN_EINVAL;
+	if (!dtable)
+		return TRAIN_OK;
+	/* rows that share an id add up, as in PyTorch's dense embedding gradient */
+	for (int n = 0; n < N; n++)
+		vacc(dtable + (size_t)ids[n] * C, dout + (size_t)n * C, (size_t)C);
+	return TRAIN_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * Layer norm and RMS norm, over the last dimension C
+ *
+ * RMS norm is layer norm without the centring (mean 0) and without a bias,
+ * so the row helpers serve both.
+ */
+
+/* o = (x - m) * s * w + b  (b may be NULL) */
+static void norm_row_forward(float *restrict o, const float *restrict x, const float *restrict w,
+                             const float *restrict b, float m, float s, size_t C)
+{
+	if (b)
+		LANES_FOR(i, C, o[i] = (x[i] - m) * s * w[i] + b[i]);
+	else
+		LANES_FOR(i, C, o[i] = (x[i] - m) * s * w[i]);
+}
+
+/* xh = (x - m) * s, the normalised row; dxh = g * w, its gradient */
+static void norm_row_grads(float *restrict xh, float *restrict dxh, const float *restrict x,
+                           const float *restrict g, const float *restrict w, float m, float s,
+                           size_t C)
+{
+	LANES_FOR(i, C, xh[i] = (x[i] - m) * s; dxh[i] = g[i] * w[i]);
+}
+
+/* dx += s * (dxh - mean_d - xh * mean_dx) */
+static void norm_row_backward(float *restrict dx, const float *restrict dxh,
+                              const float *restrict xh, float mean_d, float mean_dx, float s,
+                              size_t C)
+{
+	LANES_FOR(i, C, dx[i] += (dxh[i] - mean_d - xh[i] * mean_dx) * s);
+}
+
+int train_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                            const float *w, const float *b, int N, int C, float eps)
+{
+	if (!out || !mean || !rstd || !inp || !w || N <= 0 || C <= 0 || !(eps >= 0.0f))
+		return TRAIN_EINVAL;
+	for (int n = 0; n < N; n++) {
+		const float *x = inp + (size_t)n * C;
+		/* two passes: the variance of (x - mean) does not cancel the way
+		 * E[x^2] - mean^2 does when |mean| >> std */
+		float m = vsum(x, (size_t)C) / (float)C;
+		float var = vsqdev(x, m, (size_t)C) / (float)C; /* biased, as PyTorch */
+		float s = 1.0f / sqrtf(var + eps);
+		norm_row_forward(out + (size_t)n * C, x, w, b, m, s, (size_t)C);
+		mean[n] = m;
+		rstd[n] = s;
+	}
+	return TRAIN_OK;
+}
+
+int train_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                             const float *inp, const float *w, const float *mean,
+                             const float *rstd, int N, int C)
+{
+	if (!dout || !inp || !w || !mean || !rstd || N <= 0 || C <= 0)
+		return TRAIN_EINVAL;
+	float *norm = malloc((size_t)C * 2 * sizeof *norm); /* (C) norm, (C) dnorm */
+	if (!norm)
+		return TRAIN_ENOMEM;
+	float *xh = norm, *dxh = norm + C;
+	for (int n = 0; n < N; n++) {
+		const float *g = dout + (size_t)n * C;
+		float s = rstd[n];
+		norm_row_grads(xh, dxh, inp + (size_t)n * C, g, w, mean[n], s, (size_t)C);
+		if (db)
+			vacc(db, g, (size_t)C);
+		if (dw)
+			vfma(dw, g, xh, (size_t)C);
+		if (dinp) {
+			/* dx = s * (dxh - mean(dxh) - xh * mean(dxh * xh)) */
+			float mean_d = vsum(dxh, (size_t)C) / (float)C;
+			float mean_dx = vdot(dxh, xh, (size_t)C) / (float)C;
+			norm_row_backward(dinp + (size_t)n * C, dxh, xh, mean_d, mean_dx, s, (size_t)C);
+		}
+	}
+	free(norm);
+	return TRAIN_OK;
+}
+
+int train_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                          float eps)
+{
+	if (!out || !rstd || !inp || !w || N <= 0 || C <= 0 || !(eps >= 0.0f))
+		return TRAIN_EINVAL;
+	for (int n = 0; n < N; n++) {
+		const float *x = inp + (size_t)n * C;
+		float s = 1.0f / sqrtf(vdot(x, x, (size_t)C) / (float)C + eps);
+		norm_row_forward(out + (size_t)n * C, x, w, NULL, 0.0f, s, (size_t)C);
+		rstd[n] = s;
+	}
+	return TRAIN_OK;
+}
+
+int train_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
+                           const float *w, const float *rstd, int N, int C)
+{
+	if (!dout || !inp || !w || !rstd || N <= 0 || C <= 0)
+		return TRAIN_EINVAL;
+	float *norm = malloc((size_t)C * 2 * sizeof *norm); /* (C) norm, (C) dnorm */
+	if (!norm)
+		return TRAIN_ENOMEM;
+	float *xh = norm, *dxh = norm + C;
+	for (int n = 0; n < N; n++) {
+		const float *g = dout + (size_t)n * C;
+		float s = rstd[n];
+		norm_row_grads(xh, dxh, inp + (size_t)n * C, g, w, 0.0f, s, (size_t)C);
+		if (dw)
+			vfma(dw, g, xh, (size_t)C);
+		if (dinp) {
+			/* dx = s * (dxh - xh * mean(dxh * xh)) */
+			float mean_dx = vdot(dxh, xh, (size_t)C) / (float)C;
+			norm_row_backward(dinp + (size_t)n * C, dxh, xh, 0.0f, mean_dx, s, (size_t)C);
+		}
+	}
+	free(norm);
+	return TRAIN_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * Elementwise activations and the residual
+ *
+ * GELU and SiLU call erff/expf, which gcc does not vectorise without
+ * -ffast-math (not used: it would also change the reductions above).
+ */
+
+#define GELU_RSQRT2 0.70710678118654752440f   /* 1/sqrt(2) */
+#define GELU_RSQRT2PI 0.39894228040143267794f /* 1/sqrt(2 pi) */
+
+int train_gelu_forward(float *out, const float *inp, size_t n)
+{
+	if (n && (!out || !inp))
+		return TRAIN_EINVAL;
+	/* the exact form, x * Phi(x): PyTorch's default (approximate='none') */
+	for (size_t i = 0; i < n; i++)
+		out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * GELU_RSQRT2));
+	return TRAIN_OK;
+}
+
+int train_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	if (n && (!inp || !dout))
+		return TRAIN_EINVAL;
+	if (!dinp)
+		return TRAIN_OK;
+	/* d/dx x Phi(x) = Phi(x) + x phi(x) */
+	for (size_t i = 0; i < n; i++) {
+		float x = inp[i];
+		float cdf = 0.5f * (1.0f + erff(x * GELU_RSQRT2));
+		float pdf = GELU_RSQRT2PI * expf(-0.5f * x * x);
+		dinp[i] += dout[i] * (cdf + x * pdf);
+	}
+	return TRAIN_OK;
+}
+
+/* 1 / (1 + e^-x): for x << 0, expf overflows to inf and the result is 0, as it should be. */
+static float sigmoidf(float x)
+{
+	return 1.0f / (1.0f + expf(-x));
+}
+
+int train_silu_forward(float *out, const float *inp, size_t n)
+{
+	if (n && (!out || !inp))
+		return TRAIN_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		out[i] = inp[i] * sigmoidf(inp[i]);
+	return TRAIN_OK;
+}
+
+int train_silu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	if (n && (!inp || !dout))
+		return TRAIN_EINVAL;
+	if (!dinp)
+		return TRAIN_OK;
+	/* d/dx x s(x) = s(x) (1 + x (1 - s(x))) */
+	for (size_t i = 0; i < n; i++) {
+		float s = sigmoidf(inp[i]);
+		dinp[i] += dout[i] * s * (1.0f + inp[i] * (1.0f - s));
+	}
+	return TRAIN_OK;
+}
+
+static void relu_fwd(float *restrict out, const float *restrict inp, size_t n)
+{
+	LANES_FOR(i, n, float x = inp[i]; out[i] = x > 0.0f ? x : 0.0f);
+}
+
+int train_relu_forward(float *out, const float *inp, size_t n)
+{
+	if (n && (!out || !inp))
+		return TRAIN_EINVAL;
+	relu_fwd(out, inp, n);
+	return TRAIN_OK;
+}
+
+static void relu_bwd(float *restrict dinp, const float *restrict inp,
+                     const float *restrict dout, size_t n)
+{
+	/* the gradient at 0 is 0, as in PyTorch */
+	LANES_FOR(i, n, float g = dout[i]; dinp[i] += inp[i] > 0.0f ? g : 0.0f);
+}
+
+int train_relu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	if (n && (!inp || !dout))
+		return TRAIN_EINVAL;
+	if (dinp)
+		relu_bwd(dinp, inp, dout, n);
+	return TRAIN_OK;
+}
+
+static void vadd(float *restrict out, const float *restrict a, const float *restrict b, size_t n)
+{
+	LANES_FOR(i, n, out[i] = a[i] + b[i]);
+}
+
+int train_residual_forward(float *out, const float *a, const float *b, size_t n)
+{
+	if (n && (!out || !a || !b))
+		return TRAIN_EINVAL;
+	vadd(out, a, b, n);
+	return TRAIN_OK;
+}
+
+int train_residual_backward(float *da, float *db, const float *dout, size_t n)
+{
+	if (n && !dout)
+		return TRAIN_EINVAL;
+	if (da)
+		vacc(da, dout, n);
+	if (db)
+		vacc(db, dout, n);
+	return TRAIN_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * Softmax and cross-entropy, over the last dimension C
+ */
+
+int train_softmax_forward(float *probs, const float *logits, int N, int C)
+{
+	if (!probs || !logits || N <= 0 || C <= 0)
+		return TRAIN_EINVAL;
+	for (int n = 0; n < N; n++)
+		softmax_row(probs + (size_t)n * C, logits + (size_t)n * C, (size_t)C);
+	return TRAIN_OK;
+}
+
+/* dl += p * (dp - pd) */
+static void softmax_row_backward(float *restrict dl, const float *restrict p,
+                                 const float *restrict dp, float pd, size_t C)
+{
+	LANES_FOR(i, C, dl[i] += p[i] * (dp[i] - pd));
+}
+
+int train_softmax_backward(float *dlogits, const float *probs, const float *dprobs, int N, int C)
+{
+	if (!probs || !dprobs || N <= 0 || C <= 0)
+		return TRAIN_EINVAL;
+	if (!dlogits)
+		return TRAIN_OK;
+	for (int n = 0; n < N; n++) {
+		const float *p = probs + (size_t)n * C, *dp = dprobs + (size_t)n * C;
+		/* dl = p * (dp - sum(p * dp)) */
+		softmax_row_backward(dlogits + (size_t)n * C, p, dp, vdot(p, dp, (size_t)C), (size_t)C);
+	}
+	return TRAIN_OK;
+}
+
+/*
+ * PyTorch's label smoothing: the target distribution is
+ * q = (1 - ls) onehot(t) + ls / C, so
+ *   loss = -sum_c q_c log p_c = (1 - ls) nll + ls * mean_c(-log p_c)
+ * with -log p_c = lse - x_c (lse = logsumexp of the row).
+ */
+int train_cross_entropy_forward(float *mean_loss, float *losses, float *probs,
+                                const float *logits, const int32_t *targets, int N, int C,
+                                float ls)
+{
+	if (!probs || !logits || !targets || N <= 0 || C <= 0 || !(ls >= 0.0f && ls <= 1.0f))
+		return TRAIN_EINVAL;
+	for (int n = 0; n < N; n++)
+		if (targets[n] >= C)
+			return TRAIN_EINVAL;
+	double total = 0.0;
+	int count = 0;
+	for (int n = 0; n < N; n++) {
+		const float *x = logits + (size_t)n * C;
+		float lse = softmax_row(probs + (size_t)n * C, x, (size_t)C);
+		float loss = 0.0f;
+		if (targets[n] >= 0) {
+			float nll = lse - x[targets[n]];
+			float smooth = ls > 0.0f ? lse - vsum(x, (size_t)C) / (float)C : 0.0f;
+			loss = (1.0f - ls) * nll + ls * smooth;
+			total += loss;
+			count++;
+		}
+		if (losses)
+			losses[n] = loss;
+	}
+	if (mean_loss)
+		*mean_loss = count ? (float)(total / count) : 0.0f;
+	return TRAIN_OK;
+}
+
+/* dl += (p - q) * k */
+static void ce_row_backward(float *restrict dl, const float *restrict p, float q, float k,
+                            size_t C)
+{
+	LANES_FOR(i, C, dl[i] += (p[i] - q) * k);
+}
+
+int train_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *targets,
+                                 int N, int C, float ls, float scale)
+{
+	if (!probs || !targets || N <= 0 || C <= 0 || !(ls >= 0.0f && ls <= 1.0f))
+		return TRAIN_EINVAL;
+	int count = 0;
+	for (int n = 0; n < N; n++) {
+		if (targets[n] >= C)
+			return TRAIN_EINVAL;
+		count += targets[n] >= 0;
+	}
+	if (!dlogits || count == 0)
+		return TRAIN_OK;
+	float k = scale / (float)count; /* d(mean loss)/d(row loss), times scale */
+	float q_off = ls / (float)C;    /* smoothed target probability off the label */
+	for (int n = 0; n < N; n++) {
+		if (targets[n] < 0)
+			continue;
+		float *dl = dlogits + (size_t)n * C;
+		ce_row_backward(dl, probs + (size_t)n * C, q_off, k, (size_t)C);
+		dl[targets[n]] -= (1.0f - ls) * k;
+	}
+	return TRAIN_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * Dropout (inverted)
+ */
+
+int train_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n, float p,
+                          train_rng *rng)
+{
+	if (!(p >= 0.0f && p <= 1.0f))
+		return TRAIN_EINVAL;
+	if (n && (!out || !inp || (p > 0.0f && (!mask || !rng))))
+		return TRAIN_EINVAL;
+	if (p == 0.0f) {
+		memcpy(out, inp, n * sizeof *out);
+		if (mask)
+			memset(mask, 1, n);
+		return TRAIN_OK;
+	}
+	/* p = 1 drops everything (PyTorch gives zeros too), without dividing by 0 */
+	float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+	for (size_t i = 0; i < n; i++) {
+		mask[i] = train_rng_uniform(rng) >= p;
+		out[i] = mask[i] ? inp[i] * keep_scale : 0.0f;
+	}
+	return TRAIN_OK;
+}
+
+static void dropout_bwd(float *restrict dinp, const float *restrict dout,
+                        const uint8_t *restrict mask, float keep_scale, size_t n)
+{
+	LANES_FOR(i, n, dinp[i] += dout[i] * (float)mask[i] * keep_scale);
+}
+
+int train_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p)
+{
+	if (!(p >= 0.0f && p <= 1.0f) || (n && (!dout || (p > 0.0f && !mask))))
+		return TRAIN_EINVAL;
+	if (!dinp)
+		return TRAIN_OK;
+	if (p == 0.0f) {
+		vacc(dinp, dout, n);
+		return TRAIN_OK;
+	}
+	dropout_bwd(dinp, dout, mask, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, n);
+	return TRAIN_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * Multi-head self-attention
+ *
+ * Per sequence b and head h, with Q, K, V the (T, HS) slices of qkv (row
+ * stride 3C) and s = 1/sqrt(HS):
+ *   att = masked_softmax(s Q K^T)  (T, T)      out_h = att V  (T, HS)
+ * Both products go through train_matmul on the strided slices, so no
+ * copies are made.  A masked entry of att is exactly 0, which is all that
+ * backward needs to know about the masks.
+ */
+
+static int attention_sizes_ok(int B, int T, int C, int NH)
+{
+	return B > 0 && T > 0 && C > 0 && NH > 0 && C % NH == 0 && C <= INT_MAX / 3;
+}
+
+int train_attention_forward(float *out, float *att, const float *qkv, const uint8_t *key_mask,
+                            int B, int T, int C, int NH, int causal)
+{
+	if (!out || !att || !qkv || !attention_sizes_ok(B, T, C, NH))
+		return TRAIN_EINVAL;
+	const int HS = C / NH, C3 = 3 * C;
+	const float scale = 1.0f / sqrtf((float)HS);
+	for (int b = 0; b < B; b++) {
+		const float *qkv_b = qkv + (size_t)b * T * C3;
+		const uint8_t *km = key_mask ? key_mask + (size_t)b * T : NULL;
+		for (int h = 0; h < NH; h++) {
+			const float *q = qkv_b + h * HS, *k = q + C, *v = q + 2 * C;
+			float *att_bh = att + ((size_t)b * NH + h) * T * T;
+			float *out_bh = out + (size_t)b * T * C + h * HS;
+			/* att (T, T) = scale * q (T, HS) @ k^T (HS, T) */
+			int rc = train_matmul(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, att_bh, T);
+			if (rc != TRAIN_OK)
+				return rc;
+			for (int t = 0; t < T; t++) {
+				float *row = att_bh + (size_t)t * T;
+				int end = causal ? t + 1 : T; /* keys past `end` are never visible */
+				float m = -INFINITY;
+				int any = 0;
+				for (int s = 0; s < end; s++)
+					if (!km || km[s]) {
+						m = any && m >= row[s] ? m : row[s];
+						any = 1;
+					}
+				if (!any) { /* nothing to attend to: a zero row, zero output */
+					memset(row, 0, (size_t)T * sizeof *row);
+					continue;
+				}
+				float sum = 0.0f;
+				for (int s = 0; s < end; s++) {
+					row[s] = !km || km[s] ? expf(row[s] - m) : 0.0f;
+					sum += row[s];
+				}
+				float inv = 1.0f / sum;
+				for (int s = 0; s < end; s++)
+					row[s] *= inv;
+				for (int s = end; s < T; s++)
+					row[s] = 0.0f;
+			}
+			/* out (T, HS) = att (T, T) @ v (T, HS) */
+			rc = train_matmul(0, 0, T, HS, T, 1.0f, att_bh, T, v, C3, 0.0f, out_bh, C);
+			if (rc != TRAIN_OK)
+				return rc;
+		}
+	}
+	return TRAIN_OK;
+}
+
+int train_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                             int B, int T, int C, int NH)
+{
+	if (!dout || !qkv || !att || !attention_sizes_ok(B, T, C, NH))
+		return TRAIN_EINVAL;
+	if (!dqkv)
+		return TRAIN_OK;
+	const int HS = C / NH, C3 = 3 * C;
+	const float scale = 1.0f / sqrtf((float)HS);
+	float *datt = malloc((size_t)T * T * sizeof *datt); /* (T, T), reused per head */
+	if (!datt)
+		return TRAIN_ENOMEM;
+	int rc = TRAIN_OK;
+	for (int b = 0; b < B && rc == TRAIN_OK; b++) {
+		const float *qkv_b = qkv + (size_t)b * T * C3;
+		float *dqkv_b = dqkv + (size_t)b * T * C3;
+		for (int h = 0; h < NH; h++) {
+			const float *q = qkv_b + h * HS, *k = q + C, *v = q + 2 * C;
+			float *dq = dqkv_b + h * HS, *dk = dq + C, *dv = dq + 2 * C;
+			const float *att_bh = att + ((size_t)b * NH + h) * T * T;
+			const float *dout_bh = dout + (size_t)b * T * C + h * HS;
+			/* datt (T, T) = dout (T, HS) @ v^T (HS, T) */
+			rc = train_matmul(0, 1, T, T, HS, 1.0f, dout_bh, C, v, C3, 0.0f, datt, T);
+			if (rc != TRAIN_OK)
+				break;
+			/* dv (T, HS) += att^T (T, T) @ dout (T, HS) */
+			rc = train_matmul(1, 0, T, HS, T, 1.0f, att_bh, T, dout_bh, C, 1.0f, dv, C3);
+			if (rc != TRAIN_OK)
+				break;
+			/* softmax backward in place: dscores = att * (datt - sum(att * datt)).
+			 * Masked entries have att = 0, so their scores get no gradient. */
+			for (int t = 0; t < T; t++) {
+				const float *restrict a = att_bh + (size_t)t * T;
+				float *restrict d = datt + (size_t)t * T;
+				float ad = vdot(a, d, (size_t)T);
+				LANES_FOR(i, T, d[i] = a[i] * (d[i] - ad));
+			}
+			/* dq (T, HS) += scale * dscores (T, T) @ k (T, HS) */
+			rc = train_matmul(0, 0, T, HS, T, scale, datt, T, k, C3, 1.0f, dq, C3);
+			if (rc != TRAIN_OK)
+				break;
+			/* dk (T, HS) += scale * dscores^T (T, T) @ q (T, HS) */
+			rc = train_matmul(1, 0, T, HS, T, scale, datt, T, q, C3, 1.0f, dk, C3);
+			if (rc != TRAIN_OK)
+				break;
+		}
+	}
+	free(datt);
+	return rc;
+}
+
+/* ----------------------------------------------------------------------------
+ * Depthwise causal 1-D convolution
+ *
+ * The weight is used transposed, wt (K, C), so that the inner loop runs
+ * over contiguous channels for every tap.
+ */
+
+static int conv1d_sizes_ok(int B, int T, int C, int K)
+{
+	return B > 0 && T > 0 && C > 0 && K > 0;
+}
+
+int train_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *bias,
+                                int B, int T, int C, int K)
+{
+	if (!out || !inp || !w || !conv1d_sizes_ok(B, T, C, K))
+		return TRAIN_EINVAL;
+	float *wt = malloc((size_t)K * C * sizeof *wt); /* (K, C) */
+	if (!wt)
+		return TRAIN_ENOMEM;
+	for (int c = 0; c < C; c++)
+		for (int k = 0; k < K; k++)
+			wt[(size_t)k * C + c] = w[(size_t)c * K + k];
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			float *o = out + ((size_t)b * T + t) * C;
+			if (bias)
+				memcpy(o, bias, (size_t)C * sizeof *o);
+			else
+				memset(o, 0, (size_t)C * sizeof *o);
+			/* tap k reads time t - (K-1) + k; earlier than 0 is zero padding */
+			for (int k = K - 1 - t > 0 ? K - 1 - t : 0; k < K; k++) {
+				const float *x = inp + ((size_t)b * T + t - (K - 1) + k) * C;
+				vfma(o, wt + (size_t)k * C, x, (size_t)C);
+			}
+		}
+	free(wt);
+	return TRAIN_OK;
+}
+
+int train_conv1d_causal_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                                 const float *inp, const float *w, int B, int T, int C, int K)
+{
+	if (!dout || !conv1d_sizes_ok(B, T, C, K) || (dinp && !w) || (dw && !inp))
+		return TRAIN_EINVAL;
+	float *wt = malloc((size_t)K * C * 2 * sizeof *wt); /* (K, C) w^T, (K, C) dw^T */
+	if (!wt)
+		return TRAIN_ENOMEM;
+	float *dwt = wt + (size_t)K * C;
+	memset(dwt, 0, (size_t)K * C * sizeof *dwt);
+	if (dinp)
+		for (int c = 0; c < C; c++)
+			for (int k = 0; k < K; k++)
+				wt[(size_t)k * C + c] = w[(size_t)c * K + k];
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			const float *g = dout + ((size_t)b * T + t) * C;
+			if (dbias)
+				vacc(dbias, g, (size_t)C);
+			for (int k = K - 1 - t > 0 ? K - 1 - t : 0; k < K; k++) {
+				size_t src = ((size_t)b * T + t - (K - 1) + k) * C;
+				if (dinp)
+					vfma(dinp + src, wt + (size_t)k * C, g, (size_t)C);
+				if (dw)
+					vfma(dwt + (size_t)k * C, g, inp + src, (size_t)C);
+			}
+		}
+	if (dw)
+		for (int c = 0; c < C; c++)
+			for (int k = 0; k < K; k++)
+				dw[(size_t)c * K + k] += dwt[(size_t)k * C + c];
+	free(wt);
+	return TRAIN_OK;
+}
