@@ -560,7 +560,9 @@ int train_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n,
 {
 	if (!(p >= 0.0f && p <= 1.0f))
 		return TRAIN_EINVAL;
-	if (n && (!out || !inp || (p > 0.0f && (!mask || !rng))))
+	if (n == 0)
+		return TRAIN_OK; /* and no memcpy of NULL pointers */
+	if (!out || !inp || (p > 0.0f && (!mask || !rng)))
 		return TRAIN_EINVAL;
 	if (p == 0.0f) {
 		memcpy(out, inp, n * sizeof *out);

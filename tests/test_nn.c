@@ -856,6 +856,9 @@ static void test_errors(void)
 	CU_ASSERT_EQUAL(train_dropout_forward(f, NULL, g, 8, 0.5f, &r), TRAIN_EINVAL);
 	CU_ASSERT_EQUAL(train_dropout_backward(f, g, NULL, 8, 0.5f), TRAIN_EINVAL);
 	CU_ASSERT_EQUAL(train_dropout_backward(f, g, m, 8, -0.5f), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_dropout_forward(NULL, NULL, NULL, 0, 0.0f, NULL), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_dropout_backward(NULL, NULL, NULL, 0, 0.5f), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_residual_backward(f, f, NULL, 0), TRAIN_OK);
 
 	/* C % NH, sizes, missing buffers */
 	CU_ASSERT_EQUAL(train_attention_forward(f, g, g, NULL, 1, 2, 5, 2, 0), TRAIN_EINVAL);
