@@ -1086,6 +1086,57 @@ static void test_pytorch_reference(void)
 	fixture = NULL;
 }
 
+/*
+ * The matmul layers under bf16 (emulated where the CPU lacks it): operands
+ * are rounded to 8 significant bits (relative error 2^-9 each), so a dot
+ * product of K terms may be off by about 2 * 2^-9 * sum |a_k b_k|; the bound
+ * used is 2^-7 * (|ref| + the tensor's largest |ref|), several times that
+ * for these O(1) values, and far below a wrong layout or mask.
+ */
+static int near_bf16(const char *what, const float *ours, const char *ref_name, size_t n)
+{
+	const float *ref = fxf(ref_name, NULL);
+	if (!ref)
+		return 0;
+	double scale = maxabs(ref, n);
+	for (size_t i = 0; i < n; i++)
+		if (!(fabs(ours[i] - ref[i]) <= 0x1p-7 * (fabs(ref[i]) + scale))) {
+			fprintf(stderr, "%s[%zu] (bf16): ours %.9g, PyTorch %.9g\n", what, i, ours[i],
+			        ref[i]);
+			return 0;
+		}
+	return 1;
+}
+
+static void test_bf16(void)
+{
+	train_error err = {0};
+	CU_ASSERT_EQUAL_FATAL(train_safetensors_open(fixture_path(), &fixture, &err), TRAIN_OK);
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(1, TRAIN_PRECISION_BF16), TRAIN_OK);
+	float out[512], dqkv[512], att[512];
+	int64_t s[TRAIN_MAX_DIMS], s2[TRAIN_MAX_DIMS], sa[TRAIN_MAX_DIMS];
+	const float *x = fxf("linear.inp", s), *w = fxf("linear.w", s2), *b = fxf("linear.b", NULL);
+	if (x && w && b) {
+		int N = (int)s[0], C = (int)s[1], OC = (int)s2[0];
+		CU_ASSERT_EQUAL(train_linear_forward(out, x, w, b, N, C, OC), TRAIN_OK);
+		CU_ASSERT(near_bf16("linear.out", out, "linear.out", (size_t)N * OC));
+	}
+	const uint8_t *km = fx("attn.key_mask", TRAIN_U8, NULL);
+	const float *qkv = fxf("attn1.qkv", s), *R = fxf("attn1.R", NULL);
+	if (km && qkv && R && fxf("attn1.att", sa)) {
+		int B = (int)s[0], T = (int)s[1], C = (int)s[2] / 3, NH = (int)sa[1];
+		CU_ASSERT_FATAL((size_t)B * T * 3 * C <= 512 && (size_t)B * NH * T * T <= 512);
+		CU_ASSERT_EQUAL(train_attention_forward(out, att, qkv, km, B, T, C, NH, 1), TRAIN_OK);
+		CU_ASSERT(near_bf16("attn1.out", out, "attn1.out", (size_t)B * T * C));
+		memset(dqkv, 0, sizeof dqkv);
+		CU_ASSERT_EQUAL(train_attention_backward(dqkv, R, qkv, att, B, T, C, NH), TRAIN_OK);
+		CU_ASSERT(near_bf16("attn1.dqkv", dqkv, "attn1.dqkv", (size_t)B * T * 3 * C));
+	}
+	CU_ASSERT_EQUAL(train_kernels_init(1, TRAIN_PRECISION_FP32), TRAIN_OK);
+	train_safetensors_close(fixture);
+	fixture = NULL;
+}
+
 static const test_case cases[] = {
 	{"linear gradients", test_linear_grad},
 	{"embedding gradients", test_embedding_grad},
@@ -1104,6 +1155,7 @@ static const test_case cases[] = {
 	{"layer norm values", test_layernorm_values},
 	{"bad arguments", test_errors},
 	{"PyTorch references", test_pytorch_reference},
+	{"bf16 matmuls", test_bf16},
 	{NULL, NULL},
 };
 
