@@ -1,0 +1,519 @@
+/*
+ * kernels.c - the process-wide oneDNN context and train_matmul (see
+ * <train/kernels.h> for the contract).
+ *
+ * State.  One CPU engine and one in-order stream, created once
+ * (pthread_once) and kept until exit; the settings (threads, precision), a
+ * cache of matmul primitives and the bf16 scratch buffers, all behind one
+ * mutex: train_matmul calls are serialized, so the shared stream and
+ * buffers are never used by two threads at once.  This is libtrain's one
+ * piece of global mutable state (STYLE.md).
+ *
+ * Matmul.  Row-major C (M x N) = alpha * op(A) (M x K) * op(B) (K x N)
+ * + beta * C maps onto a oneDNN matmul with src = op(A), weights = op(B),
+ * dst = C, each described by strides: a transposed operand is the same
+ * memory with the strides swapped, so nothing is copied in fp32.  alpha is
+ * a run-time output scale (one primitive serves every alpha); beta is a
+ * "sum" post-op of scale 1 when beta != 0, with C scaled by beta first when
+ * beta is neither 0 nor 1 (an M x N pass, small next to the M x N x K
+ * product).  With beta == 0, C is only written (NaNs in it do not leak
+ * through), as in BLAS; alpha == 0 or K == 0 reads neither A nor B.
+ *
+ * bf16.  op(A) and op(B) are converted (round-to-nearest-even) into dense
+ * scratch buffers that grow as needed and are reused across calls; oneDNN
+ * multiplies bf16 x bf16 with fp32 accumulation into an fp32 C.  Where
+ * oneDNN has only its reference implementation for that (no AVX-512), the
+ * operands are rounded to bf16 and back to fp32 and the fp32 primitive runs
+ * instead: the same products (a bf16 x bf16 product is exact in fp32), at
+ * fp32 speed.
+ *
+ * Cache.  Keyed by (transA, transB, M, N, K, lda, ldb, ldc, bf16, beta
+ * != 0): a primitive and its memory objects, whose data handles are set per
+ * call.  64 slots, least recently used evicted.  Changing the thread count
+ * empties it, because oneDNN may size a primitive's work split by the
+ * thread count it saw when the primitive was built.
+ *
+ * Threads.  Debian's libdnnl2 (2.6) is built with OpenMP (libgomp: see
+ * DNNL_CPU_THREADING_RUNTIME in dnnl_config.h and `ldd libdnnl.so.2`), so
+ * its thread count is OpenMP's.  omp_set_num_threads sets it for the
+ * calling thread only, so every thread that calls train_matmul applies the
+ * current setting once (a per-thread generation number).  The function is
+ * looked up with dlsym, because libtrain itself is not built with -fopenmp
+ * and must not link libgomp directly; libdnnl has loaded it.  OpenBLAS
+ * (the pthreads build here) gets openblas_set_num_threads.
+ */
+#include "kernels_private.h"
+
+#include <cblas.h>
+#include <dlfcn.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include <train/tensor.h>
+
+typedef struct mm_key {
+	int transA, transB, bf16, accumulate;
+	int M, N, K, lda, ldb, ldc;
+} mm_key;
+
+typedef struct mm_entry {
+	mm_key key;
+	int used;             /* slot holds a primitive */
+	int emulated;         /* bf16 asked, fp32 primitive on rounded operands */
+	uint64_t tick;        /* last use, for LRU */
+	dnnl_primitive_t prim;
+	dnnl_memory_t src, wei, dst, scale;
+	char impl[48];
+} mm_entry;
+
+static struct {
+	pthread_mutex_t lock;
+	dnnl_status_t init_status;
+	dnnl_engine_t engine;
+	dnnl_stream_t stream;
+	int configured;              /* train_kernels_init ran (or defaults applied) */
+	int threads;
+	train_precision precision;   /* resolved: FP32 or BF16 */
+	atomic_uint thread_gen;      /* bumped when `threads` changes */
+	void (*omp_set_num_threads)(int);
+	mm_entry cache[TRAIN_MATMUL_CACHE_SLOTS];
+	uint64_t tick;
+	size_t built;
+	const char *last_impl;
+	void *abuf, *bbuf;           /* bf16 scratch (uint16_t), or rounded fp32 */
+	size_t acap, bcap;           /* bytes */
+} K = { .lock = PTHREAD_MUTEX_INITIALIZER, .last_impl = "none" };
+
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+
+/* ---- CPU features ---------------------------------------------------------- */
+
+int train_cpu_has_bf16(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
+		return 0;
+	/* The OS must save the registers: XCR0 bits 1,2 (SSE, AVX), 5,6,7
+	 * (AVX-512 opmask and upper ZMM), 17,18 (AMX tile config and data). */
+	unsigned lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	uint64_t xcr0 = ((uint64_t)hi << 32) | lo;
+	if (__get_cpuid_max(0, NULL) < 7)
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	unsigned max_sub = a;
+	int os_avx512 = (xcr0 & 0xe6) == 0xe6, os_amx = (xcr0 & 0x60000) == 0x60000;
+	int avx512f = (b >> 16) & 1, amx_bf16 = (d >> 22) & 1;
+	int avx512_bf16 = 0;
+	if (max_sub >= 1) {
+		__cpuid_count(7, 1, a, b, c, d);
+		avx512_bf16 = (a >> 5) & 1;
+	}
+	return (os_avx512 && avx512f && avx512_bf16) || (os_amx && amx_bf16);
+#else
+	return 0;
+#endif
+}
+
+/* ---- context --------------------------------------------------------------- */
+
+static int status_code(dnnl_status_t s)
+{
+	switch (s) {
+	case dnnl_success: return TRAIN_OK;
+	case dnnl_out_of_memory: return TRAIN_ENOMEM;
+	case dnnl_invalid_arguments: return TRAIN_EINVAL;
+	default: return TRAIN_EUNSUPPORTED;
+	}
+}
+
+static void engine_create(void)
+{
+	K.init_status = dnnl_engine_create(&K.engine, dnnl_cpu, 0);
+	if (K.init_status == dnnl_success) {
+		K.init_status = dnnl_stream_create(&K.stream, K.engine, dnnl_stream_default_flags);
+		if (K.init_status != dnnl_success) {
+			dnnl_engine_destroy(K.engine);
+			K.engine = NULL;
+		}
+	}
+	/* NULL if libgomp is not loaded (a oneDNN built another way). */
+	*(void **)&K.omp_set_num_threads = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+}
+
+static int cpu_count(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+static void entry_free(mm_entry *e)
+{
+	if (e->prim)
+		dnnl_primitive_destroy(e->prim);
+	dnnl_memory_t *mems[] = { &e->src, &e->wei, &e->dst, &e->scale };
+	for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+		if (*mems[i])
+			dnnl_memory_destroy(*mems[i]);
+	memset(e, 0, sizeof *e);
+}
+
+static void cache_clear_locked(void)
+{
+	for (int i = 0; i < TRAIN_MATMUL_CACHE_SLOTS; i++)
+		if (K.cache[i].used)
+			entry_free(&K.cache[i]);
+}
+
+/* Apply settings; K.lock held and the engine created. */
+static void configure_locked(int threads, train_precision precision)
+{
+	if (threads <= 0)
+		threads = cpu_count();
+	if (!K.configured || threads != K.threads) {
+		cache_clear_locked();
+		K.threads = threads;
+		atomic_fetch_add(&K.thread_gen, 1);
+		openblas_set_num_threads(threads);
+	}
+	if (precision == TRAIN_PRECISION_AUTO)
+		precision = train_cpu_has_bf16() ? TRAIN_PRECISION_BF16 : TRAIN_PRECISION_FP32;
+	K.precision = precision;
+	K.configured = 1;
+}
+
+int train_kernels_init(int threads, train_precision precision)
+{
+	if (threads < 0 || (precision != TRAIN_PRECISION_AUTO && precision != TRAIN_PRECISION_FP32 &&
+	                    precision != TRAIN_PRECISION_BF16))
+		return TRAIN_EINVAL;
+	pthread_once(&engine_once, engine_create);
+	if (K.init_status != dnnl_success)
+		return TRAIN_EUNSUPPORTED;
+	pthread_mutex_lock(&K.lock);
+	configure_locked(threads, precision);
+	pthread_mutex_unlock(&K.lock);
+	return TRAIN_OK;
+}
+
+/* The engine, and the defaults if train_kernels_init never ran; K.lock held. */
+static int ensure_ready_locked(void)
+{
+	pthread_once(&engine_once, engine_create);
+	if (K.init_status != dnnl_success)
+		return TRAIN_EUNSUPPORTED;
+	if (!K.configured)
+		configure_locked(0, TRAIN_PRECISION_AUTO);
+	return TRAIN_OK;
+}
+
+train_precision train_kernels_precision(void)
+{
+	pthread_mutex_lock(&K.lock);
+	int rc = ensure_ready_locked();
+	train_precision p = rc ? TRAIN_PRECISION_FP32 : K.precision;
+	pthread_mutex_unlock(&K.lock);
+	return p;
+}
+
+int train_kernels_threads(void)
+{
+	pthread_mutex_lock(&K.lock);
+	int rc = ensure_ready_locked();
+	int n = rc ? 1 : K.threads;
+	pthread_mutex_unlock(&K.lock);
+	return n;
+}
+
+size_t train_kernels_primitives_built(void)
+{
+	pthread_mutex_lock(&K.lock);
+	size_t n = K.built;
+	pthread_mutex_unlock(&K.lock);
+	return n;
+}
+
+size_t train_kernels_cache_entries(void)
+{
+	pthread_mutex_lock(&K.lock);
+	size_t n = 0;
+	for (int i = 0; i < TRAIN_MATMUL_CACHE_SLOTS; i++)
+		n += K.cache[i].used;
+	pthread_mutex_unlock(&K.lock);
+	return n;
+}
+
+void train_kernels_cache_clear(void)
+{
+	pthread_mutex_lock(&K.lock);
+	cache_clear_locked();
+	pthread_mutex_unlock(&K.lock);
+}
+
+const char *train_kernels_last_impl(void)
+{
+	return K.last_impl;
+}
+
+/* ---- the primitive cache --------------------------------------------------- */
+
+/* A 2-D memory descriptor for a `rows` x `cols` view whose element (i, j)
+ * sits at i*rs + j*cs. */
+static dnnl_status_t md2(dnnl_memory_desc_t *md, int rows, int cols, int64_t rs, int64_t cs,
+                         dnnl_data_type_t dt)
+{
+	dnnl_dims_t dims = { rows, cols }, strides = { rs, cs };
+	return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+}
+
+/* Build the primitive for `key` into `e`.  A bf16 primitive that would be
+ * oneDNN's reference code is refused (dnnl_unimplemented), so that the
+ * caller emulates instead. */
+static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
+{
+	dnnl_status_t s;
+	dnnl_memory_desc_t a_md, b_md, c_md, s_md;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_post_ops_t ops = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_matmul_desc_t desc;
+	dnnl_data_type_t in = key->bf16 ? dnnl_bf16 : dnnl_f32;
+
+	memset(e, 0, sizeof *e);
+	/* op(A)(m, k): A[m*lda + k], or A[k*lda + m] when transposed. */
+	if ((s = md2(&a_md, key->M, key->K, key->transA ? 1 : key->lda, key->transA ? key->lda : 1,
+	             in)) ||
+	    (s = md2(&b_md, key->K, key->N, key->transB ? 1 : key->ldb, key->transB ? key->ldb : 1,
+	             in)) ||
+	    (s = md2(&c_md, key->M, key->N, key->ldc, 1, dnnl_f32)))
+		goto out;
+	dnnl_dims_t one = { 1 };
+	if ((s = dnnl_memory_desc_init_by_tag(&s_md, 1, one, dnnl_f32, dnnl_a)))
+		goto out;
+	if ((s = dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md)))
+		goto out;
+	if ((s = dnnl_primitive_attr_create(&attr)))
+		goto out;
+	float runtime = DNNL_RUNTIME_F32_VAL;
+	if ((s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &runtime)))
+		goto out;
+	if (key->accumulate) {
+		if ((s = dnnl_post_ops_create(&ops)) || (s = dnnl_post_ops_append_sum(ops, 1.0f)) ||
+		    (s = dnnl_primitive_attr_set_post_ops(attr, ops)))
+			goto out;
+	}
+	if ((s = dnnl_primitive_desc_create(&pd, &desc, attr, K.engine, NULL)))
+		goto out;
+	const char *impl = NULL;
+	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success)
+		impl = "?";
+	if (key->bf16 && strncmp(impl, "ref", 3) == 0) {
+		s = dnnl_unimplemented;
+		goto out;
+	}
+	snprintf(e->impl, sizeof e->impl, "%s", impl);
+	if ((s = dnnl_primitive_create(&e->prim, pd)) ||
+	    (s = dnnl_memory_create(&e->src, &a_md, K.engine, DNNL_MEMORY_NONE)) ||
+	    (s = dnnl_memory_create(&e->wei, &b_md, K.engine, DNNL_MEMORY_NONE)) ||
+	    (s = dnnl_memory_create(&e->dst, &c_md, K.engine, DNNL_MEMORY_NONE)) ||
+	    (s = dnnl_memory_create(&e->scale, &s_md, K.engine, DNNL_MEMORY_NONE)))
+		goto out;
+	e->key = *key;
+	e->used = 1;
+	K.built++;
+out:
+	if (s)
+		entry_free(e);
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (ops)
+		dnnl_post_ops_destroy(ops);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	return s;
+}
+
+/* The cached entry for `key`, built on a miss (in a free slot, or in place
+ * of the least recently used one); NULL with *status set on failure.  A bf16
+ * key that oneDNN can only serve with reference code is cached too, as an
+ * entry with `emulated` set and no primitive, so the refusal is not
+ * rediscovered on every call. */
+static mm_entry *cache_get(const mm_key *key, dnnl_status_t *status)
+{
+	mm_entry *victim = &K.cache[0];
+	for (int i = 0; i < TRAIN_MATMUL_CACHE_SLOTS; i++) {
+		mm_entry *e = &K.cache[i];
+		if (e->used && memcmp(&e->key, key, sizeof *key) == 0) {
+			e->tick = ++K.tick;
+			return e;
+		}
+		if (victim->used && (!e->used || e->tick < victim->tick))
+			victim = e;
+	}
+	if (victim->used)
+		entry_free(victim);
+	*status = entry_build(victim, key);
+	if (*status == dnnl_unimplemented && key->bf16) {
+		victim->key = *key;
+		victim->used = 1;
+		victim->emulated = 1;
+		*status = dnnl_success;
+	}
+	if (*status)
+		return NULL;
+	victim->tick = ++K.tick;
+	return victim;
+}
+
+/* ---- matmul ---------------------------------------------------------------- */
+
+/* C (M x N, stride ldc) *= beta; beta 0 writes zeros. */
+static void scale_c(float *C, int M, int N, int ldc, float beta)
+{
+	for (int i = 0; i < M; i++) {
+		float *row = C + (size_t)i * (size_t)ldc;
+		if (beta == 0.0f)
+			memset(row, 0, (size_t)N * sizeof *row);
+		else
+			for (int j = 0; j < N; j++)
+				row[j] *= beta;
+	}
+}
+
+static int grow(void **buf, size_t *cap, size_t bytes)
+{
+	if (bytes <= *cap)
+		return 0;
+	void *p = NULL;
+	if (posix_memalign(&p, 64, bytes) != 0)
+		return TRAIN_ENOMEM;
+	free(*buf);
+	*buf = p;
+	*cap = bytes;
+	return 0;
+}
+
+/* A stored rows x cols matrix (stride ld) -> dense bf16 (or, `emulate`,
+ * fp32 rounded to bf16) rows x cols. */
+static void to_bf16(void *dst, const float *src, int rows, int cols, int ld, int emulate)
+{
+	for (int i = 0; i < rows; i++) {
+		const float *s = src + (size_t)i * (size_t)ld;
+		if (emulate) {
+			float *d = (float *)dst + (size_t)i * (size_t)cols;
+			for (int j = 0; j < cols; j++)
+				d[j] = train_bf16_to_f32(train_f32_to_bf16(s[j]));
+		} else {
+			train_f32_to_bf16_n((uint16_t *)dst + (size_t)i * (size_t)cols, s, (size_t)cols);
+		}
+	}
+}
+
+int train_matmul(int transA, int transB, int M, int N, int Kd, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+	/* Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K). */
+	int a_rows = transA ? Kd : M, a_cols = transA ? M : Kd;
+	int b_rows = transB ? N : Kd, b_cols = transB ? Kd : N;
+	if (M < 0 || N < 0 || Kd < 0 || lda < (a_cols > 1 ? a_cols : 1) ||
+	    ldb < (b_cols > 1 ? b_cols : 1) || ldc < (N > 1 ? N : 1))
+		return TRAIN_EINVAL;
+	if (M == 0 || N == 0)
+		return TRAIN_OK;
+	if (!C)
+		return TRAIN_EINVAL;
+	if (Kd == 0 || alpha == 0.0f) {
+		if (beta != 1.0f)
+			scale_c(C, M, N, ldc, beta);
+		return TRAIN_OK;
+	}
+	if (!A || !B)
+		return TRAIN_EINVAL;
+
+	pthread_mutex_lock(&K.lock);
+	int rc = ensure_ready_locked();
+	if (rc)
+		goto out;
+	static _Thread_local unsigned applied_gen;
+	unsigned gen = atomic_load(&K.thread_gen);
+	if (applied_gen != gen) {
+		if (K.omp_set_num_threads)
+			K.omp_set_num_threads(K.threads);
+		applied_gen = gen;
+	}
+	if (beta != 0.0f && beta != 1.0f) {
+		scale_c(C, M, N, ldc, beta);
+		beta = 1.0f;
+	}
+
+	mm_key key = { .transA = !!transA, .transB = !!transB, .accumulate = beta != 0.0f,
+	               .M = M, .N = N, .K = Kd, .lda = lda, .ldb = ldb, .ldc = ldc };
+	const void *a = A, *b = B;
+	mm_entry *e = NULL;
+	dnnl_status_t s = dnnl_success;
+	int emulate = 0;
+	if (K.precision == TRAIN_PRECISION_BF16) {
+		/* Dense copies: the bf16 key has lda = a_cols, ldb = b_cols. */
+		key.bf16 = 1;
+		key.lda = a_cols;
+		key.ldb = b_cols;
+		if (!(e = cache_get(&key, &s))) {
+			rc = status_code(s);
+			goto out;
+		}
+		if (e->emulated) {
+			emulate = 1; /* the fp32 primitive on operands rounded to bf16 */
+			key.bf16 = 0;
+			e = NULL;
+		}
+		size_t el = emulate ? sizeof(float) : sizeof(uint16_t);
+		if (grow(&K.abuf, &K.acap, (size_t)a_rows * (size_t)a_cols * el) ||
+		    grow(&K.bbuf, &K.bcap, (size_t)b_rows * (size_t)b_cols * el)) {
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+		to_bf16(K.abuf, A, a_rows, a_cols, lda, emulate);
+		to_bf16(K.bbuf, B, b_rows, b_cols, ldb, emulate);
+		a = K.abuf;
+		b = K.bbuf;
+	}
+	if (!e && !(e = cache_get(&key, &s))) {
+		rc = status_code(s);
+		goto out;
+	}
+	K.last_impl = emulate ? "emulated" : e->impl;
+
+	float scale = alpha;
+	if ((s = dnnl_memory_set_data_handle(e->src, (void *)a)) ||
+	    (s = dnnl_memory_set_data_handle(e->wei, (void *)b)) ||
+	    (s = dnnl_memory_set_data_handle(e->dst, C)) ||
+	    (s = dnnl_memory_set_data_handle(e->scale, &scale))) {
+		rc = status_code(s);
+		goto out;
+	}
+	dnnl_exec_arg_t args[] = {
+		{ DNNL_ARG_SRC, e->src },
+		{ DNNL_ARG_WEIGHTS, e->wei },
+		{ DNNL_ARG_DST, e->dst },
+		{ DNNL_ARG_ATTR_OUTPUT_SCALES, e->scale },
+	};
+	if ((s = dnnl_primitive_execute(e->prim, K.stream, 4, args)) ||
+	    (s = dnnl_stream_wait(K.stream)))
+		rc = status_code(s);
+out:
+	pthread_mutex_unlock(&K.lock);
+	return rc;
+}
