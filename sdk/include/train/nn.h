@@ -32,9 +32,9 @@
  *   TRAIN_ENOMEM  scratch could not be allocated.
  *   any error of train_matmul() (linear, attention), when outputs may be
  *   partly written.
- * Threads: the functions keep no state.  Calls on different arrays may run
- * concurrently, except linear and attention: they use train_matmul, which
- * is one thread at a time per process.
+ * Threads: the functions keep no state, so calls on different arrays may
+ * run in different threads; linear and attention go through train_matmul,
+ * whose threading rules are those of <train/kernels.h>.
  */
 #ifndef TRAIN_NN_H
 #define TRAIN_NN_H
