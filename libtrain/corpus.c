@@ -31,6 +31,8 @@
 #include "jsonl.h"
 #include "util.h"
 
+#define BOM "\xEF\xBB\xBF" /* U+FEFF in UTF-8 */
+
 struct train_corpus {
 	char *name;
 	int fd;                      /* -1 when reading from memory */
@@ -294,6 +296,12 @@ static int next_line(train_corpus *r, char **line, size_t *len, train_error *err
 					return rc;
 				continue;
 			}
+			/* More '\r' before the line end ("a\r\r\n") go too, after the
+			 * length check so that it does not depend on where the chunks
+			 * fall: a text never ends in '\r', so a line written back with
+			 * "\n" reads back the same. */
+			while (n && p[n - 1] == '\r')
+				p[--n] = '\0';
 			*line = p;
 			*len = n;
 			return 1;
@@ -374,7 +382,7 @@ static size_t utf8_check(const unsigned char *s, size_t n, bool *nul)
 static bool is_blank(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t')
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
 			return false;
 	return true;
 }
@@ -397,7 +405,7 @@ int train_corpus_next(train_corpus *r, const train_record **rec, train_error *er
 		int rc = next_line(r, &line, &len, err);
 		if (rc <= 0)
 			return rc;
-		if (r->lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+		if (r->lineno == 1 && len >= 3 && memcmp(line, BOM, 3) == 0) {
 			line += 3;
 			len -= 3;
 		}
@@ -455,6 +463,11 @@ int train_corpus_to_value(train_corpus *r, train_value **out, train_error *err)
 	uint64_t first = 0;
 	while ((rc = train_corpus_next(r, &rec, err)) > 0) {
 		if (rec->kind == TRAIN_RECORD_LINE) {
+			/* A first line that begins with U+FEFF keeps it behind a byte
+			 * order mark, which reading drops: the value reads back the same. */
+			if (!b.len && rec->text_len >= 3 && !memcmp(rec->text, BOM, 3) &&
+			    train_buf_add(&b, BOM, 3))
+				goto nomem;
 			if (train_buf_add(&b, rec->text, rec->text_len) || train_buf_add(&b, "\n", 1))
 				goto nomem;
 			continue;

@@ -309,11 +309,20 @@ static void test_empty_and_endings(void)
 	CHECK_DUMP(read_mem("a\nb", 3, "x.txt", &opt, NULL), "1:a|2:b");
 	CHECK_DUMP(read_mem("a\nb\r", 4, "x.txt", &opt, NULL), "1:a|2:b");
 	CHECK_DUMP(read_mem("{\"id\":1,\"text\":\"t\"}", 19, "x.jsonl", &opt, NULL), "1:id=1;t");
-	/* CRLF everywhere; a '\r' inside a line stays. */
+	/* CRLF everywhere; a '\r' inside a line stays, more before the end go. */
 	CHECK_DUMP(read_mem("a\r\nb\rc\r\n\r\nd", 11, "x.txt", &opt, NULL), "1:a|2:b\rc|3:|4:d");
+	CHECK_DUMP(read_mem("x\r\r\ny\r\r", 7, "x.txt", &opt, NULL), "1:x|2:y");
+	opt.chunk_size = 2;
+	opt.max_line = 2;
+	CHECK_DUMP(read_mem("ab\r\r\nc", 6, "x.txt", &opt, NULL),
+	           "!x.txt:1: line longer than the maximum of 2 bytes");
+	opt.max_line = 3;
+	CHECK_DUMP(read_mem("ab\r\r\nc", 6, "x.txt", &opt, NULL), "1:ab|2:c");
+	opt.chunk_size = opt.max_line = 0;
 	/* A byte order mark is dropped, only at the start of the file. */
 	CHECK_DUMP(read_mem("\xEF\xBB\xBFhi\n\xEF\xBB\xBFho", 11, "x.txt", &opt, NULL),
 	           "1:hi|2:\xEF\xBB\xBFho");
+	CHECK_DUMP(read_mem("\xEF\xBB\xBF\xEF\xBB\xBFhi", 8, "x.txt", &opt, NULL), "1:\xEF\xBB\xBFhi");
 	CHECK_DUMP(read_mem("\xEF\xBB\xBF{\"id\":\"a\",\"text\":\"t\"}\r\n", 26, "b.jsonl", &opt, NULL),
 	           "1:id=a;t");
 	/* A missing file. */
@@ -449,6 +458,16 @@ static void test_values(void)
 	CU_ASSERT(train_fp_eq(train_value_fp(a), train_value_fp(b)));
 	train_value_unref(a);
 	train_value_unref(b);
+	/* A first line that begins with U+FEFF (here after a skipped blank
+	 * line) keeps it behind a byte order mark, so the value reads back. */
+	train_corpus_options blank = TRAIN_CORPUS_OPTIONS_INIT;
+	blank.skip_blank = 1;
+	a = value_of("\n\xEF\xBB\xBFx\n", "a.txt", &blank, &rc, &err);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL(train_value_size(a), 8);
+	CU_ASSERT_EQUAL(memcmp(train_value_data(a), "\xEF\xBB\xBF\xEF\xBB\xBFx\n", 8), 0);
+	CHECK_DUMP(read_mem(train_value_data(a), train_value_size(a), "v.txt", NULL, NULL), "1:\xEF\xBB\xBFx");
+	train_value_unref(a);
 	/* Documents: the same content in another layout, key order and
 	 * spelling gives the same bytes and fingerprint. */
 	a = value_of("{\"id\":\"1\",\"text\":\"caf\xC3\xA9\",\"metadata\":{\"z\":1,\"a\":{\"y\":2,\"b\":3}}}\n"

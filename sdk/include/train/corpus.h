@@ -19,11 +19,13 @@
  * Every line is checked:
  *  - it must be valid UTF-8 (no overlong forms, no surrogates, nothing
  *    above U+10FFFF) and hold no NUL byte;
- *  - "\r\n" ends a line like "\n" does; the last line needs no line end; a
- *    UTF-8 byte order mark at the start of the file is dropped;
+ *  - "\r\n" ends a line like "\n" does (and any more '\r' just before the
+ *    line end are dropped too, so a text never ends in '\r'); the last
+ *    line needs no line end; a UTF-8 byte order mark at the start of the
+ *    file is dropped;
  *  - JSON Lines: each non-blank line is one JSON object (duplicate keys
  *    refused; "\u0000" refused) that fits the schema below; blank lines
- *    (spaces and tabs only) are passed over and are not records.
+ *    (spaces, tabs and '\r' only) are passed over and are not records.
  *
  * A line that fails a check is a *bad line*, reported as file:line (and the
  * column where one is known) with what is wrong, e.g.
@@ -60,7 +62,9 @@
  * Values for the graph.  train_corpus_to_value() reads a whole corpus into
  * one train_value in a canonical form, so that its fingerprint depends on
  * the content and not on line ends, key order or JSON spelling:
- *  - TRAIN_CORPUS_TYPE_LINES: each line's text followed by "\n";
+ *  - TRAIN_CORPUS_TYPE_LINES: each line's text followed by "\n" (and a
+ *    byte order mark first if the first line begins with U+FEFF, which
+ *    reading would drop otherwise);
  *  - TRAIN_CORPUS_TYPE_DOCUMENTS, TRAIN_CORPUS_TYPE_EXAMPLES: JSON Lines,
  *    one compact object per record with its keys sorted (metadata objects
  *    included), ids and labels as strings, absent or null title and
@@ -120,8 +124,8 @@ typedef struct train_corpus_options {
 	size_t max_line;              /**< longest line in bytes, line end not counted;
 	                                   0: TRAIN_CORPUS_MAX_LINE_DEFAULT */
 	int skip_blank;               /**< plain text: pass over empty lines (and
-	                                   lines of spaces and tabs) instead of
-	                                   returning them as records */
+	                                   lines of spaces, tabs and '\r') instead
+	                                   of returning them as records */
 	/** Called for each bad line passed over (SKIP only), with its report;
 	 *  may be NULL.  `why` is only valid during the call. */
 	void (*on_skip)(void *ud, const train_error *why);

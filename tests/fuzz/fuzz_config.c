@@ -1,0 +1,86 @@
+/*
+ * fuzz_config.c - the YAML readers: train_config_parse() (the config tree
+ * every recipe and component config goes through) and train_recipe_parse()
+ * (libtrain/recipe.h) on the same input.  Besides "no crash", it checks the
+ * round trip <train/config.h> documents: the flow text of a tree parses to
+ * a tree with the same canonical form, and a copy has it too.  A config
+ * validation against a small parameter table runs on every map.
+ */
+#define FUZZ_NAME "config"
+#include "fuzz.h"
+
+#include <train/config.h>
+
+#include "recipe.h"
+
+static void fuzz_fail(const char *what)
+{
+	fprintf(stderr, "fuzz: property broken: %s\n", what);
+	abort();
+}
+
+static const train_param params[] = {
+	{ "epochs", TRAIN_PARAM_INT, "3", NULL },
+	{ "lr", TRAIN_PARAM_FLOAT, "0.001", NULL },
+	{ "name", TRAIN_PARAM_STRING, "~", NULL },
+	{ "layers", TRAIN_PARAM_LIST, "[1, 2]", NULL },
+	{ "opts", TRAIN_PARAM_MAP, "{}", NULL },
+	{ "on", TRAIN_PARAM_BOOL, "true", NULL },
+	{ "x", TRAIN_PARAM_ANY, "~", NULL },
+	{ NULL, TRAIN_PARAM_END, NULL, NULL },
+};
+
+static void check_tree(const train_config *c)
+{
+	char *canon = NULL, *flow = NULL, *canon2 = NULL, *canon3 = NULL;
+	size_t n = 0, n2 = 0, n3 = 0;
+	train_config *back = NULL, *copy = NULL, *valid = NULL;
+	train_error err;
+	if (train_config_canonical(c, &canon, &n))
+		fuzz_fail("canonical of a parsed tree");
+	if (train_config_to_flow(c, &flow))
+		fuzz_fail("to_flow of a parsed tree");
+	if (train_config_parse(flow, strlen(flow), "flow", &back, &err)) {
+		fprintf(stderr, "flow text: %s\nerror: %s\n", flow, err.text);
+		fuzz_fail("the flow text of a tree must parse");
+	}
+	if (train_config_canonical(back, &canon2, &n2) || n2 != n || memcmp(canon, canon2, n)) {
+		fprintf(stderr, "flow text: %s\n", flow);
+		fuzz_fail("the flow text must parse to the same canonical form");
+	}
+	if (train_config_copy(c, &copy) || train_config_canonical(copy, &canon3, &n3) || n3 != n ||
+	    memcmp(canon, canon3, n))
+		fuzz_fail("a copy must have the same canonical form");
+	if (train_config_kind(c) == TRAIN_CFG_MAP &&
+	    train_config_validate(c, params, "component Fuzz", &valid, &err) == TRAIN_OK &&
+	    train_config_len(valid) != sizeof params / sizeof params[0] - 1)
+		fuzz_fail("a validated config has every declared key");
+	train_config_destroy(valid);
+	train_config_destroy(copy);
+	train_config_destroy(back);
+	free(canon3);
+	free(canon2);
+	free(flow);
+	free(canon);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	train_config *c = NULL;
+	train_error err;
+	if (train_config_parse((const char *)data, size, "fuzz.yml", &c, &err) == TRAIN_OK)
+		check_tree(c);
+	else if (c)
+		fuzz_fail("no tree on error");
+	train_config_destroy(c);
+
+	train_recipe *r = NULL;
+	if (train_recipe_parse((const char *)data, size, "fuzz.yml", NULL, &r, &err) == TRAIN_OK) {
+		for (size_t i = 0; i < r->train.n_nodes; i++)
+			if (train_recipe_find(&r->train, r->train.nodes[i].name) < 0)
+				fuzz_fail("every node of a recipe can be found by name");
+	} else if (r)
+		fuzz_fail("no recipe on error");
+	train_recipe_destroy(r);
+	return 0;
+}
