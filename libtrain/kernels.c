@@ -19,17 +19,20 @@
  * product).  With beta == 0, C is only written (NaNs in it do not leak
  * through), as in BLAS; alpha == 0 or K == 0 reads neither A nor B.
  *
- * bf16.  op(A) and op(B) are converted (round-to-nearest-even) into dense
- * scratch buffers that grow as needed and are reused across calls; oneDNN
- * multiplies bf16 x bf16 with fp32 accumulation into an fp32 C.  Where
- * oneDNN has only its reference implementation for that (no AVX-512), the
- * operands are rounded to bf16 and back to fp32 and the fp32 primitive runs
- * instead: the same products (a bf16 x bf16 product is exact in fp32), at
- * fp32 speed.
+ * bf16.  A and B are converted (round-to-nearest-even) as stored into
+ * dense bf16 scratch buffers that grow as needed and are reused across
+ * calls, by two oneDNN reorder primitives (threaded and vectorized: the
+ * conversion of a large weight matrix costs as much as a small-M product,
+ * so a scalar loop would eat the gain); oneDNN then multiplies bf16 x bf16
+ * with fp32 accumulation into an fp32 C.  Where oneDNN has only its
+ * reference implementation for that (no AVX-512), the operands are rounded
+ * to bf16 and back to fp32 and the fp32 primitive runs instead: the same
+ * products (a bf16 x bf16 product is exact in fp32), at fp32 speed.
  *
  * Cache.  Keyed by (transA, transB, M, N, K, lda, ldb, ldc, bf16, beta
- * != 0): a primitive and its memory objects, whose data handles are set per
- * call.  64 slots, least recently used evicted.  Changing the thread count
+ * != 0): a matmul primitive (plus the two reorders for bf16) and its
+ * memory objects, whose data handles are set per call.  64 slots, least
+ * recently used evicted.  Changing the thread count
  * empties it, because oneDNN may size a primitive's work split by the
  * thread count it saw when the primitive was built.
  *
@@ -72,6 +75,9 @@ typedef struct mm_entry {
 	uint64_t tick;        /* last use, for LRU */
 	dnnl_primitive_t prim;
 	dnnl_memory_t src, wei, dst, scale;
+	/* bf16: reorders of the fp32 operands (strided) into dense bf16 scratch */
+	dnnl_primitive_t reorder_a, reorder_b;
+	dnnl_memory_t a32, b32;
 	char impl[48];
 } mm_entry;
 
@@ -162,9 +168,11 @@ static int cpu_count(void)
 
 static void entry_free(mm_entry *e)
 {
-	if (e->prim)
-		dnnl_primitive_destroy(e->prim);
-	dnnl_memory_t *mems[] = { &e->src, &e->wei, &e->dst, &e->scale };
+	dnnl_primitive_t *prims[] = { &e->prim, &e->reorder_a, &e->reorder_b };
+	for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
+		if (*prims[i])
+			dnnl_primitive_destroy(*prims[i]);
+	dnnl_memory_t *mems[] = { &e->src, &e->wei, &e->dst, &e->scale, &e->a32, &e->b32 };
 	for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
 		if (*mems[i])
 			dnnl_memory_destroy(*mems[i]);
@@ -279,25 +287,42 @@ static dnnl_status_t md2(dnnl_memory_desc_t *md, int rows, int cols, int64_t rs,
 	return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
-/* Build the primitive for `key` into `e`.  A bf16 primitive that would be
- * oneDNN's reference code is refused (dnnl_unimplemented), so that the
+/* A reorder from `from` to `to` (same dims), into *prim. */
+static dnnl_status_t reorder_build(dnnl_primitive_t *prim, const dnnl_memory_desc_t *from,
+                                   const dnnl_memory_desc_t *to)
+{
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, from, K.engine, to, K.engine, NULL);
+	if (s == dnnl_success)
+		s = dnnl_primitive_create(prim, pd);
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	return s;
+}
+
+/* Build the primitive for `key` into `e`.  bf16: the matmul reads dense
+ * bf16 copies (stored orientation, row stride = row length) that two
+ * reorders fill from the caller's fp32 operands.  A bf16 matmul that would
+ * be oneDNN's reference code is refused (dnnl_unimplemented), so that the
  * caller emulates instead. */
 static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 {
 	dnnl_status_t s;
-	dnnl_memory_desc_t a_md, b_md, c_md, s_md;
+	dnnl_memory_desc_t a_md, b_md, c_md, s_md, a32_md, b32_md;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t ops = NULL;
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_matmul_desc_t desc;
 	dnnl_data_type_t in = key->bf16 ? dnnl_bf16 : dnnl_f32;
+	/* Stored shapes, and the row strides the matmul sees. */
+	int a_rows = key->transA ? key->K : key->M, a_cols = key->transA ? key->M : key->K;
+	int b_rows = key->transB ? key->N : key->K, b_cols = key->transB ? key->K : key->N;
+	int lda = key->bf16 ? a_cols : key->lda, ldb = key->bf16 ? b_cols : key->ldb;
 
 	memset(e, 0, sizeof *e);
 	/* op(A)(m, k): A[m*lda + k], or A[k*lda + m] when transposed. */
-	if ((s = md2(&a_md, key->M, key->K, key->transA ? 1 : key->lda, key->transA ? key->lda : 1,
-	             in)) ||
-	    (s = md2(&b_md, key->K, key->N, key->transB ? 1 : key->ldb, key->transB ? key->ldb : 1,
-	             in)) ||
+	if ((s = md2(&a_md, key->M, key->K, key->transA ? 1 : lda, key->transA ? lda : 1, in)) ||
+	    (s = md2(&b_md, key->K, key->N, key->transB ? 1 : ldb, key->transB ? ldb : 1, in)) ||
 	    (s = md2(&c_md, key->M, key->N, key->ldc, 1, dnnl_f32)))
 		goto out;
 	dnnl_dims_t one = { 1 };
@@ -331,6 +356,19 @@ static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 	    (s = dnnl_memory_create(&e->dst, &c_md, K.engine, DNNL_MEMORY_NONE)) ||
 	    (s = dnnl_memory_create(&e->scale, &s_md, K.engine, DNNL_MEMORY_NONE)))
 		goto out;
+	if (key->bf16) {
+		/* The stored matrices: fp32 with the caller's strides -> dense bf16. */
+		dnnl_memory_desc_t a16_md, b16_md;
+		if ((s = md2(&a32_md, a_rows, a_cols, key->lda, 1, dnnl_f32)) ||
+		    (s = md2(&a16_md, a_rows, a_cols, a_cols, 1, dnnl_bf16)) ||
+		    (s = md2(&b32_md, b_rows, b_cols, key->ldb, 1, dnnl_f32)) ||
+		    (s = md2(&b16_md, b_rows, b_cols, b_cols, 1, dnnl_bf16)) ||
+		    (s = reorder_build(&e->reorder_a, &a32_md, &a16_md)) ||
+		    (s = reorder_build(&e->reorder_b, &b32_md, &b16_md)) ||
+		    (s = dnnl_memory_create(&e->a32, &a32_md, K.engine, DNNL_MEMORY_NONE)) ||
+		    (s = dnnl_memory_create(&e->b32, &b32_md, K.engine, DNNL_MEMORY_NONE)))
+			goto out;
+	}
 	e->key = *key;
 	e->used = 1;
 	K.built++;
@@ -406,19 +444,15 @@ static int grow(void **buf, size_t *cap, size_t bytes)
 	return 0;
 }
 
-/* A stored rows x cols matrix (stride ld) -> dense bf16 (or, `emulate`,
- * fp32 rounded to bf16) rows x cols. */
-static void to_bf16(void *dst, const float *src, int rows, int cols, int ld, int emulate)
+/* A stored rows x cols fp32 matrix (stride ld) -> dense rows x cols fp32
+ * whose values are rounded to bf16. */
+static void to_bf16_emulated(float *dst, const float *src, int rows, int cols, int ld)
 {
 	for (int i = 0; i < rows; i++) {
 		const float *s = src + (size_t)i * (size_t)ld;
-		if (emulate) {
-			float *d = (float *)dst + (size_t)i * (size_t)cols;
-			for (int j = 0; j < cols; j++)
-				d[j] = train_bf16_to_f32(train_f32_to_bf16(s[j]));
-		} else {
-			train_f32_to_bf16_n((uint16_t *)dst + (size_t)i * (size_t)cols, s, (size_t)cols);
-		}
+		float *d = dst + (size_t)i * (size_t)cols;
+		for (int j = 0; j < cols; j++)
+			d[j] = train_bf16_to_f32(train_f32_to_bf16(s[j]));
 	}
 }
 
@@ -460,41 +494,55 @@ int train_matmul(int transA, int transB, int M, int N, int Kd, float alpha, cons
 	}
 
 	mm_key key = { .transA = !!transA, .transB = !!transB, .accumulate = beta != 0.0f,
-	               .M = M, .N = N, .K = Kd, .lda = lda, .ldb = ldb, .ldc = ldc };
-	const void *a = A, *b = B;
-	mm_entry *e = NULL;
+	               .M = M, .N = N, .K = Kd, .lda = lda, .ldb = ldb, .ldc = ldc,
+	               .bf16 = K.precision == TRAIN_PRECISION_BF16 };
+	mm_entry *e;
 	dnnl_status_t s = dnnl_success;
-	int emulate = 0;
-	if (K.precision == TRAIN_PRECISION_BF16) {
-		/* Dense copies: the bf16 key has lda = a_cols, ldb = b_cols. */
-		key.bf16 = 1;
-		key.lda = a_cols;
-		key.ldb = b_cols;
-		if (!(e = cache_get(&key, &s))) {
-			rc = status_code(s);
-			goto out;
-		}
-		if (e->emulated) {
-			emulate = 1; /* the fp32 primitive on operands rounded to bf16 */
-			key.bf16 = 0;
-			e = NULL;
-		}
+	if (!(e = cache_get(&key, &s))) {
+		rc = status_code(s);
+		goto out;
+	}
+	const void *a = A, *b = B;
+	if (key.bf16) {
+		int emulate = e->emulated;
 		size_t el = emulate ? sizeof(float) : sizeof(uint16_t);
 		if (grow(&K.abuf, &K.acap, (size_t)a_rows * (size_t)a_cols * el) ||
 		    grow(&K.bbuf, &K.bcap, (size_t)b_rows * (size_t)b_cols * el)) {
 			rc = TRAIN_ENOMEM;
 			goto out;
 		}
-		to_bf16(K.abuf, A, a_rows, a_cols, lda, emulate);
-		to_bf16(K.bbuf, B, b_rows, b_cols, ldb, emulate);
 		a = K.abuf;
 		b = K.bbuf;
+		if (emulate) {
+			/* The fp32 primitive on dense operands rounded to bf16. */
+			to_bf16_emulated(K.abuf, A, a_rows, a_cols, lda);
+			to_bf16_emulated(K.bbuf, B, b_rows, b_cols, ldb);
+			mm_key k32 = key;
+			k32.bf16 = 0;
+			k32.lda = a_cols;
+			k32.ldb = b_cols;
+			if (!(e = cache_get(&k32, &s))) {
+				rc = status_code(s);
+				goto out;
+			}
+		} else {
+			/* oneDNN's reorders: threaded, vectorized, round-to-nearest-even. */
+			dnnl_exec_arg_t ra[] = { { DNNL_ARG_FROM, e->a32 }, { DNNL_ARG_TO, e->src } };
+			dnnl_exec_arg_t rb[] = { { DNNL_ARG_FROM, e->b32 }, { DNNL_ARG_TO, e->wei } };
+			if ((s = dnnl_memory_set_data_handle(e->a32, (void *)A)) ||
+			    (s = dnnl_memory_set_data_handle(e->b32, (void *)B)) ||
+			    (s = dnnl_memory_set_data_handle(e->src, K.abuf)) ||
+			    (s = dnnl_memory_set_data_handle(e->wei, K.bbuf)) ||
+			    (s = dnnl_primitive_execute(e->reorder_a, K.stream, 2, ra)) ||
+			    (s = dnnl_primitive_execute(e->reorder_b, K.stream, 2, rb))) {
+				rc = status_code(s);
+				goto out;
+			}
+		}
+		K.last_impl = emulate ? "emulated" : e->impl;
+	} else {
+		K.last_impl = e->impl;
 	}
-	if (!e && !(e = cache_get(&key, &s))) {
-		rc = status_code(s);
-		goto out;
-	}
-	K.last_impl = emulate ? "emulated" : e->impl;
 
 	float scale = alpha;
 	if ((s = dnnl_memory_set_data_handle(e->src, (void *)a)) ||
