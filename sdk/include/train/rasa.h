@@ -407,7 +407,7 @@ typedef struct train_rasa_trackers {
 /** Bounds on tracker generation; zero fields take the defaults. */
 typedef struct train_rasa_tracker_opts {
 	size_t max_trackers;         /**< default 100000 */
-	size_t max_events;           /**< per tracker; default 100000 */
+	size_t max_events;           /**< events over all paths; default 10000000 */
 } train_rasa_tracker_opts;
 
 /**
@@ -420,19 +420,22 @@ typedef struct train_rasa_tracker_opts {
  *  - a path starts at a part that starts the conversation and continues,
  *    at each end checkpoint, with every part that starts at it whose
  *    checkpoint slot conditions hold for the slots set so far (the JSON
- *    text of the values compared); a path ends at a part with no end
- *    checkpoint, or at an end checkpoint that no part starts at (a
- *    warning: "checkpoint 'x' is never used");
+ *    text of the values compared; a slot never set is "null"); a path
+ *    becomes a tracker when it reaches a part with no end checkpoint; a
+ *    path that reaches an end checkpoint no part starts at is dropped, as
+ *    Rasa drops it (a warning: "checkpoint 'x' is never used");
  *  - a part is not entered twice on one path (a checkpoint cycle is cut
  *    there, with a warning), so every path is finite;
  *  - each `or` multiplies the paths through it by its alternatives;
  *  - rules become one tracker per combination of `or` alternatives.
  *
- * Growth is bounded by `opts`: when more than max_trackers trackers, or
- * a tracker longer than max_events events, would be made, generation
- * stops with TRAIN_EINVAL ("... produce more than N trackers ...") rather
- * than return a partial set.  Trackers come in story order (paths in the
- * order of their first part, depth first), then rules.
+ * Growth is bounded by `opts`: when more than max_trackers trackers
+ * would be made, or more than max_events events stepped through in all
+ * (which bounds both the output and the work, dropped paths included),
+ * or more than 4096 `or` steps and parts lie on one path, generation
+ * stops with TRAIN_EINVAL ("... more than N trackers ...") rather than
+ * return a partial set.  Trackers come in story order (paths in the order
+ * of their first part, depth first), then rules.
  * @param[in]  opts   NULL for the defaults
  * @param[out] out    free with train_rasa_trackers_free()
  * Errors: TRAIN_EINVAL (NULL args, bound exceeded), TRAIN_ENOMEM.

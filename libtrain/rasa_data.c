@@ -1,0 +1,2185 @@
+/*
+ * libtrain/rasa_data.c - what the Rasa readers share (<train/rasa.h>,
+ * issue 4).
+ *
+ * Sections: the arena and its arrays; the string index; diagnostics; the
+ * reading context and its messages; YAML node helpers; canonical JSON;
+ * the `version:` check; sorting files into NLU / stories / rules / domain
+ * by their top-level keys and walking files and folders; the public
+ * loaders; the binary serialization of the three kinds of value.
+ *
+ * The formats themselves are read in rasa_nlu.c, rasa_domain.c and
+ * rasa_stories.c.  Left out: Rasa's `${ENV_VAR}` substitution in YAML,
+ * YAML anchors and aliases (the config reader refuses them), the Markdown
+ * and JSON training data formats of Rasa 1.
+ */
+#include "rasa_private.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------------------
+ * Arena.
+ */
+
+struct rasa_chunk {
+	struct rasa_chunk *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char data[];
+};
+
+#define RASA_CHUNK 65536
+
+rasa_arena *rasa_arena_new(void)
+{
+	return calloc(1, sizeof(rasa_arena));
+}
+
+void rasa_arena_free(rasa_arena *a)
+{
+	if (!a)
+		return;
+	struct rasa_chunk *ch = a->head;
+	while (ch) {
+		struct rasa_chunk *next = ch->next;
+		free(ch);
+		ch = next;
+	}
+	free(a);
+}
+
+void *rasa_alloc(rasa_arena *a, size_t size)
+{
+	if (!a || size > SIZE_MAX / 2)
+		return NULL;
+	size = (size + 15) & ~(size_t)15;
+	if (size == 0)
+		size = 16;
+	struct rasa_chunk *ch = a->head;
+	if (!ch || ch->cap - ch->used < size) {
+		size_t cap = size > RASA_CHUNK / 4 ? size : RASA_CHUNK;
+		struct rasa_chunk *nc = malloc(sizeof *nc + cap);
+		if (!nc)
+			return NULL;
+		nc->used = 0;
+		nc->cap = cap;
+		if (ch && cap == size) {
+			/* A big block gets its own chunk behind the current one, so
+			 * the current chunk's free room is not abandoned. */
+			nc->next = ch->next;
+			ch->next = nc;
+		} else {
+			nc->next = ch;
+			a->head = nc;
+		}
+		ch = nc;
+	}
+	void *p = ch->data + ch->used;
+	ch->used += size;
+	a->total += size;
+	memset(p, 0, size);
+	return p;
+}
+
+char *rasa_strndup(rasa_arena *a, const char *s, size_t n)
+{
+	if (n == SIZE_MAX)
+		return NULL;
+	char *p = rasa_alloc(a, n + 1);
+	if (!p)
+		return NULL;
+	if (n)
+		memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *rasa_strdup(rasa_arena *a, const char *s)
+{
+	return s ? rasa_strndup(a, s, strlen(s)) : NULL;
+}
+
+void *rasa_vec_push(rasa_arena *a, rasa_vec *vec, size_t size)
+{
+	if (vec->n == vec->cap) {
+		size_t nc = vec->cap ? vec->cap * 2 : 4;
+		if (nc > SIZE_MAX / size)
+			return NULL;
+		void *nv = rasa_alloc(a, nc * size);
+		if (!nv)
+			return NULL;
+		if (vec->n)
+			memcpy(nv, vec->v, vec->n * size);
+		vec->v = nv;
+		vec->cap = nc;
+	}
+	void *p = (char *)vec->v + vec->n * size;
+	memset(p, 0, size);
+	vec->n++;
+	return p;
+}
+
+int rasa_vec_push_str(rasa_arena *a, rasa_vec *vec, const char *s)
+{
+	const char **slot = rasa_vec_push(a, vec, sizeof *slot);
+	if (!slot)
+		return TRAIN_ENOMEM;
+	*slot = s;
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * String index.
+ */
+
+static size_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h ^ (h >> 29));
+}
+
+size_t rasa_index_get(const rasa_index *ix, const char *key)
+{
+	if (!ix->cap || !key)
+		return SIZE_MAX;
+	size_t mask = ix->cap - 1;
+	for (size_t at = str_hash(key) & mask;; at = (at + 1) & mask) {
+		if (!ix->keys[at])
+			return SIZE_MAX;
+		if (strcmp(ix->keys[at], key) == 0)
+			return ix->vals[at];
+	}
+}
+
+static void index_insert(const char **keys, size_t *vals, size_t cap, const char *key, size_t val)
+{
+	size_t mask = cap - 1;
+	size_t at = str_hash(key) & mask;
+	while (keys[at] && strcmp(keys[at], key) != 0)
+		at = (at + 1) & mask;
+	keys[at] = key;
+	vals[at] = val;
+}
+
+int rasa_index_put(rasa_index *ix, const char *key, size_t val)
+{
+	if (!key)
+		return TRAIN_EINVAL;
+	if ((ix->n + 1) * 2 > ix->cap) {
+		size_t nc = ix->cap ? ix->cap * 2 : 32;
+		const char **nk = calloc(nc, sizeof *nk);
+		size_t *nv = calloc(nc, sizeof *nv);
+		if (!nk || !nv) {
+			free(nk);
+			free(nv);
+			return TRAIN_ENOMEM;
+		}
+		for (size_t i = 0; i < ix->cap; i++)
+			if (ix->keys[i])
+				index_insert(nk, nv, nc, ix->keys[i], ix->vals[i]);
+		free(ix->keys);
+		free(ix->vals);
+		ix->keys = nk;
+		ix->vals = nv;
+		ix->cap = nc;
+	}
+	if (rasa_index_get(ix, key) == SIZE_MAX)
+		ix->n++;
+	index_insert(ix->keys, ix->vals, ix->cap, key, val);
+	return TRAIN_OK;
+}
+
+void rasa_index_free(rasa_index *ix)
+{
+	free(ix->keys);
+	free(ix->vals);
+	memset(ix, 0, sizeof *ix);
+}
+
+/* ------------------------------------------------------------------------
+ * Diagnostics.
+ */
+
+struct train_rasa_diags {
+	train_rasa_diag *v;
+	size_t n, cap;
+	size_t count[3];
+	size_t dropped;
+};
+
+int train_rasa_diags_create(train_rasa_diags **out)
+{
+	if (!out)
+		return TRAIN_EINVAL;
+	*out = calloc(1, sizeof **out);
+	return *out ? TRAIN_OK : TRAIN_ENOMEM;
+}
+
+void train_rasa_diags_destroy(train_rasa_diags *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free((char *)d->v[i].file); /* file and text share one block */
+	free(d->v);
+	free(d);
+}
+
+size_t train_rasa_diags_len(const train_rasa_diags *d) { return d ? d->n : 0; }
+
+const train_rasa_diag *train_rasa_diags_at(const train_rasa_diags *d, size_t i)
+{
+	return d && i < d->n ? &d->v[i] : NULL;
+}
+
+size_t train_rasa_diags_count(const train_rasa_diags *d, train_rasa_severity sev)
+{
+	return d && (sev == TRAIN_RASA_WARNING || sev == TRAIN_RASA_ERROR) ? d->count[sev] : 0;
+}
+
+size_t train_rasa_diags_dropped(const train_rasa_diags *d) { return d ? d->dropped : 0; }
+
+static int diags_addv(train_rasa_diags *d, train_rasa_severity sev, const char *file,
+                      unsigned line, unsigned col, const char *fmt, va_list ap)
+{
+	if (!d || !fmt || (sev != TRAIN_RASA_WARNING && sev != TRAIN_RASA_ERROR))
+		return TRAIN_EINVAL;
+	d->count[sev]++;
+	if (d->n >= TRAIN_RASA_MAX_DIAGS) {
+		d->dropped++;
+		return TRAIN_OK;
+	}
+	va_list aq;
+	va_copy(aq, ap);
+	int tl = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (tl < 0)
+		tl = 0;
+	if (!file)
+		file = "";
+	size_t fl = strlen(file);
+	char *blk = malloc(fl + 1 + (size_t)tl + 1);
+	if (!blk)
+		goto nomem;
+	memcpy(blk, file, fl + 1);
+	vsnprintf(blk + fl + 1, (size_t)tl + 1, fmt, ap);
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 16;
+		train_rasa_diag *nv = realloc(d->v, nc * sizeof *nv);
+		if (!nv) {
+			free(blk);
+			goto nomem;
+		}
+		d->v = nv;
+		d->cap = nc;
+	}
+	d->v[d->n++] = (train_rasa_diag){ sev, blk, line, col, blk + fl + 1 };
+	return TRAIN_OK;
+nomem:
+	d->count[sev]--;
+	return TRAIN_ENOMEM;
+}
+
+int train_rasa_diags_add(train_rasa_diags *d, train_rasa_severity sev, const char *file,
+                         unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = diags_addv(d, sev, file, line, col, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+char *train_rasa_diag_format(const train_rasa_diag *g, char *buf, size_t size)
+{
+	if (!buf || !size)
+		return buf;
+	if (!g) {
+		buf[0] = '\0';
+		return buf;
+	}
+	const char *sev = g->severity == TRAIN_RASA_ERROR ? "error" : "warning";
+	const char *file = g->file ? g->file : "";
+	const char *text = g->text ? g->text : "";
+	if (file[0] && g->line && g->col)
+		snprintf(buf, size, "%s:%u:%u: %s: %s", file, g->line, g->col, sev, text);
+	else if (file[0] && g->line)
+		snprintf(buf, size, "%s:%u: %s: %s", file, g->line, sev, text);
+	else if (file[0])
+		snprintf(buf, size, "%s: %s: %s", file, sev, text);
+	else
+		snprintf(buf, size, "%s: %s", sev, text);
+	return buf;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading context and its messages.
+ */
+
+void rasa_ctx_set_file(rasa_ctx *c, const char *file, const char *src, size_t len)
+{
+	c->file = file ? file : "";
+	c->afile = "";
+	c->file_seq++;
+	c->src = src;
+	c->src_len = len;
+	free(c->line_starts);
+	c->line_starts = NULL;
+	c->n_lines = 0;
+	c->major = 3;
+}
+
+void rasa_ctx_clear(rasa_ctx *c)
+{
+	free(c->line_starts);
+	c->line_starts = NULL;
+	c->n_lines = 0;
+	if (c->c_locale)
+		freelocale((locale_t)c->c_locale);
+	c->c_locale = NULL;
+}
+
+int rasa_ctx_enter(rasa_ctx *c, rasa_arena *a, rasa_file_cache *fc)
+{
+	c->arena = a;
+	if (fc->seq != c->file_seq || !fc->name) {
+		fc->name = rasa_strdup(a, c->file ? c->file : "");
+		if (!fc->name)
+			return rasa_nomem(c);
+		fc->seq = c->file_seq;
+	}
+	c->afile = fc->name;
+	return TRAIN_OK;
+}
+
+train_rasa_loc rasa_loc_at(const rasa_ctx *c, unsigned line, unsigned col)
+{
+	train_rasa_loc l = { c->afile ? c->afile : "", line, col };
+	return l;
+}
+
+train_rasa_loc rasa_loc_of(const rasa_ctx *c, const train_config *node)
+{
+	if (!node)
+		return rasa_loc_at(c, 0, 0);
+	return rasa_loc_at(c, train_config_line(node), train_config_col(node));
+}
+
+static char *vfmt(const char *fmt, va_list ap)
+{
+	va_list aq;
+	va_copy(aq, ap);
+	int n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return NULL;
+	char *s = malloc((size_t)n + 1);
+	if (s)
+		vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+static void warn_v(rasa_ctx *c, unsigned line, unsigned col, const char *fmt, va_list ap)
+{
+	if (!c->diags)
+		return;
+	if (diags_addv(c->diags, TRAIN_RASA_WARNING, c->file, line, col, fmt, ap) != TRAIN_OK)
+		c->oom = true;
+}
+
+void rasa_warn(rasa_ctx *c, const train_config *at, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	warn_v(c, at ? train_config_line(at) : 0, at ? train_config_col(at) : 0, fmt, ap);
+	va_end(ap);
+}
+
+void rasa_warn_at(rasa_ctx *c, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	warn_v(c, line, col, fmt, ap);
+	va_end(ap);
+}
+
+static int fail_v(rasa_ctx *c, int code, unsigned line, unsigned col, const char *fmt, va_list ap)
+{
+	char *text = vfmt(fmt, ap);
+	const char *t = text ? text : "out of memory while formatting a message";
+	train_error_set(c->err, code, c->file && c->file[0] ? c->file : NULL, line, col, "%s", t);
+	if (c->diags)
+		train_rasa_diags_add(c->diags, TRAIN_RASA_ERROR, c->file, line, col, "%s", t);
+	free(text);
+	return code;
+}
+
+int rasa_fail(rasa_ctx *c, int code, const train_config *at, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = fail_v(c, code, at ? train_config_line(at) : 0, at ? train_config_col(at) : 0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int rasa_fail_at(rasa_ctx *c, int code, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = fail_v(c, code, line, col, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int rasa_nomem(rasa_ctx *c)
+{
+	return rasa_fail(c, TRAIN_ENOMEM, NULL, "out of memory");
+}
+
+int rasa_fail_from(rasa_ctx *c, int code, const train_error *e)
+{
+	if (c->err && c->err != e)
+		*c->err = *e;
+	if (c->diags)
+		train_rasa_diags_add(c->diags, TRAIN_RASA_ERROR, e->file[0] ? e->file : c->file, e->line,
+		                     e->col, "%s", e->text[0] ? e->text : train_strerror(code));
+	return code;
+}
+
+/* ------------------------------------------------------------------------
+ * YAML node helpers.
+ */
+
+const char *rasa_kind_name(const train_config *n)
+{
+	switch (n ? train_config_kind(n) : TRAIN_CFG_NULL) {
+	case TRAIN_CFG_NULL: return "null";
+	case TRAIN_CFG_BOOL: return "true/false";
+	case TRAIN_CFG_INT:
+	case TRAIN_CFG_FLOAT: return "a number";
+	case TRAIN_CFG_STRING: return "a string";
+	case TRAIN_CFG_LIST: return "a list";
+	case TRAIN_CFG_MAP: return "a map";
+	}
+	return "something else";
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cur = row[j];
+			size_t best = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+const char *rasa_suggest(const char *word, const char *const *known)
+{
+	if (!word)
+		return NULL;
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	size_t lw = strlen(word);
+	size_t limit = lw / 3 > 1 ? lw / 3 : 1;
+	if (limit > 3)
+		limit = 3;
+	for (; *known; known++) {
+		size_t d = edit_distance(word, *known);
+		if (d <= limit && d < best_d) {
+			best = *known;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+const char *rasa_did_you_mean(rasa_ctx *c, const char *word, const char *const *known)
+{
+	const char *s = rasa_suggest(word, known);
+	if (!s)
+		return "";
+	size_t n = strlen(s) + 32;
+	char *t = rasa_alloc(c->scratch, n);
+	if (!t)
+		return "";
+	snprintf(t, n, " (did you mean '%s'?)", s);
+	return t;
+}
+
+const char *rasa_join(rasa_ctx *c, const char *const *words)
+{
+	size_t n = 1;
+	for (const char *const *w = words; *w; w++)
+		n += strlen(*w) + 2;
+	char *t = rasa_alloc(c->scratch, n);
+	if (!t)
+		return "";
+	char *p = t;
+	for (const char *const *w = words; *w; w++) {
+		if (w != words) {
+			memcpy(p, ", ", 2);
+			p += 2;
+		}
+		size_t l = strlen(*w);
+		memcpy(p, *w, l);
+		p += l;
+	}
+	*p = '\0';
+	return t;
+}
+
+static bool in_list(const char *k, const char *const *known)
+{
+	for (; *known; known++)
+		if (strcmp(k, *known) == 0)
+			return true;
+	return false;
+}
+
+int rasa_check_keys(rasa_ctx *c, const train_config *map, const char *const *known,
+                    const char *what, bool warn_only)
+{
+	size_t n = train_config_len(map);
+	for (size_t i = 0; i < n; i++) {
+		const char *k = train_config_key_at(map, i);
+		if (!k || in_list(k, known))
+			continue;
+		const train_config *kn = train_config_key_node_at(map, i);
+		if (warn_only) {
+			rasa_warn(c, kn, "unknown key '%s' in %s is ignored; known keys: %s%s", k, what,
+			          rasa_join(c, known), rasa_did_you_mean(c, k, known));
+			continue;
+		}
+		return rasa_fail(c, TRAIN_EINVAL, kn, "unknown key '%s' in %s; known keys: %s%s", k, what,
+		                 rasa_join(c, known), rasa_did_you_mean(c, k, known));
+	}
+	return TRAIN_OK;
+}
+
+int rasa_string(rasa_ctx *c, const train_config *n, const char *what, bool allow_null,
+                bool allow_empty, const char **out)
+{
+	*out = NULL;
+	train_cfg_kind k = n ? train_config_kind(n) : TRAIN_CFG_NULL;
+	if (k == TRAIN_CFG_NULL) {
+		if (allow_null)
+			return TRAIN_OK;
+		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be a string, not null", what);
+	}
+	if (k != TRAIN_CFG_STRING) {
+		const char *t = train_config_as_string(n);
+		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be a string, not %s%s%s%s (quote it)", what,
+		                 rasa_kind_name(n), t ? " (" : "", t ? t : "", t ? ")" : "");
+	}
+	const char *s = train_config_as_string(n);
+	if (!allow_empty && (!s || !*s))
+		return rasa_fail(c, TRAIN_EINVAL, n, "%s must not be empty", what);
+	*out = rasa_strdup(c->arena, s ? s : "");
+	return *out ? TRAIN_OK : rasa_nomem(c);
+}
+
+int rasa_string_list(rasa_ctx *c, const train_config *n, const char *what, rasa_vec *out)
+{
+	train_cfg_kind k = n ? train_config_kind(n) : TRAIN_CFG_NULL;
+	if (k == TRAIN_CFG_NULL)
+		return TRAIN_OK;
+	if (k != TRAIN_CFG_LIST)
+		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be a list of names, not %s", what,
+		                 rasa_kind_name(n));
+	size_t len = train_config_len(n);
+	for (size_t i = 0; i < len; i++) {
+		const char *s;
+		int rc = rasa_string(c, train_config_at(n, i), what, false, false, &s);
+		if (rc)
+			return rc;
+		if (rasa_vec_push_str(c->arena, out, s))
+			return rasa_nomem(c);
+	}
+	return TRAIN_OK;
+}
+
+int rasa_bool(rasa_ctx *c, const train_config *n, const char *what, bool *out)
+{
+	if (!n || train_config_kind(n) != TRAIN_CFG_BOOL) {
+		const char *t = n ? train_config_as_string(n) : NULL;
+		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be true or false, not %s%s%s%s", what,
+		                 rasa_kind_name(n), t ? " (" : "", t ? t : "", t ? ")" : "");
+	}
+	*out = train_config_as_bool(n);
+	return TRAIN_OK;
+}
+
+int rasa_number(rasa_ctx *c, const train_config *n, const char *what, double *out)
+{
+	train_cfg_kind k = n ? train_config_kind(n) : TRAIN_CFG_NULL;
+	if (k != TRAIN_CFG_INT && k != TRAIN_CFG_FLOAT) {
+		const char *t = n ? train_config_as_string(n) : NULL;
+		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be a number, not %s%s%s%s", what,
+		                 rasa_kind_name(n), t ? " (" : "", t ? t : "", t ? ")" : "");
+	}
+	*out = train_config_as_float(n);
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Canonical JSON.
+ */
+
+int rasa_json_str(train_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (train_buf_add(b, "\"", 1))
+		return TRAIN_ENOMEM;
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		char esc[7];
+		size_t el = 0;
+		if (ch == '"' || ch == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)ch;
+			el = 2;
+		} else if (ch == '\n') {
+			memcpy(esc, "\\n", 2);
+			el = 2;
+		} else if (ch == '\t') {
+			memcpy(esc, "\\t", 2);
+			el = 2;
+		} else if (ch == '\r') {
+			memcpy(esc, "\\r", 2);
+			el = 2;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 15];
+			el = 6;
+		}
+		if (el) {
+			if (run && train_buf_add(b, s + i - run, run))
+				return TRAIN_ENOMEM;
+			run = 0;
+			if (train_buf_add(b, esc, el))
+				return TRAIN_ENOMEM;
+		} else {
+			run++;
+		}
+	}
+	if (run && train_buf_add(b, s + n - run, run))
+		return TRAIN_ENOMEM;
+	return train_buf_add(b, "\"", 1) ? TRAIN_ENOMEM : TRAIN_OK;
+}
+
+/* Shortest "%.{p}g" text that reads back to the same double, "C" locale. */
+static int json_double(rasa_ctx *c, double v, train_buf *b)
+{
+	if (isnan(v))
+		return train_buf_str(b, "\"nan\"") ? TRAIN_ENOMEM : TRAIN_OK;
+	if (isinf(v))
+		return train_buf_str(b, v < 0 ? "\"-inf\"" : "\"inf\"") ? TRAIN_ENOMEM : TRAIN_OK;
+	if (!c->c_locale)
+		c->c_locale = (void *)newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+	locale_t old = c->c_locale ? uselocale((locale_t)c->c_locale) : (locale_t)0;
+	char tmp[40];
+	for (int p = 1; p <= 17; p++) {
+		snprintf(tmp, sizeof tmp, "%.*g", p, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	if (c->c_locale)
+		uselocale(old);
+	/* Keep it a float in JSON readers that care: "1" -> "1.0". */
+	if (!strpbrk(tmp, ".eEn"))
+		strcat(tmp, ".0");
+	return train_buf_str(b, tmp) ? TRAIN_ENOMEM : TRAIN_OK;
+}
+
+typedef struct key_ix {
+	const char *key;
+	size_t i;
+} key_ix;
+
+static int cmp_key_ix(const void *a, const void *b)
+{
+	return strcmp(((const key_ix *)a)->key, ((const key_ix *)b)->key);
+}
+
+int rasa_json_buf(rasa_ctx *c, const train_config *n, train_buf *b)
+{
+	switch (n ? train_config_kind(n) : TRAIN_CFG_NULL) {
+	case TRAIN_CFG_NULL:
+		return train_buf_str(b, "null") ? TRAIN_ENOMEM : TRAIN_OK;
+	case TRAIN_CFG_BOOL:
+		return train_buf_str(b, train_config_as_bool(n) ? "true" : "false") ? TRAIN_ENOMEM : TRAIN_OK;
+	case TRAIN_CFG_INT:
+		return train_buf_printf(b, "%" PRId64, train_config_as_int(n)) ? TRAIN_ENOMEM : TRAIN_OK;
+	case TRAIN_CFG_FLOAT:
+		return json_double(c, train_config_as_float(n), b);
+	case TRAIN_CFG_STRING: {
+		const char *s = train_config_as_string(n);
+		return rasa_json_str(b, s ? s : "", s ? strlen(s) : 0);
+	}
+	case TRAIN_CFG_LIST: {
+		if (train_buf_add(b, "[", 1))
+			return TRAIN_ENOMEM;
+		size_t len = train_config_len(n);
+		for (size_t i = 0; i < len; i++) {
+			if (i && train_buf_add(b, ",", 1))
+				return TRAIN_ENOMEM;
+			int rc = rasa_json_buf(c, train_config_at(n, i), b);
+			if (rc)
+				return rc;
+		}
+		return train_buf_add(b, "]", 1) ? TRAIN_ENOMEM : TRAIN_OK;
+	}
+	case TRAIN_CFG_MAP: {
+		size_t len = train_config_len(n);
+		key_ix *ks = len ? malloc(len * sizeof *ks) : NULL;
+		if (len && !ks)
+			return TRAIN_ENOMEM;
+		for (size_t i = 0; i < len; i++) {
+			const char *k = train_config_key_at(n, i);
+			ks[i] = (key_ix){ k ? k : "", i };
+		}
+		if (len > 1)
+			qsort(ks, len, sizeof *ks, cmp_key_ix);
+		int rc = train_buf_add(b, "{", 1) ? TRAIN_ENOMEM : TRAIN_OK;
+		for (size_t i = 0; !rc && i < len; i++) {
+			if (i && train_buf_add(b, ",", 1)) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			rc = rasa_json_str(b, ks[i].key, strlen(ks[i].key));
+			if (!rc && train_buf_add(b, ":", 1))
+				rc = TRAIN_ENOMEM;
+			if (!rc)
+				rc = rasa_json_buf(c, train_config_at(n, ks[i].i), b);
+		}
+		free(ks);
+		if (!rc && train_buf_add(b, "}", 1))
+			rc = TRAIN_ENOMEM;
+		return rc;
+	}
+	}
+	return TRAIN_EINVAL;
+}
+
+int rasa_json(rasa_ctx *c, const train_config *n, const char **out)
+{
+	*out = NULL;
+	if (!n)
+		return TRAIN_OK;
+	train_buf b = { 0 };
+	int rc = rasa_json_buf(c, n, &b);
+	if (!rc) {
+		*out = rasa_strndup(c->arena, b.data ? b.data : "", b.len);
+		if (!*out)
+			rc = TRAIN_ENOMEM;
+	}
+	train_buf_free(&b);
+	return rc ? rasa_nomem(c) : TRAIN_OK;
+}
+
+int rasa_scalar_or_json(rasa_ctx *c, const train_config *n, const char **out)
+{
+	*out = NULL;
+	switch (n ? train_config_kind(n) : TRAIN_CFG_NULL) {
+	case TRAIN_CFG_NULL:
+		return TRAIN_OK;
+	case TRAIN_CFG_LIST:
+	case TRAIN_CFG_MAP:
+		return rasa_json(c, n, out);
+	default:
+		*out = rasa_strdup(c->arena, train_config_as_string(n));
+		return *out ? TRAIN_OK : rasa_nomem(c);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Source lines and UTF-8.
+ */
+
+const char *rasa_src_line(rasa_ctx *c, unsigned line, size_t *len)
+{
+	if (!c->src || line == 0)
+		return NULL;
+	if (!c->line_starts) {
+		size_t n = 1;
+		for (size_t i = 0; i < c->src_len; i++)
+			if (c->src[i] == '\n')
+				n++;
+		c->line_starts = malloc(n * sizeof *c->line_starts);
+		if (!c->line_starts) {
+			c->oom = true;
+			return NULL;
+		}
+		size_t k = 0;
+		c->line_starts[k++] = 0;
+		for (size_t i = 0; i < c->src_len; i++)
+			if (c->src[i] == '\n')
+				c->line_starts[k++] = i + 1;
+		c->n_lines = n;
+	}
+	if (line > c->n_lines)
+		return NULL;
+	size_t a = c->line_starts[line - 1];
+	size_t b = line < c->n_lines ? c->line_starts[line] - 1 : c->src_len;
+	if (b > a && c->src[b - 1] == '\r')
+		b--;
+	*len = b - a;
+	return c->src + a;
+}
+
+size_t rasa_utf8_len(const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			k++;
+	return k;
+}
+
+/* ------------------------------------------------------------------------
+ * The `version:` key (Rasa: validate_training_data_format_version).
+ *
+ * Rasa reads a file without a version, or with an older one, as the
+ * newest format and warns; it skips a file with a newer version (a
+ * warning).  Skipping would silently lose training data, so a newer
+ * *major* version is an error here; a newer minor within 3 is read with
+ * a warning.  Files of major version 2 are read with Rasa 2's domain
+ * rules (c->major = 2): slots without mappings, `auto_fill`, forms that
+ * list slot mappings.
+ */
+
+int rasa_check_version(rasa_ctx *c, const train_config *root)
+{
+	c->major = 3;
+	const train_config *v = train_config_get(root, "version");
+	if (!v || train_config_kind(v) == TRAIN_CFG_NULL ||
+	    (train_config_kind(v) == TRAIN_CFG_STRING && !*train_config_as_string(v))) {
+		rasa_warn_at(c, v ? train_config_line(v) : 1, v ? train_config_col(v) : 1,
+		             "no 'version' key: read as a version \"%s\" file, as Rasa does "
+		             "(add version: \"%s\" at the top)",
+		             TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		return TRAIN_OK;
+	}
+	if (train_config_kind(v) != TRAIN_CFG_STRING)
+		return rasa_fail(c, TRAIN_EPARSE, v,
+		                 "'version' must be a quoted string such as \"%s\", not %s (%s)",
+		                 TRAIN_RASA_FORMAT_VERSION, rasa_kind_name(v), train_config_as_string(v));
+	const char *s = train_config_as_string(v);
+	size_t a = 0, b = strlen(s);
+	while (a < b && (s[a] == '"' || s[a] == '\''))
+		a++;
+	while (b > a && (s[b - 1] == '"' || s[b - 1] == '\''))
+		b--;
+	size_t i = a;
+	if (i < b && (s[i] == 'v' || s[i] == 'V'))
+		i++;
+	long parts[2] = { 0, 0 };
+	int np = 0;
+	bool ok = i < b;
+	while (ok && i < b) {
+		if (s[i] < '0' || s[i] > '9') {
+			ok = false;
+			break;
+		}
+		long x = 0;
+		while (i < b && s[i] >= '0' && s[i] <= '9') {
+			if (x < 100000)
+				x = x * 10 + (s[i] - '0');
+			i++;
+		}
+		if (np < 2)
+			parts[np] = x;
+		np++;
+		if (i < b) {
+			if (s[i] != '.' || i + 1 == b) {
+				ok = false;
+				break;
+			}
+			i++;
+		}
+	}
+	if (!ok) {
+		rasa_warn(c, v, "cannot read version \"%s\": read as a version \"%s\" file "
+		          "(write it like \"%s\")", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		return TRAIN_OK;
+	}
+	if (parts[0] > 3)
+		return rasa_fail(c, TRAIN_EINVAL, v,
+		                 "version \"%s\" is newer than the newest format this reader knows (\"%s\"); "
+		                 "Rasa 3 would skip the whole file. Write version: \"%s\" if the file is in "
+		                 "the Rasa 3 format, or use a reader for the newer format",
+		                 s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+	if (parts[0] == 3 && parts[1] > 1) {
+		rasa_warn(c, v, "version \"%s\" is newer than \"%s\": read as a version \"%s\" file",
+		          s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		return TRAIN_OK;
+	}
+	if (parts[0] < 3) {
+		c->major = 2;
+		rasa_warn(c, v, "version \"%s\" is older than \"%s\": read as Rasa 3 reads it, with the "
+		          "Rasa 2 domain keys still accepted (update the key to \"%s\" once the file "
+		          "is migrated)", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		return TRAIN_OK;
+	}
+	if (parts[1] < 1)
+		rasa_warn(c, v, "version \"%s\" is older than \"%s\": read as a version \"%s\" file "
+		          "(update the key)", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Sorting files by their top-level keys (Rasa: RasaYAMLReader.is_yaml_nlu_file,
+ * YAMLStoryReader.is_stories_file, Domain.is_domain_file).
+ */
+
+const char *const rasa_nlu_keys[] = { "nlu", "responses", NULL };
+const char *const rasa_story_keys[] = { "stories", "rules", NULL };
+const char *const rasa_domain_keys[] = { "intents", "entities", "slots", "responses", "actions",
+	                                     "forms", "session_config", "config", "e2e_actions", NULL };
+static const char *const all_top_keys[] = { "version", "nlu", "responses", "stories", "rules",
+	                                        "intents", "entities", "slots", "actions", "forms",
+	                                        "session_config", "config", "e2e_actions", NULL };
+
+static int kinds_of(const train_config *root)
+{
+	if (!root || train_config_kind(root) != TRAIN_CFG_MAP)
+		return 0;
+	int k = 0;
+	bool nlu = train_config_get(root, "nlu") != NULL;
+	if (nlu)
+		k |= TRAIN_RASA_FILE_NLU;
+	if (train_config_get(root, "stories"))
+		k |= TRAIN_RASA_FILE_STORIES;
+	if (train_config_get(root, "rules"))
+		k |= TRAIN_RASA_FILE_RULES;
+	for (const char *const *d = rasa_domain_keys; *d; d++) {
+		if (strcmp(*d, "responses") == 0) {
+			if (!nlu && train_config_get(root, *d))
+				k |= TRAIN_RASA_FILE_DOMAIN;
+		} else if (train_config_get(root, *d)) {
+			k |= TRAIN_RASA_FILE_DOMAIN;
+		}
+	}
+	return k;
+}
+
+int train_rasa_classify(const char *text, size_t len, const char *name, int *kinds, train_error *err)
+{
+	if (!kinds || (!text && len))
+		return train_error_set(err, TRAIN_EINVAL, name, 0, 0, "train_rasa_classify: NULL argument");
+	train_config *root = NULL;
+	int rc = train_config_parse(text ? text : "", len, name, &root, err);
+	if (rc)
+		return rc;
+	*kinds = kinds_of(root);
+	train_config_destroy(root);
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Loading: files and folders into the builders.
+ */
+
+typedef struct loader {
+	rasa_ctx ctx;
+	rasa_nlu_b *nlu;
+	rasa_stories_b *stories;
+	rasa_domain_b *domain;
+	size_t n_files;
+} loader;
+
+/* Read one YAML text and hand its parts to the builders that `mask` asks
+ * for.  `forced`: read as `mask`'s kind whatever the keys (the _parse
+ * entry points). */
+static int read_text(loader *L, const char *text, size_t len, const char *name, int mask, bool forced)
+{
+	rasa_ctx *c = &L->ctx;
+	train_config *root = NULL;
+	train_error e;
+	memset(&e, 0, sizeof e);
+	rasa_ctx_set_file(c, name, text, len);
+	int rc = train_config_parse(text, len, name, &root, &e);
+	if (rc)
+		return rasa_fail_from(c, rc, &e);
+	if (train_config_kind(root) == TRAIN_CFG_NULL) {
+		rasa_warn_at(c, 0, 0, "empty file: nothing to read");
+		goto out;
+	}
+	if (train_config_kind(root) != TRAIN_CFG_MAP) {
+		if (forced) {
+			rc = rasa_fail(c, TRAIN_EPARSE, root, "the top level must be a map of keys such as "
+			               "'nlu:', 'stories:' or 'intents:', not %s", rasa_kind_name(root));
+			goto out;
+		}
+		rasa_warn(c, root, "the top level is %s, not a map of keys such as 'nlu:': the file is "
+		          "skipped", rasa_kind_name(root));
+		goto out;
+	}
+	int kinds = kinds_of(root);
+	if (!forced && !(kinds & mask)) {
+		if (!kinds) {
+			const char *hint = "";
+			for (size_t i = 0; i < train_config_len(root) && !*hint; i++)
+				hint = rasa_did_you_mean(c, train_config_key_at(root, i), all_top_keys);
+			rasa_warn_at(c, 1, 1, "none of the keys nlu, responses, stories, rules or the domain "
+			             "keys is here: the file is skipped%s", hint);
+		}
+		goto out;
+	}
+	L->n_files++;
+	/* Unknown top-level keys: Rasa's domain schema refuses them; its data
+	 * readers ignore them. */
+	bool strict = (kinds & TRAIN_RASA_FILE_DOMAIN) && (mask & TRAIN_RASA_FILE_DOMAIN) &&
+	              !(forced && mask != TRAIN_RASA_FILE_DOMAIN);
+	for (size_t i = 0; i < train_config_len(root); i++) {
+		const char *k = train_config_key_at(root, i);
+		if (!k || in_list(k, all_top_keys))
+			continue;
+		const train_config *kn = train_config_key_node_at(root, i);
+		if (strict) {
+			rc = rasa_fail(c, TRAIN_EINVAL, kn, "unknown top-level key '%s' in a domain file; "
+			               "known keys: version, %s%s", k, rasa_join(c, rasa_domain_keys),
+			               rasa_did_you_mean(c, k, all_top_keys));
+			goto out;
+		}
+		rasa_warn(c, kn, "unknown top-level key '%s' is ignored%s", k,
+		          rasa_did_you_mean(c, k, all_top_keys));
+	}
+	rc = rasa_check_version(c, root);
+	if (rc)
+		goto out;
+	if (L->nlu && (mask & TRAIN_RASA_FILE_NLU) && (forced || (kinds & TRAIN_RASA_FILE_NLU))) {
+		rc = rasa_nlu_b_read(L->nlu, c, root, !(kinds & TRAIN_RASA_FILE_DOMAIN));
+		if (rc)
+			goto out;
+	}
+	if (L->stories && (mask & (TRAIN_RASA_FILE_STORIES | TRAIN_RASA_FILE_RULES)) &&
+	    (forced || (kinds & (TRAIN_RASA_FILE_STORIES | TRAIN_RASA_FILE_RULES)))) {
+		rc = rasa_stories_b_read(L->stories, c, root);
+		if (rc)
+			goto out;
+	}
+	if (L->domain && (mask & TRAIN_RASA_FILE_DOMAIN) && (forced || (kinds & TRAIN_RASA_FILE_DOMAIN))) {
+		rc = rasa_domain_b_read(L->domain, c, root);
+		if (rc)
+			goto out;
+	}
+	if (c->oom)
+		rc = rasa_nomem(c);
+out:
+	train_config_destroy(root);
+	return rc;
+}
+
+static bool is_yaml_name(const char *name)
+{
+	size_t n = strlen(name);
+	return (n > 4 && strcmp(name + n - 4, ".yml") == 0) || (n > 5 && strcmp(name + n - 5, ".yaml") == 0);
+}
+
+static int read_file(loader *L, const char *path, int mask)
+{
+	char *text = NULL;
+	size_t len = 0;
+	train_error e;
+	memset(&e, 0, sizeof e);
+	int rc = train_read_file(path, &text, &len, &e);
+	if (rc) {
+		rasa_ctx_set_file(&L->ctx, path, NULL, 0);
+		return rasa_fail_from(&L->ctx, rc, &e);
+	}
+	rc = read_text(L, text, len, path, mask, false);
+	rasa_ctx_set_file(&L->ctx, NULL, NULL, 0);
+	free(text);
+	return rc;
+}
+
+static int load_paths(loader *L, const char *const *paths, size_t n, int mask)
+{
+	rasa_ctx *c = &L->ctx;
+	if (n && !paths)
+		return rasa_fail(c, TRAIN_EINVAL, NULL, "no paths given (NULL list)");
+	for (size_t i = 0; i < n; i++) {
+		const char *p = paths[i];
+		if (!p)
+			return rasa_fail(c, TRAIN_EINVAL, NULL, "path %zu is NULL", i);
+		struct stat st;
+		if (stat(p, &st) != 0) {
+			int en = errno;
+			rasa_ctx_set_file(c, p, NULL, 0);
+			return rasa_fail(c, -en, NULL, "cannot read: %s (give an existing file or folder)",
+			                 strerror(en));
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			int rc = read_file(L, p, mask);
+			if (rc)
+				return rc;
+			continue;
+		}
+		char **names = NULL;
+		size_t nn = 0;
+		train_error e;
+		memset(&e, 0, sizeof e);
+		int rc = train_list_files(p, &names, &nn, &e);
+		if (rc) {
+			rasa_ctx_set_file(c, p, NULL, 0);
+			return rasa_fail_from(c, rc, &e);
+		}
+		for (size_t k = 0; !rc && k < nn; k++) {
+			if (!is_yaml_name(names[k]))
+				continue;
+			char *full = train_path_join(p, names[k]);
+			if (!full) {
+				rc = rasa_nomem(c);
+				break;
+			}
+			rc = read_file(L, full, mask);
+			free(full);
+		}
+		train_strv_free(names, nn);
+		if (rc)
+			return rc;
+	}
+	return TRAIN_OK;
+}
+
+/* Set up a loader with the builders for `mask`. */
+static int loader_init(loader *L, int mask, train_rasa_diags *diags, train_error *err)
+{
+	memset(L, 0, sizeof *L);
+	L->ctx.diags = diags;
+	L->ctx.err = err;
+	L->ctx.major = 3;
+	L->ctx.scratch = rasa_arena_new();
+	if (!L->ctx.scratch)
+		return TRAIN_ENOMEM;
+	if (mask & TRAIN_RASA_FILE_NLU) {
+		rasa_arena *a = rasa_arena_new();
+		L->nlu = a ? rasa_nlu_b_new(a) : NULL;
+		if (!L->nlu) {
+			rasa_arena_free(a);
+			return TRAIN_ENOMEM;
+		}
+	}
+	if (mask & (TRAIN_RASA_FILE_STORIES | TRAIN_RASA_FILE_RULES)) {
+		rasa_arena *a = rasa_arena_new();
+		L->stories = a ? rasa_stories_b_new(a) : NULL;
+		if (!L->stories) {
+			rasa_arena_free(a);
+			return TRAIN_ENOMEM;
+		}
+	}
+	if (mask & TRAIN_RASA_FILE_DOMAIN) {
+		rasa_arena *a = rasa_arena_new();
+		L->domain = a ? rasa_domain_b_new(a) : NULL;
+		if (!L->domain) {
+			rasa_arena_free(a);
+			return TRAIN_ENOMEM;
+		}
+	}
+	return TRAIN_OK;
+}
+
+static void loader_done(loader *L)
+{
+	rasa_nlu_b_free(L->nlu);
+	rasa_stories_b_free(L->stories);
+	rasa_domain_b_free(L->domain);
+	rasa_ctx_clear(&L->ctx);
+	rasa_arena_free(L->ctx.scratch);
+	L->ctx.scratch = NULL;
+	L->nlu = NULL;
+	L->stories = NULL;
+	L->domain = NULL;
+}
+
+#define ALL_KINDS (TRAIN_RASA_FILE_NLU | TRAIN_RASA_FILE_STORIES | TRAIN_RASA_FILE_RULES | \
+                   TRAIN_RASA_FILE_DOMAIN)
+
+/* Run a load (paths, or one text when `text` is not NULL). */
+static int run_load(int mask, const char *const *paths, size_t n, const char *text, size_t len,
+                    const char *name, loader *L, train_rasa_diags *diags, train_error *err)
+{
+	int rc = loader_init(L, mask, diags, err);
+	if (rc) {
+		loader_done(L);
+		return train_error_set(err, rc, NULL, 0, 0, "out of memory");
+	}
+	if (text)
+		rc = read_text(L, text, len, name ? name : "", mask, true);
+	else
+		rc = load_paths(L, paths, n, mask);
+	if (!rc && L->ctx.oom)
+		rc = rasa_nomem(&L->ctx);
+	return rc;
+}
+
+int train_rasa_nlu_load(const char *const *paths, size_t n, train_rasa_nlu **out,
+                        train_rasa_diags *diags, train_error *err)
+{
+	if (!out)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_nlu_load: out is NULL");
+	*out = NULL;
+	loader L;
+	int rc = run_load(TRAIN_RASA_FILE_NLU, paths, n, NULL, 0, NULL, &L, diags, err);
+	if (!rc) {
+		*out = rasa_nlu_b_finish(L.nlu);
+		L.nlu = NULL;
+		if (!*out)
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	loader_done(&L);
+	return rc;
+}
+
+int train_rasa_nlu_parse(const char *text, size_t len, const char *name, train_rasa_nlu **out,
+                         train_rasa_diags *diags, train_error *err)
+{
+	if (!out || (!text && len))
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_nlu_parse: NULL argument");
+	*out = NULL;
+	loader L;
+	int rc = run_load(TRAIN_RASA_FILE_NLU, NULL, 0, text ? text : "", len, name, &L, diags, err);
+	if (!rc) {
+		*out = rasa_nlu_b_finish(L.nlu);
+		L.nlu = NULL;
+		if (!*out)
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	loader_done(&L);
+	return rc;
+}
+
+int train_rasa_domain_load(const char *const *paths, size_t n, train_rasa_domain **out,
+                           train_rasa_diags *diags, train_error *err)
+{
+	if (!out)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_domain_load: out is NULL");
+	*out = NULL;
+	loader L;
+	int rc = run_load(TRAIN_RASA_FILE_DOMAIN, paths, n, NULL, 0, NULL, &L, diags, err);
+	if (!rc) {
+		*out = rasa_domain_b_finish(L.domain);
+		L.domain = NULL;
+		if (!*out)
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	loader_done(&L);
+	return rc;
+}
+
+int train_rasa_domain_parse(const char *text, size_t len, const char *name, train_rasa_domain **out,
+                            train_rasa_diags *diags, train_error *err)
+{
+	if (!out || (!text && len))
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_domain_parse: NULL argument");
+	*out = NULL;
+	loader L;
+	int rc = run_load(TRAIN_RASA_FILE_DOMAIN, NULL, 0, text ? text : "", len, name, &L, diags, err);
+	if (!rc) {
+		*out = rasa_domain_b_finish(L.domain);
+		L.domain = NULL;
+		if (!*out)
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	loader_done(&L);
+	return rc;
+}
+
+int train_rasa_stories_load(const char *const *paths, size_t n, train_rasa_stories **out,
+                            train_rasa_diags *diags, train_error *err)
+{
+	if (!out)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_stories_load: out is NULL");
+	*out = NULL;
+	loader L;
+	int rc = run_load(TRAIN_RASA_FILE_STORIES | TRAIN_RASA_FILE_RULES, paths, n, NULL, 0, NULL, &L,
+	                  diags, err);
+	if (!rc) {
+		*out = rasa_stories_b_finish(L.stories);
+		L.stories = NULL;
+		if (!*out)
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	loader_done(&L);
+	return rc;
+}
+
+int train_rasa_stories_parse(const char *text, size_t len, const char *name, train_rasa_stories **out,
+                             train_rasa_diags *diags, train_error *err)
+{
+	if (!out || (!text && len))
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_stories_parse: NULL argument");
+	*out = NULL;
+	loader L;
+	int rc = run_load(TRAIN_RASA_FILE_STORIES | TRAIN_RASA_FILE_RULES, NULL, 0, text ? text : "", len,
+	                  name, &L, diags, err);
+	if (!rc) {
+		*out = rasa_stories_b_finish(L.stories);
+		L.stories = NULL;
+		if (!*out)
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	loader_done(&L);
+	return rc;
+}
+
+int train_rasa_project_load(const char *const *paths, size_t n, train_rasa_project **out,
+                            train_rasa_diags *diags, train_error *err)
+{
+	if (!out)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_project_load: out is NULL");
+	*out = NULL;
+	loader L;
+	int rc = run_load(ALL_KINDS, paths, n, NULL, 0, NULL, &L, diags, err);
+	train_rasa_project *p = NULL;
+	if (!rc) {
+		p = calloc(1, sizeof *p);
+		if (p) {
+			p->n_files = L.n_files;
+			p->nlu = rasa_nlu_b_finish(L.nlu);
+			L.nlu = NULL; /* finish consumes the builder */
+			p->stories = rasa_stories_b_finish(L.stories);
+			L.stories = NULL;
+			p->domain = rasa_domain_b_finish(L.domain);
+			L.domain = NULL;
+		}
+		if (!p || !p->nlu || !p->stories || !p->domain) {
+			train_rasa_project_free(p);
+			p = NULL;
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+		}
+	}
+	loader_done(&L);
+	*out = p;
+	return rc;
+}
+
+void train_rasa_project_free(train_rasa_project *p)
+{
+	if (!p)
+		return;
+	train_rasa_nlu_free(p->nlu);
+	train_rasa_stories_free(p->stories);
+	train_rasa_domain_free(p->domain);
+	free(p);
+}
+
+/* ------------------------------------------------------------------------
+ * Serialization.
+ *
+ * Layout: "TRR" + kind letter ('N', 'D', 'S'), u32 format version, then
+ * the fields in a fixed order.  u32/u64 little-endian; a string is a u32
+ * length + bytes, 0xFFFFFFFF for NULL; a double is its IEEE bits (all
+ * NaNs written as one); bools and enums one byte; lists a u32 count.
+ * No locations: they are not content (see <train/rasa.h>).
+ */
+
+#define SER_VERSION 1u
+#define SER_NULL 0xFFFFFFFFu
+
+typedef struct wr {
+	train_buf b;
+	int rc;
+} wr;
+
+static void w_bytes(wr *w, const void *p, size_t n)
+{
+	if (!w->rc && train_buf_add(&w->b, p, n))
+		w->rc = TRAIN_ENOMEM;
+}
+static void w_u8(wr *w, unsigned v)
+{
+	unsigned char b = (unsigned char)v;
+	w_bytes(w, &b, 1);
+}
+static void w_u32(wr *w, uint32_t v)
+{
+	unsigned char b[4];
+	train_put_u32(b, v);
+	w_bytes(w, b, 4);
+}
+static void w_count(wr *w, size_t n)
+{
+	if (n >= SER_NULL) {
+		w->rc = TRAIN_EINVAL;
+		return;
+	}
+	w_u32(w, (uint32_t)n);
+}
+static void w_f64(wr *w, double d)
+{
+	uint64_t u;
+	if (isnan(d))
+		d = NAN;
+	memcpy(&u, &d, 8);
+	unsigned char b[8];
+	train_put_u64(b, u);
+	w_bytes(w, b, 8);
+}
+static void w_str(wr *w, const char *s)
+{
+	if (!s) {
+		w_u32(w, SER_NULL);
+		return;
+	}
+	size_t n = strlen(s);
+	w_count(w, n);
+	w_bytes(w, s, n);
+}
+static void w_names(wr *w, train_rasa_names ns)
+{
+	w_count(w, ns.n);
+	for (size_t i = 0; i < ns.n; i++)
+		w_str(w, ns.v[i]);
+}
+static void w_head(wr *w, char kind)
+{
+	char m[4] = { 'T', 'R', 'R', kind };
+	w_bytes(w, m, 4);
+	w_u32(w, SER_VERSION);
+}
+
+typedef struct rd {
+	const unsigned char *p, *end;
+	rasa_arena *a;
+	int rc;
+} rd;
+
+static bool r_need(rd *r, size_t n)
+{
+	if (r->rc)
+		return false;
+	if ((size_t)(r->end - r->p) < n) {
+		r->rc = TRAIN_ECORRUPT;
+		return false;
+	}
+	return true;
+}
+static unsigned r_u8(rd *r)
+{
+	if (!r_need(r, 1))
+		return 0;
+	return *r->p++;
+}
+static uint32_t r_u32(rd *r)
+{
+	if (!r_need(r, 4))
+		return 0;
+	uint32_t v = train_get_u32(r->p);
+	r->p += 4;
+	return v;
+}
+/* A count of items of at least `min_size` bytes each: never more than the bytes left allow. */
+static size_t r_count(rd *r, size_t min_size)
+{
+	uint32_t n = r_u32(r);
+	if (r->rc)
+		return 0;
+	if (n == SER_NULL || (min_size && n > (size_t)(r->end - r->p) / min_size)) {
+		r->rc = TRAIN_ECORRUPT;
+		return 0;
+	}
+	return n;
+}
+static double r_f64(rd *r)
+{
+	if (!r_need(r, 8))
+		return 0;
+	uint64_t u = train_get_u64(r->p);
+	r->p += 8;
+	double d;
+	memcpy(&d, &u, 8);
+	return d;
+}
+static bool r_bool(rd *r)
+{
+	unsigned v = r_u8(r);
+	if (v > 1)
+		r->rc = TRAIN_ECORRUPT;
+	return v == 1;
+}
+static const char *r_str(rd *r)
+{
+	uint32_t n = r_u32(r);
+	if (r->rc || n == SER_NULL)
+		return NULL;
+	if (!r_need(r, n))
+		return NULL;
+	if (memchr(r->p, '\0', n)) {
+		r->rc = TRAIN_ECORRUPT;
+		return NULL;
+	}
+	char *s = rasa_strndup(r->a, (const char *)r->p, n);
+	if (!s)
+		r->rc = TRAIN_ENOMEM;
+	r->p += n;
+	return s;
+}
+/* A string that must be there. */
+static const char *r_req(rd *r)
+{
+	const char *s = r_str(r);
+	if (!s && !r->rc)
+		r->rc = TRAIN_ECORRUPT;
+	return s;
+}
+static void *r_array(rd *r, size_t n, size_t size)
+{
+	if (r->rc || !n)
+		return NULL;
+	void *p = rasa_alloc(r->a, n * size);
+	if (!p)
+		r->rc = TRAIN_ENOMEM;
+	return p;
+}
+static train_rasa_names r_names(rd *r)
+{
+	train_rasa_names ns = { NULL, 0 };
+	size_t n = r_count(r, 4);
+	const char **v = r_array(r, n, sizeof *v);
+	for (size_t i = 0; v && i < n && !r->rc; i++)
+		v[i] = r_req(r);
+	if (!r->rc) {
+		ns.v = v;
+		ns.n = n;
+	}
+	return ns;
+}
+static void r_head(rd *r, char kind)
+{
+	if (!r_need(r, 8))
+		return;
+	if (memcmp(r->p, "TRR", 3) != 0 || r->p[3] != (unsigned char)kind) {
+		r->rc = TRAIN_ECORRUPT;
+		return;
+	}
+	r->p += 4;
+	if (r_u32(r) != SER_VERSION)
+		r->rc = TRAIN_ECORRUPT;
+}
+
+static train_rasa_loc no_loc(void)
+{
+	train_rasa_loc l = { "", 0, 0 };
+	return l;
+}
+
+/* ---- entities, responses (shared by NLU, domain, stories) ---- */
+
+static void w_entities(wr *w, const train_rasa_entity *e, size_t n)
+{
+	w_count(w, n);
+	for (size_t i = 0; i < n; i++) {
+		w_str(w, e[i].entity);
+		w_str(w, e[i].value);
+		w_str(w, e[i].role);
+		w_str(w, e[i].group);
+		w_u32(w, e[i].start);
+		w_u32(w, e[i].end);
+		w_u32(w, e[i].byte_start);
+		w_u32(w, e[i].byte_end);
+	}
+}
+
+/* Entities; when `text` is given their spans must lie in it. */
+static const train_rasa_entity *r_entities(rd *r, size_t *n_out, const char *text, size_t tl, size_t tc)
+{
+	size_t n = r_count(r, 32);
+	train_rasa_entity *e = r_array(r, n, sizeof *e);
+	for (size_t i = 0; e && i < n && !r->rc; i++) {
+		e[i].entity = r_req(r);
+		e[i].value = r_req(r);
+		e[i].role = r_str(r);
+		e[i].group = r_str(r);
+		e[i].start = r_u32(r);
+		e[i].end = r_u32(r);
+		e[i].byte_start = r_u32(r);
+		e[i].byte_end = r_u32(r);
+		if (r->rc)
+			break;
+		if (text) {
+			if (e[i].start > e[i].end || e[i].end > tc || e[i].byte_start > e[i].byte_end ||
+			    e[i].byte_end > tl ||
+			    rasa_utf8_len(text, e[i].byte_start) != e[i].start ||
+			    rasa_utf8_len(text + e[i].byte_start, e[i].byte_end - e[i].byte_start) !=
+			        e[i].end - e[i].start)
+				r->rc = TRAIN_ECORRUPT;
+		} else if (e[i].start || e[i].end || e[i].byte_start || e[i].byte_end) {
+			r->rc = TRAIN_ECORRUPT;
+		}
+	}
+	*n_out = r->rc ? 0 : n;
+	return r->rc ? NULL : e;
+}
+
+static void w_responses(wr *w, const train_rasa_response *rs, size_t n)
+{
+	w_count(w, n);
+	for (size_t i = 0; i < n; i++) {
+		w_str(w, rs[i].name);
+		w_count(w, rs[i].n_variations);
+		for (size_t k = 0; k < rs[i].n_variations; k++) {
+			const train_rasa_variation *v = &rs[i].variations[k];
+			w_str(w, v->text);
+			w_str(w, v->image);
+			w_str(w, v->channel);
+			w_str(w, v->custom);
+			w_str(w, v->condition);
+			w_str(w, v->extra);
+			w_count(w, v->n_buttons);
+			for (size_t j = 0; j < v->n_buttons; j++) {
+				w_str(w, v->buttons[j].title);
+				w_str(w, v->buttons[j].payload);
+				w_str(w, v->buttons[j].extra);
+			}
+		}
+	}
+}
+
+static const train_rasa_response *r_responses(rd *r, size_t *n_out)
+{
+	size_t n = r_count(r, 8);
+	train_rasa_response *rs = r_array(r, n, sizeof *rs);
+	for (size_t i = 0; rs && i < n && !r->rc; i++) {
+		rs[i].name = r_req(r);
+		rs[i].loc = no_loc();
+		size_t nv = r_count(r, 28);
+		train_rasa_variation *vs = r_array(r, nv, sizeof *vs);
+		for (size_t k = 0; vs && k < nv && !r->rc; k++) {
+			vs[k].text = r_str(r);
+			vs[k].image = r_str(r);
+			vs[k].channel = r_str(r);
+			vs[k].custom = r_str(r);
+			vs[k].condition = r_str(r);
+			vs[k].extra = r_str(r);
+			vs[k].loc = no_loc();
+			size_t nb = r_count(r, 12);
+			train_rasa_button *bs = r_array(r, nb, sizeof *bs);
+			for (size_t j = 0; bs && j < nb && !r->rc; j++) {
+				bs[j].title = r_str(r);
+				bs[j].payload = r_str(r);
+				bs[j].extra = r_str(r);
+			}
+			vs[k].buttons = bs;
+			vs[k].n_buttons = nb;
+		}
+		rs[i].variations = vs;
+		rs[i].n_variations = nv;
+	}
+	*n_out = r->rc ? 0 : n;
+	return r->rc ? NULL : rs;
+}
+
+static void w_named_lists(wr *w, const train_rasa_named_list *l, size_t n)
+{
+	w_count(w, n);
+	for (size_t i = 0; i < n; i++) {
+		w_str(w, l[i].name);
+		w_names(w, l[i].items);
+	}
+}
+
+static const train_rasa_named_list *r_named_lists(rd *r, size_t *n_out)
+{
+	size_t n = r_count(r, 8);
+	train_rasa_named_list *l = r_array(r, n, sizeof *l);
+	for (size_t i = 0; l && i < n && !r->rc; i++) {
+		l[i].name = r_req(r);
+		l[i].items = r_names(r);
+		l[i].loc = no_loc();
+	}
+	*n_out = r->rc ? 0 : n;
+	return r->rc ? NULL : l;
+}
+
+static int finish_value(wr *w, const char *type, train_value **out, train_error *err)
+{
+	if (w->rc) {
+		train_buf_free(&w->b);
+		return train_error_set(err, w->rc, NULL, 0, 0, "%s",
+		                       w->rc == TRAIN_ENOMEM ? "out of memory" : "a field is too large to serialize");
+	}
+	void *data = w->b.data;
+	size_t size = w->b.len;
+	w->b.data = NULL;
+	int rc = train_value_new_take(type, data ? data : malloc(1), size, out);
+	if (rc)
+		return train_error_set(err, rc, NULL, 0, 0, "out of memory");
+	return TRAIN_OK;
+}
+
+static int decode_fail(rd *r, const char *what, train_error *err)
+{
+	int rc = r->rc ? r->rc : TRAIN_ECORRUPT;
+	return train_error_set(err, rc, NULL, 0, 0, "%s", rc == TRAIN_ENOMEM ? "out of memory" : what);
+}
+
+/* ---- NLU ---- */
+
+int train_rasa_nlu_to_value(const train_rasa_nlu *nlu, train_value **out, train_error *err)
+{
+	if (!nlu || !out)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_nlu_to_value: NULL argument");
+	wr w = { { 0 }, 0 };
+	w_head(&w, 'N');
+	w_count(&w, nlu->n_messages);
+	for (size_t i = 0; i < nlu->n_messages; i++) {
+		const train_rasa_message *m = &nlu->messages[i];
+		w_str(&w, m->text);
+		w_str(&w, m->intent);
+		w_str(&w, m->response_key);
+		w_str(&w, m->metadata);
+		w_str(&w, m->intent_metadata);
+		w_entities(&w, m->entities, m->n_entities);
+	}
+	w_count(&w, nlu->n_synonyms);
+	for (size_t i = 0; i < nlu->n_synonyms; i++) {
+		w_str(&w, nlu->synonyms[i].value);
+		w_names(&w, nlu->synonyms[i].names);
+	}
+	w_named_lists(&w, nlu->regexes, nlu->n_regexes);
+	w_named_lists(&w, nlu->lookups, nlu->n_lookups);
+	w_responses(&w, nlu->responses, nlu->n_responses);
+	return finish_value(&w, TRAIN_RASA_NLU_TYPE, out, err);
+}
+
+static int nlu_decode(const void *data, size_t size, train_rasa_nlu **out, train_error *err)
+{
+	*out = NULL;
+	rasa_arena *a = rasa_arena_new();
+	train_rasa_nlu *nlu = a ? rasa_alloc(a, sizeof *nlu) : NULL;
+	if (!nlu) {
+		rasa_arena_free(a);
+		return train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	nlu->arena_ = a;
+	rd r = { data, (const unsigned char *)data + size, a, 0 };
+	r_head(&r, 'N');
+	size_t n = r_count(&r, 24);
+	train_rasa_message *ms = r_array(&r, n, sizeof *ms);
+	for (size_t i = 0; ms && i < n && !r.rc; i++) {
+		ms[i].text = r_req(&r);
+		ms[i].intent = r_req(&r);
+		ms[i].response_key = r_str(&r);
+		ms[i].metadata = r_str(&r);
+		ms[i].intent_metadata = r_str(&r);
+		ms[i].loc = no_loc();
+		if (r.rc)
+			break;
+		size_t tl = strlen(ms[i].text);
+		if (tl > UINT32_MAX) {
+			r.rc = TRAIN_ECORRUPT;
+			break;
+		}
+		ms[i].text_len = (uint32_t)tl;
+		ms[i].text_chars = (uint32_t)rasa_utf8_len(ms[i].text, tl);
+		ms[i].entities = r_entities(&r, &ms[i].n_entities, ms[i].text, tl, ms[i].text_chars);
+	}
+	nlu->messages = ms;
+	nlu->n_messages = r.rc ? 0 : n;
+	size_t ns = r_count(&r, 8);
+	train_rasa_synonym *ss = r_array(&r, ns, sizeof *ss);
+	for (size_t i = 0; ss && i < ns && !r.rc; i++) {
+		ss[i].value = r_req(&r);
+		ss[i].names = r_names(&r);
+		ss[i].loc = no_loc();
+	}
+	nlu->synonyms = ss;
+	nlu->n_synonyms = ns;
+	nlu->regexes = r_named_lists(&r, &nlu->n_regexes);
+	nlu->lookups = r_named_lists(&r, &nlu->n_lookups);
+	nlu->responses = r_responses(&r, &nlu->n_responses);
+	if (!r.rc && r.p != r.end)
+		r.rc = TRAIN_ECORRUPT;
+	if (r.rc) {
+		rasa_arena_free(a);
+		return decode_fail(&r, "not a valid serialized NLU training data value", err);
+	}
+	*out = nlu;
+	return TRAIN_OK;
+}
+
+/* ---- domain ---- */
+
+int train_rasa_domain_to_value(const train_rasa_domain *d, train_value **out, train_error *err)
+{
+	if (!d || !out)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_domain_to_value: NULL argument");
+	wr w = { { 0 }, 0 };
+	w_head(&w, 'D');
+	w_str(&w, d->version);
+	w_count(&w, d->n_intents);
+	for (size_t i = 0; i < d->n_intents; i++) {
+		w_str(&w, d->intents[i].name);
+		w_u8(&w, (unsigned)d->intents[i].use);
+		w_names(&w, d->intents[i].entities);
+	}
+	w_count(&w, d->n_entities);
+	for (size_t i = 0; i < d->n_entities; i++) {
+		w_str(&w, d->entities[i].name);
+		w_names(&w, d->entities[i].roles);
+		w_names(&w, d->entities[i].groups);
+		w_u8(&w, d->entities[i].influence_conversation);
+	}
+	w_count(&w, d->n_slots);
+	for (size_t i = 0; i < d->n_slots; i++) {
+		const train_rasa_slot *s = &d->slots[i];
+		w_str(&w, s->name);
+		w_u8(&w, (unsigned)s->type);
+		w_str(&w, s->type_name);
+		w_names(&w, s->values);
+		w_f64(&w, s->min_value);
+		w_f64(&w, s->max_value);
+		w_u8(&w, s->influence_conversation);
+		w_str(&w, s->initial_value);
+		w_str(&w, s->mappings);
+	}
+	w_responses(&w, d->responses, d->n_responses);
+	w_count(&w, d->n_actions);
+	for (size_t i = 0; i < d->n_actions; i++) {
+		w_str(&w, d->actions[i].name);
+		w_u8(&w, d->actions[i].send_domain);
+	}
+	w_count(&w, d->n_forms);
+	for (size_t i = 0; i < d->n_forms; i++) {
+		w_str(&w, d->forms[i].name);
+		w_names(&w, d->forms[i].required_slots);
+		w_names(&w, d->forms[i].ignored_intents);
+		w_str(&w, d->forms[i].mappings);
+	}
+	w_names(&w, d->e2e_actions);
+	w_f64(&w, d->session_expiration_time);
+	w_u8(&w, d->carry_over_slots_to_new_session);
+	w_u8(&w, d->store_entities_as_slots);
+	return finish_value(&w, TRAIN_RASA_DOMAIN_TYPE, out, err);
+}
+
+static int domain_decode(const void *data, size_t size, train_rasa_domain **out, train_error *err)
+{
+	*out = NULL;
+	rasa_arena *a = rasa_arena_new();
+	train_rasa_domain *d = a ? rasa_alloc(a, sizeof *d) : NULL;
+	if (!d) {
+		rasa_arena_free(a);
+		return train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	d->arena_ = a;
+	rd r = { data, (const unsigned char *)data + size, a, 0 };
+	r_head(&r, 'D');
+	d->version = r_str(&r);
+	size_t n = r_count(&r, 9);
+	train_rasa_intent *in = r_array(&r, n, sizeof *in);
+	for (size_t i = 0; in && i < n && !r.rc; i++) {
+		in[i].name = r_req(&r);
+		unsigned u = r_u8(&r);
+		if (u > TRAIN_RASA_USE_IGNORING)
+			r.rc = TRAIN_ECORRUPT;
+		in[i].use = (train_rasa_use_entities)u;
+		in[i].entities = r_names(&r);
+		in[i].loc = no_loc();
+	}
+	d->intents = in;
+	d->n_intents = r.rc ? 0 : n;
+	n = r_count(&r, 13);
+	train_rasa_entity_decl *en = r_array(&r, n, sizeof *en);
+	for (size_t i = 0; en && i < n && !r.rc; i++) {
+		en[i].name = r_req(&r);
+		en[i].roles = r_names(&r);
+		en[i].groups = r_names(&r);
+		en[i].influence_conversation = r_bool(&r);
+		en[i].loc = no_loc();
+	}
+	d->entities = en;
+	d->n_entities = r.rc ? 0 : n;
+	n = r_count(&r, 34);
+	train_rasa_slot *sl = r_array(&r, n, sizeof *sl);
+	for (size_t i = 0; sl && i < n && !r.rc; i++) {
+		sl[i].name = r_req(&r);
+		unsigned t = r_u8(&r);
+		if (t < TRAIN_RASA_SLOT_TEXT || t > TRAIN_RASA_SLOT_ANY)
+			r.rc = TRAIN_ECORRUPT;
+		sl[i].type = (train_rasa_slot_type)t;
+		sl[i].type_name = r_req(&r);
+		sl[i].values = r_names(&r);
+		sl[i].min_value = r_f64(&r);
+		sl[i].max_value = r_f64(&r);
+		sl[i].influence_conversation = r_bool(&r);
+		sl[i].initial_value = r_str(&r);
+		sl[i].mappings = r_str(&r);
+		sl[i].loc = no_loc();
+	}
+	d->slots = sl;
+	d->n_slots = r.rc ? 0 : n;
+	d->responses = r_responses(&r, &d->n_responses);
+	n = r_count(&r, 5);
+	train_rasa_action *ac = r_array(&r, n, sizeof *ac);
+	for (size_t i = 0; ac && i < n && !r.rc; i++) {
+		ac[i].name = r_req(&r);
+		ac[i].send_domain = r_bool(&r);
+		ac[i].loc = no_loc();
+	}
+	d->actions = ac;
+	d->n_actions = r.rc ? 0 : n;
+	n = r_count(&r, 16);
+	train_rasa_form *fo = r_array(&r, n, sizeof *fo);
+	for (size_t i = 0; fo && i < n && !r.rc; i++) {
+		fo[i].name = r_req(&r);
+		fo[i].required_slots = r_names(&r);
+		fo[i].ignored_intents = r_names(&r);
+		fo[i].mappings = r_str(&r);
+		fo[i].loc = no_loc();
+	}
+	d->forms = fo;
+	d->n_forms = r.rc ? 0 : n;
+	d->e2e_actions = r_names(&r);
+	d->session_expiration_time = r_f64(&r);
+	d->carry_over_slots_to_new_session = r_bool(&r);
+	d->store_entities_as_slots = r_bool(&r);
+	if (!r.rc && r.p != r.end)
+		r.rc = TRAIN_ECORRUPT;
+	if (r.rc) {
+		rasa_arena_free(a);
+		return decode_fail(&r, "not a valid serialized domain value", err);
+	}
+	*out = d;
+	return TRAIN_OK;
+}
+
+/* ---- stories ---- */
+
+static void w_events(wr *w, const train_rasa_event *ev, size_t n)
+{
+	w_count(w, n);
+	for (size_t i = 0; i < n; i++) {
+		w_u8(w, (unsigned)ev[i].kind);
+		w_str(w, ev[i].name);
+		w_str(w, ev[i].response_key);
+		w_str(w, ev[i].text);
+		w_str(w, ev[i].value);
+		w_entities(w, ev[i].entities, ev[i].n_entities);
+		w_events(w, ev[i].sub, ev[i].n_sub);
+	}
+}
+
+/* Events at nesting `depth` (0: steps; 1: the alternatives of an `or` or
+ * the slots of a checkpoint, which hold nothing nested). */
+static const train_rasa_event *r_events(rd *r, size_t *n_out, int depth)
+{
+	size_t n = r_count(r, 25);
+	train_rasa_event *ev = r_array(r, n, sizeof *ev);
+	for (size_t i = 0; ev && i < n && !r->rc; i++) {
+		unsigned k = r_u8(r);
+		if (k < TRAIN_RASA_EV_USER || k > TRAIN_RASA_EV_OR ||
+		    (depth > 0 && k != TRAIN_RASA_EV_USER && k != TRAIN_RASA_EV_SLOT)) {
+			r->rc = TRAIN_ECORRUPT;
+			break;
+		}
+		ev[i].kind = (train_rasa_event_kind)k;
+		ev[i].name = r_str(r);
+		ev[i].response_key = r_str(r);
+		ev[i].text = r_str(r);
+		ev[i].value = r_str(r);
+		ev[i].loc = no_loc();
+		if (r->rc)
+			break;
+		const char *t = ev[i].text;
+		size_t tl = t ? strlen(t) : 0;
+		ev[i].entities = r_entities(r, &ev[i].n_entities, t, tl, t ? rasa_utf8_len(t, tl) : 0);
+		if (depth == 0)
+			ev[i].sub = r_events(r, &ev[i].n_sub, 1);
+		else if (r_count(r, 0) != 0)
+			r->rc = TRAIN_ECORRUPT;
+		if (r->rc)
+			break;
+		bool named = ev[i].name != NULL;
+		switch (ev[i].kind) {
+		case TRAIN_RASA_EV_USER:
+			if (!named && !ev[i].text)
+				r->rc = TRAIN_ECORRUPT;
+			break;
+		case TRAIN_RASA_EV_ACTION:
+		case TRAIN_RASA_EV_SLOT:
+		case TRAIN_RASA_EV_CHECKPOINT:
+			if (!named)
+				r->rc = TRAIN_ECORRUPT;
+			break;
+		case TRAIN_RASA_EV_BOT:
+			if (!ev[i].text)
+				r->rc = TRAIN_ECORRUPT;
+			break;
+		default:
+			break;
+		}
+		if (ev[i].kind == TRAIN_RASA_EV_CHECKPOINT)
+			for (size_t j = 0; j < ev[i].n_sub; j++)
+				if (ev[i].sub[j].kind != TRAIN_RASA_EV_SLOT)
+					r->rc = TRAIN_ECORRUPT;
+		if (ev[i].kind != TRAIN_RASA_EV_CHECKPOINT && ev[i].kind != TRAIN_RASA_EV_OR && ev[i].n_sub)
+			r->rc = TRAIN_ECORRUPT;
+	}
+	*n_out = r->rc ? 0 : n;
+	return r->rc ? NULL : ev;
+}
+
+int train_rasa_stories_to_value(const train_rasa_stories *s, train_value **out, train_error *err)
+{
+	if (!s || !out)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_stories_to_value: NULL argument");
+	wr w = { { 0 }, 0 };
+	w_head(&w, 'S');
+	w_count(&w, s->n_items);
+	for (size_t i = 0; i < s->n_items; i++) {
+		const train_rasa_story *st = &s->items[i];
+		w_str(&w, st->name);
+		w_u8(&w, (unsigned)st->kind);
+		w_u8(&w, st->conversation_start);
+		w_u8(&w, st->wait_for_user_input);
+		w_str(&w, st->metadata);
+		w_events(&w, st->condition, st->n_condition);
+		w_events(&w, st->events, st->n_events);
+	}
+	return finish_value(&w, TRAIN_RASA_STORIES_TYPE, out, err);
+}
+
+static int stories_decode(const void *data, size_t size, train_rasa_stories **out, train_error *err)
+{
+	*out = NULL;
+	rasa_arena *a = rasa_arena_new();
+	train_rasa_stories *s = a ? rasa_alloc(a, sizeof *s) : NULL;
+	if (!s) {
+		rasa_arena_free(a);
+		return train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	s->arena_ = a;
+	rd r = { data, (const unsigned char *)data + size, a, 0 };
+	r_head(&r, 'S');
+	size_t n = r_count(&r, 19);
+	train_rasa_story *st = r_array(&r, n, sizeof *st);
+	for (size_t i = 0; st && i < n && !r.rc; i++) {
+		st[i].name = r_req(&r);
+		unsigned k = r_u8(&r);
+		if (k != TRAIN_RASA_STORY && k != TRAIN_RASA_RULE)
+			r.rc = TRAIN_ECORRUPT;
+		st[i].kind = (train_rasa_story_kind)k;
+		st[i].conversation_start = r_bool(&r);
+		st[i].wait_for_user_input = r_bool(&r);
+		st[i].metadata = r_str(&r);
+		st[i].condition = r_events(&r, &st[i].n_condition, 0);
+		st[i].events = r_events(&r, &st[i].n_events, 0);
+		st[i].loc = no_loc();
+		if (r.rc)
+			break;
+		if (k == TRAIN_RASA_RULE)
+			s->n_rules++;
+		else
+			s->n_stories++;
+	}
+	s->items = st;
+	s->n_items = r.rc ? 0 : n;
+	if (!r.rc && r.p != r.end)
+		r.rc = TRAIN_ECORRUPT;
+	if (r.rc) {
+		rasa_arena_free(a);
+		return decode_fail(&r, "not a valid serialized stories value", err);
+	}
+	*out = s;
+	return TRAIN_OK;
+}
+
+/* ---- by content type ---- */
+
+int train_rasa_decode(const char *type, const void *data, size_t size, void **out, train_error *err)
+{
+	if (!type || !out || (!data && size))
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_decode: NULL argument");
+	*out = NULL;
+	static const unsigned char empty[1];
+	if (!data)
+		data = empty;
+	int rc;
+	if (strcmp(type, TRAIN_RASA_NLU_TYPE) == 0) {
+		train_rasa_nlu *x = NULL;
+		rc = nlu_decode(data, size, &x, err);
+		*out = x;
+	} else if (strcmp(type, TRAIN_RASA_DOMAIN_TYPE) == 0) {
+		train_rasa_domain *x = NULL;
+		rc = domain_decode(data, size, &x, err);
+		*out = x;
+	} else if (strcmp(type, TRAIN_RASA_STORIES_TYPE) == 0) {
+		train_rasa_stories *x = NULL;
+		rc = stories_decode(data, size, &x, err);
+		*out = x;
+	} else {
+		rc = train_error_set(err, TRAIN_ECORRUPT, NULL, 0, 0,
+		                     "content type '%s' is not a Rasa value", type);
+	}
+	return rc;
+}
+
+static int from_value(const train_value *v, const char *type, void **out, train_error *err)
+{
+	if (!v || !out)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "from_value: NULL argument");
+	*out = NULL;
+	if (strcmp(train_value_type(v), type) != 0)
+		return train_error_set(err, TRAIN_ECORRUPT, NULL, 0, 0, "value of type '%s' where '%s' was expected",
+		                       train_value_type(v), type);
+	return train_rasa_decode(type, train_value_data(v), train_value_size(v), out, err);
+}
+
+int train_rasa_nlu_from_value(const train_value *v, train_rasa_nlu **out, train_error *err)
+{
+	void *p = NULL;
+	int rc = from_value(v, TRAIN_RASA_NLU_TYPE, &p, err);
+	if (out)
+		*out = p;
+	return rc;
+}
+
+int train_rasa_domain_from_value(const train_value *v, train_rasa_domain **out, train_error *err)
+{
+	void *p = NULL;
+	int rc = from_value(v, TRAIN_RASA_DOMAIN_TYPE, &p, err);
+	if (out)
+		*out = p;
+	return rc;
+}
+
+int train_rasa_stories_from_value(const train_value *v, train_rasa_stories **out, train_error *err)
+{
+	void *p = NULL;
+	int rc = from_value(v, TRAIN_RASA_STORIES_TYPE, &p, err);
+	if (out)
+		*out = p;
+	return rc;
+}

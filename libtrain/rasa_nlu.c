@@ -1,0 +1,903 @@
+/*
+ * libtrain/rasa_nlu.c - the reader of Rasa NLU training data (`nlu:` items
+ * of data files, <train/rasa.h>, issue 4).
+ *
+ * Reads what Rasa 3's RasaYAMLReader reads, after the checks of its NLU
+ * schema (shared/nlu/training_data/schemas/nlu.yml):
+ *
+ *   - intent: greet            # or "faq/ask_name": a retrieval intent
+ *     metadata: {...}          # optional, any YAML
+ *     examples: |              # a block string of "- " lines, or
+ *       - hi [Ann](name)       # a list of {text: ..., metadata: ...}
+ *   - synonym: NAME / regex: NAME / lookup: NAME
+ *     examples: |
+ *       - ...
+ *
+ * and the inline entity annotations of Rasa's entities parser, matched
+ * exactly like its regular expression
+ *   \[(text)\](\((type)(:value)?\)|\{(json)\}|\[(list of {json})\])
+ * so that the cleaned text and the character offsets are the ones Rasa
+ * computes (offsets count code points, as Python does).  What Rasa's
+ * schema refuses (an unknown key in an item, a list where a block string
+ * is required, a name that is not a string) is an error here; what its
+ * reader skips with a warning (an item without a name, a line without
+ * "- ", an intent without examples) is skipped with a warning.  Markup
+ * that looks like an annotation but does not match (an unclosed bracket)
+ * stays plain text, as in Rasa, with a warning.
+ */
+#include "rasa_private.h"
+
+#include <jansson.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct syn_group {
+	const char *value;
+	rasa_vec names;        /* const char * */
+	train_rasa_loc loc;
+};
+
+struct rasa_nlu_b {
+	rasa_arena *a;
+	rasa_file_cache fc;
+	rasa_vec messages;     /* train_rasa_message */
+	rasa_vec groups;       /* struct syn_group */
+	rasa_vec regexes;      /* struct named */
+	rasa_vec lookups;      /* struct named */
+	rasa_vec responses;    /* train_rasa_response */
+	rasa_index syn_value;  /* value -> group */
+	rasa_index syn_name;   /* name -> group */
+	rasa_index regex_ix, lookup_ix, resp_ix;
+};
+
+struct named {
+	const char *name;
+	rasa_vec items;
+	train_rasa_loc loc;
+};
+
+/* ------------------------------------------------------------------------
+ * Builder lifecycle.
+ */
+
+rasa_nlu_b *rasa_nlu_b_new(rasa_arena *a)
+{
+	rasa_nlu_b *b = calloc(1, sizeof *b);
+	if (b)
+		b->a = a;
+	return b;
+}
+
+void rasa_nlu_b_free(rasa_nlu_b *b)
+{
+	if (!b)
+		return;
+	rasa_index_free(&b->syn_value);
+	rasa_index_free(&b->syn_name);
+	rasa_index_free(&b->regex_ix);
+	rasa_index_free(&b->lookup_ix);
+	rasa_index_free(&b->resp_ix);
+	rasa_arena_free(b->a);
+	free(b);
+}
+
+static train_rasa_named_list *finish_named(rasa_arena *a, const rasa_vec *v)
+{
+	if (!v->n)
+		return NULL;
+	train_rasa_named_list *out = rasa_alloc(a, v->n * sizeof *out);
+	if (!out)
+		return NULL;
+	const struct named *in = v->v;
+	for (size_t i = 0; i < v->n; i++) {
+		out[i].name = in[i].name;
+		out[i].items = rasa_names_of(&in[i].items);
+		out[i].loc = in[i].loc;
+	}
+	return out;
+}
+
+train_rasa_nlu *rasa_nlu_b_finish(rasa_nlu_b *b)
+{
+	if (!b)
+		return NULL;
+	rasa_arena *a = b->a;
+	train_rasa_nlu *nlu = rasa_alloc(a, sizeof *nlu);
+	if (!nlu)
+		goto fail;
+	nlu->messages = b->messages.v;
+	nlu->n_messages = b->messages.n;
+	/* Synonym groups that lost all their names to later definitions go. */
+	size_t ng = 0;
+	const struct syn_group *g = b->groups.v;
+	for (size_t i = 0; i < b->groups.n; i++)
+		ng += g[i].names.n > 0;
+	if (ng) {
+		train_rasa_synonym *s = rasa_alloc(a, ng * sizeof *s);
+		if (!s)
+			goto fail;
+		size_t k = 0;
+		for (size_t i = 0; i < b->groups.n; i++) {
+			if (!g[i].names.n)
+				continue;
+			s[k].value = g[i].value;
+			s[k].names = rasa_names_of(&g[i].names);
+			s[k].loc = g[i].loc;
+			k++;
+		}
+		nlu->synonyms = s;
+		nlu->n_synonyms = ng;
+	}
+	nlu->regexes = finish_named(a, &b->regexes);
+	nlu->n_regexes = b->regexes.n;
+	nlu->lookups = finish_named(a, &b->lookups);
+	nlu->n_lookups = b->lookups.n;
+	if ((b->regexes.n && !nlu->regexes) || (b->lookups.n && !nlu->lookups))
+		goto fail;
+	nlu->responses = b->responses.v;
+	nlu->n_responses = b->responses.n;
+	nlu->arena_ = a;
+	b->a = NULL;
+	rasa_nlu_b_free(b);
+	return nlu;
+fail:
+	rasa_nlu_b_free(b);
+	return NULL;
+}
+
+void train_rasa_nlu_free(train_rasa_nlu *nlu)
+{
+	if (nlu)
+		rasa_arena_free(nlu->arena_);
+}
+
+/* ------------------------------------------------------------------------
+ * Entity annotations.
+ */
+
+/* One match of Rasa's ENTITY_REGEX at s[p] == '['. */
+typedef struct ann {
+	size_t end;                 /* one past the match */
+	size_t t0, t1;              /* entity text */
+	enum { ANN_TYPE, ANN_DICT, ANN_LIST } kind;
+	size_t a0, a1;              /* type, dict body or list body */
+	size_t v0, v1;              /* value (ANN_TYPE with ":value"), else v0 == v1 == 0 */
+} ann;
+
+static bool match_ann(const char *s, size_t n, size_t p, ann *m)
+{
+	size_t q = p + 1;
+	const char *r = q < n ? memchr(s + q, ']', n - q) : NULL;
+	if (!r || (size_t)(r - s) == q)
+		return false;
+	memset(m, 0, sizeof *m);
+	m->t0 = q;
+	m->t1 = (size_t)(r - s);
+	size_t a = m->t1 + 1;
+	if (a >= n)
+		return false;
+	if (s[a] == '(') {
+		/* (type) or (type:value): type is [^:)]+, value [^)]+ */
+		size_t e0 = a + 1, e = e0;
+		while (e < n && s[e] != ':' && s[e] != ')')
+			e++;
+		if (e == e0 || e >= n)
+			return false;
+		m->kind = ANN_TYPE;
+		m->a0 = e0;
+		m->a1 = e;
+		if (s[e] == ')') {
+			m->end = e + 1;
+			return true;
+		}
+		size_t v0 = e + 1;
+		const char *v = v0 < n ? memchr(s + v0, ')', n - v0) : NULL;
+		if (!v || (size_t)(v - s) == v0)
+			return false;
+		m->v0 = v0;
+		m->v1 = (size_t)(v - s);
+		m->end = m->v1 + 1;
+		return true;
+	}
+	if (s[a] == '{') {
+		size_t d0 = a + 1;
+		const char *d = d0 < n ? memchr(s + d0, '}', n - d0) : NULL;
+		if (!d || (size_t)(d - s) == d0)
+			return false;
+		m->kind = ANN_DICT;
+		m->a0 = d0;
+		m->a1 = (size_t)(d - s);
+		m->end = m->a1 + 1;
+		return true;
+	}
+	if (s[a] == '[') {
+		/* .*? up to the first ']' on the same line (no DOTALL in Rasa) */
+		size_t k = a + 1;
+		while (k < n && s[k] != ']' && s[k] != '\n')
+			k++;
+		if (k >= n || s[k] != ']')
+			return false;
+		m->kind = ANN_LIST;
+		m->a0 = a + 1;
+		m->a1 = k;
+		m->end = k + 1;
+		return true;
+	}
+	return false;
+}
+
+typedef struct ann_ctx {
+	rasa_ctx *c;
+	const train_config *at;
+	unsigned line, col0;
+	const char *s;
+} ann_ctx;
+
+static unsigned ann_col(const ann_ctx *x, size_t pos)
+{
+	if (!x->col0)
+		return x->at ? train_config_col(x->at) : 0;
+	return x->col0 + (unsigned)rasa_utf8_len(x->s, pos);
+}
+
+static unsigned ann_line(const ann_ctx *x)
+{
+	return x->line ? x->line : (x->at ? train_config_line(x->at) : 0);
+}
+
+/* One {json} body: entity, value (default `text`), role, group. */
+static int ann_dict(ann_ctx *x, size_t at_pos, const char *body, size_t blen, const char *text,
+                    size_t tlen, train_rasa_entity *e)
+{
+	rasa_ctx *c = x->c;
+	int rc = TRAIN_OK;
+	char *js = malloc(blen + 3);
+	if (!js)
+		return rasa_nomem(c);
+	js[0] = '{';
+	memcpy(js + 1, body, blen);
+	js[blen + 1] = '}';
+	js[blen + 2] = '\0';
+	json_error_t je;
+	json_t *o = json_loadb(js, blen + 2, 0, &je);
+	if (!o) {
+		rc = rasa_fail_at(c, TRAIN_EPARSE, ann_line(x), ann_col(x, at_pos),
+		                  "entity annotation %.200s is not valid JSON (%s); write it like "
+		                  "[text]{\"entity\": \"city\", \"role\": \"from\", \"value\": \"NYC\"}",
+		                  js, je.text);
+		goto out;
+	}
+	static const char *const keys[] = { "entity", "value", "role", "group" };
+	const char *vals[4] = { NULL, NULL, NULL, NULL };
+	for (int i = 0; i < 4; i++) {
+		json_t *v = json_object_get(o, keys[i]);
+		if (!v)
+			continue;
+		if (!json_is_string(v)) {
+			rc = rasa_fail_at(c, TRAIN_EPARSE, ann_line(x), ann_col(x, at_pos),
+			                  "\"%s\" in entity annotation %.200s must be a string", keys[i], js);
+			goto out;
+		}
+		vals[i] = json_string_value(v);
+	}
+	if (!vals[0]) {
+		rc = rasa_fail_at(c, TRAIN_EPARSE, ann_line(x), ann_col(x, at_pos),
+		                  "entity annotation %.200s has no \"entity\" key; write it like "
+		                  "[text]{\"entity\": \"city\"}", js);
+		goto out;
+	}
+	e->entity = rasa_strdup(c->arena, vals[0]);
+	e->value = vals[1] ? rasa_strdup(c->arena, vals[1]) : rasa_strndup(c->arena, text, tlen);
+	e->role = rasa_strdup(c->arena, vals[2]);
+	e->group = rasa_strdup(c->arena, vals[3]);
+	if (!e->entity || !e->value || (vals[2] && !e->role) || (vals[3] && !e->group))
+		rc = rasa_nomem(c);
+out:
+	json_decref(o);
+	free(js);
+	return rc;
+}
+
+/* Warn about markup Rasa leaves as plain text: "](" "]{" "][" in a segment
+ * no annotation matched.  Once per example. */
+static void check_plain(ann_ctx *x, size_t from, size_t to, bool *warned)
+{
+	if (*warned)
+		return;
+	for (size_t i = from; i + 1 < to; i++) {
+		if (x->s[i] == ']' && (x->s[i + 1] == '(' || x->s[i + 1] == '{' || x->s[i + 1] == '[')) {
+			rasa_warn_at(x->c, ann_line(x), ann_col(x, i),
+			             "'%c%c' here is not a complete entity annotation (an unclosed bracket, an "
+			             "empty part or a brace inside the JSON?): Rasa keeps it as plain text; "
+			             "write [text](entity), [text](entity:value) or [text]{\"entity\": ...}",
+			             x->s[i], x->s[i + 1]);
+			*warned = true;
+			return;
+		}
+	}
+}
+
+int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_config *at,
+                           unsigned line, unsigned col0, const char **text, size_t *text_len,
+                           rasa_vec *ents)
+{
+	*text = NULL;
+	*text_len = 0;
+	if (n >= UINT32_MAX)
+		return rasa_fail(c, TRAIN_EINVAL, at, "text of %zu bytes is too long (at most 4 GiB)", n);
+	ann_ctx x = { c, at, line, col0, s };
+	char *out = rasa_alloc(c->arena, n + 1);
+	if (!out)
+		return rasa_nomem(c);
+	size_t o = 0, ochars = 0, last = 0, i = 0;
+	bool warned = false;
+	while (i < n) {
+		const char *br = memchr(s + i, '[', n - i);
+		if (!br)
+			break;
+		size_t p = (size_t)(br - s);
+		ann m;
+		if (!match_ann(s, n, p, &m)) {
+			i = p + 1;
+			continue;
+		}
+		check_plain(&x, last, p, &warned);
+		memcpy(out + o, s + last, p - last);
+		ochars += rasa_utf8_len(s + last, p - last);
+		o += p - last;
+		const char *et = s + m.t0;
+		size_t etl = m.t1 - m.t0;
+		size_t start_b = o, start_c = ochars;
+		memcpy(out + o, et, etl);
+		o += etl;
+		ochars += rasa_utf8_len(et, etl);
+		if (memchr(et, '[', etl))
+			rasa_warn_at(c, ann_line(&x), ann_col(&x, p),
+			             "entity text '%.*s' holds a '[': annotations cannot be nested (Rasa takes "
+			             "the text up to the first ']')", (int)(etl > 80 ? 80 : etl), et);
+		else if (et[0] == ' ' || et[etl - 1] == ' ')
+			rasa_warn_at(c, ann_line(&x), ann_col(&x, p),
+			             "entity text '%.*s' starts or ends with a space: its offsets will not line "
+			             "up with token boundaries; move the space out of the brackets",
+			             (int)(etl > 80 ? 80 : etl), et);
+		train_rasa_entity proto = { 0 };
+		proto.start = (uint32_t)start_c;
+		proto.end = (uint32_t)ochars;
+		proto.byte_start = (uint32_t)start_b;
+		proto.byte_end = (uint32_t)o;
+		if (m.kind == ANN_TYPE) {
+			train_rasa_entity *e = rasa_vec_push(c->arena, ents, sizeof *e);
+			if (!e)
+				return rasa_nomem(c);
+			*e = proto;
+			e->entity = rasa_strndup(c->arena, s + m.a0, m.a1 - m.a0);
+			e->value = m.v1 > m.v0 ? rasa_strndup(c->arena, s + m.v0, m.v1 - m.v0)
+			                       : rasa_strndup(c->arena, et, etl);
+			if (!e->entity || !e->value)
+				return rasa_nomem(c);
+		} else if (m.kind == ANN_DICT) {
+			train_rasa_entity *e = rasa_vec_push(c->arena, ents, sizeof *e);
+			if (!e)
+				return rasa_nomem(c);
+			*e = proto;
+			int rc = ann_dict(&x, p, s + m.a0, m.a1 - m.a0, et, etl, e);
+			if (rc)
+				return rc;
+		} else {
+			/* [text][{...}, {...}]: every {json} in the list, same span */
+			size_t k = m.a0, found = 0;
+			while (k < m.a1) {
+				const char *lb = memchr(s + k, '{', m.a1 - k);
+				if (!lb)
+					break;
+				size_t b0 = (size_t)(lb - s) + 1;
+				const char *rb = b0 < m.a1 ? memchr(s + b0, '}', m.a1 - b0) : NULL;
+				if (!rb)
+					break;
+				if ((size_t)(rb - s) == b0) {
+					k = b0;
+					continue;
+				}
+				train_rasa_entity *e = rasa_vec_push(c->arena, ents, sizeof *e);
+				if (!e)
+					return rasa_nomem(c);
+				*e = proto;
+				int rc = ann_dict(&x, p, s + b0, (size_t)(rb - s) - b0, et, etl, e);
+				if (rc)
+					return rc;
+				found++;
+				k = (size_t)(rb - s) + 1;
+			}
+			if (!found)
+				rasa_warn_at(c, ann_line(&x), ann_col(&x, p),
+				             "entity annotation list [%.*s] holds no {\"entity\": ...} object: the "
+				             "text is kept without an entity",
+				             (int)(m.a1 - m.a0 > 80 ? 80 : m.a1 - m.a0), s + m.a0);
+		}
+		last = i = m.end;
+	}
+	check_plain(&x, last, n, &warned);
+	memcpy(out + o, s + last, n - last);
+	o += n - last;
+	out[o] = '\0';
+	*text = out;
+	*text_len = o;
+	return TRAIN_OK;
+}
+
+int rasa_split_intent(rasa_ctx *c, const train_config *at, const char *full,
+                      const char **intent, const char **response_key)
+{
+	*intent = full;
+	*response_key = NULL;
+	const char *p = strchr(full, '/');
+	if (!p)
+		return TRAIN_OK;
+	if (strchr(p + 1, '/'))
+		return rasa_fail(c, TRAIN_EINVAL, at, "intent name '%s' has more than one '/'; a retrieval "
+		                 "intent is written 'base/response_key'", full);
+	if (p == full)
+		return rasa_fail(c, TRAIN_EINVAL, at, "intent name '%s' has nothing before the '/'; a "
+		                 "retrieval intent is written 'base/response_key'", full);
+	*intent = rasa_strndup(c->arena, full, (size_t)(p - full));
+	if (!*intent)
+		return rasa_nomem(c);
+	if (p[1])
+		*response_key = p + 1;
+	else
+		rasa_warn(c, at, "intent name '%s' ends with '/': read as intent '%s' without a response "
+		          "key", full, *intent);
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Synonyms (Rasa: synonyms_parser.add_synonym).
+ */
+
+static int add_synonym(rasa_nlu_b *b, rasa_ctx *c, const char *name, const char *value,
+                       train_rasa_loc loc, const train_config *at, unsigned line, unsigned col)
+{
+	size_t gi = rasa_index_get(&b->syn_value, value);
+	size_t prev = rasa_index_get(&b->syn_name, name);
+	if (prev != SIZE_MAX) {
+		if (prev == gi)
+			return TRAIN_OK;
+		struct syn_group *pg = &((struct syn_group *)b->groups.v)[prev];
+		if (at)
+			rasa_warn(c, at, "'%s' is a synonym of '%s' and now of '%s' too: the later one "
+			          "('%s') is kept, as Rasa does", name, pg->value, value, value);
+		else
+			rasa_warn_at(c, line, col, "'%s' is a synonym of '%s' and now of '%s' too: the later "
+			             "one ('%s') is kept, as Rasa does", name, pg->value, value, value);
+		const char **nv = pg->names.v;
+		for (size_t i = 0; i < pg->names.n; i++) {
+			if (strcmp(nv[i], name) == 0) {
+				memmove(&nv[i], &nv[i + 1], (pg->names.n - i - 1) * sizeof *nv);
+				pg->names.n--;
+				break;
+			}
+		}
+	}
+	if (gi == SIZE_MAX) {
+		struct syn_group *g = rasa_vec_push(b->a, &b->groups, sizeof *g);
+		if (!g)
+			return rasa_nomem(c);
+		g->value = rasa_strdup(b->a, value);
+		if (!g->value)
+			return rasa_nomem(c);
+		g->loc = loc;
+		gi = b->groups.n - 1;
+		if (rasa_index_put(&b->syn_value, g->value, gi))
+			return rasa_nomem(c);
+	}
+	struct syn_group *g = &((struct syn_group *)b->groups.v)[gi];
+	const char *nm = rasa_strdup(b->a, name);
+	if (!nm || rasa_vec_push_str(b->a, &g->names, nm) || rasa_index_put(&b->syn_name, nm, gi))
+		return rasa_nomem(c);
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Block strings of "- " lines.
+ */
+
+/* Where the lines of a block string are in the file: for a literal block
+ * ("|"), line k of the text is on file line first_line + k, and its
+ * column follows from the file line; otherwise every line is placed at
+ * the node. */
+typedef struct block_pos {
+	bool literal;
+	unsigned first_line;
+} block_pos;
+
+static block_pos block_pos_of(rasa_ctx *c, const train_config *node)
+{
+	block_pos bp = { false, 0 };
+	unsigned line = train_config_line(node), col = train_config_col(node);
+	size_t len;
+	const char *l = rasa_src_line(c, line, &len);
+	if (!l || !col)
+		return bp;
+	/* walk col - 1 code points */
+	size_t i = 0;
+	for (unsigned k = 1; k < col && i < len; k++) {
+		i++;
+		while (i < len && ((unsigned char)l[i] & 0xC0) == 0x80)
+			i++;
+	}
+	if (i < len && l[i] == '|') {
+		bp.literal = true;
+		bp.first_line = line + 1;
+	}
+	return bp;
+}
+
+/* File column (1-based) of byte `off` of text line `tl` (tlen bytes) that
+ * is file line `fline`; 0 when it cannot be placed. */
+static unsigned block_col(rasa_ctx *c, unsigned fline, const char *tl, size_t tlen, size_t off)
+{
+	size_t slen;
+	const char *sl = rasa_src_line(c, fline, &slen);
+	if (!sl || slen < tlen || memcmp(sl + slen - tlen, tl, tlen) != 0)
+		return 0;
+	size_t indent = slen - tlen;
+	return 1 + (unsigned)rasa_utf8_len(sl, indent) + (unsigned)rasa_utf8_len(tl, off);
+}
+
+/* Python's str.splitlines() separators: \n \r \r\n \v \f \x1c-\x1e, and
+ * U+0085, U+2028, U+2029.  Returns the separator length at s[i] (0: none). */
+static size_t line_break_at(const char *s, size_t n, size_t i)
+{
+	unsigned char ch = (unsigned char)s[i];
+	if (ch == '\r')
+		return (i + 1 < n && s[i + 1] == '\n') ? 2 : 1;
+	if (ch == '\n' || ch == '\v' || ch == '\f' || (ch >= 0x1c && ch <= 0x1e))
+		return 1;
+	if (ch == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0x85)
+		return 2;
+	if (ch == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+	    ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9))
+		return 3;
+	return 0;
+}
+
+typedef int (*line_fn)(void *ud, const char *ex, size_t n, unsigned line, unsigned col);
+
+static bool strip_char(char ch) { return ch == '\n' || ch == '\r' || ch == ' '; }
+
+/* Call `fn` for each "- " line of a block string (Rasa:
+ * _parse_multiline_example): the text after "-", stripped of "\n\r ".
+ * Lines without the "-" are skipped with a warning (blank lines quietly). */
+static int each_line(rasa_ctx *c, const train_config *node, const char *item_kind, const char *name,
+                     line_fn fn, void *ud, size_t *count)
+{
+	const char *s = train_config_as_string(node);
+	size_t n = s ? strlen(s) : 0;
+	block_pos bp = block_pos_of(c, node);
+	unsigned nl = 0; /* '\n' seen so far: file line offset */
+	size_t i = 0;
+	*count = 0;
+	while (i < n) {
+		size_t a = i, br = 0;
+		while (i < n && !(br = line_break_at(s, n, i)))
+			i++;
+		size_t b = i;
+		unsigned fline = bp.literal ? bp.first_line + nl : train_config_line(node);
+		for (size_t k = a; k < b + br && k < n; k++)
+			if (s[k] == '\n')
+				nl++;
+		i += br;
+		const char *l = s + a;
+		size_t len = b - a;
+		if (len == 0 || l[0] != '-') {
+			bool blank = true;
+			for (size_t k = 0; k < len; k++)
+				if (l[k] != ' ' && l[k] != '\t')
+					blank = false;
+			if (!blank) {
+				unsigned col = bp.literal ? block_col(c, fline, l, len, 0) : 0;
+				rasa_warn_at(c, bp.literal ? fline : train_config_line(node),
+				             col ? col : train_config_col(node),
+				             "a line of the examples of %s '%s' does not start with '- ' and is "
+				             "skipped: %.80s", item_kind, name, l);
+			}
+			continue;
+		}
+		size_t x0 = 1, x1 = len;
+		while (x0 < x1 && strip_char(l[x0]))
+			x0++;
+		while (x1 > x0 && strip_char(l[x1 - 1]))
+			x1--;
+		unsigned col = bp.literal ? block_col(c, fline, l, len, x0) : 0;
+		int rc = fn(ud, l + x0, x1 - x0, bp.literal ? fline : 0, col);
+		if (rc)
+			return rc;
+		(*count)++;
+	}
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Intents.
+ */
+
+typedef struct intent_ctx {
+	rasa_nlu_b *b;
+	rasa_ctx *c;
+	const train_config *node;  /* for places when the line is unknown */
+	const char *intent, *response_key, *intent_meta, *meta;
+} intent_ctx;
+
+static int add_example(void *ud, const char *ex, size_t n, unsigned line, unsigned col)
+{
+	intent_ctx *ic = ud;
+	rasa_ctx *c = ic->c;
+	rasa_nlu_b *b = ic->b;
+	if (n == 0) {
+		if (line)
+			rasa_warn_at(c, line, col, "empty example of intent '%s' is skipped", ic->intent);
+		else
+			rasa_warn(c, ic->node, "empty example of intent '%s' is skipped", ic->intent);
+		return TRAIN_OK;
+	}
+	rasa_vec ents = { 0 };
+	const char *text;
+	size_t tl;
+	int rc = rasa_parse_annotations(c, ex, n, ic->node, line, col, &text, &tl, &ents);
+	if (rc)
+		return rc;
+	train_rasa_message *m = rasa_vec_push(b->a, &b->messages, sizeof *m);
+	if (!m)
+		return rasa_nomem(c);
+	m->text = text;
+	m->text_len = (uint32_t)tl;
+	m->text_chars = (uint32_t)rasa_utf8_len(text, tl);
+	m->intent = ic->intent;
+	m->response_key = ic->response_key;
+	m->entities = ents.v;
+	m->n_entities = ents.n;
+	m->metadata = ic->meta;
+	m->intent_metadata = ic->intent_meta;
+	m->loc = line ? rasa_loc_at(c, line, col ? col : train_config_col(ic->node))
+	              : rasa_loc_of(c, ic->node);
+	/* Rasa: add_synonyms_from_entities */
+	for (size_t k = 0; k < ents.n; k++) {
+		const train_rasa_entity *e = &((const train_rasa_entity *)ents.v)[k];
+		size_t sl = e->byte_end - e->byte_start;
+		if (strlen(e->value) == sl && memcmp(e->value, text + e->byte_start, sl) == 0)
+			continue;
+		char *span = rasa_strndup(c->scratch, text + e->byte_start, sl);
+		if (!span)
+			return rasa_nomem(c);
+		rc = add_synonym(b, c, span, e->value, m->loc, line ? NULL : ic->node, m->loc.line,
+		                 m->loc.col);
+		if (rc)
+			return rc;
+	}
+	return TRAIN_OK;
+}
+
+static const char *const intent_keys[] = { "intent", "metadata", "examples", NULL };
+static const char *const example_keys[] = { "text", "metadata", NULL };
+
+static int read_intent(rasa_nlu_b *b, rasa_ctx *c, const train_config *item)
+{
+	int rc = rasa_check_keys(c, item, intent_keys, "an intent item", false);
+	if (rc)
+		return rc;
+	const train_config *nn = train_config_get(item, "intent");
+	const char *full;
+	rc = rasa_string(c, nn, "'intent'", true, true, &full);
+	if (rc)
+		return rc;
+	if (!full || !*full) {
+		rasa_warn(c, nn, "an intent item has an empty name and is skipped (write - intent: NAME)");
+		return TRAIN_OK;
+	}
+	intent_ctx ic = { b, c, item, NULL, NULL, NULL, NULL };
+	rc = rasa_split_intent(c, nn, full, &ic.intent, &ic.response_key);
+	if (rc)
+		return rc;
+	const train_config *meta = train_config_get(item, "metadata");
+	if (meta && train_config_kind(meta) != TRAIN_CFG_NULL && (rc = rasa_json(c, meta, &ic.intent_meta)))
+		return rc;
+	const train_config *ex = train_config_get(item, "examples");
+	train_cfg_kind k = ex ? train_config_kind(ex) : TRAIN_CFG_NULL;
+	size_t count = 0;
+	if (k == TRAIN_CFG_STRING) {
+		ic.node = ex;
+		rc = each_line(c, ex, "intent", full, add_example, &ic, &count);
+		if (rc)
+			return rc;
+	} else if (k == TRAIN_CFG_LIST) {
+		size_t n = train_config_len(ex);
+		for (size_t i = 0; i < n; i++) {
+			const train_config *e = train_config_at(ex, i);
+			if (train_config_kind(e) == TRAIN_CFG_NULL)
+				continue;
+			if (train_config_kind(e) != TRAIN_CFG_MAP)
+				return rasa_fail(c, TRAIN_EPARSE, e, "an example of intent '%s' must be a map "
+				                 "(- text: ...), not %s", full, rasa_kind_name(e));
+			if ((rc = rasa_check_keys(c, e, example_keys, "an example", false)))
+				return rc;
+			if (!train_config_len(e))
+				continue;
+			const train_config *t = train_config_get(e, "text");
+			const char *txt;
+			if ((rc = rasa_string(c, t, "'text' of an example", true, true, &txt)))
+				return rc;
+			if (!txt) {
+				rasa_warn(c, e, "an example of intent '%s' has no 'text' and is skipped", full);
+				continue;
+			}
+			ic.meta = NULL;
+			const train_config *em = train_config_get(e, "metadata");
+			if (em && train_config_kind(em) != TRAIN_CFG_NULL && (rc = rasa_json(c, em, &ic.meta)))
+				return rc;
+			size_t tl = strlen(txt), x0 = 0, x1 = tl;
+			while (x0 < x1 && strip_char(txt[x0]))
+				x0++;
+			while (x1 > x0 && strip_char(txt[x1 - 1]))
+				x1--;
+			/* A plain one-line scalar: columns follow the text. */
+			unsigned col = 0;
+			size_t sl;
+			const char *src = rasa_src_line(c, train_config_line(t), &sl);
+			if (src && !strchr(txt, '\n') && train_config_col(t) &&
+			    train_config_col(t) - 1 + rasa_utf8_len(txt, tl) <= rasa_utf8_len(src, sl)) {
+				size_t skip = 0;
+				for (unsigned q = 1; q < train_config_col(t) && skip < sl; q++) {
+					skip++;
+					while (skip < sl && ((unsigned char)src[skip] & 0xC0) == 0x80)
+						skip++;
+				}
+				if (sl - skip >= tl && memcmp(src + skip, txt, tl) == 0)
+					col = train_config_col(t) + (unsigned)rasa_utf8_len(txt, x0);
+			}
+			ic.node = t;
+			if ((rc = add_example(&ic, txt + x0, x1 - x0, train_config_line(t), col)))
+				return rc;
+			count++;
+		}
+	} else if (k != TRAIN_CFG_NULL) {
+		return rasa_fail(c, TRAIN_EPARSE, ex, "the examples of intent '%s' must be a block string "
+		                 "(examples: |, then one \"- example\" per line) or a list of {text: ...} "
+		                 "items, not %s", full, rasa_kind_name(ex));
+	}
+	if (!count)
+		rasa_warn(c, nn, "intent '%s' has no examples (add examples: | with \"- \" lines)", full);
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * synonym, regex, lookup.
+ */
+
+typedef struct list_ctx {
+	rasa_nlu_b *b;
+	rasa_ctx *c;
+	const train_config *node;
+	const char *name;
+	int kind;                 /* 0 synonym, 1 regex, 2 lookup */
+	struct named *target;     /* regex / lookup */
+} list_ctx;
+
+static int add_list_line(void *ud, const char *ex, size_t n, unsigned line, unsigned col)
+{
+	list_ctx *lc = ud;
+	rasa_ctx *c = lc->c;
+	train_rasa_loc loc = line ? rasa_loc_at(c, line, col) : rasa_loc_of(c, lc->node);
+	if (lc->kind == 0) {
+		char *name = rasa_strndup(c->scratch, ex, n);
+		if (!name)
+			return rasa_nomem(c);
+		return add_synonym(lc->b, c, name, lc->name, loc, line ? NULL : lc->node, loc.line, loc.col);
+	}
+	const char *item = rasa_strndup(lc->b->a, ex, n);
+	if (!item || rasa_vec_push_str(lc->b->a, &lc->target->items, item))
+		return rasa_nomem(c);
+	return TRAIN_OK;
+}
+
+static int read_list_item(rasa_nlu_b *b, rasa_ctx *c, const train_config *item, const char *key)
+{
+	const char *keys[] = { key, "examples", NULL };
+	char what[32];
+	snprintf(what, sizeof what, "a %s item", key);
+	int rc = rasa_check_keys(c, item, keys, what, false);
+	if (rc)
+		return rc;
+	const train_config *nn = train_config_get(item, key);
+	char nwhat[32];
+	snprintf(nwhat, sizeof nwhat, "'%s'", key);
+	const char *name;
+	if ((rc = rasa_string(c, nn, nwhat, true, true, &name)))
+		return rc;
+	if (!name || !*name) {
+		rasa_warn(c, nn, "a %s item has an empty name and is skipped (write - %s: NAME)", key, key);
+		return TRAIN_OK;
+	}
+	const train_config *ex = train_config_get(item, "examples");
+	train_cfg_kind k = ex ? train_config_kind(ex) : TRAIN_CFG_NULL;
+	if (k == TRAIN_CFG_NULL || (k == TRAIN_CFG_STRING && !*train_config_as_string(ex))) {
+		rasa_warn(c, nn, "%s '%s' has no examples and is skipped", key, name);
+		return TRAIN_OK;
+	}
+	if (k != TRAIN_CFG_STRING)
+		return rasa_fail(c, TRAIN_EPARSE, ex, "the examples of %s '%s' must be a block string "
+		                 "(examples: |, then one \"- item\" per line), not %s", key, name,
+		                 rasa_kind_name(ex));
+	list_ctx lc = { b, c, ex, name, 0, NULL };
+	if (strcmp(key, "regex") == 0 || strcmp(key, "lookup") == 0) {
+		bool rx = key[0] == 'r';
+		lc.kind = rx ? 1 : 2;
+		rasa_vec *vec = rx ? &b->regexes : &b->lookups;
+		rasa_index *ix = rx ? &b->regex_ix : &b->lookup_ix;
+		size_t at = rasa_index_get(ix, name);
+		if (at == SIZE_MAX) {
+			struct named *nm = rasa_vec_push(b->a, vec, sizeof *nm);
+			if (!nm)
+				return rasa_nomem(c);
+			nm->name = name;
+			nm->loc = rasa_loc_of(c, nn);
+			at = vec->n - 1;
+			if (rasa_index_put(ix, name, at))
+				return rasa_nomem(c);
+		}
+		lc.target = &((struct named *)vec->v)[at];
+	}
+	size_t count;
+	if ((rc = each_line(c, ex, key, name, add_list_line, &lc, &count)))
+		return rc;
+	if (!count)
+		rasa_warn(c, nn, "%s '%s' has no examples", key, name);
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * A file.
+ */
+
+int rasa_nlu_b_read(rasa_nlu_b *b, rasa_ctx *c, const train_config *root, bool with_responses)
+{
+	int rc = rasa_ctx_enter(c, b->a, &b->fc);
+	if (rc)
+		return rc;
+	const train_config *nlu = train_config_get(root, "nlu");
+	train_cfg_kind k = nlu ? train_config_kind(nlu) : TRAIN_CFG_NULL;
+	if (k != TRAIN_CFG_NULL && k != TRAIN_CFG_LIST)
+		return rasa_fail(c, TRAIN_EPARSE, nlu, "'nlu' must be a list of items (- intent: ..., "
+		                 "- synonym: ..., - regex: ..., - lookup: ...), not %s", rasa_kind_name(nlu));
+	size_t n = train_config_len(nlu);
+	for (size_t i = 0; i < n; i++) {
+		const train_config *item = train_config_at(nlu, i);
+		if (train_config_kind(item) != TRAIN_CFG_MAP)
+			return rasa_fail(c, TRAIN_EPARSE, item, "an item under 'nlu' must be a map such as "
+			                 "'- intent: NAME' with 'examples', not %s", rasa_kind_name(item));
+		if (train_config_get(item, "intent"))
+			rc = read_intent(b, c, item);
+		else if (train_config_get(item, "synonym"))
+			rc = read_list_item(b, c, item, "synonym");
+		else if (train_config_get(item, "regex"))
+			rc = read_list_item(b, c, item, "regex");
+		else if (train_config_get(item, "lookup"))
+			rc = read_list_item(b, c, item, "lookup");
+		else {
+			static const char *const kinds[] = { "intent", "synonym", "regex", "lookup", NULL };
+			const char *first = train_config_key_at(item, 0);
+			rc = rasa_fail(c, TRAIN_EINVAL, train_config_len(item) ? train_config_key_node_at(item, 0) : item,
+			               "an item under 'nlu' needs one of the keys intent, synonym, regex or "
+			               "lookup%s", first ? rasa_did_you_mean(c, first, kinds) : "");
+		}
+		if (rc)
+			return rc;
+	}
+	if (with_responses) {
+		const train_config *r = train_config_get(root, "responses");
+		if (r && (rc = rasa_read_responses(c, r, &b->responses, &b->resp_ix)))
+			return rc;
+	}
+	return TRAIN_OK;
+}

@@ -1,0 +1,228 @@
+/*
+ * libtrain/rasa_private.h - what the Rasa readers share (issue 4): the
+ * arena every loaded struct lives in, growable arrays in it, a string
+ * index, the reading context (file, source text, diagnostics, the first
+ * error), YAML node helpers, canonical JSON text of a subtree, and the
+ * per-format entry points that rasa_data.c drives.  Not part of the SDK.
+ */
+#ifndef TRAIN_RASA_PRIVATE_H
+#define TRAIN_RASA_PRIVATE_H
+
+#include <train/rasa.h>
+#include <train/config.h>
+
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+/* ------------------------------------------------------------------------
+ * Arena: chunks of zeroed memory, freed all at once.
+ */
+struct train_rasa_arena {
+	struct rasa_chunk *head;
+	size_t total; /* bytes handed out, for nothing but curiosity */
+};
+typedef struct train_rasa_arena rasa_arena;
+
+rasa_arena *rasa_arena_new(void);
+void rasa_arena_free(rasa_arena *a);
+/* `size` zeroed bytes aligned to 16; NULL when out of memory. */
+void *rasa_alloc(rasa_arena *a, size_t size);
+char *rasa_strndup(rasa_arena *a, const char *s, size_t n);
+char *rasa_strdup(rasa_arena *a, const char *s); /* NULL stays NULL (and is not an error) */
+
+/* A growable array in an arena (old storage is abandoned to the arena). */
+typedef struct rasa_vec {
+	void *v;
+	size_t n, cap;
+} rasa_vec;
+/* Room for one more element of `size` bytes, zeroed; NULL when out of memory. */
+void *rasa_vec_push(rasa_arena *a, rasa_vec *vec, size_t size);
+/* Append a string pointer. */
+int rasa_vec_push_str(rasa_arena *a, rasa_vec *vec, const char *s);
+static inline train_rasa_names rasa_names_of(const rasa_vec *vec)
+{
+	train_rasa_names r = { (const char *const *)vec->v, vec->n };
+	return r;
+}
+
+/* ------------------------------------------------------------------------
+ * String index: key -> size_t, open addressing, malloc'd (not in the arena).
+ * Keys are borrowed: they must outlive the index.
+ */
+typedef struct rasa_index {
+	const char **keys;
+	size_t *vals;
+	size_t n, cap; /* cap: 0 or a power of two */
+} rasa_index;
+
+/* Value of `key`, or SIZE_MAX when absent. */
+size_t rasa_index_get(const rasa_index *ix, const char *key);
+/* Insert or replace. */
+int rasa_index_put(rasa_index *ix, const char *key, size_t val);
+void rasa_index_free(rasa_index *ix);
+
+/* ------------------------------------------------------------------------
+ * Reading context: one per load; `file`, `src` change per file.
+ */
+typedef struct rasa_ctx {
+	rasa_arena *arena;         /* the builder being filled: where results go */
+	rasa_arena *scratch;       /* for message text (suggestions, key lists) */
+	train_rasa_diags *diags;   /* may be NULL */
+	train_error *err;          /* may be NULL */
+	const char *file;          /* current file name, as given (for messages) */
+	const char *afile;         /* the same, in `arena` (for locations) */
+	unsigned long file_seq;    /* bumped per file */
+	const char *src;           /* its text (for lines of block scalars) */
+	size_t src_len;
+	size_t *line_starts;       /* lazily: offset of each line, malloc'd */
+	size_t n_lines;
+	int major;                 /* the file's format major version: 2 or 3 */
+	bool oom;                  /* a warning could not be recorded */
+	void *c_locale;            /* locale_t for number text, lazily */
+} rasa_ctx;
+
+void rasa_ctx_set_file(rasa_ctx *c, const char *file, const char *src, size_t len);
+void rasa_ctx_clear(rasa_ctx *c);
+
+/* A builder's copy of the current file name (interned once per file). */
+typedef struct rasa_file_cache {
+	unsigned long seq;
+	const char *name;
+} rasa_file_cache;
+/* Make `a` the arena results go to and intern the file name in it. */
+int rasa_ctx_enter(rasa_ctx *c, rasa_arena *a, rasa_file_cache *fc);
+
+/* A location in the current file. */
+train_rasa_loc rasa_loc_at(const rasa_ctx *c, unsigned line, unsigned col);
+train_rasa_loc rasa_loc_of(const rasa_ctx *c, const train_config *node);
+
+/* Record a warning at a node (NULL: the file) or a place. */
+void rasa_warn(rasa_ctx *c, const train_config *at, const char *fmt, ...) TRAIN_PRINTF(3, 4);
+void rasa_warn_at(rasa_ctx *c, unsigned line, unsigned col, const char *fmt, ...)
+	TRAIN_PRINTF(4, 5);
+/* Record an error (err and diags) and return `code`. */
+int rasa_fail(rasa_ctx *c, int code, const train_config *at, const char *fmt, ...)
+	TRAIN_PRINTF(4, 5);
+int rasa_fail_at(rasa_ctx *c, int code, unsigned line, unsigned col, const char *fmt, ...)
+	TRAIN_PRINTF(5, 6);
+/* For allocation failures. */
+int rasa_nomem(rasa_ctx *c);
+/* Take over an error from train_config_parse() etc. into diags. */
+int rasa_fail_from(rasa_ctx *c, int code, const train_error *e);
+
+/* ------------------------------------------------------------------------
+ * YAML nodes.
+ */
+
+/* "a string", "a number", "a list", "a map", "null", "true/false" */
+const char *rasa_kind_name(const train_config *n);
+/* The closest of `known` (NULL-terminated) to `word`, or NULL if none is close. */
+const char *rasa_suggest(const char *word, const char *const *known);
+/* ", did you mean 'x'?" or "" (static or arena text). */
+const char *rasa_did_you_mean(rasa_ctx *c, const char *word, const char *const *known);
+/* "a, b, c" of a NULL-terminated list, in the arena ("" when out of memory). */
+const char *rasa_join(rasa_ctx *c, const char *const *words);
+
+/*
+ * Check that every key of `map` is in `known`; the first unknown key is
+ * an error (TRAIN_EINVAL) "unknown key 'k' in WHAT; known keys: ... (did you
+ * mean ...)", or, with `warn_only`, a warning per unknown key.
+ */
+int rasa_check_keys(rasa_ctx *c, const train_config *map, const char *const *known,
+                    const char *what, bool warn_only);
+
+/*
+ * A string-valued field: the text of a STRING node copied into the arena.
+ * Other kinds: TRAIN_EPARSE "WHAT must be a string, not a number".
+ * `allow_null`: a null node gives *out = NULL.  `allow_empty`: "" is fine
+ * (otherwise "WHAT must not be empty").
+ */
+int rasa_string(rasa_ctx *c, const train_config *n, const char *what, bool allow_null,
+                bool allow_empty, const char **out);
+/* A list of strings (a null node gives an empty list). */
+int rasa_string_list(rasa_ctx *c, const train_config *n, const char *what, rasa_vec *out);
+/* A bool field. */
+int rasa_bool(rasa_ctx *c, const train_config *n, const char *what, bool *out);
+/* A number (int or float). */
+int rasa_number(rasa_ctx *c, const train_config *n, const char *what, double *out);
+
+/*
+ * Canonical JSON text of a subtree into the arena: object keys sorted
+ * bytewise, ints in decimal, floats as the shortest text that reads back
+ * ("nan", "inf", "-inf" as strings), strings escaped (UTF-8 kept).
+ * A NULL node gives NULL; a null node gives "null".
+ */
+int rasa_json(rasa_ctx *c, const train_config *n, const char **out);
+/* The same into a buffer. */
+int rasa_json_buf(rasa_ctx *c, const train_config *n, train_buf *b);
+/* JSON string literal of `s` (n bytes) into `b`. */
+int rasa_json_str(train_buf *b, const char *s, size_t n);
+/* Scalar text as Rasa would see it in a name or value: the text for any
+ * scalar, canonical JSON for lists and maps, NULL for null. */
+int rasa_scalar_or_json(rasa_ctx *c, const train_config *n, const char **out);
+
+/* Source line `line` (1-based) of the current file: pointer and length
+ * without the line break; NULL when out of range. */
+const char *rasa_src_line(rasa_ctx *c, unsigned line, size_t *len);
+/* Number of UTF-8 code points in s[0..n). */
+size_t rasa_utf8_len(const char *s, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Version check of one file's root map.  Sets c->major (2 or 3).
+ */
+int rasa_check_version(rasa_ctx *c, const train_config *root);
+
+/* ------------------------------------------------------------------------
+ * Entity annotations (rasa_nlu.c), shared with end-to-end story turns.
+ *
+ * Parses `s` (n bytes) the way Rasa's entities parser does; `*text`
+ * (arena) gets the cleaned text, `ents` the entities (train_rasa_entity
+ * elements, arena).  `line`/`col0` place s[0] in the file for messages
+ * (col0 0: unknown, point at the node `at`).
+ */
+int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_config *at,
+                           unsigned line, unsigned col0, const char **text, size_t *text_len,
+                           rasa_vec *ents);
+/* "faq/ask_x" -> "faq", "ask_x"; error for more than one '/' or an empty base. */
+int rasa_split_intent(rasa_ctx *c, const train_config *at, const char *full,
+                      const char **intent, const char **response_key);
+
+/* ------------------------------------------------------------------------
+ * Builders: one per kind, filled file by file, then finished into the
+ * public struct (which owns the arena).
+ */
+typedef struct rasa_nlu_b rasa_nlu_b;
+typedef struct rasa_domain_b rasa_domain_b;
+typedef struct rasa_stories_b rasa_stories_b;
+
+rasa_nlu_b *rasa_nlu_b_new(rasa_arena *a);
+/* `with_responses`: also read `responses` (not when they go to the domain). */
+int rasa_nlu_b_read(rasa_nlu_b *b, rasa_ctx *c, const train_config *root, bool with_responses);
+/* Consumes the builder: the arena moves into the result (NULL when out of
+ * memory, and then everything is freed). */
+train_rasa_nlu *rasa_nlu_b_finish(rasa_nlu_b *b);
+void rasa_nlu_b_free(rasa_nlu_b *b); /* frees the arena unless finished */
+
+rasa_domain_b *rasa_domain_b_new(rasa_arena *a);
+int rasa_domain_b_read(rasa_domain_b *b, rasa_ctx *c, const train_config *root);
+train_rasa_domain *rasa_domain_b_finish(rasa_domain_b *b);
+void rasa_domain_b_free(rasa_domain_b *b);
+
+rasa_stories_b *rasa_stories_b_new(rasa_arena *a);
+int rasa_stories_b_read(rasa_stories_b *b, rasa_ctx *c, const train_config *root);
+train_rasa_stories *rasa_stories_b_finish(rasa_stories_b *b);
+void rasa_stories_b_free(rasa_stories_b *b);
+
+/* Responses (`responses:` of a domain or an NLU file) into a vec of
+ * train_rasa_response (rasa_domain.c).  `seen` indexes names already in
+ * `out` (duplicates: warning, first kept). */
+int rasa_read_responses(rasa_ctx *c, const train_config *node, rasa_vec *out, rasa_index *seen);
+
+/* The top-level keys of each kind of file. */
+extern const char *const rasa_nlu_keys[];
+extern const char *const rasa_story_keys[];
+extern const char *const rasa_domain_keys[];
+
+#endif
