@@ -7,10 +7,11 @@
  *   bench gemm-fp32-1024: ours X GFLOP/s, openblas Y GFLOP/s, ratio R
  *   bench gemm-bf16-1024: ours X GFLOP/s, onednn-sgemm Y GFLOP/s, ratio R
  * (a bf16 line compares with the faster of the two fp32 references).
- * A GEMM of M x N x K counts 2*M*N*K flops; each figure is the best of a
- * few runs after one warm-up run, all with the same thread count (the
- * CPUs this process may use, or GEMM_BENCH_THREADS).  GEMM_BENCH_QUICK=1
- * stops at 1024 (for a quick look).
+ * A GEMM of M x N x K counts 2*M*N*K flops; each figure is the best run
+ * over GEMM_BENCH_ROUNDS (4) rounds of the whole table (no new round
+ * after a minute, from the third on), a warm-up run before each, all with the same thread count (the CPUs this process may
+ * use, or GEMM_BENCH_THREADS).  GEMM_BENCH_QUICK=1 skips the shapes above
+ * 1024^3 (for a quick look).
  *
  * Operands are row-major C (M x N) = A (M x K) * B (K x N), no transposes,
  * uniform in [-1, 1).  The bf16 figure includes the per-call conversion of
@@ -159,7 +160,8 @@ static int run(variant v, int M, int N, int K, const float *A, const float *B, f
 	}
 }
 
-/* Best GFLOP/s of a warm-up run and then runs until ~0.4 s or 5 runs. */
+/* Best GFLOP/s of the runs after a warm-up run: at least 1, until 0.25 s
+ * or 4 runs. */
 static double measure(variant v, int M, int N, int K, const float *A, const float *B, float *C)
 {
 	if (v == OURS_FP32 || v == OURS_BF16)
@@ -169,7 +171,7 @@ static double measure(variant v, int M, int N, int K, const float *A, const floa
 		return 0;
 	}
 	double flops = 2.0 * M * N * K, best = 0, spent = 0;
-	for (int rep = 0; rep < 5 && (rep < 2 || spent < 0.4); rep++) {
+	for (int rep = 0; rep < 4 && (rep < 1 || spent < 0.25); rep++) {
 		double t0 = now();
 		run(v, M, N, K, A, B, C);
 		double dt = now() - t0;
@@ -232,10 +234,8 @@ int main(void)
 	train_rng_fill_uniform(&rng, B, maxb, -1, 1);
 	memset(C, 0, maxc * sizeof *C);
 
-	const char *isa;
-	double peak = fp32_peak(threads, &isa);
-	printf("GEMM throughput, %d thread%s; cpu bf16: %s; fp32 peak (%s FMA loop): %.1f GFLOP/s\n",
-	       threads, threads == 1 ? "" : "s", train_cpu_has_bf16() ? "yes" : "no", isa, peak);
+	const char *isa = "none";
+	double peak = 0;
 	/* Other work on the machine skews every figure (OpenMP barriers suffer
 	 * most): say how busy it was. */
 	FILE *la = fopen("/proc/loadavg", "r");
@@ -247,32 +247,61 @@ int main(void)
 	}
 	if (load >= 0)
 		printf("load average at start: %.2f (on %d CPUs)\n", load, threads);
+	fflush(stdout);
+
+	/* Rounds over the whole table, keeping each cell's best: a burst of
+	 * other work on the machine then spoils one round of a cell, not the
+	 * figure.  OpenBLAS's idle threads spin for a while after a call and
+	 * would slow the next OpenMP run down, so each shape runs it last and
+	 * pauses after it. */
+	const char *rr = getenv("GEMM_BENCH_ROUNDS");
+	int rounds = rr && atoi(rr) > 0 ? atoi(rr) : 4;
+	static double res[sizeof shapes / sizeof shapes[0]][NVARIANTS];
+	static char impl[sizeof shapes / sizeof shapes[0]][2][48];
+	static const variant order[NVARIANTS] = { OURS_FP32, OURS_BF16, ONEDNN_SGEMM, OPENBLAS };
+	double t_start = now();
+	int r = 0;
+	for (; r < rounds; r++) {
+		/* A busy machine makes rounds slow: keep the total near a minute. */
+		if (r >= 2 && now() - t_start > 60)
+			break;
+		double p = fp32_peak(threads, &isa);
+		if (p > peak)
+			peak = p;
+		for (size_t i = 0; i < nshapes; i++) {
+			const shape *s = &shapes[i];
+			if (quick && (double)s->M * s->N * s->K > 1024.0 * 1024 * 1024)
+				continue;
+			for (int o = 0; o < NVARIANTS; o++) {
+				variant v = order[o];
+				double g = measure(v, s->M, s->N, s->K, A, B, C);
+				if (g > res[i][v])
+					res[i][v] = g;
+				if (v <= OURS_BF16)
+					snprintf(impl[i][v], sizeof impl[i][v], "%s", train_kernels_last_impl());
+			}
+			struct timespec pause = { 0, 150 * 1000 * 1000 };
+			nanosleep(&pause, NULL);
+		}
+	}
+	printf("GEMM throughput, %d thread%s; cpu bf16: %s; fp32 peak (%s FMA loop): %.1f GFLOP/s\n",
+	       threads, threads == 1 ? "" : "s", train_cpu_has_bf16() ? "yes" : "no", isa, peak);
+	printf("%d rounds in %.0f s; best of each\n", r, now() - t_start);
 	printf("%-15s %10s %10s %10s %12s %7s  %s\n", "M x N x K", "ours", "ours-bf16", "openblas",
 	       "onednn-sgemm", "%peak", "oneDNN impl (fp32 / bf16)");
-
-	double res[sizeof shapes / sizeof shapes[0]][NVARIANTS];
-	char impl[sizeof shapes / sizeof shapes[0]][2][48];
-	size_t done = 0;
 	for (size_t i = 0; i < nshapes; i++) {
 		const shape *s = &shapes[i];
 		if (quick && (double)s->M * s->N * s->K > 1024.0 * 1024 * 1024)
 			continue;
-		for (int v = 0; v < NVARIANTS; v++) {
-			res[i][v] = measure((variant)v, s->M, s->N, s->K, A, B, C);
-			if (v <= OURS_BF16)
-				snprintf(impl[i][v], sizeof impl[i][v], "%s", train_kernels_last_impl());
-		}
 		double best32 = res[i][OURS_FP32] > res[i][OPENBLAS] ? res[i][OURS_FP32] : res[i][OPENBLAS];
 		if (res[i][ONEDNN_SGEMM] > best32)
 			best32 = res[i][ONEDNN_SGEMM];
 		printf("%-15s %10.1f %10.1f %10.1f %12.1f %6.0f%%  %s / %s\n", s->name, res[i][OURS_FP32],
 		       res[i][OURS_BF16], res[i][OPENBLAS], res[i][ONEDNN_SGEMM],
 		       peak > 0 ? 100 * best32 / peak : 0, impl[i][0], impl[i][1]);
-		fflush(stdout);
-		done = i + 1;
 	}
 	printf("(GFLOP/s; %%peak is the best fp32 figure against the FMA loop)\n");
-	for (size_t i = 0; i < done; i++) {
+	for (size_t i = 0; i < nshapes; i++) {
 		const shape *s = &shapes[i];
 		if (quick && (double)s->M * s->N * s->K > 1024.0 * 1024 * 1024)
 			continue;
@@ -280,7 +309,7 @@ int main(void)
 		printf("bench gemm-fp32-%s: ours %.1f GFLOP/s, openblas %.1f GFLOP/s, ratio %.2f\n",
 		       s->name, ours, ob, ob > 0 ? ours / ob : 0);
 	}
-	for (size_t i = 0; i < done; i++) {
+	for (size_t i = 0; i < nshapes; i++) {
 		const shape *s = &shapes[i];
 		if (quick && (double)s->M * s->N * s->K > 1024.0 * 1024 * 1024)
 			continue;
