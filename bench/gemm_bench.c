@@ -260,10 +260,10 @@ int main(void)
 	static char impl[sizeof shapes / sizeof shapes[0]][2][48];
 	static const variant order[NVARIANTS] = { OURS_FP32, OURS_BF16, ONEDNN_SGEMM, OPENBLAS };
 	double t_start = now();
-	int r = 0;
-	for (; r < rounds; r++) {
+	int round = 0;
+	for (; round < rounds; round++) {
 		/* A busy machine makes rounds slow: keep the total near a minute. */
-		if (r >= 2 && now() - t_start > 60)
+		if (round >= 2 && now() - t_start > 60)
 			break;
 		double p = fp32_peak(threads, &isa);
 		if (p > peak)
@@ -286,7 +286,7 @@ int main(void)
 	}
 	printf("GEMM throughput, %d thread%s; cpu bf16: %s; fp32 peak (%s FMA loop): %.1f GFLOP/s\n",
 	       threads, threads == 1 ? "" : "s", train_cpu_has_bf16() ? "yes" : "no", isa, peak);
-	printf("%d rounds in %.0f s; best of each\n", r, now() - t_start);
+	printf("%d rounds in %.0f s; best of each\n", round, now() - t_start);
 	printf("%-15s %10s %10s %10s %12s %7s  %s\n", "M x N x K", "ours", "ours-bf16", "openblas",
 	       "onednn-sgemm", "%peak", "oneDNN impl (fp32 / bf16)");
 	for (size_t i = 0; i < nshapes; i++) {
