@@ -1049,7 +1049,8 @@ static int read_text(loader *L, const char *text, size_t len, const char *name, 
 		if (!kinds) {
 			const char *hint = "";
 			for (size_t i = 0; i < train_config_len(root) && !*hint; i++)
-				hint = rasa_did_you_mean(c, train_config_key_at(root, i), all_top_keys);
+				if (!in_list(train_config_key_at(root, i), all_top_keys))
+					hint = rasa_did_you_mean(c, train_config_key_at(root, i), all_top_keys);
 			rasa_warn_at(c, 1, 1, "none of the keys nlu, responses, stories, rules or the domain "
 			             "keys is here: the file is skipped%s", hint);
 		}

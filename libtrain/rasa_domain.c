@@ -468,13 +468,14 @@ static int read_slot(rasa_domain_b *b, rasa_ctx *c, const char *name, const trai
 		return rasa_fail(c, TRAIN_EPARSE, sv, "slot '%s' must be a map with at least 'type: ...', "
 		                 "not %s", name, rasa_kind_name(sv));
 	bool v2 = c->major < 3;
+	for (size_t i = 0; !v2 && i < train_config_len(sv); i++)
+		if (strcmp(train_config_key_at(sv, i), "auto_fill") == 0)
+			return rasa_fail(c, TRAIN_EINVAL, train_config_key_node_at(sv, i), "'auto_fill' of slot "
+			                 "'%s' was removed in Rasa 3: a slot is filled by its 'mappings' (or mark "
+			                 "the file as Rasa 2 with version: \"2.0\")", name);
 	int rc = rasa_check_keys(c, sv, v2 ? slot_keys2 : slot_keys3, "a slot", false);
-	if (rc) {
-		if (!v2 && train_config_get(sv, "auto_fill") && rc == TRAIN_EINVAL)
-			rasa_warn(c, train_config_get(sv, "auto_fill"), "'auto_fill' is Rasa 2: in Rasa 3 a "
-			          "slot is filled by its 'mappings' (or mark the file version: \"2.0\")");
+	if (rc)
 		return rc;
-	}
 	if (duplicate(c, &b->slot_ix, &b->slots, sizeof(train_rasa_slot), offsetof(train_rasa_slot, loc),
 	              "slot", name, kn))
 		return TRAIN_OK;
@@ -489,7 +490,7 @@ static int read_slot(rasa_domain_b *b, rasa_ctx *c, const char *name, const trai
 	if ((rc = rasa_string(c, t, "the 'type' of a slot", true, false, &s->type_name)))
 		return rc;
 	if (!s->type_name)
-		return rasa_fail(c, TRAIN_EINVAL, t ? t : sv, "slot '%s' has no 'type'; give one of %s", name,
+		return rasa_fail(c, TRAIN_EINVAL, t ? t : kn, "slot '%s' has no 'type'; give one of %s", name,
 		                 rasa_join(c, slot_type_names));
 	int ty = resolve_slot_type(s->type_name);
 	if (ty == -1) {

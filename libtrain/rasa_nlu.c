@@ -601,7 +601,7 @@ static int each_line(rasa_ctx *c, const train_config *node, const char *item_kin
 				rasa_warn_at(c, bp.literal ? fline : train_config_line(node),
 				             col ? col : train_config_col(node),
 				             "a line of the examples of %s '%s' does not start with '- ' and is "
-				             "skipped: %.80s", item_kind, name, l);
+				             "skipped: %.*s", item_kind, name, (int)(len > 80 ? 80 : len), l);
 			}
 			continue;
 		}

@@ -399,7 +399,7 @@ static int parse_step(rasa_ctx *c, const train_config *step, where w, rasa_vec *
 		                                       "steps; the user turn goes under 'steps')"
 		                 : w == IN_OR ? " (the alternatives of 'or' are intents or slot_was_set)"
 		                 : " (rules have no checkpoints and no end-to-end bot texts: use a story)";
-		return rasa_fail(c, TRAIN_EINVAL, step, "a '%s' step cannot be in %s%s", sk.key,
+		return rasa_fail(c, TRAIN_EINVAL, step, "a step with '%s' cannot be in %s%s", sk.key,
 		                 where_name(w), hint);
 	}
 	int rc;
@@ -1049,6 +1049,8 @@ int train_rasa_trackers_generate(const train_rasa_stories *stories, const train_
 		const train_rasa_story *r = &stories->items[i];
 		if (r->kind != TRAIN_RASA_RULE)
 			continue;
+		g.n_names = 0;
+		rc = names_push(&g, r->name);
 		for (size_t k = 0; k < r->n_condition && !rc; k++)
 			rc = path_push(&g, &r->condition[k]);
 		if (!rc)
