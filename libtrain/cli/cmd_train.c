@@ -175,6 +175,14 @@ int cmd_train(int argc, char **argv, const char *sub)
 		free(finetune_model);
 		return EXIT_USAGE;
 	}
+	/* A Rasa project: import and check it before anything trains (issue 4). */
+	if ((!strcmp(sub, "nlu") || !strcmp(sub, "core")) && (opt.data_path || opt.domain_path)) {
+		int st = cli_rasa_precheck(sub, opt.domain_path, opt.data_path, (int)opt.verbosity);
+		if (st) {
+			free(finetune_model);
+			return st;
+		}
+	}
 	if (!opt.recipe_path) {
 		if (access("recipe.yml", R_OK) != 0) {
 			fprintf(stderr, "train: no recipe: give --recipe FILE (no recipe.yml here)\n");
