@@ -1675,7 +1675,8 @@ int train_rasa_validate(const train_rasa_domain *domain, const train_rasa_nlu *n
 	if (v.oom && !rc)
 		rc = TRAIN_ENOMEM;
 
-	qsort(v.f, v.nf, sizeof *v.f, cmp_finding);
+	if (v.nf)
+		qsort(v.f, v.nf, sizeof *v.f, cmp_finding);
 	for (size_t i = 0; i < v.nf; i++) {
 		const finding *f = &v.f[i];
 		if (f->sev == TRAIN_RASA_ERROR && n_errors++ == 0 && !rc)
