@@ -4,11 +4,12 @@
  *
  * The facts come from Rasa 3.x (rasa/validator.py, rasa/model_training.py,
  * rasa/core/training/story_conflict.py, rasa/shared/core/domain.py and
- * slots.py); the code is our own.  Where Rasa only warns about a name the
- * data uses but the domain lacks, we make it an error (the name can only
- * be a typo, and training would fail or silently ignore it); what Rasa
- * treats as harmless stays a warning.  <train/rasa_validate.h> lists the
- * checks.
+ * slots.py); the code is our own.  Where Rasa only warns about a name a
+ * story or rule uses but the domain lacks, we make it an error (the name
+ * can only be a mistake, and the dialogue model would fail on it or
+ * silently ignore it); names of the NLU data stay warnings, as in Rasa (an
+ * NLU model trains without the domain), and so does what Rasa treats as
+ * harmless.  <train/rasa_validate.h> lists the checks.
  *
  * Sections: names and findings (small containers), the domain's names,
  * what the data uses, the checks, story conflicts, training type.
@@ -81,11 +82,9 @@ typedef struct name_ent {
 	const char *key;
 	train_rasa_loc loc;    /* first place */
 	size_t count;
-	unsigned flags;
+	unsigned flags;        /* free for the check that owns the set */
 	const void *ptr;       /* what defined it (a slot, a form, ...), or NULL */
 } name_ent;
-
-#define NF_DEFAULT 1u       /* defined by Rasa, never "unused" */
 
 typedef struct nameset {
 	name_ent *e;
@@ -213,7 +212,7 @@ typedef struct entity_fill {
 typedef struct slot_info {
 	const train_rasa_slot *slot;
 	int featurized;          /* influence_conversation and not `any` */
-	entity_fill *fills;      /* from_entity mappings without an active_loop condition */
+	entity_fill *fills;      /* from_entity mappings without conditions */
 	size_t n_fills;
 	char **values;           /* categorical: lower-cased values */
 	size_t n_values;
@@ -228,12 +227,13 @@ typedef struct vctx {
 	train_rasa_diags *diags;
 
 	/* defined by the domain (and Rasa's defaults) */
-	nameset d_intents, d_entities, d_slots, d_responses, d_actions, d_forms, d_custom;
+	nameset d_intents, d_entities, d_slots, d_responses, d_actions, d_forms;
 	nameset d_utter_ok;             /* utter_ names that have a response (bases included) */
 	/* used by the data */
 	nameset u_intents_nlu, u_intents_story, u_entities_nlu, u_entities_story, u_actions;
 	nameset u_loops, u_slots_set;
-	nameset u_slots_read, u_entities_mapped, u_responses_implicit, u_actions_implicit;
+	nameset u_slots_read, u_slots_cond, u_entities_mapped, u_responses_implicit;
+	nameset u_actions_implicit;
 	size_t n_story_items;           /* stories + rules */
 	int has_nlu;                    /* NLU examples */
 
@@ -377,22 +377,16 @@ static void collect_domain(vctx *v)
 	const train_rasa_domain *d = v->dom;
 	int kb = 0;
 
-	for (const char *const *p = default_intents; *p; p++) {
-		name_ent *e = ns_add(&v->d_intents, *p, NULL);
-		if (e)
-			e->flags |= NF_DEFAULT;
-		else
-			v->oom = 1;
-	}
+	/* Default names have no `ptr`: an intent without one uses every entity. */
+	for (const char *const *p = default_intents; *p; p++)
+		use(v, &v->d_intents, *p, NULL);
 	for (size_t i = 0; i < d->n_intents; i++) {
 		name_ent *e = ns_add(&v->d_intents, d->intents[i].name, &d->intents[i].loc);
 		if (!e) {
 			v->oom = 1;
 			continue;
 		}
-		/* A default intent the user lists is theirs to check. */
-		e->flags &= ~NF_DEFAULT;
-		e->loc = d->intents[i].loc;
+		e->loc = d->intents[i].loc; /* a default intent the domain lists */
 		e->ptr = &d->intents[i];
 	}
 	for (size_t i = 0; i < d->n_entities; i++) {
@@ -404,7 +398,6 @@ static void collect_domain(vctx *v)
 	}
 	for (size_t i = 0; i < d->n_actions; i++) {
 		use(v, &v->d_actions, d->actions[i].name, &d->actions[i].loc);
-		use(v, &v->d_custom, d->actions[i].name, &d->actions[i].loc);
 		if (!strcmp(d->actions[i].name, "action_query_knowledge_base"))
 			kb = 1;
 	}
@@ -415,16 +408,12 @@ static void collect_domain(vctx *v)
 		else
 			v->oom = 1;
 	}
-	for (const char *const *p = default_slots; *p; p++) {
-		name_ent *e = ns_get(&v->d_slots, *p) ? NULL : ns_add(&v->d_slots, *p, NULL);
-		if (e)
-			e->flags |= NF_DEFAULT;
-	}
-	for (const char *const *p = kb_slots; kb && *p; p++) {
-		name_ent *e = ns_get(&v->d_slots, *p) ? NULL : ns_add(&v->d_slots, *p, NULL);
-		if (e)
-			e->flags |= NF_DEFAULT;
-	}
+	for (const char *const *p = default_slots; *p; p++)
+		if (!ns_has(&v->d_slots, *p))
+			use(v, &v->d_slots, *p, NULL);
+	for (const char *const *p = kb_slots; kb && *p; p++)
+		if (!ns_has(&v->d_slots, *p))
+			use(v, &v->d_slots, *p, NULL);
 	for (size_t i = 0; i < d->n_forms; i++) {
 		name_ent *e = ns_add(&v->d_forms, d->forms[i].name, &d->forms[i].loc);
 		if (e)
@@ -433,13 +422,8 @@ static void collect_domain(vctx *v)
 			v->oom = 1;
 		use(v, &v->d_actions, d->forms[i].name, &d->forms[i].loc);
 	}
-	for (const char *const *p = default_actions; *p; p++) {
-		name_ent *e = ns_add(&v->d_actions, *p, NULL);
-		if (e)
-			e->flags |= NF_DEFAULT;
-		else
-			v->oom = 1;
-	}
+	for (const char *const *p = default_actions; *p; p++)
+		use(v, &v->d_actions, *p, NULL);
 	for (size_t i = 0; i < d->e2e_actions.n; i++)
 		use(v, &v->d_actions, d->e2e_actions.v[i], NULL);
 
@@ -470,11 +454,12 @@ static void collect_domain(vctx *v)
 	/* Retrieval intents of the NLU data: "utter_<intent>" is an action. */
 	for (size_t i = 0; v->nlu && i < v->nlu->n_messages; i++) {
 		const train_rasa_message *m = &v->nlu->messages[i];
-		if (m->response_key && m->intent && !ns_has(&v->d_actions, m->intent)) {
-			const char *a = pool_fmt(v, UTTER "%s", m->intent);
-			if (a && !ns_has(&v->d_actions, a))
-				use(v, &v->d_actions, a, NULL);
-		}
+		char name[512];
+		if (!m->response_key || !m->intent ||
+		    (size_t)snprintf(name, sizeof name, UTTER "%s", m->intent) >= sizeof name ||
+		    ns_has(&v->d_actions, name))
+			continue;
+		use(v, &v->d_actions, pool_keep(v, strdup(name)), NULL);
 	}
 }
 
@@ -512,8 +497,10 @@ static void use_event(vctx *v, const train_rasa_event *e)
 	case TRAIN_RASA_EV_CHECKPOINT:
 		/* Slot conditions of a checkpoint read slots; Rasa does not
 		 * count them among the slots a story sets. */
-		for (size_t i = 0; i < e->n_sub; i++)
+		for (size_t i = 0; i < e->n_sub; i++) {
 			use(v, &v->u_slots_read, e->sub[i].name, &e->sub[i].loc);
+			use(v, &v->u_slots_cond, e->sub[i].name, &e->sub[i].loc);
+		}
 		break;
 	case TRAIN_RASA_EV_BOT:
 	default:
@@ -542,8 +529,8 @@ static void collect_data(vctx *v)
  */
 
 /* Intent names of a mapping's `intent` or `not_intent` (a string or a list). */
-static void check_mapping_intents(vctx *v, const train_rasa_slot *slot, const json_t *m,
-                                  const char *key, const train_rasa_loc *loc)
+static void check_mapping_intents(vctx *v, const char *slot, const json_t *m, const char *key,
+                                  const train_rasa_loc *loc)
 {
 	const char *type = jstr(m, "type");
 	int from_intent = type && !strcmp(type, "from_intent") && !strcmp(key, "intent");
@@ -557,7 +544,7 @@ static void check_mapping_intents(vctx *v, const train_rasa_slot *slot, const js
 		       "slot '%s' has a mapping with %s '%s', which is not an intent in the domain, so "
 		       "the mapping never applies for it%s: add the intent to 'intents:' in %s or "
 		       "correct the name",
-		       slot->name, key, json_string_value(it),
+		       slot, key, json_string_value(it),
 		       from_intent ? " (Rasa skips the whole mapping)" : "", domain_file(v));
 	}
 }
@@ -581,10 +568,8 @@ static void check_mapping(vctx *v, const train_rasa_slot *slot, const char *slot
 			       "'entities:' in %s or correct the name",
 			       slot_name, entity, entity, domain_file(v));
 	}
-	if (slot) {
-		check_mapping_intents(v, slot, m, "intent", loc);
-		check_mapping_intents(v, slot, m, "not_intent", loc);
-	}
+	check_mapping_intents(v, slot_name, m, "intent", loc);
+	check_mapping_intents(v, slot_name, m, "not_intent", loc);
 	const json_t *conds = json_object_get(m, "conditions");
 	for (size_t i = 0; slot && json_is_array(conds) && i < json_array_size(conds); i++) {
 		const char *loop = jstr(json_array_get(conds, i), "active_loop");
@@ -609,11 +594,10 @@ static void check_mapping(vctx *v, const train_rasa_slot *slot, const char *slot
 			       slot_name, loop, slot_name);
 	}
 	/* Rasa fills slots from entities after each user turn when a
-	 * from_entity mapping has no active_loop condition
-	 * (Domain.slots_for_entities); the conflict check replays that. */
+	 * from_entity mapping has no conditions (Domain.slots_for_entities);
+	 * the conflict check replays that. */
 	if (si && from_entity && entity) {
-		const json_t *c0 = json_is_array(conds) ? json_array_get(conds, 0) : NULL;
-		if (c0 && jstr(c0, "active_loop"))
+		if (json_is_array(conds) && json_array_size(conds))
 			return;
 		entity_fill *f = realloc(si->fills, (si->n_fills + 1) * sizeof *f);
 		if (!f) {
@@ -806,13 +790,16 @@ static void check_used(vctx *v)
 		for (size_t i = 0; i < v->u_actions.n; i++) {
 			const char *a = s[i]->key;
 			int utter = has_prefix(a, UTTER);
-			if (!ns_has(&v->d_actions, a))
+			if (!ns_has(&v->d_actions, a) && utter)
 				report(v, TRAIN_RASA_ERROR, &s[i]->loc,
-				       utter ? "action '%s' has no response: add a response '%s' under "
-				               "'responses:' in %s, or correct the name"
-				             : "action '%s' is not in the domain: add it to 'actions:' in %s "
-				               "(and implement it in your action server), or correct the name",
-				       a, utter ? a : df, df);
+				       "action '%s' has no response: add a response '%s' under 'responses:' "
+				       "in %s, or correct the name",
+				       a, a, df);
+			else if (!ns_has(&v->d_actions, a))
+				report(v, TRAIN_RASA_ERROR, &s[i]->loc,
+				       "action '%s' is not in the domain: add it to 'actions:' in %s (and "
+				       "implement it in your action server), or correct the name",
+				       a, df);
 			else if (utter && !ns_has(&v->d_utter_ok, a))
 				report(v, TRAIN_RASA_WARNING, &s[i]->loc,
 				       "action '%s' is listed under 'actions:' but has no response: if it is "
@@ -837,6 +824,16 @@ static void check_used(vctx *v)
 				       "slot '%s' is set in a story or rule but is not in the domain (Rasa "
 				       "refuses to train with unresolved slots): add it under 'slots:' in %s "
 				       "or correct the name",
+				       s[i]->key, df);
+		free(s);
+	}
+	if ((s = ns_sorted(&v->u_slots_cond))) {
+		for (size_t i = 0; i < v->u_slots_cond.n; i++)
+			if (!ns_has(&v->d_slots, s[i]->key))
+				report(v, TRAIN_RASA_WARNING, &s[i]->loc,
+				       "a checkpoint's condition is on slot '%s', which is not in the domain, "
+				       "so it never holds and the stories after it are never joined: add the "
+				       "slot under 'slots:' in %s or correct the name",
 				       s[i]->key, df);
 		free(s);
 	}
@@ -1714,10 +1711,10 @@ int train_rasa_validate(const train_rasa_domain *domain, const train_rasa_nlu *n
 	}
 	free(v.slots);
 	nameset *sets[] = { &v.d_intents, &v.d_entities, &v.d_slots, &v.d_responses, &v.d_actions,
-		            &v.d_forms, &v.d_custom, &v.d_utter_ok, &v.u_intents_nlu,
+		            &v.d_forms, &v.d_utter_ok, &v.u_intents_nlu,
 		            &v.u_intents_story, &v.u_entities_nlu, &v.u_entities_story,
 		            &v.u_actions, &v.u_actions_implicit, &v.u_loops,
-		            &v.u_slots_set, &v.u_slots_read, &v.u_entities_mapped,
+		            &v.u_slots_set, &v.u_slots_read, &v.u_slots_cond, &v.u_entities_mapped,
 		            &v.u_responses_implicit };
 	for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
 		ns_free(sets[i]);

@@ -432,6 +432,16 @@ static void test_conflict_entities(void)
 	snprintf(d, sizeof d, "%sintents: [{inform: {use_entities: []}}]\nentities: [city]\n"
 	         "slots:\n  c: {type: text, mappings: [{type: from_entity, entity: city}]}\n", base);
 	CU_ASSERT_EQUAL(conflicts(d, entity_stories, 0), 0);
+	/* ... but not a mapping with conditions (it fills only inside its form) */
+	snprintf(d, sizeof d, "%sintents: [{inform: {use_entities: []}}]\nentities: [city]\n"
+	         "slots:\n  c: {type: text, mappings: [{type: from_entity, entity: city, "
+	         "conditions: [{active_loop: f}]}]}\nforms:\n  f: {required_slots: [c]}\n", base);
+	CU_ASSERT_EQUAL(conflicts(d, entity_stories, 0), 1);
+	/* nor when the domain says not to store entities as slots */
+	snprintf(d, sizeof d, "%sintents: [{inform: {use_entities: []}}]\nentities: [city]\n"
+	         "config: {store_entities_as_slots: false}\n"
+	         "slots:\n  c: {type: text, mappings: [{type: from_entity, entity: city}]}\n", base);
+	CU_ASSERT_EQUAL(conflicts(d, entity_stories, 0), 1);
 }
 
 /* A story that ends (waits for the user) against one that goes on. */
