@@ -921,7 +921,7 @@ static int make_parts(gen *g)
 			while (k < n && ev[k].kind != TRAIN_RASA_EV_CHECKPOINT)
 				k++;
 			p->last = k;
-			p->end = cps + used;
+			p->end = cps ? cps + used : NULL; /* no checkpoints: no array (NULL + 0 is UB) */
 			while (k < n && ev[k].kind == TRAIN_RASA_EV_CHECKPOINT) {
 				if (ev[k].n_sub) {
 					g->c.file = ev[k].loc.file;
