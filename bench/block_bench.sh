@@ -57,7 +57,7 @@ best() {
 	shift
 	cat "$@" | awk -v k="$key" '$1 == k && $2 == "steps/s" { if ($3 > b) b = $3 } END { printf "%.2f", b }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 # Every round's tables (they show the spread), then the two lines.
 for r in $(seq 1 "$rounds"); do
@@ -84,7 +84,7 @@ if [ "$have_torch" = 1 ]; then
 	t16=$(best torch-bf16 "$work"/torch[0-9]*)
 	echo "bench block-fp32: ours $o32 steps/s, torch $t32 steps/s, ratio $(ratio "$o32" "$t32")"
 	echo "bench block-bf16: ours $o16 steps/s, torch-autocast $t16 steps/s, ratio $(ratio "$o16" "$t16")"
-	max() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a > b ? a : b }'; }
+	max() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a > b ? a : b) }'; }
 	b_o32=$(max "$o32" "$p_o32"); b_t32=$(max "$t32" "$p_t32")
 	b_o16=$(max "$o16" "$p_o16"); b_t16=$(max "$t16" "$p_t16")
 	echo "note: each side in its better environment (default or OMP_WAIT_POLICY=passive): fp32 ours $b_o32, torch $b_t32 steps/s, ratio $(ratio "$b_o32" "$b_t32"); bf16 ours $b_o16, torch-autocast $b_t16 steps/s, ratio $(ratio "$b_o16" "$b_t16")"
