@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------
  * Arena.
@@ -34,7 +36,10 @@ struct rasa_chunk {
 	_Alignas(16) unsigned char data[];
 };
 
-#define RASA_CHUNK 65536
+/* Chunks start at 64 KiB and grow with the arena, up to 4 MiB: few
+ * mallocs for a big NLU file, little waste for a small one. */
+#define RASA_CHUNK (64u << 10)
+#define RASA_CHUNK_MAX (4u << 20)
 
 rasa_arena *rasa_arena_new(void)
 {
@@ -54,22 +59,47 @@ void rasa_arena_free(rasa_arena *a)
 	free(a);
 }
 
+static struct rasa_chunk *chunk_new(size_t cap)
+{
+	struct rasa_chunk *c = malloc(sizeof(struct rasa_chunk) + cap);
+	if (!c)
+		return NULL;
+	c->used = 0;
+	c->cap = cap;
+	c->next = NULL;
+	return c;
+}
+
 void *rasa_alloc(rasa_arena *a, size_t size)
+{
+	void *p = rasa_alloc_raw(a, size);
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+void *rasa_alloc_raw(rasa_arena *a, size_t size)
 {
 	if (!a || size > SIZE_MAX / 2)
 		return NULL;
 	size = (size + 15) & ~(size_t)15;
+	if (a->head)
+		a->head->used = (a->head->used + 15) & ~(size_t)15; /* after packed strings */
 	if (size == 0)
 		size = 16;
 	struct rasa_chunk *ch = a->head;
 	if (!ch || ch->cap - ch->used < size) {
-		size_t cap = size > RASA_CHUNK / 4 ? size : RASA_CHUNK;
-		struct rasa_chunk *nc = malloc(sizeof *nc + cap);
+		size_t cap = a->total < RASA_CHUNK ? RASA_CHUNK : a->total;
+		if (cap > RASA_CHUNK_MAX)
+			cap = RASA_CHUNK_MAX;
+		cap = (cap + 15) & ~(size_t)15;
+		bool own = size > cap / 4;
+		if (own)
+			cap = size;
+		struct rasa_chunk *nc = chunk_new(cap);
 		if (!nc)
 			return NULL;
-		nc->used = 0;
-		nc->cap = cap;
-		if (ch && cap == size) {
+		if (ch && own) {
 			/* A big block gets its own chunk behind the current one, so
 			 * the current chunk's free room is not abandoned. */
 			nc->next = ch->next;
@@ -83,15 +113,27 @@ void *rasa_alloc(rasa_arena *a, size_t size)
 	void *p = ch->data + ch->used;
 	ch->used += size;
 	a->total += size;
-	memset(p, 0, size);
 	return p;
+}
+
+/* Unaligned bytes from the current chunk (strings pack tightly). */
+static void *alloc_bytes(rasa_arena *a, size_t size)
+{
+	struct rasa_chunk *ch = a ? a->head : NULL;
+	if (ch && ch->cap - ch->used >= size) {
+		void *p = ch->data + ch->used;
+		ch->used += size;
+		a->total += size;
+		return p;
+	}
+	return rasa_alloc_raw(a, size);
 }
 
 char *rasa_strndup(rasa_arena *a, const char *s, size_t n)
 {
 	if (n == SIZE_MAX)
 		return NULL;
-	char *p = rasa_alloc(a, n + 1);
+	char *p = alloc_bytes(a, n + 1);
 	if (!p)
 		return NULL;
 	if (n)
@@ -105,13 +147,32 @@ char *rasa_strdup(rasa_arena *a, const char *s)
 	return s ? rasa_strndup(a, s, strlen(s)) : NULL;
 }
 
+int rasa_vec_reserve(rasa_arena *a, rasa_vec *vec, size_t more, size_t size)
+{
+	if (vec->cap - vec->n >= more)
+		return TRAIN_OK;
+	if (more > SIZE_MAX / size - vec->n)
+		return TRAIN_ENOMEM;
+	size_t nc = vec->n + more;
+	if (nc < vec->cap * 2 && vec->cap <= SIZE_MAX / 2 / size)
+		nc = vec->cap * 2; /* geometric, or repeated reserves copy quadratically */
+	void *nv = rasa_alloc_raw(a, nc * size);
+	if (!nv)
+		return TRAIN_ENOMEM;
+	if (vec->n)
+		memcpy(nv, vec->v, vec->n * size);
+	vec->v = nv;
+	vec->cap = nc;
+	return TRAIN_OK;
+}
+
 void *rasa_vec_push(rasa_arena *a, rasa_vec *vec, size_t size)
 {
 	if (vec->n == vec->cap) {
 		size_t nc = vec->cap ? vec->cap * 2 : 4;
 		if (nc > SIZE_MAX / size)
 			return NULL;
-		void *nv = rasa_alloc(a, nc * size);
+		void *nv = rasa_alloc_raw(a, nc * size);
 		if (!nv)
 			return NULL;
 		if (vec->n)
@@ -337,6 +398,9 @@ void rasa_ctx_set_file(rasa_ctx *c, const char *file, const char *src, size_t le
 	c->line_starts = NULL;
 	c->n_lines = 0;
 	c->major = 3;
+	c->blocks = NULL;
+	c->n_blocks = 0;
+	c->block_lines = 0;
 }
 
 void rasa_ctx_clear(rasa_ctx *c)
@@ -594,11 +658,11 @@ int rasa_string(rasa_ctx *c, const train_config *n, const char *what, bool allow
 		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be a string, not null", what);
 	}
 	if (k != TRAIN_CFG_STRING) {
-		const char *t = train_config_as_string(n);
+		const char *t = rasa_text(c, n);
 		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be a string, not %s%s%s%s (quote it)", what,
 		                 rasa_kind_name(n), t ? " (" : "", t ? t : "", t ? ")" : "");
 	}
-	const char *s = train_config_as_string(n);
+	const char *s = rasa_text(c, n);
 	if (!allow_empty && (!s || !*s))
 		return rasa_fail(c, TRAIN_EINVAL, n, "%s must not be empty", what);
 	*out = rasa_strdup(c->arena, s ? s : "");
@@ -628,7 +692,7 @@ int rasa_string_list(rasa_ctx *c, const train_config *n, const char *what, rasa_
 int rasa_bool(rasa_ctx *c, const train_config *n, const char *what, bool *out)
 {
 	if (!n || train_config_kind(n) != TRAIN_CFG_BOOL) {
-		const char *t = n ? train_config_as_string(n) : NULL;
+		const char *t = n ? rasa_text(c, n) : NULL;
 		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be true or false, not %s%s%s%s", what,
 		                 rasa_kind_name(n), t ? " (" : "", t ? t : "", t ? ")" : "");
 	}
@@ -640,7 +704,7 @@ int rasa_number(rasa_ctx *c, const train_config *n, const char *what, double *ou
 {
 	train_cfg_kind k = n ? train_config_kind(n) : TRAIN_CFG_NULL;
 	if (k != TRAIN_CFG_INT && k != TRAIN_CFG_FLOAT) {
-		const char *t = n ? train_config_as_string(n) : NULL;
+		const char *t = n ? rasa_text(c, n) : NULL;
 		return rasa_fail(c, TRAIN_EPARSE, n, "%s must be a number, not %s%s%s%s", what,
 		                 rasa_kind_name(n), t ? " (" : "", t ? t : "", t ? ")" : "");
 	}
@@ -742,6 +806,12 @@ int rasa_json_buf(rasa_ctx *c, const train_config *n, train_buf *b)
 	case TRAIN_CFG_FLOAT:
 		return json_double(c, train_config_as_float(n), b);
 	case TRAIN_CFG_STRING: {
+		rasa_block *blk = rasa_block_of(c, n);
+		if (blk) {
+			size_t bl;
+			const char *bt = rasa_block_text(c, blk, &bl);
+			return bt ? rasa_json_str(b, bt, bl) : TRAIN_ENOMEM;
+		}
 		const char *s = train_config_as_string(n);
 		return rasa_json_str(b, s ? s : "", s ? strlen(s) : 0);
 	}
@@ -816,7 +886,7 @@ int rasa_scalar_or_json(rasa_ctx *c, const train_config *n, const char **out)
 	case TRAIN_CFG_MAP:
 		return rasa_json(c, n, out);
 	default:
-		*out = rasa_strdup(c->arena, train_config_as_string(n));
+		*out = rasa_strdup(c->arena, rasa_text(c, n));
 		return *out ? TRAIN_OK : rasa_nomem(c);
 	}
 }
@@ -858,8 +928,15 @@ const char *rasa_src_line(rasa_ctx *c, unsigned line, size_t *len)
 
 size_t rasa_utf8_len(const char *s, size_t n)
 {
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
+	/* bytes that are not continuation bytes (10xxxxxx), 8 at a time */
+	size_t k = 0, i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		uint64_t cont = (w & ~(w << 1) & 0x8080808080808080ULL) >> 7;
+		k += 8 - (size_t)((cont * 0x0101010101010101ULL) >> 56);
+	}
+	for (; i < n; i++)
 		if (((unsigned char)s[i] & 0xC0) != 0x80)
 			k++;
 	return k;
@@ -882,7 +959,7 @@ int rasa_check_version(rasa_ctx *c, const train_config *root)
 	c->major = 3;
 	const train_config *v = train_config_get(root, "version");
 	if (!v || train_config_kind(v) == TRAIN_CFG_NULL ||
-	    (train_config_kind(v) == TRAIN_CFG_STRING && !*train_config_as_string(v))) {
+	    (train_config_kind(v) == TRAIN_CFG_STRING && !*rasa_text(c, v))) {
 		rasa_warn_at(c, v ? train_config_line(v) : 1, v ? train_config_col(v) : 1,
 		             "no 'version' key: read as a version \"%s\" file, as Rasa does "
 		             "(add version: \"%s\" at the top)",
@@ -892,8 +969,8 @@ int rasa_check_version(rasa_ctx *c, const train_config *root)
 	if (train_config_kind(v) != TRAIN_CFG_STRING)
 		return rasa_fail(c, TRAIN_EPARSE, v,
 		                 "'version' must be a quoted string such as \"%s\", not %s (%s)",
-		                 TRAIN_RASA_FORMAT_VERSION, rasa_kind_name(v), train_config_as_string(v));
-	const char *s = train_config_as_string(v);
+		                 TRAIN_RASA_FORMAT_VERSION, rasa_kind_name(v), rasa_text(c, v));
+	const char *s = rasa_text(c, v);
 	size_t a = 0, b = strlen(s);
 	while (a < b && (s[a] == '"' || s[a] == '\''))
 		a++;
@@ -1006,6 +1083,378 @@ int train_rasa_classify(const char *text, size_t len, const char *name, int *kin
 }
 
 /* ------------------------------------------------------------------------
+ * The pre-scan of literal blocks.
+ *
+ * Why: an NLU file is mostly `examples: |` blocks, and libyaml reads them
+ * a character at a time; on a 24,000-example file libyaml alone takes
+ * about 60% of what PyYAML's C loader (the same libyaml plus Python
+ * objects) takes for the whole load, which leaves no room for the 5x of
+ * issue 4's benchmark.  So the lines of such a block are found here with
+ * memchr and read straight from the source, and libyaml gets a copy of
+ * the file in which those lines are empty: the same lines and columns,
+ * so every location stays right.
+ *
+ * How it stays exact: a block is taken only in the plain case (the line
+ * is `<spaces>examples: |` with a `-` or `+` at most and no comment; no
+ * blank line before the first content line; content indented deeper
+ * than the key; every body byte one libyaml's reader accepts, with no
+ * CR, NEL, LS or PS; no tab where indentation is read).  Its value
+ * follows libyaml's rules for literal scalars (indentation from the
+ * first line, chomping).  After parsing the copy, every block must be a
+ * string node that starts exactly at its '|' and holds only line breaks:
+ * then libyaml saw a literal block scalar there whose body is exactly the
+ * blanked lines (had the pre-scan stopped early, the node would hold
+ * text; had it stopped late, the line it stopped at would be in the
+ * node, as empty lines are indented deeper than nothing).  If anything is
+ * off, or the copy does not parse, the original text is parsed as usual
+ * and no block is used.  Files under 4 KiB are not worth it.
+ */
+
+#ifndef RASA_PRESCAN_MIN
+#define RASA_PRESCAN_MIN 4096 /* bytes; a fuzz build sets 0 to exercise it */
+#endif
+
+struct prescan {
+	rasa_block *v;
+	size_t n, cap;
+	char *patched;       /* the copy for libyaml */
+	size_t patched_len;
+};
+
+static void prescan_free(struct prescan *ps)
+{
+	free(ps->v);
+	free(ps->patched);
+	memset(ps, 0, sizeof *ps);
+}
+
+/* Bytes libyaml's reader accepts on a block line, other than line breaks:
+ * TAB, 0x20-0x7E, and UTF-8 for U+00A0..U+D7FF, U+E000..U+FFFD (not LS,
+ * PS), U+10000..U+10FFFF.  (NEL, U+0085, is below U+00A0.) */
+static bool body_bytes_ok(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (i + 8 <= n) {
+			/* 8 bytes in 0x20..0x7E: no high bit, none below 0x20, none 0x7F */
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+			uint64_t low = (w - ones * 0x20) & ~w & highs;
+			uint64_t x = w ^ (ones * 0x7F);
+			uint64_t del = (x - ones) & ~x & highs;
+			if (!((w & highs) | low | del)) {
+				i += 8;
+				continue;
+			}
+		}
+		unsigned char ch = p[i];
+		if (ch < 0x80) {
+			if (ch != '\t' && (ch < 0x20 || ch == 0x7f))
+				return false;
+			i++;
+			continue;
+		}
+		uint32_t v;
+		size_t k;
+		if (ch >= 0xC2 && ch <= 0xDF) {
+			v = ch & 0x1F;
+			k = 1;
+		} else if (ch >= 0xE0 && ch <= 0xEF) {
+			v = ch & 0x0F;
+			k = 2;
+		} else if (ch >= 0xF0 && ch <= 0xF4) {
+			v = ch & 0x07;
+			k = 3;
+		} else {
+			return false;
+		}
+		for (size_t j = 1; j <= k; j++) {
+			if (i + j >= n || (p[i + j] & 0xC0) != 0x80)
+				return false;
+			v = (v << 6) | (p[i + j] & 0x3F);
+		}
+		if ((k == 1 && v < 0xA0) ||
+		    (k == 2 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF) || v == 0xFFFE || v == 0xFFFF ||
+		                v == 0x2028 || v == 0x2029)) ||
+		    (k == 3 && (v < 0x10000 || v > 0x10FFFF)))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+/* "<spaces>examples: |" with an optional chomping indicator and spaces.
+ * Returns the byte column (0-based) of '|', or -1; *chomp: 0 clip, '-', '+'. */
+static long header_at(const char *l, size_t n, size_t *indent, int *chomp)
+{
+	static const char key[] = "examples:";
+	size_t i = 0;
+	while (i < n && l[i] == ' ')
+		i++;
+	*indent = i;
+	if (n - i < sizeof key - 1 || memcmp(l + i, key, sizeof key - 1) != 0)
+		return -1;
+	i += sizeof key - 1;
+	if (i >= n || l[i] != ' ')
+		return -1;
+	while (i < n && l[i] == ' ')
+		i++;
+	if (i >= n || l[i] != '|')
+		return -1;
+	long bar = (long)i++;
+	*chomp = 0;
+	if (i < n && (l[i] == '-' || l[i] == '+'))
+		*chomp = l[i++];
+	while (i < n && l[i] == ' ')
+		i++;
+	return i == n ? bar : -1;
+}
+
+/* The body of a block whose header line ends at `b0`.  Returns 1 with its
+ * end (one past the LF of its last line, blank lines included), line
+ * count and indentation; 0 when there is no body to take; -1 when the
+ * file is not in the plain case. */
+static int prescan_block(const char *text, size_t len, size_t b0, size_t key_indent, size_t *end,
+                         unsigned *nlines, unsigned *indent_out)
+{
+	size_t q = b0, cindent = 0;
+	bool any = false;
+	*nlines = 0;
+	*end = b0;
+	while (q < len) {
+		const char *nl = memchr(text + q, '\n', len - q);
+		size_t e = nl ? (size_t)(nl - text) : len;
+		size_t sp = 0;
+		while (q + sp < e && text[q + sp] == ' ')
+			sp++;
+		bool blank = q + sp == e;
+		if (!any) {
+			if (blank)
+				return -1; /* a blank line before the content */
+			if (sp <= key_indent)
+				return 0;  /* an empty scalar */
+			cindent = sp;
+			any = true;
+		}
+		if (!blank && sp < cindent)
+			return text[q + sp] == '\t' ? -1 : 1;
+		if (!(blank && sp < cindent) &&
+		    !body_bytes_ok((const unsigned char *)text + q + cindent, e - q - cindent))
+			return -1;
+		(*nlines)++;
+		*indent_out = (unsigned)cindent;
+		q = nl ? e + 1 : len;
+		*end = q;
+	}
+	return any ? 1 : 0;
+}
+
+/* Pre-scan `text`: fills `ps` (blocks, patched copy), or leaves it empty
+ * when nothing is to be gained or the file is not in the plain case. */
+static int prescan_run(const char *text, size_t len, struct prescan *ps)
+{
+	memset(ps, 0, sizeof *ps);
+	if (len < RASA_PRESCAN_MIN || memchr(text, '\r', len))
+		return TRAIN_OK;
+	/* Room for all of it; only what is written is touched, and the
+	 * copy is small: the blocks shrink to their line breaks. */
+	char *out = malloc(len + 1);
+	if (!out)
+		return TRAIN_ENOMEM;
+	size_t o = 0, pos = 0, copied = 0;
+	unsigned line = 1;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		if (!nl)
+			break;
+		size_t eol = (size_t)(nl - text), indent;
+		int chomp;
+		long bar = header_at(text + pos, eol - pos, &indent, &chomp);
+		size_t end;
+		unsigned nlines = 0, cindent = 0;
+		int got = bar < 0 ? 0 : prescan_block(text, len, eol + 1, indent, &end, &nlines, &cindent);
+		if (got < 0)
+			goto drop;
+		if (got == 0) {
+			pos = eol + 1;
+			line++;
+			continue;
+		}
+		if (ps->n == ps->cap) {
+			size_t nc = ps->cap ? ps->cap * 2 : 64;
+			rasa_block *nv = realloc(ps->v, nc * sizeof *nv);
+			if (!nv) {
+				free(out);
+				prescan_free(ps);
+				return TRAIN_ENOMEM;
+			}
+			ps->v = nv;
+			ps->cap = nc;
+		}
+		ps->v[ps->n++] = (rasa_block){ line, (unsigned)bar + 1, line + 1, cindent, text + eol + 1,
+			                           end - (eol + 1), chomp, NULL, 0 };
+		/* the copy: everything up to the body, then one LF per body line */
+		memcpy(out + o, text + copied, eol + 1 - copied);
+		o += eol + 1 - copied;
+		size_t lfs = nlines - (end == len && text[len - 1] != '\n');
+		memset(out + o, '\n', lfs);
+		o += lfs;
+		copied = end;
+		line += 1 + nlines;
+		pos = end;
+	}
+	if (!ps->n)
+		goto drop;
+	memcpy(out + o, text + copied, len - copied);
+	o += len - copied;
+	out[o] = '\0';
+	ps->patched = out;
+	ps->patched_len = o;
+	return TRAIN_OK;
+drop:
+	free(out);
+	prescan_free(ps);
+	return TRAIN_OK;
+}
+
+const char *rasa_block_text(rasa_ctx *c, rasa_block *b, size_t *len)
+{
+	if (b->text) {
+		*len = b->len;
+		return b->text;
+	}
+	/* libyaml's value: the lines without their indentation, blank lines
+	 * as empty ones, then chomping (clip: one final LF, strip: none, keep:
+	 * all trailing ones) */
+	char *t = rasa_alloc_raw(c->scratch, b->body_len + 2);
+	if (!t) {
+		c->oom = true;
+		return NULL;
+	}
+	size_t o = 0, q = 0, kept = 0; /* kept: length up to the last content line's end */
+	bool last_broken = false;
+	while (q < b->body_len) {
+		const char *nl = memchr(b->body + q, '\n', b->body_len - q);
+		size_t e = nl ? (size_t)(nl - b->body) : b->body_len;
+		if (e - q > b->indent) {
+			memcpy(t + o, b->body + q + b->indent, e - q - b->indent);
+			o += e - q - b->indent;
+			kept = o;
+			last_broken = nl != NULL;
+		}
+		if (nl)
+			t[o++] = '\n';
+		q = nl ? e + 1 : b->body_len;
+	}
+	if (b->chomp == '+')
+		kept = o;
+	else if (b->chomp == 0 && last_broken)
+		kept++;
+	t[kept] = '\0';
+	b->text = t;
+	b->len = kept;
+	*len = kept;
+	return t;
+}
+
+static int cmp_block_pos(unsigned l1, unsigned c1, const rasa_block *b)
+{
+	if (l1 != b->line)
+		return l1 < b->line ? -1 : 1;
+	if (c1 != b->col)
+		return c1 < b->col ? -1 : 1;
+	return 0;
+}
+
+rasa_block *rasa_block_of(const rasa_ctx *c, const train_config *n)
+{
+	if (!c->n_blocks || !n || train_config_kind(n) != TRAIN_CFG_STRING)
+		return NULL;
+	unsigned l = train_config_line(n), col = train_config_col(n);
+	size_t lo = 0, hi = c->n_blocks;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = cmp_block_pos(l, col, &c->blocks[mid]);
+		if (d == 0)
+			return &c->blocks[mid];
+		if (d < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+const char *rasa_text(rasa_ctx *c, const train_config *n)
+{
+	rasa_block *b = rasa_block_of(c, n);
+	size_t len;
+	return b ? rasa_block_text(c, b, &len) : train_config_as_string(n);
+}
+
+/* Mark the blocks found as nodes: a string at the '|' with only line breaks. */
+static void verify_walk(const rasa_ctx *c, const train_config *n, bool *seen, int depth)
+{
+	train_cfg_kind k = train_config_kind(n);
+	if (k == TRAIN_CFG_STRING) {
+		const rasa_block *b = rasa_block_of(c, n);
+		if (b) {
+			const char *t = train_config_as_string(n);
+			if (t && strspn(t, "\n") == strlen(t))
+				seen[b - c->blocks] = true;
+		}
+		return;
+	}
+	if ((k != TRAIN_CFG_LIST && k != TRAIN_CFG_MAP) || depth > 300)
+		return;
+	for (size_t i = 0; i < train_config_len(n); i++)
+		verify_walk(c, train_config_at(n, i), seen, depth + 1);
+}
+
+/* Parse a file's text: through the pre-scan when it applies and checks
+ * out, else as it is.  `ps` keeps the blocks alive while the tree is read. */
+static int parse_fast(rasa_ctx *c, const char *text, size_t len, const char *name, struct prescan *ps,
+                      train_config **root, train_error *e)
+{
+	*root = NULL;
+	c->blocks = NULL;
+	c->n_blocks = 0;
+	int rc = prescan_run(text, len, ps);
+	if (rc)
+		return train_error_set(e, rc, name, 0, 0, "out of memory");
+	if (ps->n) {
+		train_error e2;
+		memset(&e2, 0, sizeof e2);
+		if (train_config_parse(ps->patched, ps->patched_len, name, root, &e2) == TRAIN_OK) {
+			c->blocks = ps->v;
+			c->n_blocks = ps->n;
+			c->block_lines = 0;
+			for (size_t i = 0; i < ps->n; i++)
+				for (const char *q = ps->v[i].body;
+				     (q = memchr(q, '\n', ps->v[i].body_len - (size_t)(q - ps->v[i].body))); q++)
+					c->block_lines++;
+			bool *seen = calloc(ps->n, sizeof *seen);
+			bool ok = seen != NULL;
+			if (seen) {
+				verify_walk(c, *root, seen, 0);
+				for (size_t i = 0; i < ps->n; i++)
+					ok = ok && seen[i];
+			}
+			free(seen);
+			if (ok)
+				return TRAIN_OK;
+			train_config_destroy(*root);
+			*root = NULL;
+		}
+		c->blocks = NULL;
+		c->n_blocks = 0;
+		prescan_free(ps);
+	}
+	return train_config_parse(text, len, name, root, e);
+}
+
+/* ------------------------------------------------------------------------
  * Loading: files and folders into the builders.
  */
 
@@ -1026,10 +1475,13 @@ static int read_text(loader *L, const char *text, size_t len, const char *name, 
 	train_config *root = NULL;
 	train_error e;
 	memset(&e, 0, sizeof e);
+	struct prescan ps;
 	rasa_ctx_set_file(c, name, text, len);
-	int rc = train_config_parse(text, len, name, &root, &e);
-	if (rc)
+	int rc = parse_fast(c, text, len, name, &ps, &root, &e);
+	if (rc) {
+		prescan_free(&ps);
 		return rasa_fail_from(c, rc, &e);
+	}
 	if (train_config_kind(root) == TRAIN_CFG_NULL) {
 		rasa_warn_at(c, 0, 0, "empty file: nothing to read");
 		goto out;
@@ -1098,6 +1550,9 @@ static int read_text(loader *L, const char *text, size_t len, const char *name, 
 		rc = rasa_nomem(c);
 out:
 	train_config_destroy(root);
+	c->blocks = NULL;
+	c->n_blocks = 0;
+	prescan_free(&ps);
 	return rc;
 }
 
@@ -1107,13 +1562,52 @@ static bool is_yaml_name(const char *name)
 	return (n > 4 && strcmp(name + n - 4, ".yml") == 0) || (n > 5 && strcmp(name + n - 5, ".yaml") == 0);
 }
 
+/* A whole file in one read() when its size is known (train_read_file
+ * grows its buffer by doubling, which shows on big NLU files). */
+static int slurp(const char *path, char **text, size_t *len, train_error *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size >= SIZE_MAX / 2) {
+		if (fd >= 0)
+			close(fd);
+		return train_read_file(path, text, len, e);
+	}
+	size_t size = (size_t)st.st_size, got = 0;
+	char *buf = malloc(size + 1);
+	if (!buf) {
+		close(fd);
+		return train_error_set(e, TRAIN_ENOMEM, path, 0, 0, "out of memory");
+	}
+	while (got < size) {
+		ssize_t r = read(fd, buf + got, size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	char extra;
+	bool grew = got == size && read(fd, &extra, 1) > 0;
+	close(fd);
+	if (got != size || grew) { /* it changed while read: the slow way */
+		free(buf);
+		return train_read_file(path, text, len, e);
+	}
+	buf[size] = '\0';
+	*text = buf;
+	*len = size;
+	return TRAIN_OK;
+}
+
 static int read_file(loader *L, const char *path, int mask)
 {
 	char *text = NULL;
 	size_t len = 0;
 	train_error e;
 	memset(&e, 0, sizeof e);
-	int rc = train_read_file(path, &text, &len, &e);
+	int rc = slurp(path, &text, &len, &e);
 	if (rc) {
 		rasa_ctx_set_file(&L->ctx, path, NULL, 0);
 		return rasa_fail_from(&L->ctx, rc, &e);

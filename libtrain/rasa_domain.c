@@ -528,7 +528,9 @@ static int read_slot(rasa_domain_b *b, rasa_ctx *c, const char *name, const trai
 			if (k == TRAIN_CFG_LIST || k == TRAIN_CFG_MAP)
 				return rasa_fail(c, TRAIN_EPARSE, x, "a value of categorical slot '%s' must be a "
 				                 "scalar, not %s", name, rasa_kind_name(x));
-			const char *txt = k == TRAIN_CFG_NULL ? "null" : train_config_as_string(x);
+			const char *txt = k == TRAIN_CFG_NULL ? "null" : rasa_text(c, x);
+			if (!txt)
+				return rasa_nomem(c);
 			const char *cp = rasa_strdup(b->a, txt);
 			if (!cp || rasa_vec_push_str(b->a, &v, cp))
 				return rasa_nomem(c);
@@ -953,7 +955,7 @@ int rasa_domain_b_read(rasa_domain_b *b, rasa_ctx *c, const train_config *root)
 		return rc;
 	const train_config *v = train_config_get(root, "version");
 	if (!b->version && v && train_config_kind(v) == TRAIN_CFG_STRING) {
-		b->version = rasa_strdup(b->a, train_config_as_string(v));
+		b->version = rasa_strdup(b->a, rasa_text(c, v));
 		if (!b->version)
 			return rasa_nomem(c);
 	}

@@ -307,7 +307,11 @@ static void check_plain(ann_ctx *x, size_t from, size_t to, bool *warned)
 	if (*warned)
 		return;
 	for (size_t i = from; i + 1 < to; i++) {
-		if (x->s[i] == ']' && (x->s[i + 1] == '(' || x->s[i + 1] == '{' || x->s[i + 1] == '[')) {
+		const char *rb = memchr(x->s + i, ']', to - 1 - i);
+		if (!rb)
+			return;
+		i = (size_t)(rb - x->s);
+		if (x->s[i + 1] == '(' || x->s[i + 1] == '{' || x->s[i + 1] == '[') {
 			rasa_warn_at(x->c, ann_line(x), ann_col(x, i),
 			             "'%c%c' here is not a complete entity annotation (an unclosed bracket, an "
 			             "empty part or a brace inside the JSON?): Rasa keeps it as plain text; "
@@ -321,10 +325,11 @@ static void check_plain(ann_ctx *x, size_t from, size_t to, bool *warned)
 
 int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_config *at,
                            unsigned line, unsigned col0, const char **text, size_t *text_len,
-                           rasa_vec *ents)
+                           size_t *text_chars, rasa_vec *ents)
 {
 	*text = NULL;
 	*text_len = 0;
+	*text_chars = 0;
 	if (n >= UINT32_MAX)
 		return rasa_fail(c, TRAIN_EINVAL, at, "text of %zu bytes is too long (at most 4 GiB)", n);
 	ann_ctx x = { c, at, line, col0, s };
@@ -420,10 +425,12 @@ int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_con
 	}
 	check_plain(&x, last, n, &warned);
 	memcpy(out + o, s + last, n - last);
+	ochars += rasa_utf8_len(s + last, n - last);
 	o += n - last;
 	out[o] = '\0';
 	*text = out;
 	*text_len = o;
+	*text_chars = ochars;
 	return TRAIN_OK;
 }
 
@@ -570,24 +577,89 @@ static bool strip_char(char ch) { return ch == '\n' || ch == '\r' || ch == ' '; 
 /* Call `fn` for each "- " line of a block string (Rasa:
  * _parse_multiline_example): the text after "-", stripped of "\n\r ".
  * Lines without the "-" are skipped with a warning (blank lines quietly). */
+/* Does `s` hold a line break other than LF? */
+static bool other_breaks(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0xC2 || ch == 0xE2)
+			if (line_break_at(s, n, i))
+				return true;
+	}
+	return false;
+}
+
+/* The lines of a pre-scanned block, read from the source (rasa_data.c). */
+static int each_block_line(rasa_ctx *c, const rasa_block *blk, const char *item_kind, const char *name,
+                           line_fn fn, void *ud, size_t *count)
+{
+	const char *s = blk->body;
+	size_t n = blk->body_len, i = 0;
+	unsigned fline = blk->first_line;
+	*count = 0;
+	for (; i < n; fline++) {
+		const char *e = memchr(s + i, '\n', n - i);
+		size_t b = e ? (size_t)(e - s) : n;
+		const char *l = s + i + blk->indent;
+		size_t len = b - i > blk->indent ? b - i - blk->indent : 0;
+		i = e ? b + 1 : n;
+		if (len == 0)
+			continue; /* a blank line */
+		if (l[0] != '-') {
+			bool blank = true;
+			for (size_t k = 0; k < len; k++)
+				if (l[k] != ' ' && l[k] != '\t')
+					blank = false;
+			if (!blank)
+				rasa_warn_at(c, fline, blk->indent + 1, "a line of the examples of %s '%s' does not "
+				             "start with '- ' and is skipped: %.*s", item_kind, name,
+				             (int)(len > 80 ? 80 : len), l);
+			continue;
+		}
+		size_t x0 = 1, x1 = len;
+		while (x0 < x1 && strip_char(l[x0]))
+			x0++;
+		while (x1 > x0 && strip_char(l[x1 - 1]))
+			x1--;
+		unsigned col = blk->indent + 1 + (unsigned)rasa_utf8_len(l, x0);
+		int rc = fn(ud, l + x0, x1 - x0, fline, col);
+		if (rc)
+			return rc;
+		(*count)++;
+	}
+	return TRAIN_OK;
+}
+
 static int each_line(rasa_ctx *c, const train_config *node, const char *item_kind, const char *name,
                      line_fn fn, void *ud, size_t *count)
 {
+	const rasa_block *blk = rasa_block_of(c, node);
+	if (blk)
+		return each_block_line(c, blk, item_kind, name, fn, ud, count);
 	const char *s = train_config_as_string(node);
 	size_t n = s ? strlen(s) : 0;
 	block_pos bp = block_pos_of(c, node);
+	bool lf_only = !other_breaks(s, n);
 	unsigned nl = 0; /* '\n' seen so far: file line offset */
 	size_t i = 0;
 	*count = 0;
 	while (i < n) {
 		size_t a = i, br = 0;
-		while (i < n && !(br = line_break_at(s, n, i)))
-			i++;
+		if (lf_only) {
+			const char *e = memchr(s + i, '\n', n - i);
+			i = e ? (size_t)(e - s) : n;
+			br = e ? 1 : 0;
+		} else {
+			while (i < n && !(br = line_break_at(s, n, i)))
+				i++;
+		}
 		size_t b = i;
 		unsigned fline = bp.literal ? bp.first_line + nl : train_config_line(node);
-		for (size_t k = a; k < b + br && k < n; k++)
-			if (s[k] == '\n')
-				nl++;
+		if (lf_only)
+			nl += br;
+		else
+			for (size_t k = b; k < b + br && k < n; k++)
+				nl += s[k] == '\n';
 		i += br;
 		const char *l = s + a;
 		size_t len = b - a;
@@ -644,8 +716,8 @@ static int add_example(void *ud, const char *ex, size_t n, unsigned line, unsign
 	}
 	rasa_vec ents = { 0 };
 	const char *text;
-	size_t tl;
-	int rc = rasa_parse_annotations(c, ex, n, ic->node, line, col, &text, &tl, &ents);
+	size_t tl, tc;
+	int rc = rasa_parse_annotations(c, ex, n, ic->node, line, col, &text, &tl, &tc, &ents);
 	if (rc)
 		return rc;
 	train_rasa_message *m = rasa_vec_push(b->a, &b->messages, sizeof *m);
@@ -653,7 +725,7 @@ static int add_example(void *ud, const char *ex, size_t n, unsigned line, unsign
 		return rasa_nomem(c);
 	m->text = text;
 	m->text_len = (uint32_t)tl;
-	m->text_chars = (uint32_t)rasa_utf8_len(text, tl);
+	m->text_chars = (uint32_t)tc;
 	m->intent = ic->intent;
 	m->response_key = ic->response_key;
 	m->entities = ents.v;
@@ -708,6 +780,14 @@ static int read_intent(rasa_nlu_b *b, rasa_ctx *c, const train_config *item)
 	size_t count = 0;
 	if (k == TRAIN_CFG_STRING) {
 		ic.node = ex;
+		/* one message per line, mostly: reserve them (no copies while growing) */
+		const rasa_block *blk = rasa_block_of(c, ex);
+		const char *t = blk ? blk->body : train_config_as_string(ex);
+		size_t tl = blk ? blk->body_len : strlen(t), lines = 1;
+		for (const char *q = t; (q = memchr(q, '\n', tl - (size_t)(q - t))); q++)
+			lines++;
+		if (rasa_vec_reserve(b->a, &b->messages, lines, sizeof(train_rasa_message)))
+			return rasa_nomem(c);
 		rc = each_line(c, ex, "intent", full, add_example, &ic, &count);
 		if (rc)
 			return rc;
@@ -821,7 +901,10 @@ static int read_list_item(rasa_nlu_b *b, rasa_ctx *c, const train_config *item, 
 	}
 	const train_config *ex = train_config_get(item, "examples");
 	train_cfg_kind k = ex ? train_config_kind(ex) : TRAIN_CFG_NULL;
-	if (k == TRAIN_CFG_NULL || (k == TRAIN_CFG_STRING && !*train_config_as_string(ex))) {
+	const char *ext = k == TRAIN_CFG_STRING ? rasa_text(c, ex) : "";
+	if (!ext)
+		return rasa_nomem(c);
+	if (k == TRAIN_CFG_NULL || (k == TRAIN_CFG_STRING && !*ext)) {
 		rasa_warn(c, nn, "%s '%s' has no examples and is skipped", key, name);
 		return TRAIN_OK;
 	}
@@ -867,6 +950,10 @@ int rasa_nlu_b_read(rasa_nlu_b *b, rasa_ctx *c, const train_config *root, bool w
 		return rc;
 	const train_config *nlu = train_config_get(root, "nlu");
 	train_cfg_kind k = nlu ? train_config_kind(nlu) : TRAIN_CFG_NULL;
+	/* a message per line of the pre-scanned blocks, about: one array */
+	if (c->block_lines && rasa_vec_reserve(b->a, &b->messages, c->block_lines + 16,
+	                                       sizeof(train_rasa_message)))
+		return rasa_nomem(c);
 	if (k != TRAIN_CFG_NULL && k != TRAIN_CFG_LIST)
 		return rasa_fail(c, TRAIN_EPARSE, nlu, "'nlu' must be a list of items (- intent: ..., "
 		                 "- synonym: ..., - regex: ..., - lookup: ...), not %s", rasa_kind_name(nlu));

@@ -29,6 +29,8 @@ rasa_arena *rasa_arena_new(void);
 void rasa_arena_free(rasa_arena *a);
 /* `size` zeroed bytes aligned to 16; NULL when out of memory. */
 void *rasa_alloc(rasa_arena *a, size_t size);
+/* The same, not zeroed (strings, arrays about to be filled). */
+void *rasa_alloc_raw(rasa_arena *a, size_t size);
 char *rasa_strndup(rasa_arena *a, const char *s, size_t n);
 char *rasa_strdup(rasa_arena *a, const char *s); /* NULL stays NULL (and is not an error) */
 
@@ -39,6 +41,8 @@ typedef struct rasa_vec {
 } rasa_vec;
 /* Room for one more element of `size` bytes, zeroed; NULL when out of memory. */
 void *rasa_vec_push(rasa_arena *a, rasa_vec *vec, size_t size);
+/* Make room for `more` elements at once (avoids the copies of doubling). */
+int rasa_vec_reserve(rasa_arena *a, rasa_vec *vec, size_t more, size_t size);
 /* Append a string pointer. */
 int rasa_vec_push_str(rasa_arena *a, rasa_vec *vec, const char *s);
 static inline train_rasa_names rasa_names_of(const rasa_vec *vec)
@@ -79,6 +83,10 @@ typedef struct rasa_ctx {
 	size_t *line_starts;       /* lazily: offset of each line, malloc'd */
 	size_t n_lines;
 	int major;                 /* the file's format major version: 2 or 3 */
+	struct rasa_block *blocks; /* literal blocks read by the pre-scan (see
+	                                    rasa_data.c), sorted by line; per file */
+	size_t n_blocks;
+	size_t block_lines;        /* lines in all of them: a size hint */
 	bool oom;                  /* a warning could not be recorded */
 	void *c_locale;            /* locale_t for number text, lazily */
 } rasa_ctx;
@@ -163,6 +171,31 @@ int rasa_json_str(train_buf *b, const char *s, size_t n);
  * scalar, canonical JSON for lists and maps, NULL for null. */
 int rasa_scalar_or_json(rasa_ctx *c, const train_config *n, const char **out);
 
+/*
+ * A literal block scalar (`examples: |`) whose body the pre-scan read
+ * itself, so that libyaml did not have to (rasa_data.c says why and how
+ * it stays exact).  The node at (line, col) reads as `text`.
+ */
+typedef struct rasa_block {
+	unsigned line, col;        /* the '|' */
+	unsigned first_line;       /* file line of the body's first line */
+	unsigned indent;           /* content indentation (spaces) */
+	const char *body;          /* the body's lines in the source text */
+	size_t body_len;           /* up to the end of its last line (LF included) */
+	int chomp;                 /* 0 clip, '-' strip, '+' keep */
+	const char *text;          /* the value, built on first use (rasa_text) */
+	size_t len;
+} rasa_block;
+
+/* The block read for a node, or NULL. */
+rasa_block *rasa_block_of(const rasa_ctx *c, const train_config *n);
+/* The text of a scalar node as libyaml would give it: train_config_as_string(),
+ * or the pre-scanned block's value (built in c->scratch on first use).
+ * NULL for non-scalars and null, and when out of memory for a block. */
+const char *rasa_text(rasa_ctx *c, const train_config *n);
+/* A block's value and length (NULL when out of memory). */
+const char *rasa_block_text(rasa_ctx *c, rasa_block *b, size_t *len);
+
 /* Source line `line` (1-based) of the current file: pointer and length
  * without the line break; NULL when out of range. */
 const char *rasa_src_line(rasa_ctx *c, unsigned line, size_t *len);
@@ -178,13 +211,14 @@ int rasa_check_version(rasa_ctx *c, const train_config *root);
  * Entity annotations (rasa_nlu.c), shared with end-to-end story turns.
  *
  * Parses `s` (n bytes) the way Rasa's entities parser does; `*text`
- * (arena) gets the cleaned text, `ents` the entities (train_rasa_entity
+ * (arena) gets the cleaned text (its bytes and code points in *text_len and
+ * *text_chars), `ents` the entities (train_rasa_entity
  * elements, arena).  `line`/`col0` place s[0] in the file for messages
  * (col0 0: unknown, point at the node `at`).
  */
 int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_config *at,
                            unsigned line, unsigned col0, const char **text, size_t *text_len,
-                           rasa_vec *ents);
+                           size_t *text_chars, rasa_vec *ents);
 /* "faq/ask_x" -> "faq", "ask_x"; error for more than one '/' or an empty base. */
 int rasa_split_intent(rasa_ctx *c, const train_config *at, const char *full,
                       const char **intent, const char **response_key);

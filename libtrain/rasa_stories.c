@@ -245,8 +245,8 @@ static int parse_user(rasa_ctx *c, const train_config *step, train_rasa_event *e
 		size_t a = 0, b = strlen(s);
 		strip_ws(s, &a, &b);
 		rasa_vec ents = { 0 };
-		size_t tl;
-		if ((rc = rasa_parse_annotations(c, s + a, b - a, un, 0, 0, &ev->text, &tl, &ents)))
+		size_t tl, tc;
+		if ((rc = rasa_parse_annotations(c, s + a, b - a, un, 0, 0, &ev->text, &tl, &tc, &ents)))
 			return rc;
 		ev->entities = ents.v;
 		ev->n_entities = ents.n;
@@ -312,7 +312,7 @@ static int parse_slots(rasa_ctx *c, const train_config *n, rasa_vec *out, bool n
 		if (k == TRAIN_CFG_STRING) {
 			if (!names_ok) {
 				rasa_warn(c, it, "a checkpoint's slot_was_set item must be 'NAME: value', not just "
-				          "'%s': the checkpoint is skipped, as Rasa does", train_config_as_string(it));
+				          "'%s': the checkpoint is skipped, as Rasa does", rasa_text(c, it));
 				*skip = true;
 				return TRAIN_OK;
 			}
