@@ -148,7 +148,8 @@ typedef struct train_rasa_entity {
 	const char *entity;   /**< the entity type */
 	const char *value;    /**< the value: the annotated text unless one was given;
 	                           for story `entities:` the scalar as written ("" for a
-	                           bare name) or JSON text for a list or map */
+	                           bare name or a null value) or JSON text for a list
+	                           or map */
 	const char *role;     /**< optional */
 	const char *group;    /**< optional */
 	uint32_t start, end;
