@@ -61,7 +61,7 @@ static void join(char *buf, size_t cap, const char *const *names)
 {
 	size_t o = 0;
 	buf[0] = '\0';
-	for (size_t i = 0; names[i] && o < cap; i++)
+	for (size_t i = 0; names && names[i] && o < cap; i++)
 		o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", names[i]);
 }
 
