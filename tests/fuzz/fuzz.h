@@ -63,12 +63,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	if (*argc > 1)
 		return 0;
-	static char seeds[4096], time_arg[64], artifacts[256];
+	static char seeds[4096], time_arg[64], seed_arg[64], artifacts[256];
 	static char *args[16];
 	const char *secs = getenv("TRAIN_FUZZ_SECONDS");
 	const char *tmp = getenv("TMPDIR");
 	fuzz_seed_dir_(seeds, sizeof seeds);
-	snprintf(time_arg, sizeof time_arg, "-max_total_time=%s", secs && *secs ? secs : "20");
+	/* TRAIN_FUZZ_RUNS and TRAIN_FUZZ_SEED make a run repeatable (CI uses
+	 * both, so that what passed here passes there); otherwise fuzz for a
+	 * time from a random seed. */
+	const char *runs = getenv("TRAIN_FUZZ_RUNS"), *seed = getenv("TRAIN_FUZZ_SEED");
+	if (runs && *runs)
+		snprintf(time_arg, sizeof time_arg, "-runs=%s", runs);
+	else
+		snprintf(time_arg, sizeof time_arg, "-max_total_time=%s", secs && *secs ? secs : "20");
+	snprintf(seed_arg, sizeof seed_arg, "-seed=%s", seed && *seed ? seed : "0");
 	snprintf(artifacts, sizeof artifacts, "-artifact_prefix=tests/fuzz/%s-", FUZZ_NAME);
 	snprintf(fuzz_work_, sizeof fuzz_work_, "%s/train-fuzz-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp",
 	         FUZZ_NAME);
@@ -80,6 +88,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	int n = 0;
 	args[n++] = (*argv)[0];
 	args[n++] = time_arg;
+	args[n++] = seed_arg;                /* 0: libFuzzer picks one */
 	args[n++] = "-timeout=10";           /* one input taking 10 s is a hang */
 	/* libFuzzer's default exit codes, 77 and 70, mean "skipped" and
 	 * nothing to automake's test driver: any failure must fail. */
