@@ -714,7 +714,8 @@ static int wp_train_vocab(tokenizer *tz, const train_features *f, train_ctx *ctx
 		}
 		symfreq = sf;
 		memset(symfreq, 0, tz->n_voc * sizeof *symfreq);
-		memset(pm.s, 0, pm.cap * sizeof *pm.s);
+		if (pm.s)
+			memset(pm.s, 0, pm.cap * sizeof *pm.s);
 		pm.len = 0;
 		for (size_t i = 0; i < ntw && !rc; i++) {
 			for (size_t k = 0; k < tw[i].n; k++) {
