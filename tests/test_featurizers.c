@@ -112,6 +112,52 @@ static const cv_entry lsf_entries_0[] = { {0, 0, 7, 1.0f}, {0, 0, 8, 1.0f}, {0, 
 static const size_t lsf_dim_1 = 42;
 static const char *const lsf_keys_1[] = { "0|prefix2|An", "0|prefix2|Ca", "0|prefix2|He", "0|prefix2|I", "0|prefix2|Ti", "0|prefix2|Wo", "0|prefix2|am", "0|prefix2|x4", "0|prefix2|\xc3\x89""C", "0|suffix3|And", "0|suffix3|I", "0|suffix3|OLE", "0|suffix3|am", "0|suffix3|ase", "0|suffix3|llo", "0|suffix3|rld", "0|suffix3|tle", "0|suffix3|x42", "1|pos|None", "1|prefix5|2024", "1|prefix5|Ab", "1|prefix5|And", "1|prefix5|Case", "1|prefix5|Hello", "1|prefix5|I", "1|prefix5|Title", "1|prefix5|UPPER", "1|prefix5|World", "1|prefix5|am", "1|prefix5|hello", "1|prefix5|x42", "1|prefix5|\xc3\x89""COLE", "1|suffix1|2", "1|suffix1|4", "1|suffix1|E", "1|suffix1|I", "1|suffix1|R", "1|suffix1|b", "1|suffix1|d", "1|suffix1|e", "1|suffix1|m", "1|suffix1|o" };
 static const cv_entry lsf_entries_1[] = { {0, 0, 18, 1.0f}, {0, 0, 23, 1.0f}, {0, 0, 41, 1.0f}, {0, 1, 2, 1.0f}, {0, 1, 14, 1.0f}, {0, 1, 18, 1.0f}, {0, 1, 27, 1.0f}, {0, 1, 38, 1.0f}, {0, 2, 5, 1.0f}, {0, 2, 15, 1.0f}, {0, 2, 18, 1.0f}, {0, 2, 19, 1.0f}, {0, 2, 33, 1.0f}, {1, 0, 18, 1.0f}, {1, 0, 29, 1.0f}, {1, 0, 41, 1.0f}, {2, 0, 18, 1.0f}, {2, 0, 24, 1.0f}, {2, 0, 35, 1.0f}, {2, 1, 3, 1.0f}, {2, 1, 10, 1.0f}, {2, 1, 18, 1.0f}, {2, 1, 28, 1.0f}, {2, 1, 40, 1.0f}, {2, 2, 6, 1.0f}, {2, 2, 12, 1.0f}, {2, 2, 18, 1.0f}, {2, 2, 31, 1.0f}, {2, 2, 34, 1.0f}, {2, 3, 8, 1.0f}, {2, 3, 11, 1.0f}, {2, 3, 18, 1.0f}, {2, 3, 30, 1.0f}, {2, 3, 32, 1.0f}, {2, 4, 7, 1.0f}, {2, 4, 17, 1.0f}, {2, 4, 18, 1.0f}, {2, 4, 20, 1.0f}, {2, 4, 37, 1.0f}, {3, 0, 18, 1.0f}, {3, 0, 25, 1.0f}, {3, 0, 39, 1.0f}, {3, 1, 4, 1.0f}, {3, 1, 16, 1.0f}, {3, 1, 18, 1.0f}, {3, 1, 22, 1.0f}, {3, 1, 39, 1.0f}, {3, 2, 1, 1.0f}, {3, 2, 13, 1.0f}, {3, 2, 18, 1.0f}, {3, 2, 21, 1.0f}, {3, 2, 38, 1.0f}, {3, 3, 0, 1.0f}, {3, 3, 9, 1.0f}, {3, 3, 18, 1.0f}, {3, 3, 26, 1.0f}, {3, 3, 36, 1.0f} };
+/* pyre against Python's re.finditer: (start, end, group 1 start, end) */
+typedef struct pyre_span { long s, e, g1s, g1e; } pyre_span;
+typedef struct pyre_case { const char *pattern; int icase; const char *text; size_t n; pyre_span m[8]; } pyre_case;
+static const pyre_case pyre_cases[] = {
+	{ "\\bnew\\b|\\bnew york\\b", 0, "new york is new", 2, { {0, 3, -1, -1}, {12, 15, -1, -1} } },
+	{ "(\\bnew york\\b|\\bnew\\b)", 0, "new york is new", 2, { {0, 8, 0, 8}, {12, 15, 12, 15} } },
+	{ "a*", 0, "baaa", 3, { {0, 0, -1, -1}, {1, 4, -1, -1}, {4, 4, -1, -1} } },
+	{ "(?:)|a", 0, "ab", 4, { {0, 0, -1, -1}, {0, 1, -1, -1}, {1, 1, -1, -1}, {2, 2, -1, -1} } },
+	{ "\\b", 0, "ab cd", 4, { {0, 0, -1, -1}, {2, 2, -1, -1}, {3, 3, -1, -1}, {5, 5, -1, -1} } },
+	{ "\\d+", 0, "call 0151 or \xd9\xa3""\xd9\xa4"" now", 2, { {5, 9, -1, -1}, {13, 15, -1, -1} } },
+	{ "[0-9]{2,3}", 0, "1 12 1234 12345", 4, { {2, 4, -1, -1}, {5, 8, -1, -1}, {10, 13, -1, -1}, {13, 15, -1, -1} } },
+	{ "a+?b", 0, "aaab ab", 2, { {0, 4, -1, -1}, {5, 7, -1, -1} } },
+	{ "<.*?>", 0, "<a> and <b>", 2, { {0, 3, -1, -1}, {8, 11, -1, -1} } },
+	{ "<.*>", 0, "<a> and <b>", 1, { {0, 11, -1, -1} } },
+	{ "(a|ab)(c|bcd)(d*)", 0, "abcd", 1, { {0, 4, 0, 1} } },
+	{ "(\\w+)@(\\w+)\\.com", 0, "mail bob@example.com or x@y.com", 2, { {5, 20, 5, 8}, {24, 31, 24, 25} } },
+	{ "(?i)hello", 0, "Hello HELLO hElLo", 3, { {0, 5, -1, -1}, {6, 11, -1, -1}, {12, 17, -1, -1} } },
+	{ "hello", 1, "Hello HELLO hElLo", 3, { {0, 5, -1, -1}, {6, 11, -1, -1}, {12, 17, -1, -1} } },
+	{ "[a-z]+", 1, "ABC def \xc3\x84""\xc3\x96""\xc3\x9c""", 2, { {0, 3, -1, -1}, {4, 7, -1, -1} } },
+	{ "[^\\W\\d_]+", 0, "abc_12 Z\xc3\xbc""rich 3x", 3, { {0, 3, -1, -1}, {7, 13, -1, -1}, {15, 16, -1, -1} } },
+	{ "\\s+", 0, "a \t b\xc2\xa0""c\xe2\x80\x83""d", 3, { {1, 4, -1, -1}, {5, 6, -1, -1}, {7, 8, -1, -1} } },
+	{ "^\\w+", 0, "first second", 1, { {0, 5, -1, -1} } },
+	{ "\\w+$", 0, "first second\n", 1, { {6, 12, -1, -1} } },
+	{ "(?m)^\\w+", 0, "one\ntwo\nthree", 3, { {0, 3, -1, -1}, {4, 7, -1, -1}, {8, 13, -1, -1} } },
+	{ "(?<=\\$)\\d+", 0, "cost $42 or 7", 1, { {6, 8, -1, -1} } },
+	{ "(?<!\\$)\\b\\d+", 0, "cost $42 or 7", 1, { {12, 13, -1, -1} } },
+	{ "\\w+(?=!)", 0, "hey! you! there", 2, { {0, 3, -1, -1}, {5, 8, -1, -1} } },
+	{ "\\w+(?!\\w|!)", 0, "hey! you there", 2, { {5, 8, -1, -1}, {9, 14, -1, -1} } },
+	{ "(\\w)\\1", 0, "hello bookkeeper", 4, { {2, 4, 2, 3}, {7, 9, 7, 8}, {9, 11, 9, 10}, {11, 13, 11, 12} } },
+	{ "colou?r", 0, "color colour colouur", 2, { {0, 5, -1, -1}, {6, 12, -1, -1} } },
+	{ "x{,2}y", 0, "y xy xxy xxxy", 4, { {0, 1, -1, -1}, {2, 4, -1, -1}, {5, 8, -1, -1}, {10, 13, -1, -1} } },
+	{ "a{2}", 0, "aaaaa", 2, { {0, 2, -1, -1}, {2, 4, -1, -1} } },
+	{ "\\.\\*\\+\\?", 0, "a.*+?b", 1, { {1, 5, -1, -1} } },
+	{ "[\\]\\-\\\\]+", 0, "a]-\\b", 1, { {1, 4, -1, -1} } },
+	{ "[-a]+", 0, "b-a-c", 1, { {1, 4, -1, -1} } },
+	{ "\\bZ\\u00fcrich\\b", 0, "to Z\xc3\xbc""rich, Z\xc3\xbc""richsee", 1, { {3, 9, -1, -1} } },
+	{ "(\\b10\\b|\\b10 000\\b)", 0, "10 000 and 10", 2, { {0, 2, 0, 2}, {11, 13, 11, 13} } },
+	{ ".", 0, "a\nb", 2, { {0, 1, -1, -1}, {2, 3, -1, -1} } },
+	{ "(?s).", 0, "a\nb", 3, { {0, 1, -1, -1}, {1, 2, -1, -1}, {2, 3, -1, -1} } },
+	{ "\\x41\\u00e9", 0, "A\xc3\xa9"" AE", 1, { {0, 2, -1, -1} } },
+	{ "\\Bb\\B", 0, "abc b ab", 1, { {1, 2, -1, -1} } },
+	{ "(?:ab)+", 0, "ababab abab", 2, { {0, 6, -1, -1}, {7, 11, -1, -1} } },
+	{ "(a)|(b)", 0, "ab", 2, { {0, 1, 0, 1}, {1, 2, -1, -1} } },
+	{ "(?P<word>\\w+)", 0, "x yz", 2, { {0, 1, 0, 1}, {2, 4, 2, 4} } },
+	{ "\\AThe|end\\Z", 0, "The end", 2, { {0, 3, -1, -1}, {4, 7, -1, -1} } },
+};
 /* ---- end of generated part ---- */
 
 static train_ctx ctx_;
@@ -518,7 +564,70 @@ static void test_lexical(void)
 	train_value_unref(in);
 }
 
+/* ---- the Python-re matcher they share ---- */
+
+static void test_pyre(void)
+{
+	for (size_t c = 0; c < sizeof pyre_cases / sizeof *pyre_cases; c++) {
+		const pyre_case *pc = &pyre_cases[c];
+		pyre *re = NULL;
+		char msg[256];
+		CU_ASSERT_EQUAL_FATAL(pyre_compile(pc->pattern, pc->icase ? PYRE_IGNORECASE : 0, &re, msg, sizeof msg), 0);
+		size_t n = 0, k = 0, s, e, g[2];
+		uint32_t *t = text_decode(pc->text, strlen(pc->text), &n, NULL);
+		int ok = 1, adv = 0;
+		for (size_t pos = 0; pos <= n && ok; pos = e, adv = e == s) {
+			int r = pyre_search(re, t, n, pos, adv, &s, &e, g);
+			if (r != 1) {
+				ok = r == 0;
+				break;
+			}
+			long g0 = g[0] == (size_t)-1 ? -1 : (long)g[0], g1 = g[1] == (size_t)-1 ? -1 : (long)g[1];
+			ok = k < pc->n && pc->m[k].s == (long)s && pc->m[k].e == (long)e && pc->m[k].g1s == g0 &&
+			     pc->m[k].g1e == g1;
+			if (!ok)
+				fprintf(stderr, "/%s/ on \"%s\": match %zu is (%zu, %zu, %ld, %ld)\n", pc->pattern,
+				        pc->text, k, s, e, g0, g1);
+			k++;
+		}
+		if (ok && k != pc->n) {
+			fprintf(stderr, "/%s/ on \"%s\": %zu matches, Python has %zu\n", pc->pattern, pc->text, k, pc->n);
+			ok = 0;
+		}
+		CU_ASSERT(ok);
+		free(t);
+		pyre_free(re);
+	}
+	/* what Python refuses, refused with its words */
+	static const char *const bad[][2] = {
+		{ "a(b", "missing ), unterminated subpattern" }, { "a)", "unbalanced parenthesis" },
+		{ "*a", "nothing to repeat" }, { "a**", "multiple repeat" }, { "[a", "unterminated character set" },
+		{ "[b-a]", "bad character range" }, { "\\q", "bad escape \\q" }, { "(?<=a+)b", "look-behind requires" },
+		{ "\\2(a)", "invalid group reference 2" }, { "a{3,2}", "min repeat greater than max repeat" },
+		{ "(?P=x)", "unsupported group" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		pyre *re = NULL;
+		char msg[256];
+		CU_ASSERT_EQUAL(pyre_compile(bad[i][0], 0, &re, msg, sizeof msg), PYRE_ESYNTAX);
+		CU_ASSERT_PTR_NULL(re);
+		if (!strstr(msg, bad[i][1]))
+			fprintf(stderr, "/%s/: '%s'\n", bad[i][0], msg);
+		CU_ASSERT(strstr(msg, bad[i][1]) != NULL);
+	}
+	/* catastrophic backtracking stops at the step limit */
+	pyre *re = NULL;
+	CU_ASSERT_EQUAL_FATAL(pyre_compile("(a*)*b", 0, &re, NULL, 0), 0);
+	uint32_t t[40];
+	for (size_t i = 0; i < 40; i++)
+		t[i] = 'a';
+	size_t s, e;
+	CU_ASSERT_EQUAL(pyre_search(re, t, 40, 0, 0, &s, &e, NULL), PYRE_ELIMIT);
+	pyre_free(re);
+}
+
 static const test_case cases[] = {
+	{ "pyre", test_pyre },
 	{ "count_vectors_sklearn", test_count_vectors_sklearn },
 	{ "count_vectors_blocks", test_count_vectors_blocks },
 	{ "count_vectors_refusals", test_count_vectors_refusals },

@@ -715,6 +715,8 @@ typedef struct M {
 	int depth;
 	int err;
 	size_t end;
+	size_t no_empty_at; /* a match may not end here when it started here; (size_t)-1: none */
+	size_t start;
 } M;
 
 static int run_k(M *m, const K *k, size_t pos);
@@ -795,6 +797,8 @@ static int run_k(M *m, const K *k, size_t pos)
 	if (m->err)
 		return 0;
 	if (!k) {
+		if (pos == m->start && pos == m->no_empty_at)
+			return 0;
 		m->end = pos;
 		return 1;
 	}
@@ -918,18 +922,19 @@ static int run_node(M *m, const node *nd, size_t pos, const K *k)
 	return r;
 }
 
-int pyre_search(const pyre *re, const uint32_t *text, size_t n, size_t from, size_t *ms, size_t *me,
-                size_t *g1)
+int pyre_search(const pyre *re, const uint32_t *text, size_t n, size_t from, int advance, size_t *ms,
+                size_t *me, size_t *g1)
 {
 	size_t ncap = 2 * (re->ngroups + 1);
 	size_t *caps = malloc(ncap * sizeof *caps);
 	if (!caps)
 		return PYRE_ENOMEM;
-	M m = { re, text, n, caps, 0, 0, 0, 0 };
+	M m = { re, text, n, caps, 0, 0, 0, 0, advance ? from : (size_t)-1, 0 };
 	int found = 0;
 	for (size_t s = from; s <= n && !found && !m.err; s++) {
 		for (size_t j = 0; j < ncap; j++)
 			caps[j] = (size_t)-1;
+		m.start = s;
 		if (run_node(&m, re->top, s, NULL)) {
 			found = 1;
 			*ms = s;

@@ -49,12 +49,18 @@ void pyre_free(pyre *re);
 size_t pyre_groups(const pyre *re);
 /*
  * The leftmost match at or after text[from] (code points text[0..n)).
+ * `advance`: a match starting at `from` must not be empty (what Python's
+ * findall and finditer ask after an empty match, so that they move on).
  * Returns 1 with the match in [*ms, *me) and, when `g1` is given and the
  * pattern has a group 1 that took part, group 1 in [g1[0], g1[1]) (else
  * g1[0] = g1[1] = (size_t)-1); 0 when nothing matches; PYRE_ELIMIT or
  * PYRE_ENOMEM.
+ *
+ * All matches as finditer gives them:
+ *   for (size_t pos = 0, adv = 0; pos <= n && pyre_search(re, t, n, pos, adv, &s, &e, NULL) == 1;
+ *        pos = e, adv = e == s) ...
  */
-int pyre_search(const pyre *re, const uint32_t *text, size_t n, size_t from, size_t *ms, size_t *me,
-                size_t *g1);
+int pyre_search(const pyre *re, const uint32_t *text, size_t n, size_t from, int advance, size_t *ms,
+                size_t *me, size_t *g1);
 
 #endif

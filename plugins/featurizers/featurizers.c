@@ -1250,14 +1250,14 @@ static int rx_featurize(const featurizer *f, train_features *fs, train_ctx *ctx)
 		}
 		for (size_t p = 0; p < f->n_pats && !rc; p++) {
 			size_t pos = 0, ms, me;
-			int any = 0;
+			int any = 0, advance = 0;
 			char *hit = calloc(msg->n_tokens, 1);
 			if (!hit) {
 				rc = TRAIN_ENOMEM;
 				break;
 			}
 			while (pos <= n) {
-				int r = pyre_search(f->pats[p].re, cp, n, pos, &ms, &me, NULL);
+				int r = pyre_search(f->pats[p].re, cp, n, pos, advance, &ms, &me, NULL);
 				if (r < 0) {
 					rc = r == PYRE_ENOMEM ? TRAIN_ENOMEM
 					                      : train_fail(ctx, "pattern '%s' of '%s' took too many steps "
@@ -1270,7 +1270,8 @@ static int rx_featurize(const featurizer *f, train_features *fs, train_ctx *ctx)
 				for (size_t k = 0; k < msg->n_tokens; k++)
 					if (msg->tokens[k].start < me && msg->tokens[k].end > ms)
 						hit[k] = 1;
-				pos = me > ms ? me : me + 1;
+				pos = me;
+				advance = me == ms;
 			}
 			for (size_t k = 0; k < msg->n_tokens && !rc; k++)
 				if (hit[k]) {

@@ -286,6 +286,7 @@ static int apply_pattern(const tokenizer *tz, const char *text, const size_t *of
                          uint32_t end, tokvec *out)
 {
 	size_t len = end - start, pos = 0, ms, me, g[2];
+	int advance = 0;
 	const char *tk = text + offs[start];
 	size_t tkb = offs[end] - offs[start];
 	size_t n_cp;
@@ -295,7 +296,7 @@ static int apply_pattern(const tokenizer *tz, const char *text, const size_t *of
 	size_t before = out->n, running = 0;
 	int rc = TRAIN_OK;
 	while (pos <= len) {
-		int r = pyre_search(tz->pattern, cp, len, pos, &ms, &me, g);
+		int r = pyre_search(tz->pattern, cp, len, pos, advance, &ms, &me, g);
 		if (r < 0) {
 			rc = r == PYRE_ENOMEM ? TRAIN_ENOMEM : TRAIN_EINVAL;
 			break;
@@ -315,7 +316,8 @@ static int apply_pattern(const tokenizer *tz, const char *text, const size_t *of
 			                 start + (uint32_t)at, start + (uint32_t)running, -1)))
 				break;
 		}
-		pos = me > ms ? me : me + 1;
+		pos = me;
+		advance = me == ms;
 	}
 	free(cp);
 	if (!rc && out->n == before)
