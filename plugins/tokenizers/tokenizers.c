@@ -501,7 +501,7 @@ static int wp_tokenize(const tokenizer *tz, const char *text, size_t len, tokvec
 /* Pair counts for training: open addressing on (a, b). */
 typedef struct pair_slot {
 	uint64_t key;  /* (a << 32 | b) + 1; 0 empty */
-	uint64_t count;
+	int64_t count;
 } pair_slot;
 
 typedef struct pair_map {
@@ -518,7 +518,7 @@ static pair_slot *pm_slot(pair_map *m, uint64_t key)
 			return &m->s[i];
 }
 
-static int pm_add(pair_map *m, uint64_t key, uint64_t count)
+static int pm_add(pair_map *m, uint64_t key, int64_t count)
 {
 	if ((m->len + 1) * 2 > m->cap) {
 		pair_map g = { calloc(m->cap ? m->cap * 2 : 1024, sizeof(pair_slot)), m->cap ? m->cap * 2 : 1024, 0 };
@@ -568,6 +568,34 @@ typedef struct wp_train_word {
 	uint64_t freq;
 } wp_train_word;
 
+/* Add (sign 1) or take away (-1) a word's symbols and adjacent pairs; the
+ * symbol counts grow to n_voc entries as the vocabulary grows. */
+static int wp_count_word(const wp_train_word *w, int sign, int64_t **symfreq, size_t *cap, pair_map *pm,
+                         size_t n_voc)
+{
+	if (*cap < n_voc) {
+		size_t c = *cap ? *cap : 1024;
+		while (c < n_voc)
+			c *= 2;
+		int64_t *s = realloc(*symfreq, c * sizeof *s);
+		if (!s)
+			return TRAIN_ENOMEM;
+		memset(s + *cap, 0, (c - *cap) * sizeof *s);
+		*symfreq = s;
+		*cap = c;
+	}
+	int64_t f = sign * (int64_t)w->freq;
+	for (size_t k = 0; k < w->n; k++) {
+		(*symfreq)[w->sym[k]] += f;
+		if (k + 1 < w->n) {
+			int rc = pm_add(pm, ((uint64_t)(uint32_t)w->sym[k] << 32 | (uint32_t)w->sym[k + 1]) + 1, f);
+			if (rc)
+				return rc;
+		}
+	}
+	return TRAIN_OK;
+}
+
 static int wp_train_vocab(tokenizer *tz, const train_features *f, train_ctx *ctx)
 {
 	strmap words = { 0 };
@@ -576,7 +604,8 @@ static int wp_train_vocab(tokenizer *tz, const train_features *f, train_ctx *ctx
 	char **alpha = NULL;
 	size_t nalpha = 0;
 	strmap amap = { 0 };
-	uint64_t *symfreq = NULL;
+	int64_t *symfreq = NULL;
+	size_t sf_cap = 0;
 	pair_map pm = { 0 };
 	char *buf = NULL;
 	size_t bufcap = 0;
@@ -703,38 +732,21 @@ static int wp_train_vocab(tokenizer *tz, const train_features *f, train_ctx *ctx
 	}
 	if (rc)
 		goto out;
-	/* 4. merges */
+	/* 4. merges; the counts of symbols and adjacent pairs are kept up to
+	 * date by taking each word that changes out and putting it back */
+	for (size_t i = 0; i < ntw && !rc; i++)
+		rc = wp_count_word(&tw[i], 1, &symfreq, &sf_cap, &pm, tz->n_voc);
 	while (tz->n_voc < tz->vocab_size && !rc) {
 		if (train_ctx_canceled(ctx)) {
 			rc = TRAIN_ECANCELED;
 			break;
 		}
-		uint64_t *sf = realloc(symfreq, tz->n_voc * sizeof *sf);
-		if (!sf) {
-			rc = TRAIN_ENOMEM;
-			break;
-		}
-		symfreq = sf;
-		memset(symfreq, 0, tz->n_voc * sizeof *symfreq);
-		if (pm.s)
-			memset(pm.s, 0, pm.cap * sizeof *pm.s);
-		pm.len = 0;
-		for (size_t i = 0; i < ntw && !rc; i++) {
-			for (size_t k = 0; k < tw[i].n; k++) {
-				symfreq[tw[i].sym[k]] += tw[i].freq;
-				if (k + 1 < tw[i].n)
-					rc = pm_add(&pm, ((uint64_t)(uint32_t)tw[i].sym[k] << 32 |
-					                  (uint32_t)tw[i].sym[k + 1]) + 1, tw[i].freq);
-			}
-		}
-		if (rc)
-			break;
 		pair_slot *best = NULL;
 		double best_score = -1;
 		char *best_text = NULL;
 		for (size_t i = 0; i < pm.cap && !rc; i++) {
 			pair_slot *p = &pm.s[i];
-			if (!p->key || p->count < tz->min_frequency)
+			if (!p->key || p->count <= 0 || (uint64_t)p->count < tz->min_frequency)
 				continue;
 			uint64_t k = p->key - 1;
 			uint32_t a = (uint32_t)(k >> 32), b = (uint32_t)k;
@@ -766,17 +778,26 @@ static int wp_train_vocab(tokenizer *tz, const train_features *f, train_ctx *ctx
 		free(best_text);
 		if (rc)
 			break;
-		for (size_t i = 0; i < ntw; i++) {
+		for (size_t i = 0; i < ntw && !rc; i++) {
+			wp_train_word *w = &tw[i];
+			size_t j = 0;
+			while (j + 1 < w->n && !(w->sym[j] == a && w->sym[j + 1] == b))
+				j++;
+			if (j + 1 >= w->n)
+				continue;
+			if ((rc = wp_count_word(w, -1, &symfreq, &sf_cap, &pm, tz->n_voc)))
+				break;
 			size_t o = 0;
-			for (size_t j = 0; j < tw[i].n; j++) {
-				if (j + 1 < tw[i].n && tw[i].sym[j] == a && tw[i].sym[j + 1] == b) {
-					tw[i].sym[o++] = id;
+			for (j = 0; j < w->n; j++) {
+				if (j + 1 < w->n && w->sym[j] == a && w->sym[j + 1] == b) {
+					w->sym[o++] = id;
 					j++;
 				} else {
-					tw[i].sym[o++] = tw[i].sym[j];
+					w->sym[o++] = w->sym[j];
 				}
 			}
-			tw[i].n = o;
+			w->n = o;
+			rc = wp_count_word(w, 1, &symfreq, &sf_cap, &pm, tz->n_voc);
 		}
 		train_progress(ctx, tz->n_voc, tz->vocab_size);
 	}
