@@ -16,12 +16,14 @@
 #include "rasa_private.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -33,8 +35,19 @@
 struct rasa_chunk {
 	struct rasa_chunk *next;
 	size_t used, cap;
+	size_t mapped;          /* bytes mapped with mmap (then unmapped), or 0: malloc'd */
 	_Alignas(16) unsigned char data[];
 };
+
+#define HUGE_SZ ((size_t)2 << 20)
+
+static void chunk_free(struct rasa_chunk *c)
+{
+	if (c && c->mapped)
+		munmap(c, c->mapped);
+	else
+		free(c);
+}
 
 /* Chunks start at 64 KiB and grow with the arena, up to 4 MiB: few
  * mallocs for a big NLU file, little waste for a small one. */
@@ -53,7 +66,7 @@ void rasa_arena_free(rasa_arena *a)
 	struct rasa_chunk *ch = a->head;
 	while (ch) {
 		struct rasa_chunk *next = ch->next;
-		free(ch);
+		chunk_free(ch);
 		ch = next;
 	}
 	free(a);
@@ -61,13 +74,67 @@ void rasa_arena_free(rasa_arena *a)
 
 static struct rasa_chunk *chunk_new(size_t cap)
 {
-	struct rasa_chunk *c = malloc(sizeof(struct rasa_chunk) + cap);
+	struct rasa_chunk *c = NULL;
+	size_t mapped = 0;
+	if (cap >= ((size_t)1 << 20) && cap < SIZE_MAX / 4) {
+		size_t want = (sizeof(struct rasa_chunk) + cap + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
+		char *p = mmap(NULL, want + HUGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED) {
+			char *q = (char *)(((uintptr_t)p + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
+			if (q > p)
+				munmap(p, (size_t)(q - p));
+			if (q + want < p + want + HUGE_SZ)
+				munmap(q + want, (size_t)(p + want + HUGE_SZ - (q + want)));
+			madvise(q, want, MADV_HUGEPAGE);
+			c = (struct rasa_chunk *)(void *)q;
+			mapped = want;
+			cap = want - sizeof(struct rasa_chunk);
+		}
+	}
+	if (!c)
+		c = malloc(sizeof(struct rasa_chunk) + cap);
 	if (!c)
 		return NULL;
 	c->used = 0;
 	c->cap = cap;
 	c->next = NULL;
+	c->mapped = mapped;
 	return c;
+}
+
+/* A buffer is a full chunk: adopting it is linking it in. */
+static struct rasa_chunk *buf_chunk(char *buf)
+{
+	return (struct rasa_chunk *)(void *)(buf - offsetof(struct rasa_chunk, data));
+}
+
+char *rasa_buf_new(size_t size)
+{
+	if (size > SIZE_MAX - sizeof(struct rasa_chunk))
+		return NULL;
+	struct rasa_chunk *c = chunk_new(size);
+	if (!c)
+		return NULL;
+	c->used = size;
+	return (char *)c->data;
+}
+
+void rasa_buf_free(char *buf)
+{
+	if (buf)
+		chunk_free(buf_chunk(buf));
+}
+
+void rasa_arena_adopt(rasa_arena *a, char *buf)
+{
+	struct rasa_chunk *c = buf_chunk(buf);
+	c->used = c->cap; /* nothing is allocated from it */
+	if (a->head) {
+		c->next = a->head->next; /* behind the current chunk, which keeps its room */
+		a->head->next = c;
+	} else {
+		a->head = c;
+	}
 }
 
 void *rasa_alloc(rasa_arena *a, size_t size)
@@ -958,19 +1025,26 @@ int rasa_check_version(rasa_ctx *c, const train_config *root)
 {
 	c->major = 3;
 	const train_config *v = train_config_get(root, "version");
-	if (!v || train_config_kind(v) == TRAIN_CFG_NULL ||
-	    (train_config_kind(v) == TRAIN_CFG_STRING && !*rasa_text(c, v))) {
-		rasa_warn_at(c, v ? train_config_line(v) : 1, v ? train_config_col(v) : 1,
+	if (!v || train_config_kind(v) == TRAIN_CFG_NULL)
+		return rasa_check_version_str(c, NULL, v ? train_config_line(v) : 1,
+		                              v ? train_config_col(v) : 1);
+	if (train_config_kind(v) != TRAIN_CFG_STRING)
+		return rasa_fail(c, TRAIN_EPARSE, v,
+		                 "'version' must be a quoted string such as \"%s\", not %s (%s)",
+		                 TRAIN_RASA_FORMAT_VERSION, rasa_kind_name(v), rasa_text(c, v));
+	return rasa_check_version_str(c, rasa_text(c, v), train_config_line(v), train_config_col(v));
+}
+
+int rasa_check_version_str(rasa_ctx *c, const char *s, unsigned line, unsigned col)
+{
+	c->major = 3;
+	if (!s || !*s) {
+		rasa_warn_at(c, line, col,
 		             "no 'version' key: read as a version \"%s\" file, as Rasa does "
 		             "(add version: \"%s\" at the top)",
 		             TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
 		return TRAIN_OK;
 	}
-	if (train_config_kind(v) != TRAIN_CFG_STRING)
-		return rasa_fail(c, TRAIN_EPARSE, v,
-		                 "'version' must be a quoted string such as \"%s\", not %s (%s)",
-		                 TRAIN_RASA_FORMAT_VERSION, rasa_kind_name(v), rasa_text(c, v));
-	const char *s = rasa_text(c, v);
 	size_t a = 0, b = strlen(s);
 	while (a < b && (s[a] == '"' || s[a] == '\''))
 		a++;
@@ -1005,31 +1079,31 @@ int rasa_check_version(rasa_ctx *c, const train_config *root)
 		}
 	}
 	if (!ok) {
-		rasa_warn(c, v, "cannot read version \"%s\": read as a version \"%s\" file "
-		          "(write it like \"%s\")", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		rasa_warn_at(c, line, col, "cannot read version \"%s\": read as a version \"%s\" file "
+		             "(write it like \"%s\")", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
 		return TRAIN_OK;
 	}
 	if (parts[0] > 3)
-		return rasa_fail(c, TRAIN_EINVAL, v,
-		                 "version \"%s\" is newer than the newest format this reader knows (\"%s\"); "
-		                 "Rasa 3 would skip the whole file. Write version: \"%s\" if the file is in "
-		                 "the Rasa 3 format, or use a reader for the newer format",
-		                 s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		return rasa_fail_at(c, TRAIN_EINVAL, line, col,
+		                    "version \"%s\" is newer than the newest format this reader knows (\"%s\"); "
+		                    "Rasa 3 would skip the whole file. Write version: \"%s\" if the file is in "
+		                    "the Rasa 3 format, or use a reader for the newer format",
+		                    s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
 	if (parts[0] == 3 && parts[1] > 1) {
-		rasa_warn(c, v, "version \"%s\" is newer than \"%s\": read as a version \"%s\" file",
-		          s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		rasa_warn_at(c, line, col, "version \"%s\" is newer than \"%s\": read as a version \"%s\" file",
+		             s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
 		return TRAIN_OK;
 	}
 	if (parts[0] < 3) {
 		c->major = 2;
-		rasa_warn(c, v, "version \"%s\" is older than \"%s\": read as Rasa 3 reads it, with the "
-		          "Rasa 2 domain keys still accepted (update the key to \"%s\" once the file "
-		          "is migrated)", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		rasa_warn_at(c, line, col, "version \"%s\" is older than \"%s\": read as Rasa 3 reads it, with the "
+		             "Rasa 2 domain keys still accepted (update the key to \"%s\" once the file "
+		             "is migrated)", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
 		return TRAIN_OK;
 	}
 	if (parts[1] < 1)
-		rasa_warn(c, v, "version \"%s\" is older than \"%s\": read as a version \"%s\" file "
-		          "(update the key)", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
+		rasa_warn_at(c, line, col, "version \"%s\" is older than \"%s\": read as a version \"%s\" file "
+		             "(update the key)", s, TRAIN_RASA_FORMAT_VERSION, TRAIN_RASA_FORMAT_VERSION);
 	return TRAIN_OK;
 }
 
@@ -1186,7 +1260,7 @@ static bool body_bytes_ok(const unsigned char *p, size_t n)
 
 /* "<spaces>examples: |" with an optional chomping indicator and spaces.
  * Returns the byte column (0-based) of '|', or -1; *chomp: 0 clip, '-', '+'. */
-static long header_at(const char *l, size_t n, size_t *indent, int *chomp)
+long rasa_prescan_header(const char *l, size_t n, size_t *indent, int *chomp)
 {
 	static const char key[] = "examples:";
 	size_t i = 0;
@@ -1215,8 +1289,8 @@ static long header_at(const char *l, size_t n, size_t *indent, int *chomp)
  * end (one past the LF of its last line, blank lines included), line
  * count and indentation; 0 when there is no body to take; -1 when the
  * file is not in the plain case. */
-static int prescan_block(const char *text, size_t len, size_t b0, size_t key_indent, size_t *end,
-                         unsigned *nlines, unsigned *indent_out)
+int rasa_prescan_body(const char *text, size_t len, size_t b0, size_t key_indent, size_t *end,
+                      unsigned *nlines, unsigned *indent_out)
 {
 	size_t q = b0, cindent = 0;
 	bool any = false;
@@ -1270,10 +1344,10 @@ static int prescan_run(const char *text, size_t len, struct prescan *ps)
 			break;
 		size_t eol = (size_t)(nl - text), indent;
 		int chomp;
-		long bar = header_at(text + pos, eol - pos, &indent, &chomp);
+		long bar = rasa_prescan_header(text + pos, eol - pos, &indent, &chomp);
 		size_t end;
 		unsigned nlines = 0, cindent = 0;
-		int got = bar < 0 ? 0 : prescan_block(text, len, eol + 1, indent, &end, &nlines, &cindent);
+		int got = bar < 0 ? 0 : rasa_prescan_body(text, len, eol + 1, indent, &end, &nlines, &cindent);
 		if (got < 0)
 			goto drop;
 		if (got == 0) {
@@ -1469,18 +1543,37 @@ typedef struct loader {
 /* Read one YAML text and hand its parts to the builders that `mask` asks
  * for.  `forced`: read as `mask`'s kind whatever the keys (the _parse
  * entry points). */
-static int read_text(loader *L, const char *text, size_t len, const char *name, int mask, bool forced)
+static int read_text(loader *L, const char *text, size_t len, const char *name, int mask, bool forced,
+                     char *own, bool *adopted)
 {
 	rasa_ctx *c = &L->ctx;
 	train_config *root = NULL;
 	train_error e;
 	memset(&e, 0, sizeof e);
 	struct prescan ps;
+	memset(&ps, 0, sizeof ps);
 	rasa_ctx_set_file(c, name, text, len);
-	int rc = parse_fast(c, text, len, name, &ps, &root, &e);
+	/* A buffer of our own (a file read) may stay with the NLU result, with
+	 * the plain example texts in it, instead of copies of them. */
+	c->keep_src = own && L->nlu;
+	size_t first = L->nlu ? rasa_nlu_b_count(L->nlu) : 0;
+	int rc;
+	if (L->nlu && (mask & TRAIN_RASA_FILE_NLU) && rasa_nlu_fast) {
+		bool done = false;
+		rc = rasa_nlu_fast_read(L->nlu, c, &done);
+		if (rc || done) {
+			if (!rc) {
+				L->n_files++;
+				if (c->oom)
+					rc = rasa_nomem(c);
+			}
+			goto out;
+		}
+	}
+	rc = parse_fast(c, text, len, name, &ps, &root, &e);
 	if (rc) {
-		prescan_free(&ps);
-		return rasa_fail_from(c, rc, &e);
+		rc = rasa_fail_from(c, rc, &e);
+		goto out;
 	}
 	if (train_config_kind(root) == TRAIN_CFG_NULL) {
 		rasa_warn_at(c, 0, 0, "empty file: nothing to read");
@@ -1553,6 +1646,11 @@ out:
 	c->blocks = NULL;
 	c->n_blocks = 0;
 	prescan_free(&ps);
+	if (!rc && c->keep_src && rasa_nlu_b_seal(L->nlu, c, first)) {
+		rasa_arena_adopt(rasa_nlu_b_arena(L->nlu), own);
+		*adopted = true;
+	}
+	c->keep_src = false;
 	return rc;
 }
 
@@ -1562,8 +1660,30 @@ static bool is_yaml_name(const char *name)
 	return (n > 4 && strcmp(name + n - 4, ".yml") == 0) || (n > 5 && strcmp(name + n - 5, ".yaml") == 0);
 }
 
+/* train_read_file, into a buffer from rasa_buf_new. */
+static int slurp_slowly(const char *path, char **text, size_t *len, train_error *e)
+{
+	char *t = NULL;
+	size_t n = 0;
+	int rc = train_read_file(path, &t, &n, e);
+	if (rc)
+		return rc;
+	char *buf = n < SIZE_MAX ? rasa_buf_new(n + 1) : NULL;
+	if (buf) {
+		memcpy(buf, t, n);
+		buf[n] = '\0';
+	}
+	free(t);
+	if (!buf)
+		return train_error_set(e, TRAIN_ENOMEM, path, 0, 0, "out of memory");
+	*text = buf;
+	*len = n;
+	return TRAIN_OK;
+}
+
 /* A whole file in one read() when its size is known (train_read_file
- * grows its buffer by doubling, which shows on big NLU files). */
+ * grows its buffer by doubling, which shows on big NLU files); the
+ * buffer is from rasa_buf_new, so an NLU result can keep it. */
 static int slurp(const char *path, char **text, size_t *len, train_error *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1572,10 +1692,10 @@ static int slurp(const char *path, char **text, size_t *len, train_error *e)
 	    (uint64_t)st.st_size >= SIZE_MAX / 2) {
 		if (fd >= 0)
 			close(fd);
-		return train_read_file(path, text, len, e);
+		return slurp_slowly(path, text, len, e);
 	}
 	size_t size = (size_t)st.st_size, got = 0;
-	char *buf = malloc(size + 1);
+	char *buf = rasa_buf_new(size + 1);
 	if (!buf) {
 		close(fd);
 		return train_error_set(e, TRAIN_ENOMEM, path, 0, 0, "out of memory");
@@ -1592,8 +1712,8 @@ static int slurp(const char *path, char **text, size_t *len, train_error *e)
 	bool grew = got == size && read(fd, &extra, 1) > 0;
 	close(fd);
 	if (got != size || grew) { /* it changed while read: the slow way */
-		free(buf);
-		return train_read_file(path, text, len, e);
+		rasa_buf_free(buf);
+		return slurp_slowly(path, text, len, e);
 	}
 	buf[size] = '\0';
 	*text = buf;
@@ -1612,9 +1732,11 @@ static int read_file(loader *L, const char *path, int mask)
 		rasa_ctx_set_file(&L->ctx, path, NULL, 0);
 		return rasa_fail_from(&L->ctx, rc, &e);
 	}
-	rc = read_text(L, text, len, path, mask, false);
+	bool adopted = false;
+	rc = read_text(L, text, len, path, mask, false, text, &adopted);
 	rasa_ctx_set_file(&L->ctx, NULL, NULL, 0);
-	free(text);
+	if (!adopted)
+		rasa_buf_free(text);
 	return rc;
 }
 
@@ -1721,21 +1843,34 @@ static void loader_done(loader *L)
                    TRAIN_RASA_FILE_DOMAIN)
 
 /* Run a load (paths, or one text when `text` is not NULL). */
-static int run_load(int mask, const char *const *paths, size_t n, const char *text, size_t len,
-                    const char *name, loader *L, train_rasa_diags *diags, train_error *err)
+static int run_load_own(int mask, const char *const *paths, size_t n, const char *text, size_t len,
+                        const char *name, char *own, loader *L, train_rasa_diags *diags,
+                        train_error *err)
 {
 	int rc = loader_init(L, mask, diags, err);
 	if (rc) {
+		rasa_buf_free(own);
 		loader_done(L);
 		return train_error_set(err, rc, NULL, 0, 0, "out of memory");
 	}
-	if (text)
-		rc = read_text(L, text, len, name ? name : "", mask, true);
-	else
+	if (text) {
+		bool adopted = false;
+		rc = read_text(L, text, len, name ? name : "", mask, true, own, &adopted);
+		rasa_ctx_set_file(&L->ctx, NULL, NULL, 0);
+		if (!adopted)
+			rasa_buf_free(own);
+	} else {
 		rc = load_paths(L, paths, n, mask);
+	}
 	if (!rc && L->ctx.oom)
 		rc = rasa_nomem(&L->ctx);
 	return rc;
+}
+
+static int run_load(int mask, const char *const *paths, size_t n, const char *text, size_t len,
+                    const char *name, loader *L, train_rasa_diags *diags, train_error *err)
+{
+	return run_load_own(mask, paths, n, text, len, name, NULL, L, diags, err);
 }
 
 int train_rasa_nlu_load(const char *const *paths, size_t n, train_rasa_nlu **out,
@@ -1764,6 +1899,30 @@ int train_rasa_nlu_parse(const char *text, size_t len, const char *name, train_r
 	*out = NULL;
 	loader L;
 	int rc = run_load(TRAIN_RASA_FILE_NLU, NULL, 0, text ? text : "", len, name, &L, diags, err);
+	if (!rc) {
+		*out = rasa_nlu_b_finish(L.nlu);
+		L.nlu = NULL;
+		if (!*out)
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	}
+	loader_done(&L);
+	return rc;
+}
+
+int rasa_nlu_parse_kept(const char *text, size_t len, const char *name, train_rasa_nlu **out,
+                        train_rasa_diags *diags, train_error *err)
+{
+	if (!out || (!text && len) || len == SIZE_MAX)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "rasa_nlu_parse_kept: bad argument");
+	*out = NULL;
+	char *own = rasa_buf_new(len + 1);
+	if (!own)
+		return train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+	if (len)
+		memcpy(own, text, len);
+	own[len] = '\0';
+	loader L;
+	int rc = run_load_own(TRAIN_RASA_FILE_NLU, NULL, 0, own, len, name, own, &L, diags, err);
 	if (!rc) {
 		*out = rasa_nlu_b_finish(L.nlu);
 		L.nlu = NULL;
@@ -1902,22 +2061,49 @@ void train_rasa_project_free(train_rasa_project *p)
 #define SER_VERSION 1u
 #define SER_NULL 0xFFFFFFFFu
 
+/* A writer into a buffer reserved up front from a size hint (encode_value),
+ * grown by doubling past it.  Untouched reserved memory costs nothing. */
 typedef struct wr {
-	train_buf b;
+	unsigned char *p;   /* NULL: the counting pass */
+	size_t len, cap;
 	int rc;
 } wr;
 
-static void w_bytes(wr *w, const void *p, size_t n)
+static void w_grow(wr *w, size_t n)
 {
-	if (!w->rc && train_buf_add(&w->b, p, n))
+	size_t nc = w->cap ? w->cap : 256;
+	while (nc - w->len < n) {
+		if (nc > SIZE_MAX / 2) {
+			w->rc = TRAIN_ENOMEM;
+			return;
+		}
+		nc *= 2;
+	}
+	unsigned char *np = realloc(w->p, nc);
+	if (!np) {
 		w->rc = TRAIN_ENOMEM;
+		return;
+	}
+	w->p = np;
+	w->cap = nc;
+}
+
+static inline void w_bytes(wr *w, const void *p, size_t n)
+{
+	if (w->rc)
+		return;
+	if (w->cap - w->len < n && (w_grow(w, n), w->rc))
+		return;
+	if (n)
+		memcpy(w->p + w->len, p, n);
+	w->len += n;
 }
 static void w_u8(wr *w, unsigned v)
 {
 	unsigned char b = (unsigned char)v;
 	w_bytes(w, &b, 1);
 }
-static void w_u32(wr *w, uint32_t v)
+static inline void w_u32(wr *w, uint32_t v)
 {
 	unsigned char b[4];
 	train_put_u32(b, v);
@@ -1941,15 +2127,22 @@ static void w_f64(wr *w, double d)
 	train_put_u64(b, u);
 	w_bytes(w, b, 8);
 }
-static void w_str(wr *w, const char *s)
+/* (w_bytes(length) then w_bytes(text), in one step: most of a value) */
+static inline void w_str(wr *w, const char *s)
 {
-	if (!s) {
-		w_u32(w, SER_NULL);
+	size_t n = s ? strlen(s) : 0;
+	if (n >= SER_NULL)
+		w->rc = TRAIN_EINVAL;
+	if (w->rc)
 		return;
-	}
-	size_t n = strlen(s);
-	w_count(w, n);
-	w_bytes(w, s, n);
+	size_t need = 4 + n;
+	if (w->cap - w->len < need && (w_grow(w, need), w->rc))
+		return;
+	unsigned char *q = w->p + w->len;
+	train_put_u32(q, s ? (uint32_t)n : SER_NULL);
+	if (n)
+		memcpy(q + 4, s, n);
+	w->len += need;
 }
 static void w_names(wr *w, train_rasa_names ns)
 {
@@ -2217,17 +2410,23 @@ static const train_rasa_named_list *r_named_lists(rd *r, size_t *n_out)
 	return r->rc ? NULL : l;
 }
 
-static int finish_value(wr *w, const char *type, train_value **out, train_error *err)
+/* Encode `x` with `body` into a value of `type`; `hint`: the bytes to
+ * reserve (about the size, better more than less). */
+static int encode_value(void (*body)(wr *, const void *), const void *x, size_t hint,
+                        const char *type, train_value **out, train_error *err)
 {
-	if (w->rc) {
-		train_buf_free(&w->b);
-		return train_error_set(err, w->rc, NULL, 0, 0, "%s",
-		                       w->rc == TRAIN_ENOMEM ? "out of memory" : "a field is too large to serialize");
+	wr w = { NULL, 0, 0, 0 };
+	w.cap = hint < 256 ? 256 : hint;
+	if (!(w.p = malloc(w.cap)))
+		w.rc = TRAIN_ENOMEM;
+	else
+		body(&w, x);
+	if (w.rc) {
+		free(w.p);
+		return train_error_set(err, w.rc, NULL, 0, 0, "%s",
+		                       w.rc == TRAIN_ENOMEM ? "out of memory" : "a field is too large to serialize");
 	}
-	void *data = w->b.data;
-	size_t size = w->b.len;
-	w->b.data = NULL;
-	int rc = train_value_new_take(type, data ? data : malloc(1), size, out);
+	int rc = train_value_new_take(type, w.p, w.len, out);
 	if (rc)
 		return train_error_set(err, rc, NULL, 0, 0, "out of memory");
 	return TRAIN_OK;
@@ -2241,31 +2440,38 @@ static int decode_fail(rd *r, const char *what, train_error *err)
 
 /* ---- NLU ---- */
 
+static void nlu_write(wr *w, const void *x)
+{
+	const train_rasa_nlu *nlu = x;
+	w_head(w, 'N');
+	w_count(w, nlu->n_messages);
+	for (size_t i = 0; i < nlu->n_messages; i++) {
+		const train_rasa_message *m = &nlu->messages[i];
+		w_str(w, m->text);
+		w_str(w, m->intent);
+		w_str(w, m->response_key);
+		w_str(w, m->metadata);
+		w_str(w, m->intent_metadata);
+		w_entities(w, m->entities, m->n_entities);
+	}
+	w_count(w, nlu->n_synonyms);
+	for (size_t i = 0; i < nlu->n_synonyms; i++) {
+		w_str(w, nlu->synonyms[i].value);
+		w_names(w, nlu->synonyms[i].names);
+	}
+	w_named_lists(w, nlu->regexes, nlu->n_regexes);
+	w_named_lists(w, nlu->lookups, nlu->n_lookups);
+	w_responses(w, nlu->responses, nlu->n_responses);
+}
+
 int train_rasa_nlu_to_value(const train_rasa_nlu *nlu, train_value **out, train_error *err)
 {
 	if (!nlu || !out)
 		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_nlu_to_value: NULL argument");
-	wr w = { { 0 }, 0 };
-	w_head(&w, 'N');
-	w_count(&w, nlu->n_messages);
-	for (size_t i = 0; i < nlu->n_messages; i++) {
-		const train_rasa_message *m = &nlu->messages[i];
-		w_str(&w, m->text);
-		w_str(&w, m->intent);
-		w_str(&w, m->response_key);
-		w_str(&w, m->metadata);
-		w_str(&w, m->intent_metadata);
-		w_entities(&w, m->entities, m->n_entities);
-	}
-	w_count(&w, nlu->n_synonyms);
-	for (size_t i = 0; i < nlu->n_synonyms; i++) {
-		w_str(&w, nlu->synonyms[i].value);
-		w_names(&w, nlu->synonyms[i].names);
-	}
-	w_named_lists(&w, nlu->regexes, nlu->n_regexes);
-	w_named_lists(&w, nlu->lookups, nlu->n_lookups);
-	w_responses(&w, nlu->responses, nlu->n_responses);
-	return finish_value(&w, TRAIN_RASA_NLU_TYPE, out, err);
+	/* texts and names: about 128 bytes a message, which is generous; more
+	 * grows the buffer */
+	size_t hint = nlu->n_messages < SIZE_MAX / 256 ? 4096 + nlu->n_messages * 128 : 4096;
+	return encode_value(nlu_write, nlu, hint, TRAIN_RASA_NLU_TYPE, out, err);
 }
 
 static int nlu_decode(const void *data, size_t size, train_rasa_nlu **out, train_error *err)
@@ -2326,57 +2532,61 @@ static int nlu_decode(const void *data, size_t size, train_rasa_nlu **out, train
 
 /* ---- domain ---- */
 
+static void domain_write(wr *w, const void *x)
+{
+	const train_rasa_domain *d = x;
+	w_head(w, 'D');
+	w_str(w, d->version);
+	w_count(w, d->n_intents);
+	for (size_t i = 0; i < d->n_intents; i++) {
+		w_str(w, d->intents[i].name);
+		w_u8(w, (unsigned)d->intents[i].use);
+		w_names(w, d->intents[i].entities);
+	}
+	w_count(w, d->n_entities);
+	for (size_t i = 0; i < d->n_entities; i++) {
+		w_str(w, d->entities[i].name);
+		w_names(w, d->entities[i].roles);
+		w_names(w, d->entities[i].groups);
+		w_u8(w, d->entities[i].influence_conversation);
+	}
+	w_count(w, d->n_slots);
+	for (size_t i = 0; i < d->n_slots; i++) {
+		const train_rasa_slot *s = &d->slots[i];
+		w_str(w, s->name);
+		w_u8(w, (unsigned)s->type);
+		w_str(w, s->type_name);
+		w_names(w, s->values);
+		w_f64(w, s->min_value);
+		w_f64(w, s->max_value);
+		w_u8(w, s->influence_conversation);
+		w_str(w, s->initial_value);
+		w_str(w, s->mappings);
+	}
+	w_responses(w, d->responses, d->n_responses);
+	w_count(w, d->n_actions);
+	for (size_t i = 0; i < d->n_actions; i++) {
+		w_str(w, d->actions[i].name);
+		w_u8(w, d->actions[i].send_domain);
+	}
+	w_count(w, d->n_forms);
+	for (size_t i = 0; i < d->n_forms; i++) {
+		w_str(w, d->forms[i].name);
+		w_names(w, d->forms[i].required_slots);
+		w_names(w, d->forms[i].ignored_intents);
+		w_str(w, d->forms[i].mappings);
+	}
+	w_names(w, d->e2e_actions);
+	w_f64(w, d->session_expiration_time);
+	w_u8(w, d->carry_over_slots_to_new_session);
+	w_u8(w, d->store_entities_as_slots);
+}
+
 int train_rasa_domain_to_value(const train_rasa_domain *d, train_value **out, train_error *err)
 {
 	if (!d || !out)
 		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_domain_to_value: NULL argument");
-	wr w = { { 0 }, 0 };
-	w_head(&w, 'D');
-	w_str(&w, d->version);
-	w_count(&w, d->n_intents);
-	for (size_t i = 0; i < d->n_intents; i++) {
-		w_str(&w, d->intents[i].name);
-		w_u8(&w, (unsigned)d->intents[i].use);
-		w_names(&w, d->intents[i].entities);
-	}
-	w_count(&w, d->n_entities);
-	for (size_t i = 0; i < d->n_entities; i++) {
-		w_str(&w, d->entities[i].name);
-		w_names(&w, d->entities[i].roles);
-		w_names(&w, d->entities[i].groups);
-		w_u8(&w, d->entities[i].influence_conversation);
-	}
-	w_count(&w, d->n_slots);
-	for (size_t i = 0; i < d->n_slots; i++) {
-		const train_rasa_slot *s = &d->slots[i];
-		w_str(&w, s->name);
-		w_u8(&w, (unsigned)s->type);
-		w_str(&w, s->type_name);
-		w_names(&w, s->values);
-		w_f64(&w, s->min_value);
-		w_f64(&w, s->max_value);
-		w_u8(&w, s->influence_conversation);
-		w_str(&w, s->initial_value);
-		w_str(&w, s->mappings);
-	}
-	w_responses(&w, d->responses, d->n_responses);
-	w_count(&w, d->n_actions);
-	for (size_t i = 0; i < d->n_actions; i++) {
-		w_str(&w, d->actions[i].name);
-		w_u8(&w, d->actions[i].send_domain);
-	}
-	w_count(&w, d->n_forms);
-	for (size_t i = 0; i < d->n_forms; i++) {
-		w_str(&w, d->forms[i].name);
-		w_names(&w, d->forms[i].required_slots);
-		w_names(&w, d->forms[i].ignored_intents);
-		w_str(&w, d->forms[i].mappings);
-	}
-	w_names(&w, d->e2e_actions);
-	w_f64(&w, d->session_expiration_time);
-	w_u8(&w, d->carry_over_slots_to_new_session);
-	w_u8(&w, d->store_entities_as_slots);
-	return finish_value(&w, TRAIN_RASA_DOMAIN_TYPE, out, err);
+	return encode_value(domain_write, d, 4096, TRAIN_RASA_DOMAIN_TYPE, out, err);
 }
 
 static int domain_decode(const void *data, size_t size, train_rasa_domain **out, train_error *err)
@@ -2546,24 +2756,28 @@ static const train_rasa_event *r_events(rd *r, size_t *n_out, int depth)
 	return r->rc ? NULL : ev;
 }
 
+static void stories_write(wr *w, const void *x)
+{
+	const train_rasa_stories *s = x;
+	w_head(w, 'S');
+	w_count(w, s->n_items);
+	for (size_t i = 0; i < s->n_items; i++) {
+		const train_rasa_story *st = &s->items[i];
+		w_str(w, st->name);
+		w_u8(w, (unsigned)st->kind);
+		w_u8(w, st->conversation_start);
+		w_u8(w, st->wait_for_user_input);
+		w_str(w, st->metadata);
+		w_events(w, st->condition, st->n_condition);
+		w_events(w, st->events, st->n_events);
+	}
+}
+
 int train_rasa_stories_to_value(const train_rasa_stories *s, train_value **out, train_error *err)
 {
 	if (!s || !out)
 		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_rasa_stories_to_value: NULL argument");
-	wr w = { { 0 }, 0 };
-	w_head(&w, 'S');
-	w_count(&w, s->n_items);
-	for (size_t i = 0; i < s->n_items; i++) {
-		const train_rasa_story *st = &s->items[i];
-		w_str(&w, st->name);
-		w_u8(&w, (unsigned)st->kind);
-		w_u8(&w, st->conversation_start);
-		w_u8(&w, st->wait_for_user_input);
-		w_str(&w, st->metadata);
-		w_events(&w, st->condition, st->n_condition);
-		w_events(&w, st->events, st->n_events);
-	}
-	return finish_value(&w, TRAIN_RASA_STORIES_TYPE, out, err);
+	return encode_value(stories_write, s, 4096, TRAIN_RASA_STORIES_TYPE, out, err);
 }
 
 static int stories_decode(const void *data, size_t size, train_rasa_stories **out, train_error *err)

@@ -333,9 +333,7 @@ int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_con
 	if (n >= UINT32_MAX)
 		return rasa_fail(c, TRAIN_EINVAL, at, "text of %zu bytes is too long (at most 4 GiB)", n);
 	ann_ctx x = { c, at, line, col0, s };
-	char *out = rasa_alloc(c->arena, n + 1);
-	if (!out)
-		return rasa_nomem(c);
+	char *out = NULL; /* made at the first annotation: most texts have none */
 	size_t o = 0, ochars = 0, last = 0, i = 0;
 	bool warned = false;
 	while (i < n) {
@@ -349,6 +347,8 @@ int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_con
 			continue;
 		}
 		check_plain(&x, last, p, &warned);
+		if (!out && !(out = rasa_alloc_raw(c->arena, n + 1)))
+			return rasa_nomem(c);
 		memcpy(out + o, s + last, p - last);
 		ochars += rasa_utf8_len(s + last, p - last);
 		o += p - last;
@@ -424,6 +424,21 @@ int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_con
 		last = i = m.end;
 	}
 	check_plain(&x, last, n, &warned);
+	if (!out) {
+		/* No annotation: the text is s itself.  In the source text of a
+		 * file the NLU result keeps, it stays there (rasa_nlu_b_seal
+		 * ends it with a NUL once the file is read). */
+		uintptr_t p0 = (uintptr_t)c->src, ps = (uintptr_t)s;
+		if (c->text_in_src && c->src && ps >= p0 && ps - p0 <= c->src_len &&
+		    n <= c->src_len - (ps - p0)) {
+			*text = s;
+			*text_len = n;
+			*text_chars = rasa_utf8_len(s, n);
+			return TRAIN_OK;
+		}
+		if (!(out = rasa_alloc_raw(c->arena, n + 1)))
+			return rasa_nomem(c);
+	}
 	memcpy(out + o, s + last, n - last);
 	ochars += rasa_utf8_len(s + last, n - last);
 	o += n - last;
@@ -717,7 +732,9 @@ static int add_example(void *ud, const char *ex, size_t n, unsigned line, unsign
 	rasa_vec ents = { 0 };
 	const char *text;
 	size_t tl, tc;
+	c->text_in_src = c->keep_src;
 	int rc = rasa_parse_annotations(c, ex, n, ic->node, line, col, &text, &tl, &tc, &ents);
+	c->text_in_src = false;
 	if (rc)
 		return rc;
 	train_rasa_message *m = rasa_vec_push(b->a, &b->messages, sizeof *m);
@@ -749,6 +766,11 @@ static int add_example(void *ud, const char *ex, size_t n, unsigned line, unsign
 			return rc;
 	}
 	return TRAIN_OK;
+}
+
+static void no_examples(rasa_ctx *c, const char *full, unsigned line, unsigned col)
+{
+	rasa_warn_at(c, line, col, "intent '%s' has no examples (add examples: | with \"- \" lines)", full);
 }
 
 static const char *const intent_keys[] = { "intent", "metadata", "examples", NULL };
@@ -788,7 +810,8 @@ static int read_intent(rasa_nlu_b *b, rasa_ctx *c, const train_config *item)
 			lines++;
 		if (rasa_vec_reserve(b->a, &b->messages, lines, sizeof(train_rasa_message)))
 			return rasa_nomem(c);
-		rc = each_line(c, ex, "intent", full, add_example, &ic, &count);
+		rc = blk ? each_block_line(c, blk, "intent", full, add_example, &ic, &count)
+		         : each_line(c, ex, "intent", full, add_example, &ic, &count);
 		if (rc)
 			return rc;
 	} else if (k == TRAIN_CFG_LIST) {
@@ -847,7 +870,7 @@ static int read_intent(rasa_nlu_b *b, rasa_ctx *c, const train_config *item)
 		                 "items, not %s", full, rasa_kind_name(ex));
 	}
 	if (!count)
-		rasa_warn(c, nn, "intent '%s' has no examples (add examples: | with \"- \" lines)", full);
+		no_examples(c, full, train_config_line(nn), train_config_col(nn));
 	return TRAIN_OK;
 }
 
@@ -881,6 +904,9 @@ static int add_list_line(void *ud, const char *ex, size_t n, unsigned line, unsi
 	return TRAIN_OK;
 }
 
+static int list_examples(rasa_nlu_b *b, rasa_ctx *c, const char *key, const char *name,
+                         unsigned line, unsigned col, const train_config *ex, const rasa_block *blk);
+
 static int read_list_item(rasa_nlu_b *b, rasa_ctx *c, const train_config *item, const char *key)
 {
 	const char *keys[] = { key, "examples", NULL };
@@ -912,6 +938,16 @@ static int read_list_item(rasa_nlu_b *b, rasa_ctx *c, const train_config *item, 
 		return rasa_fail(c, TRAIN_EPARSE, ex, "the examples of %s '%s' must be a block string "
 		                 "(examples: |, then one \"- item\" per line), not %s", key, name,
 		                 rasa_kind_name(ex));
+	return list_examples(b, c, key, name, train_config_line(nn), train_config_col(nn), ex,
+	                     rasa_block_of(c, ex));
+}
+
+/* The examples of a synonym, regex or lookup item called `name` (at
+ * line:col) in `ex`, or in the pre-scanned block `blk` when there is one. */
+static int list_examples(rasa_nlu_b *b, rasa_ctx *c, const char *key, const char *name,
+                         unsigned line, unsigned col, const train_config *ex, const rasa_block *blk)
+{
+	int rc;
 	list_ctx lc = { b, c, ex, name, 0, NULL };
 	if (strcmp(key, "regex") == 0 || strcmp(key, "lookup") == 0) {
 		bool rx = key[0] == 'r';
@@ -924,7 +960,7 @@ static int read_list_item(rasa_nlu_b *b, rasa_ctx *c, const train_config *item, 
 			if (!nm)
 				return rasa_nomem(c);
 			nm->name = name;
-			nm->loc = rasa_loc_of(c, nn);
+			nm->loc = rasa_loc_at(c, line, col);
 			at = vec->n - 1;
 			if (rasa_index_put(ix, name, at))
 				return rasa_nomem(c);
@@ -932,10 +968,12 @@ static int read_list_item(rasa_nlu_b *b, rasa_ctx *c, const train_config *item, 
 		lc.target = &((struct named *)vec->v)[at];
 	}
 	size_t count;
-	if ((rc = each_line(c, ex, key, name, add_list_line, &lc, &count)))
+	rc = blk ? each_block_line(c, blk, key, name, add_list_line, &lc, &count)
+	         : each_line(c, ex, key, name, add_list_line, &lc, &count);
+	if (rc)
 		return rc;
 	if (!count)
-		rasa_warn(c, nn, "%s '%s' has no examples", key, name);
+		rasa_warn_at(c, line, col, "%s '%s' has no examples", key, name);
 	return TRAIN_OK;
 }
 
@@ -987,4 +1025,330 @@ int rasa_nlu_b_read(rasa_nlu_b *b, rasa_ctx *c, const train_config *root, bool w
 			return rc;
 	}
 	return TRAIN_OK;
+}
+
+size_t rasa_nlu_b_count(const rasa_nlu_b *b) { return b->messages.n; }
+
+rasa_arena *rasa_nlu_b_arena(rasa_nlu_b *b) { return b->a; }
+
+bool rasa_nlu_b_seal(rasa_nlu_b *b, const rasa_ctx *c, size_t from)
+{
+	bool any = false;
+	uintptr_t p0 = (uintptr_t)c->src;
+	train_rasa_message *m = b->messages.v;
+	for (size_t i = from; c->src && i < b->messages.n; i++) {
+		uintptr_t t = (uintptr_t)m[i].text;
+		if (t >= p0 && t - p0 <= c->src_len) {
+			/* the byte after a plain text is a stripped space, its line's
+			 * LF, or the NUL after the file's last byte */
+			((char *)c->src)[t - p0 + m[i].text_len] = '\0';
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* ------------------------------------------------------------------------
+ * The fast path: an NLU file in the common shape, read without libyaml.
+ *
+ * Why: libyaml costs the most of a big file's read, even after the
+ * pre-scan of the example blocks (rasa_data.c), and issue 4's benchmark
+ * (importing CLINC150, 23,700 examples, at least 5x faster than PyYAML's
+ * C loader merely loading it) leaves no room for it.
+ *
+ * What: the shape Rasa itself writes, and nothing else:
+ *
+ *   version: "3.1"                 top-level keys at column 0: version (a
+ *                                  quoted string) and nlu, once each, any
+ *   nlu:                           order, version optional
+ *   - intent: NAME                 items at one indentation (0 or more)
+ *     examples: |                  each item: its kind and name on the
+ *       - an example               dash line, then examples: | (with
+ *       - another                  - or + at most) two columns deeper,
+ *   - synonym: NAME / regex: NAME / lookup: NAME     then the block
+ *     examples: |
+ *       - ...
+ *
+ * with empty or space-only lines between lines; names plain ASCII
+ * ([A-Za-z_] then letters, digits, spaces, "_-./"; not null/true/false;
+ * an intent with one '/' between two parts at most); the block bodies
+ * the pre-scan takes (rasa_prescan_body).  Anything else (a comment, a
+ * tab, metadata, quotes in a name, flow style, anchors, another key, a
+ * name libyaml would read as a number, a file of 4 GiB) makes the file go
+ * the libyaml way, untouched: the recogniser runs over the whole file
+ * before anything is built or reported.  What is built is then built by
+ * the same code as for libyaml's tree (the version check, each_block_line,
+ * add_example, list_examples), with the places libyaml would give; the
+ * test "fast_path" and the fuzz target rasa_nlu compare the two ways.
+ */
+
+int rasa_nlu_fast = 1;
+
+typedef struct fast_item {
+	const char *key;       /* "intent", "synonym", "regex", "lookup" */
+	const char *name;      /* in the source */
+	size_t name_len;
+	unsigned line, col;    /* of the name */
+	size_t lines;          /* of the block body */
+	rasa_block blk;
+} fast_item;
+
+/* A line: [p, e) without its LF; next: after the LF (or the end). */
+typedef struct fast_line {
+	size_t p, e, next;
+} fast_line;
+
+static void fast_line_at(const char *t, size_t len, size_t p, fast_line *l)
+{
+	const char *nl = memchr(t + p, '\n', len - p);
+	l->p = p;
+	l->e = nl ? (size_t)(nl - t) : len;
+	l->next = nl ? l->e + 1 : len;
+}
+
+static size_t fast_spaces(const char *t, size_t p, size_t e)
+{
+	size_t i = p;
+	while (i < e && t[i] == ' ')
+		i++;
+	return i - p;
+}
+
+/* A plain scalar that reads as a string: [A-Za-z_] then [A-Za-z0-9 _./-],
+ * trailing spaces not part of it, and not a null or bool word.  Returns
+ * its length, 0 when [p, e) is not one followed only by spaces. */
+static size_t fast_name(const char *t, size_t p, size_t e)
+{
+	static const char *const words[] = { "null", "Null", "NULL", "true", "True", "TRUE",
+		                             "false", "False", "FALSE", NULL };
+	if (p >= e)
+		return 0;
+	unsigned char ch = (unsigned char)t[p];
+	if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_'))
+		return 0;
+	size_t i = p, end = p;
+	for (; i < e; i++) {
+		ch = (unsigned char)t[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '_' || ch == '.' || ch == '/' || ch == '-')
+			end = i + 1;
+		else if (ch != ' ')
+			return 0;
+	}
+	size_t n = end - p;
+	for (const char *const *w = words; *w; w++)
+		if (strlen(*w) == n && memcmp(*w, t + p, n) == 0)
+			return 0;
+	return n;
+}
+
+/* Recognise the file; fills *items (malloc'd) or returns false. */
+static bool fast_scan(const char *t, size_t len, fast_item **items_out, size_t *n_out,
+                      const char **ver, size_t *ver_len, unsigned *ver_line, unsigned *ver_col,
+                      size_t *total_lines)
+{
+	static const char *const kinds[] = { "intent", "synonym", "regex", "lookup" };
+	fast_item *items = NULL;
+	size_t n = 0, cap = 0;
+	bool seen_version = false, seen_nlu = false;
+	long d = -1;          /* the items' indentation, once known */
+	int state = 0;        /* 0 top level, 1 right after "nlu:", 2 in the items */
+	unsigned line = 1;
+	size_t pos = 0;
+	*ver = NULL;
+	*ver_len = 0;
+	*total_lines = 0;
+	if (len >= UINT32_MAX)
+		goto no;
+	while (pos < len) {
+		fast_line l;
+		fast_line_at(t, len, pos, &l);
+		size_t sp = fast_spaces(t, l.p, l.e);
+		if (l.p + sp == l.e) { /* blank */
+			pos = l.next;
+			line++;
+			continue;
+		}
+		size_t q = l.p + sp;
+		if (state != 0 && t[q] == '-' && (long)sp == (d < 0 ? (long)sp : d) && q + 1 < l.e &&
+		    t[q + 1] == ' ') {
+			/* an item: "- KIND: NAME" */
+			if (d < 0)
+				d = (long)sp;
+			state = 2;
+			size_t k = q + 2, ki;
+			for (ki = 0; ki < 4; ki++) {
+				size_t kl = strlen(kinds[ki]);
+				if (l.e - k > kl && memcmp(t + k, kinds[ki], kl) == 0 && t[k + kl] == ':')
+					break;
+			}
+			if (ki == 4)
+				goto no;
+			k += strlen(kinds[ki]) + 1;
+			size_t gap = fast_spaces(t, k, l.e);
+			if (!gap)
+				goto no;
+			size_t nl = fast_name(t, k + gap, l.e);
+			if (!nl)
+				goto no;
+			const char *name = t + k + gap;
+			if (ki == 0) { /* an intent: at most one '/', with text on both sides */
+				const char *sl = memchr(name, '/', nl);
+				if (sl && (sl == name || sl == name + nl - 1 ||
+				           memchr(sl + 1, '/', nl - (size_t)(sl + 1 - name))))
+					goto no;
+			}
+			unsigned name_line = line, name_col = (unsigned)(k + gap - l.p) + 1;
+			/* then blank lines, and the examples header two columns deeper */
+			pos = l.next;
+			line++;
+			fast_line h;
+			for (;;) {
+				if (pos >= len)
+					goto no;
+				fast_line_at(t, len, pos, &h);
+				if (h.p + fast_spaces(t, h.p, h.e) != h.e)
+					break;
+				pos = h.next;
+				line++;
+			}
+			size_t ind;
+			int chomp;
+			long bar = rasa_prescan_header(t + h.p, h.e - h.p, &ind, &chomp);
+			if (bar < 0 || ind != (size_t)d + 2 || h.next == h.e) /* no LF: no body */
+				goto no;
+			size_t end;
+			unsigned nlines = 0, cind = 0;
+			if (rasa_prescan_body(t, len, h.next, ind, &end, &nlines, &cind) != 1)
+				goto no;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				fast_item *ni = realloc(items, nc * sizeof *ni);
+				if (!ni)
+					goto no;
+				items = ni;
+				cap = nc;
+			}
+			items[n++] = (fast_item){ kinds[ki], name, nl, name_line, name_col, nlines,
+				                  { line, (unsigned)bar + 1, line + 1, cind, t + h.next,
+				                    end - h.next, chomp, NULL, 0 } };
+			*total_lines += nlines;
+			line += 1 + nlines;
+			pos = end;
+			continue;
+		}
+		if (sp != 0 || state == 1)
+			goto no;
+		/* a top-level key */
+		state = 0;
+		if (l.e - l.p >= 4 && memcmp(t + l.p, "nlu:", 4) == 0 &&
+		    l.p + 4 + fast_spaces(t, l.p + 4, l.e) == l.e) {
+			if (seen_nlu)
+				goto no;
+			seen_nlu = true;
+			state = 1;
+		} else if (l.e - l.p > 8 && memcmp(t + l.p, "version:", 8) == 0) {
+			if (seen_version)
+				goto no;
+			seen_version = true;
+			size_t k = l.p + 8, gap = fast_spaces(t, k, l.e);
+			k += gap;
+			if (!gap || k >= l.e || (t[k] != '"' && t[k] != '\''))
+				goto no;
+			char quote = t[k];
+			size_t v0 = k + 1, v = v0;
+			while (v < l.e && t[v] != quote) {
+				unsigned char ch = (unsigned char)t[v];
+				if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+				      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+					goto no;
+				v++;
+			}
+			if (v >= l.e || v + 1 + fast_spaces(t, v + 1, l.e) != l.e)
+				goto no;
+			*ver = t + v0;
+			*ver_len = v - v0;
+			*ver_line = line;
+			*ver_col = (unsigned)(k - l.p) + 1;
+		} else {
+			goto no;
+		}
+		pos = l.next;
+		line++;
+	}
+	if (!seen_nlu || !n)
+		goto no;
+	*items_out = items;
+	*n_out = n;
+	return true;
+no:
+	free(items);
+	return false;
+}
+
+int rasa_nlu_fast_read(rasa_nlu_b *b, rasa_ctx *c, bool *done)
+{
+	*done = false;
+	fast_item *items = NULL;
+	size_t n = 0, total = 0, vlen = 0;
+	const char *ver;
+	unsigned vline = 1, vcol = 1;
+	if (!rasa_nlu_fast || !c->src ||
+	    !fast_scan(c->src, c->src_len, &items, &n, &ver, &vlen, &vline, &vcol, &total))
+		return TRAIN_OK;
+	*done = true;
+	int rc = TRAIN_OK;
+	/* as read_text and rasa_nlu_b_read do with libyaml's tree */
+	char *vs = NULL;
+	if (ver && !(vs = rasa_strndup(c->scratch, ver, vlen))) {
+		rc = rasa_nomem(c);
+		goto out;
+	}
+	if ((rc = rasa_check_version_str(c, vs, vs ? vline : 1, vs ? vcol : 1)))
+		goto out;
+	if ((rc = rasa_ctx_enter(c, b->a, &b->fc)))
+		goto out;
+	if (rasa_vec_reserve(b->a, &b->messages, total + 16, sizeof(train_rasa_message))) {
+		rc = rasa_nomem(c);
+		goto out;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		const fast_item *it = &items[i];
+		const char *name = rasa_strndup(c->arena, it->name, it->name_len);
+		if (!name) {
+			rc = rasa_nomem(c);
+			break;
+		}
+		if (it->key[0] != 'i') {
+			rc = list_examples(b, c, it->key, name, it->line, it->col, NULL, &it->blk);
+			continue;
+		}
+		intent_ctx ic = { b, c, NULL, name, NULL, NULL, NULL };
+		const char *sl = memchr(name, '/', it->name_len);
+		if (sl) {
+			if (!(ic.intent = rasa_strndup(c->arena, name, (size_t)(sl - name)))) {
+				rc = rasa_nomem(c);
+				break;
+			}
+			ic.response_key = sl + 1;
+		}
+		size_t count = 0;
+		rc = each_block_line(c, &it->blk, "intent", name, add_example, &ic, &count);
+		if (!rc && !count)
+			no_examples(c, name, it->line, it->col);
+	}
+out:
+	free(items);
+	return rc;
+}
+
+bool rasa_nlu_fast_accepts(const char *text, size_t len)
+{
+	fast_item *items = NULL;
+	size_t n = 0, vlen = 0, total = 0;
+	const char *ver;
+	unsigned vline = 1, vcol = 1;
+	bool ok = text && fast_scan(text, len, &items, &n, &ver, &vlen, &vline, &vcol, &total);
+	free(items);
+	return ok;
 }

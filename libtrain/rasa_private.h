@@ -26,6 +26,11 @@ struct train_rasa_arena {
 typedef struct train_rasa_arena rasa_arena;
 
 rasa_arena *rasa_arena_new(void);
+/* Memory from rasa_buf_new() that the arena frees with itself from now on. */
+void rasa_arena_adopt(rasa_arena *a, char *buf);
+/* `size` bytes that an arena can adopt (free with rasa_buf_free otherwise). */
+char *rasa_buf_new(size_t size);
+void rasa_buf_free(char *buf);
 void rasa_arena_free(rasa_arena *a);
 /* `size` zeroed bytes aligned to 16; NULL when out of memory. */
 void *rasa_alloc(rasa_arena *a, size_t size);
@@ -87,6 +92,9 @@ typedef struct rasa_ctx {
 	                                    rasa_data.c), sorted by line; per file */
 	size_t n_blocks;
 	size_t block_lines;        /* lines in all of them: a size hint */
+	bool keep_src;             /* `src` is a buffer the NLU result may keep:
+	                              plain example texts stay in it */
+	bool text_in_src;          /* set around an NLU example's annotations */
 	bool oom;                  /* a warning could not be recorded */
 	void *c_locale;            /* locale_t for number text, lazily */
 } rasa_ctx;
@@ -187,6 +195,19 @@ typedef struct rasa_block {
 	size_t len;
 } rasa_block;
 
+/* The pre-scan's pieces, for the NLU fast path too.  The header: the line
+ * l (n bytes, no LF) is "<spaces>examples: |" with an optional chomping
+ * indicator and trailing spaces; returns the byte column (0-based) of '|',
+ * or -1; *indent gets the spaces, *chomp 0, '-' or '+'.  The body, from
+ * offset b0 (after the header's LF) of a key indented key_indent: returns
+ * 1 with its end (one past the LF of its last line, trailing blank lines
+ * included), line count and content indentation; 0 when the scalar is
+ * empty; -1 when it is not in the plain case the pre-scan takes (see
+ * rasa_data.c). */
+long rasa_prescan_header(const char *l, size_t n, size_t *indent, int *chomp);
+int rasa_prescan_body(const char *text, size_t len, size_t b0, size_t key_indent, size_t *end,
+                      unsigned *nlines, unsigned *indent);
+
 /* The block read for a node, or NULL. */
 rasa_block *rasa_block_of(const rasa_ctx *c, const train_config *n);
 /* The text of a scalar node as libyaml would give it: train_config_as_string(),
@@ -206,6 +227,10 @@ size_t rasa_utf8_len(const char *s, size_t n);
  * Version check of one file's root map.  Sets c->major (2 or 3).
  */
 int rasa_check_version(rasa_ctx *c, const train_config *root);
+/* The same for the version's text `s` (NULL: no version) at line:col; what
+ * rasa_check_version does once it has a string or none (null or missing:
+ * line 1, column 1, or the null's place). */
+int rasa_check_version_str(rasa_ctx *c, const char *s, unsigned line, unsigned col);
 
 /* ------------------------------------------------------------------------
  * Entity annotations (rasa_nlu.c), shared with end-to-end story turns.
@@ -237,6 +262,28 @@ int rasa_nlu_b_read(rasa_nlu_b *b, rasa_ctx *c, const train_config *root, bool w
 /* Consumes the builder: the arena moves into the result (NULL when out of
  * memory, and then everything is freed). */
 train_rasa_nlu *rasa_nlu_b_finish(rasa_nlu_b *b);
+/*
+ * The fast path for the common shape of NLU file (rasa_nlu.c says which):
+ * reads c->src as rasa_nlu_b_read would read libyaml's tree of it, the
+ * version check included, and sets *done; or, for any other file, changes
+ * nothing and leaves *done false (then parse it as usual).
+ */
+int rasa_nlu_fast_read(rasa_nlu_b *b, rasa_ctx *c, bool *done);
+/* 0 turns the fast path off (tests compare the two); 1 by default. */
+extern int rasa_nlu_fast;
+/* Would the fast path read `text`? (tests) */
+bool rasa_nlu_fast_accepts(const char *text, size_t len);
+/* train_rasa_nlu_parse of a copy of `text` that the result may keep, as
+ * for a file read (tests and fuzzing: the kept-source texts). */
+int rasa_nlu_parse_kept(const char *text, size_t len, const char *name, train_rasa_nlu **out,
+                        train_rasa_diags *diags, train_error *err);
+/* Messages so far (the first of a file, for rasa_nlu_b_seal). */
+size_t rasa_nlu_b_count(const rasa_nlu_b *b);
+/* After a file with c->keep_src is read: end the texts of messages from
+ * `from` on that lie in c->src with a NUL there.  True when there were
+ * any: then the result must keep the source (adopt it into the arena). */
+bool rasa_nlu_b_seal(rasa_nlu_b *b, const rasa_ctx *c, size_t from);
+rasa_arena *rasa_nlu_b_arena(rasa_nlu_b *b);
 void rasa_nlu_b_free(rasa_nlu_b *b); /* frees the arena unless finished */
 
 rasa_domain_b *rasa_domain_b_new(rasa_arena *a);

@@ -30,6 +30,8 @@
 
 #include "util.h"
 
+#include <xxhash.h>
+
 /* ------------------------------------------------------------------------
  * What Rasa 3 defines without being told (rasa/shared/core/constants.py).
  */
@@ -80,6 +82,7 @@ static int has_prefix(const char *s, const char *p) { return !strncmp(s, p, strl
 
 typedef struct name_ent {
 	const char *key;
+	uint64_t hash;         /* of key: compared before the text, and kept for growing */
 	train_rasa_loc loc;    /* first place */
 	size_t count;
 	unsigned flags;        /* free for the check that owns the set */
@@ -88,61 +91,75 @@ typedef struct name_ent {
 
 typedef struct nameset {
 	name_ent *e;
-	size_t n, cap;          /* cap: 0 or a power of two */
+	size_t n, cap;          /* cap: 0 or a power of two, at least twice n */
 } nameset;
 
-static uint64_t str_hash(const char *s)
+static uint64_t str_hash(const char *s, size_t n) { return XXH3_64bits(s, n); }
+
+/* The slot of `key` (hash `h`, `n` bytes): its entry, or the empty slot
+ * where it goes.  The table is at most half full, so there is one. */
+static name_ent *ns_slot(const nameset *s, const char *key, uint64_t h)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+		name_ent *e = &s->e[i];
+		if (!e->key || e->key == key || (e->hash == h && !strcmp(e->key, key)))
+			return e;
+	}
 }
 
 static name_ent *ns_get(const nameset *s, const char *key)
 {
 	if (!s->cap || !key)
 		return NULL;
-	for (size_t i = str_hash(key) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-		if (!s->e[i].key)
-			return NULL;
-		if (!strcmp(s->e[i].key, key))
-			return &s->e[i];
-	}
+	name_ent *e = ns_slot(s, key, str_hash(key, strlen(key)));
+	return e->key ? e : NULL;
 }
 
 static int ns_has(const nameset *s, const char *key) { return ns_get(s, key) != NULL; }
 
+/* Room for `more` further keys with the table at most half full. */
+static int ns_reserve(nameset *s, size_t more)
+{
+	if (more > SIZE_MAX / 4 - s->n)
+		return TRAIN_ENOMEM;
+	size_t want = (s->n + more) * 2;
+	if (want <= s->cap)
+		return TRAIN_OK;
+	size_t cap = s->cap ? s->cap : 64;
+	while (cap < want)
+		cap *= 2;
+	if (cap > SIZE_MAX / sizeof(name_ent))
+		return TRAIN_ENOMEM;
+	name_ent *ne = calloc(cap, sizeof *ne);
+	if (!ne)
+		return TRAIN_ENOMEM;
+	for (size_t i = 0; i < s->cap; i++) {
+		if (!s->e[i].key)
+			continue;
+		size_t j = s->e[i].hash & (cap - 1);
+		while (ne[j].key)
+			j = (j + 1) & (cap - 1);
+		ne[j] = s->e[i];
+	}
+	free(s->e);
+	s->e = ne;
+	s->cap = cap;
+	return TRAIN_OK;
+}
+
 /* Add a use of `key` (first use keeps its loc); NULL when out of memory. */
 static name_ent *ns_add(nameset *s, const char *key, const train_rasa_loc *loc)
 {
-	name_ent *e = ns_get(s, key);
-	if (e) {
+	if (ns_reserve(s, 1))
+		return NULL;
+	uint64_t h = str_hash(key, strlen(key));
+	name_ent *e = ns_slot(s, key, h);
+	if (e->key) {
 		e->count++;
 		return e;
 	}
-	if ((s->n + 1) * 4 > s->cap * 3) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		name_ent *ne = calloc(cap, sizeof *ne);
-		if (!ne)
-			return NULL;
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->e[i].key)
-				continue;
-			size_t j = str_hash(s->e[i].key) & (cap - 1);
-			while (ne[j].key)
-				j = (j + 1) & (cap - 1);
-			ne[j] = s->e[i];
-		}
-		free(s->e);
-		s->e = ne;
-		s->cap = cap;
-	}
-	size_t i = str_hash(key) & (s->cap - 1);
-	while (s->e[i].key)
-		i = (i + 1) & (s->cap - 1);
-	e = &s->e[i];
 	e->key = key;
+	e->hash = h;
 	if (loc)
 		e->loc = *loc;
 	else
@@ -510,9 +527,23 @@ static void use_event(vctx *v, const train_rasa_event *e)
 
 static void collect_data(vctx *v)
 {
+	/* Messages come in runs of one intent (one string): a run is one
+	 * lookup, the rest count on its entry (valid until the set grows,
+	 * which only the next new intent does). */
+	const char *run = NULL;
+	name_ent *run_e = NULL;
 	for (size_t i = 0; v->nlu && i < v->nlu->n_messages; i++) {
 		const train_rasa_message *m = &v->nlu->messages[i];
-		use(v, &v->u_intents_nlu, m->intent, &m->loc);
+		if (m->intent && m->intent == run) {
+			run_e->count++;
+		} else if (m->intent) {
+			if (!(run_e = ns_add(&v->u_intents_nlu, m->intent, &m->loc))) {
+				v->oom = 1;
+				run = NULL;
+			} else {
+				run = m->intent;
+			}
+		}
 		use_entities(v, &v->u_entities_nlu, m->entities, m->n_entities, &m->loc);
 	}
 	for (size_t i = 0; v->st && i < v->st->n_items; i++) {
@@ -930,29 +961,54 @@ static void check_unused(vctx *v)
 }
 
 /* The same example text under two intents (Rasa:
- * verify_example_repetition_in_intents). */
+ * verify_example_repetition_in_intents).  A table of the first message of
+ * each text, sized once to at most half full: a slot is the text's hash
+ * (high half) and that message's index + 1 (low half), so most probes
+ * compare hashes, not texts, and each text is hashed once. */
 static void check_duplicates(vctx *v)
 {
-	nameset texts = { 0 };
-	for (size_t i = 0; v->nlu && i < v->nlu->n_messages; i++) {
-		const train_rasa_message *m = &v->nlu->messages[i];
+	size_t n = v->nlu ? v->nlu->n_messages : 0;
+	if (!n)
+		return;
+	const train_rasa_message *ms = v->nlu->messages;
+	if (n >= UINT32_MAX / 2) { /* more than the index half holds: no such memory */
+		v->oom = 1;
+		return;
+	}
+	size_t cap = 64;
+	while (cap < n * 2)
+		cap *= 2;
+	uint64_t *tab = calloc(cap, sizeof *tab);
+	unsigned char *warned = calloc((n + 7) / 8, 1); /* by first message: once per text */
+	if (!tab || !warned) {
+		free(tab);
+		free(warned);
+		v->oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const train_rasa_message *m = &ms[i];
 		if (!m->text || !m->intent)
 			continue;
-		name_ent *e = ns_get(&texts, m->text);
-		if (!e) {
-			if (!(e = ns_add(&texts, m->text, &m->loc)))
-				v->oom = 1;
-			else
-				e->ptr = m;
+		uint64_t h = str_hash(m->text, strlen(m->text));
+		uint64_t tag = h & 0xFFFFFFFF00000000ull;
+		size_t j = (size_t)h & (cap - 1);
+		for (; tab[j]; j = (j + 1) & (cap - 1))
+			if ((tab[j] & 0xFFFFFFFF00000000ull) == tag &&
+			    !strcmp(ms[(tab[j] & 0xFFFFFFFFu) - 1].text, m->text))
+				break;
+		if (!tab[j]) {
+			tab[j] = tag | (uint64_t)(i + 1);
 			continue;
 		}
-		const train_rasa_message *first = e->ptr;
+		size_t fi = (size_t)(tab[j] & 0xFFFFFFFFu) - 1;
+		const train_rasa_message *first = &ms[fi];
 		int same = !strcmp(first->intent, m->intent) &&
 		           !strcmp(first->response_key ? first->response_key : "",
 		                   m->response_key ? m->response_key : "");
-		if (same || (e->flags & 1u))
+		if (same || (warned[fi / 8] & (1u << (fi % 8))))
 			continue;
-		e->flags |= 1u; /* once per text */
+		warned[fi / 8] |= (unsigned char)(1u << (fi % 8));
 		report(v, TRAIN_RASA_WARNING, &m->loc,
 		       "example '%s' is under intent '%s%s%s' here and under '%s%s%s'%s: an example "
 		       "should belong to one intent, remove one of them",
@@ -961,7 +1017,8 @@ static void check_duplicates(vctx *v)
 		       first->response_key ? "/" : "", first->response_key ? first->response_key : "",
 		       where(v, &first->loc));
 	}
-	ns_free(&texts);
+	free(tab);
+	free(warned);
 }
 
 /* ------------------------------------------------------------------------

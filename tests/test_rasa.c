@@ -10,6 +10,8 @@
 
 #include <train/rasa.h>
 
+#include "rasa_private.h" /* the NLU fast path's switch */
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -1157,9 +1159,222 @@ static void test_prescan(void)
 	free(tab.p);
 }
 
+/* ------------------------------------------------------------------------
+ * The NLU fast path (rasa_nlu.c) must read exactly what the libyaml path
+ * reads, places, diagnostics and errors included, on every file it takes;
+ * and it must take the common shapes (or it is no use).
+ */
+
+static char *dump_full(int rc, const train_error *e, const train_rasa_nlu *nlu,
+                       const train_rasa_diags *d)
+{
+	dump b = { 0 };
+	dump_add(&b, "rc %d", rc);
+	if (rc)
+		dump_add(&b, " %s:%u:%u %s", e->file, e->line, e->col, e->text);
+	dump_add(&b, "\n");
+	for (size_t i = 0; nlu && i < nlu->n_messages; i++) {
+		const train_rasa_message *m = &nlu->messages[i];
+		dump_add(&b, "M [%s] %u/%u/%zu|%s|%s|%s|%s @%s:%u:%u\n", m->text, m->text_len, m->text_chars,
+		         strlen(m->text), m->intent, m->response_key ? m->response_key : "-",
+		         m->metadata ? m->metadata : "-", m->intent_metadata ? m->intent_metadata : "-",
+		         m->loc.file, m->loc.line, m->loc.col);
+		for (size_t k = 0; k < m->n_entities; k++) {
+			const train_rasa_entity *en = &m->entities[k];
+			dump_add(&b, " E %s=%s r=%s g=%s %u-%u %u-%u\n", en->entity, en->value,
+			         en->role ? en->role : "-", en->group ? en->group : "-", en->start, en->end,
+			         en->byte_start, en->byte_end);
+		}
+	}
+	for (size_t i = 0; nlu && i < nlu->n_synonyms; i++) {
+		dump_add(&b, "S %s @%s:%u:%u\n", nlu->synonyms[i].value, nlu->synonyms[i].loc.file,
+		         nlu->synonyms[i].loc.line, nlu->synonyms[i].loc.col);
+		for (size_t k = 0; k < nlu->synonyms[i].names.n; k++)
+			dump_add(&b, " <- %s\n", nlu->synonyms[i].names.v[k]);
+	}
+	const train_rasa_named_list *lists[2] = { nlu ? nlu->regexes : NULL, nlu ? nlu->lookups : NULL };
+	size_t counts[2] = { nlu ? nlu->n_regexes : 0, nlu ? nlu->n_lookups : 0 };
+	for (int t = 0; t < 2; t++)
+		for (size_t i = 0; i < counts[t]; i++) {
+			dump_add(&b, "%c %s @%s:%u:%u\n", "RL"[t], lists[t][i].name, lists[t][i].loc.file,
+			         lists[t][i].loc.line, lists[t][i].loc.col);
+			for (size_t k = 0; k < lists[t][i].items.n; k++)
+				dump_add(&b, " - %s\n", lists[t][i].items.v[k]);
+		}
+	dump_add(&b, "responses %zu\n", nlu ? nlu->n_responses : 0);
+	for (size_t i = 0; i < train_rasa_diags_len(d); i++) {
+		char line[2048];
+		dump_add(&b, "D %s\n", train_rasa_diag_format(train_rasa_diags_at(d, i), line, sizeof line));
+	}
+	return b.p;
+}
+
+/* how: 0 train_rasa_nlu_parse, 1 rasa_nlu_parse_kept, 2 a file loaded */
+static char *read_dump(const char *text, int fast, int how)
+{
+	train_rasa_nlu *nlu = NULL;
+	train_rasa_diags *d = NULL;
+	train_rasa_diags_create(&d);
+	train_error e = { 0 };
+	int rc, was = rasa_nlu_fast;
+	rasa_nlu_fast = fast;
+	if (how == 0) {
+		rc = train_rasa_nlu_parse(text, strlen(text), "nlu.yml", &nlu, d, &e);
+	} else if (how == 1) {
+		rc = rasa_nlu_parse_kept(text, strlen(text), "nlu.yml", &nlu, d, &e);
+	} else {
+		static char path[600];
+		if (!path[0])
+			snprintf(path, sizeof path, "%s/nlu.yml", test_tmpdir());
+		test_write(path, text);
+		const char *paths[] = { path };
+		rc = train_rasa_nlu_load(paths, 1, &nlu, d, &e);
+	}
+	rasa_nlu_fast = was;
+	char *s = dump_full(rc, &e, nlu, d);
+	train_rasa_nlu_free(nlu);
+	train_rasa_diags_destroy(d);
+	return s;
+}
+
+static void check_fast(const char *text, bool takes, const char *what)
+{
+	bool took = rasa_nlu_fast_accepts(text, strlen(text));
+	if (took != takes)
+		fprintf(stderr, "%s: the fast path %s it\n", what, took ? "takes" : "does not take");
+	CU_ASSERT(took == takes);
+	for (int how = 0; how < 3; how++) {
+		char *a = read_dump(text, 1, how), *b = read_dump(text, 0, how);
+		if (strcmp(a, b) != 0)
+			fprintf(stderr, "%s (%d): the fast path reads differently:\n--- fast\n%s--- libyaml\n%s",
+			        what, how, a, b);
+		CU_ASSERT_STRING_EQUAL(a, b);
+		free(a);
+		free(b);
+	}
+}
+
+static void test_fast_path(void)
+{
+	static const struct {
+		bool takes;
+		const char *text;
+	} cases[] = {
+		{ true, "version: \"3.1\"\nnlu:\n- intent: greet\n  examples: |\n    - hi\n    - hello there\n" },
+		{ true, "nlu:\n  - intent: greet\n    examples: |\n      - hi\n  - intent: bye\n    examples: |-\n"
+		        "      - bye\n\n      - ciao   \n\n\n" },
+		{ true, "nlu:\n- intent: a\n  examples: |+\n    - x\n\n\nversion: '3.0'\n" },
+		{ true, "version: \"2.0\"\nnlu:\n- intent: a\n  examples: |\n    - x" },
+		{ true, "version: \"3.7\"\n\n\nnlu:\n\n- intent: a\n\n  examples: |\n      - deeper\n" },
+		{ true, "version: \"4.0\"\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ true, "version: \"\"\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ true, "version: \"v3.1.\"\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ true, "nlu:\n- intent: faq/ask_name\n  examples: |\n    - what's your name?\n"
+		        "- intent: faq/ask_age\n  examples: |\n    - how old are you\n" },
+		{ true, "nlu:\n- intent: book\n  examples: |\n    - fly to [Berlin](city)\n"
+		        "    - from [NYC]{\"entity\": \"city\", \"value\": \"New York\", \"role\": \"from\"}\n"
+		        "    - [big apple](city:New York) and [ x ](y) and [a [b]](c)\n"
+		        "    - [two][{\"entity\": \"a\"}, {\"entity\": \"b\", \"group\": \"1\"}] or [none][]\n"
+		        "    - an unclosed [bracket](city and a ](stray)\n"
+		        "    - Zürich [Zürich](city) \xf0\x9f\x98\x80 [ok](x)\ttab\n" },
+		{ true, "nlu:\n- intent: bad\n  examples: |\n    - [x]{\"entity\": 1}\n" },
+		{ true, "nlu:\n- intent: bad\n  examples: |\n    - ok\n    - [x]{nope}\n" },
+		{ true, "nlu:\n- intent: a\n  examples: |\n    not a dash line\n    -\n    - \n    -x\n"
+		        "      - deeper\n    \t- tab content\n" },
+		{ true, "nlu:\n- intent: empty\n  examples: |\n    just text\n- intent: b\n  examples: |\n    - b\n" },
+		{ true, "nlu:\n- synonym: New York\n  examples: |\n    - NYC\n    - big apple\n"
+		        "- synonym: NY state\n  examples: |\n    - NYC\n"
+		        "- regex: zip_code\n  examples: |\n    - [0-9]{5}\n"
+		        "- lookup: city.names-2\n  examples: |\n    - Berlin\n    - Lima\n"
+		        "- lookup: city.names-2\n  examples: |\n    - Rome\n"
+		        "- regex: none\n  examples: |\n    no dashes\n"
+		        "- intent: go\n  examples: |\n    - to [NYC](city:New York)\n" },
+		{ true, "nlu:\n- intent: Yes_no\n  examples: |\n    - yes\n- intent: nil\n  examples: |\n    - x\n" },
+		/* what the fast path leaves to libyaml */
+		{ false, "# a comment\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a # c\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n  examples: | # c\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n  metadata: {k: 1}\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x\n  metadata: {k: 1}\n" },
+		{ false, "nlu:\n- examples: |\n    - x\n  intent: a\n" },
+		{ false, "nlu:\n- intent: true\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: null\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: 123\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: \"quoted\"\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a/b/c\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a/\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: /a\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent:\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x\n   \t- y\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\r\n    - x\r\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x\r\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x \x01\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x \xc2\x85 nel\n" },
+		{ false, "\xef\xbb\xbfnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |2\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n  examples:\n  - text: x\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x\n- intent: b\n   examples: |\n    - y\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x\n  - intent: b\n    examples: |\n      - y\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x\nnlu:\n- intent: b\n  examples: |\n    - y\n" },
+		{ false, "version: \"3.1\"\nversion: \"3.1\"\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ false, "version: 3.1\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ false, "version: \"3.1\"\n" },
+		{ false, "nlu:\n" },
+		{ false, "nlu:\nversion: \"3.1\"\n" },
+		{ false, "nlu: []\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x\nresponses:\n  utter_a:\n  - text: a\n" },
+		{ false, "---\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n  examples: |\n    - x\n---\n" },
+		{ false, "nlu:\n-  intent: a\n   examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: a\n    b\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: &x a\n  examples: |\n    - x\n" },
+		{ false, "nlu:\n- intent: Zürich\n  examples: |\n    - x\n" },
+		{ false, "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char what[32];
+		snprintf(what, sizeof what, "case %zu", i);
+		check_fast(cases[i].text, cases[i].takes, what);
+	}
+	/* a big one, as for the pre-scan */
+	dump t = { 0 };
+	dump_add(&t, "version: \"3.1\"\nnlu:\n");
+	for (int i = 0; i < 60; i++) {
+		static const char *const chomp[] = { "", "-", "+" };
+		dump_add(&t, "- intent: intent_%d\n  examples: |%s\n", i, chomp[i % 3]);
+		int ind = 4 + (i % 3) * 2;
+		for (int k = 0; k < 10; k++) {
+			dump_add(&t, "%*s- example %d of [intent](thing) %d, Zür [ich]{\"entity\": \"city\"}\t \n",
+			         ind, "", k, i);
+			if (k == 2)
+				dump_add(&t, "\n");
+			if (k == 4)
+				dump_add(&t, "%*s\n", ind + 3, "");
+			if (k == 5)
+				dump_add(&t, "%*s\n", ind - 2, "");
+			if (k == 6 && i % 5 == 0)
+				dump_add(&t, "%*snot a dash line %d\n", ind, "", i);
+			if (k == 7 && i % 4 == 0)
+				dump_add(&t, "%*s  - deeper, so not an example\n", ind, "");
+			if (k == 8)
+				dump_add(&t, "%*s- plain example %d number %d\n", ind, "", k, i);
+		}
+		if (i % 6 == 5)
+			dump_add(&t, "\n\n");
+	}
+	dump_add(&t, "- synonym: vegan\n  examples: |\n    - plant based\n    - plant-based\n");
+	dump_add(&t, "- lookup: city\n  examples: |\n    - Rome\n    - Lima");
+	CU_ASSERT(t.len > 4096);
+	check_fast(t.p, true, "big");
+	free(t.p);
+}
+
 static const test_case cases[] = {
 	{ "mini_nlu", test_mini_nlu },
 	{ "prescan", test_prescan },
+	{ "fast_path", test_fast_path },
 	{ "mini_domain", test_mini_domain },
 	{ "mini_stories", test_mini_stories },
 	{ "trackers_mini", test_trackers_mini },
