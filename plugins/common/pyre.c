@@ -875,6 +875,7 @@ static int run_node(M *m, const node *nd, size_t pos, const K *k)
 			size_t cnt = 0;
 			while ((nd->max < 0 || cnt < (size_t)nd->max) && char_ok(m, c, pos + cnt))
 				cnt++;
+			m->steps += (long)cnt; /* the scan is work too: count it against the limit */
 			if (cnt < (size_t)nd->min)
 				break;
 			if (nd->lazy) {

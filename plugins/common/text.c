@@ -212,8 +212,9 @@ int text_str_isdigit(const char *s, size_t n)
 
 char *text_lower(const char *s, size_t n, size_t *out_len)
 {
-	/* U+0130 (2 bytes) becomes "i" + U+0307 (3 bytes): at most 3/2 the size. */
-	char *out = malloc(n + n / 2 + 1);
+	/* Valid text grows by half at most (U+0130, 2 bytes, becomes "i" + U+0307,
+	 * 3 bytes); a stray byte of bad UTF-8 decodes as U+0080..U+00FF, 2 bytes. */
+	char *out = malloc(2 * n + 1);
 	if (!out)
 		return NULL;
 	size_t o = 0;
