@@ -161,10 +161,12 @@ static const pyre_case pyre_cases[] = {
 /* ---- end of generated part ---- */
 
 static train_ctx ctx_;
+static int finetune_; /* the next calls run as finetuning */
 
 static train_ctx *ctx(void)
 {
 	train_ctx_init(&ctx_, "test", NULL, 1, ".");
+	ctx_.finetuning = finetune_;
 	return &ctx_;
 }
 
@@ -564,6 +566,76 @@ static void test_lexical(void)
 	train_value_unref(in);
 }
 
+/* ---- finetuning ---- */
+
+static void test_finetune(void)
+{
+	/* CountVectorsFeaturizer: the known columns stay, new terms follow, sorted */
+	const char *first[] = { "book a table", "hello there" };
+	const char *more[] = { "book a table", "zebra crossing now", "hello again" };
+	train_value *a = messages(first, 2), *b = messages(more, 3);
+	featurizer *f = create(&count_class, "{}");
+	train_features *fs = run(&count_class, f, a, NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	train_features_free(fs);
+	CU_ASSERT_EQUAL_FATAL(f->terms.n, 5); /* a book hello table there */
+	struct train_resource res = { (char *)test_tmpdir() };
+	CU_ASSERT_EQUAL_FATAL(count_class.persist(f, &res), TRAIN_OK);
+	train_config *conf = config("{}", count_class.params);
+	void *loaded = NULL;
+	CU_ASSERT_EQUAL_FATAL(count_class.load(conf, &res, ctx(), &loaded), TRAIN_OK);
+	finetune_ = 1;
+	fs = run(&count_class, loaded, b, NULL, 0);
+	finetune_ = 0;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	featurizer *l = loaded;
+	static const char *const want[] = { "a", "book", "hello", "table", "there", "again", "crossing", "now", "zebra" };
+	CU_ASSERT_EQUAL_FATAL(l->terms.n, 9);
+	for (size_t i = 0; i < 9; i++)
+		CU_ASSERT_STRING_EQUAL(l->terms.v[i], want[i]);
+	CU_ASSERT_EQUAL(fs->blocks[0].dim, 9);
+	/* "zebra crossing now": tokens 0..2 are columns 8, 6, 7 */
+	const train_feat_matrix *x = &fs->messages[1].features[0];
+	CU_ASSERT_EQUAL(x->indices[0], 8);
+	CU_ASSERT_EQUAL(x->indices[1], 6);
+	CU_ASSERT_EQUAL(x->indices[2], 7);
+	train_features_free(fs);
+	feat_destroy(loaded);
+	feat_destroy(f);
+	train_config_destroy(conf);
+
+	/* RegexFeaturizer: a known name is replaced in place, a new one appended */
+	train_value *n1 = nlu_value("nlu:\n- regex: num\n  examples: |\n    - \\d+\n"
+	                            "- lookup: city\n  examples: |\n    - rome\n");
+	train_value *n2 = nlu_value("nlu:\n- regex: zip\n  examples: |\n    - \\d{5}\n"
+	                            "- regex: num\n  examples: |\n    - [0-9]+\n");
+	f = create(&regex_class, "{}");
+	fs = run(&regex_class, f, a, n1, 0);
+	train_features_free(fs);
+	struct train_resource res2 = { (char *)test_tmpdir() };
+	CU_ASSERT_EQUAL_FATAL(regex_class.persist(f, &res2), TRAIN_OK);
+	conf = config("{}", regex_class.params);
+	CU_ASSERT_EQUAL_FATAL(regex_class.load(conf, &res2, ctx(), &loaded), TRAIN_OK);
+	finetune_ = 1;
+	fs = run(&regex_class, loaded, b, n2, 0);
+	finetune_ = 0;
+	CU_ASSERT_PTR_NOT_NULL(fs);
+	l = loaded;
+	CU_ASSERT_EQUAL_FATAL(l->n_pats, 3);
+	CU_ASSERT_STRING_EQUAL(l->pats[0].name, "num");
+	CU_ASSERT_STRING_EQUAL(l->pats[0].text, "[0-9]+");
+	CU_ASSERT_STRING_EQUAL(l->pats[1].name, "city");
+	CU_ASSERT_STRING_EQUAL(l->pats[2].name, "zip");
+	train_features_free(fs);
+	feat_destroy(loaded);
+	feat_destroy(f);
+	train_config_destroy(conf);
+	train_value_unref(n1);
+	train_value_unref(n2);
+	train_value_unref(a);
+	train_value_unref(b);
+}
+
 /* ---- the Python-re matcher they share ---- */
 
 static void test_pyre(void)
@@ -633,6 +705,7 @@ static const test_case cases[] = {
 	{ "count_vectors_refusals", test_count_vectors_refusals },
 	{ "regex", test_regex },
 	{ "lexical", test_lexical },
+	{ "finetune", test_finetune },
 	{ NULL, NULL },
 };
 

@@ -197,10 +197,12 @@ static const char *const wp_expected[] = { "[PAD]", "[UNK]", "##g", "##n", "##s"
 /* ---- end of generated part ---- */
 
 static train_ctx ctx_;
+static int finetune_; /* the next calls run as finetuning */
 
 static train_ctx *ctx(void)
 {
 	train_ctx_init(&ctx_, "test", NULL, 1, ".");
+	ctx_.finetuning = finetune_;
 	return &ctx_;
 }
 
@@ -514,6 +516,14 @@ static void test_wordpiece_persist(void)
 		train_features_free(p);
 	}
 	CU_ASSERT(same);
+	/* finetuning on other data keeps the loaded vocabulary (the ids stay) */
+	finetune_ = 1;
+	train_features *ft = train_nlu(&wordpiece_class, loaded,
+	                               "nlu:\n- intent: x\n  examples: |\n    - zzz qqq\n    - zzz qqq\n");
+	finetune_ = 0;
+	CU_ASSERT_PTR_NOT_NULL(ft);
+	CU_ASSERT_EQUAL(((tokenizer *)loaded)->n_voc, wp->n_voc);
+	train_features_free(ft);
 	/* training again gives the same vocabulary */
 	tokenizer *again = create(&wordpiece_class, cfg);
 	train_features *g = train_nlu(&wordpiece_class, again, NULL);

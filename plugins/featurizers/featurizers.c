@@ -43,6 +43,12 @@
  * use_shared_vocab changes nothing here (only text is featurized);
  * additional_vocabulary_size is ignored with a warning, as in Rasa 3.
  *
+ * Finetuning (train_ctx_finetuning, on a component made by load) does
+ * what Rasa does: CountVectorsFeaturizer appends the new terms of the data
+ * to its vocabulary (so known columns keep their numbers), RegexFeaturizer
+ * replaces patterns of known names and appends new ones, and
+ * LexicalSyntacticFeaturizer learns afresh (as Rasa 3's does).
+ *
  * RegexFeaturizer: the patterns are the NLU data's regexes (one per
  * example line, named by their list) then, per lookup table, one
  * alternation of its escaped elements, each within \b...\b when
@@ -1086,15 +1092,60 @@ static int cv_configure(featurizer *f, const train_config *c, train_ctx *ctx)
 	return TRAIN_OK;
 }
 
+/* Finetuning: every new term of the documents goes after the known ones
+ * (no document-frequency bounds, as Rasa's _fit_loaded_vectorizer; in
+ * sorted order where Rasa takes a set's order). */
+static int cv_extend(featurizer *f, char **docs, size_t n_docs)
+{
+	strmap fresh = { 0 };
+	terms t = { 0 };
+	buf tmp = { 0 };
+	char **keys = NULL;
+	int rc = TRAIN_OK;
+	for (size_t d = 0; d < n_docs && !rc; d++) {
+		rc = analyze(f, docs[d], strlen(docs[d]), &t, &tmp);
+		for (size_t i = 0; i < t.n && !rc; i++) {
+			const char *term = t.text.p + t.off[i];
+			int added;
+			if (!strmap_get(&f->vocab, term, t.len[i]) && !strmap_put(&fresh, term, t.len[i], 0, &added))
+				rc = TRAIN_ENOMEM;
+		}
+	}
+	if (!rc && fresh.len && !(keys = malloc(fresh.len * sizeof *keys)))
+		rc = TRAIN_ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; !rc && i < fresh.cap; i++)
+		if (fresh.slots[i].key)
+			keys[n++] = fresh.slots[i].key;
+	if (n)
+		qsort(keys, n, sizeof *keys, cmp_cstr);
+	for (size_t i = 0; i < n && !rc; i++) {
+		int added;
+		if (!(rc = sv_add(&f->terms, keys[i], strlen(keys[i]))) &&
+		    !strmap_put(&f->vocab, keys[i], strlen(keys[i]), f->terms.n - 1, &added))
+			rc = TRAIN_ENOMEM;
+	}
+	free(keys);
+	strmap_free(&fresh);
+	t_free(&t);
+	free(tmp.p);
+	return rc;
+}
+
 static int cv_train(featurizer *f, train_features *fs, train_ctx *ctx)
 {
 	char **docs = calloc(fs->n_messages ? fs->n_messages : 1, sizeof *docs);
 	strv toks = { 0 };
 	int rc = docs ? TRAIN_OK : TRAIN_ENOMEM;
-	sv_free(&f->terms);
-	strmap_free(&f->vocab);
+	/* finetuning a loaded vocabulary extends it, as Rasa does; the tokens are
+	 * then processed as in prediction (the vocabulary exists) */
+	bool extend = train_ctx_finetuning(ctx) && f->trained && f->terms.n;
+	if (!extend) {
+		sv_free(&f->terms);
+		strmap_free(&f->vocab);
+	}
 	for (size_t m = 0; m < fs->n_messages && !rc; m++) {
-		if (!(rc = message_tokens(f, &fs->messages[m], false, &toks)) && !(docs[m] = join(&toks)))
+		if (!(rc = message_tokens(f, &fs->messages[m], extend, &toks)) && !(docs[m] = join(&toks)))
 			rc = TRAIN_ENOMEM;
 		sv_free(&toks);
 	}
@@ -1110,7 +1161,7 @@ static int cv_train(featurizer *f, train_features *fs, train_ctx *ctx)
 			          "will be ignored during prediction", f->oov_token);
 	}
 	if (!rc)
-		rc = cv_fit(f, docs, fs->n_messages, ctx);
+		rc = extend ? cv_extend(f, docs, fs->n_messages) : cv_fit(f, docs, fs->n_messages, ctx);
 	for (size_t m = 0; docs && m < fs->n_messages; m++)
 		free(docs[m]);
 	free(docs);
@@ -1225,6 +1276,49 @@ static int rx_train_patterns(featurizer *f, const train_values *in, train_ctx *c
 			free(b.p);
 		}
 	train_rasa_nlu_free(nlu);
+	return rc;
+}
+
+/* Finetuning (Rasa's _merge_new_patterns): a new pattern whose name is
+ * known replaces the last known pattern of that name; the others are
+ * appended, so the columns of the known patterns stay where they were. */
+static int rx_merge_patterns(featurizer *f, const train_values *in, train_ctx *ctx)
+{
+	featurizer nf = { 0 };
+	nf.case_sensitive = f->case_sensitive;
+	nf.use_lookups = f->use_lookups;
+	nf.use_regexes = f->use_regexes;
+	nf.word_boundaries = f->word_boundaries;
+	int rc = rx_train_patterns(&nf, in, ctx);
+	size_t known = f->n_pats;
+	for (size_t i = 0; i < nf.n_pats && !rc; i++) {
+		size_t at = known;
+		for (size_t k = 0; k < known; k++)
+			if (!strcmp(f->pats[k].name, nf.pats[i].name))
+				at = k;
+		if (at < known) {
+			free(f->pats[at].text);
+			pyre_free(f->pats[at].re);
+			f->pats[at].text = nf.pats[i].text;
+			f->pats[at].re = nf.pats[i].re;
+			free(nf.pats[i].name);
+		} else {
+			pattern *p = realloc(f->pats, (f->n_pats + 1) * sizeof *p);
+			if (!p) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			f->pats = p;
+			f->pats[f->n_pats++] = nf.pats[i];
+		}
+		memset(&nf.pats[i], 0, sizeof nf.pats[i]);
+	}
+	for (size_t i = 0; i < nf.n_pats; i++) {
+		free(nf.pats[i].name);
+		free(nf.pats[i].text);
+		pyre_free(nf.pats[i].re);
+	}
+	free(nf.pats);
 	return rc;
 }
 
@@ -1721,6 +1815,10 @@ static int feat_train(void *self, const train_values *in, train_values *out, tra
 		rc = cv_train(f, fs, ctx);
 		break;
 	case K_REGEX:
+		if (train_ctx_finetuning(ctx) && f->trained) {
+			rc = rx_merge_patterns(f, in, ctx);
+			break;
+		}
 		for (size_t i = 0; i < f->n_pats; i++) {
 			free(f->pats[i].name);
 			free(f->pats[i].text);

@@ -57,7 +57,8 @@
  *    in the vocabulary, or longer than `max_input_chars_per_word`
  *    characters, becomes one `unk_token` token over the whole word.
  *  Token texts are the vocabulary entries ("play", "##ing"), ids their
- *  line numbers in vocab.txt.
+ *  line numbers in vocab.txt.  Finetuning keeps the loaded vocabulary (the
+ *  ids must not move under the models that learned them).
  *
  * Threads: no global mutable state; every call works on its own instance.
  */
@@ -1025,9 +1026,10 @@ static int tok_train(void *self, const train_values *in, train_values *out, trai
 	}
 	if ((rc = train_features_from_nlu(nlu, &f)))
 		goto out;
-	if (tz->kind == K_WORDPIECE) {
-		/* a new vocabulary each time (finetuning starts over too: the ids must
-		 * come from this data for the models that read them) */
+	if (tz->kind == K_WORDPIECE && train_ctx_finetuning(ctx) && tz->trained) {
+		/* finetuning keeps the vocabulary: its ids are what the models after it learned */
+		train_log(ctx, TRAIN_LOG_INFO, "finetuning: the %zu vocabulary entries are kept", tz->n_voc);
+	} else if (tz->kind == K_WORDPIECE) {
 		for (size_t i = 0; i < tz->n_voc; i++)
 			free(tz->voc[i]);
 		tz->n_voc = 0;
