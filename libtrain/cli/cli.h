@@ -33,5 +33,13 @@ int cmd_data(int argc, char **argv);
 /* `train nlu|core` with --data/--domain: import and check the Rasa project
  * first (cmd_data.c); 0 to go on, else the exit status. */
 int cli_rasa_precheck(const char *sub, const char *domain, const char *data, int verbosity);
+/* A Rasa config.yml as the recipe (cmd_rasa.c): detect it (--config/--recipe,
+ * or ./config.yml when there is no recipe.yml) and default --domain and --data;
+ * 1 when it is one.  cli_rasa_recipe expands it into a temporary recipe file
+ * (*tmp_path, to unlink and free) that opt->recipe_path then names; 0 or an
+ * exit status. */
+int cli_rasa_detect(const char *sub, train_run_options *opt);
+int cli_rasa_recipe(const char *sub, const train_registry *reg, train_run_options *opt,
+                    char **tmp_path);
 
 #endif

@@ -26,7 +26,7 @@ static void help(const char *sub)
 {
 	printf("usage: train %s [OPTIONS]\n\n"
 	       "  --recipe FILE          the recipe (default: ./recipe.yml)\n"
-	       "  --config FILE          same as --recipe (Rasa config.yml: not built yet)\n"
+	       "  --config FILE          a Rasa config.yml (default recipe), or a recipe\n"
 	       "  --domain FILE          what \"$domain\" means in path keys\n"
 	       "  --data DIR             what \"$data\" means in path keys\n"
 	       "  --out DIR              where models go (default: models)\n"
@@ -175,6 +175,9 @@ int cmd_train(int argc, char **argv, const char *sub)
 		free(finetune_model);
 		return EXIT_USAGE;
 	}
+	/* A Rasa config.yml (cmd_rasa.c): defaults for --domain and --data. */
+	int rasa = cli_rasa_detect(sub, &opt);
+	char *rasa_recipe = NULL;
 	/* A Rasa project: import and check it before anything trains (issue 4). */
 	if ((!strcmp(sub, "nlu") || !strcmp(sub, "core")) && (opt.data_path || opt.domain_path)) {
 		int st = cli_rasa_precheck(sub, opt.domain_path, opt.data_path, (int)opt.verbosity);
@@ -204,7 +207,10 @@ int cmd_train(int argc, char **argv, const char *sub)
 
 	train_registry *reg = NULL;
 	int status = cli_load_plugins(plugin_path, opt.verbosity, 0, &reg);
+	if (!status && rasa)
+		status = cli_rasa_recipe(sub, reg, &opt, &rasa_recipe);
 	if (status) {
+		train_registry_destroy(reg);
 		free(finetune_model);
 		return status;
 	}
@@ -231,5 +237,8 @@ int cmd_train(int argc, char **argv, const char *sub)
 	train_run_result_free(&res);
 	train_registry_destroy(reg);
 	free(finetune_model);
+	if (rasa_recipe)
+		unlink(rasa_recipe);
+	free(rasa_recipe);
 	return status;
 }
