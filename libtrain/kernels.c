@@ -64,6 +64,8 @@
 #include <train/tensor.h>
 
 typedef struct mm_key {
+	int64_t sa[2], sb[2], sc[2]; /* batch strides (all 0 when unbatched) */
+	int batch[2];                /* {1, 1} when unbatched */
 	int transA, transB, bf16, accumulate;
 	int M, N, K, lda, ldb, ldc;
 } mm_key;
@@ -81,6 +83,30 @@ typedef struct mm_entry {
 	char impl[48];
 } mm_entry;
 
+/* The other primitives: eltwise forward/backward, the in-place add, and
+ * softmax forward/backward over the rows of a dense (rows, cols) matrix
+ * (eltwise and add: rows 1, cols n). */
+typedef enum op_kind {
+	OP_ELT_FWD = 1,  /* mem: SRC, DST */
+	OP_ELT_BWD,      /* mem: SRC, DIFF_DST, DIFF_SRC */
+	OP_ADD,          /* mem: SRC_0, SRC_1, DST (= SRC_0's memory) */
+	OP_SOFTMAX_FWD,  /* mem: SRC, DST */
+	OP_SOFTMAX_BWD,  /* mem: DST, DIFF_DST, DIFF_SRC */
+} op_kind;
+
+typedef struct op_key {
+	int64_t rows, cols;
+	int kind, alg;   /* alg: a train_eltwise_alg for OP_ELT_* */
+} op_key;
+
+typedef struct op_entry {
+	op_key key;
+	int used;
+	uint64_t tick;
+	dnnl_primitive_t prim;
+	dnnl_memory_t mem[3];
+} op_entry;
+
 static struct {
 	pthread_mutex_t lock;
 	dnnl_status_t init_status;
@@ -92,11 +118,14 @@ static struct {
 	atomic_uint thread_gen;      /* bumped when `threads` changes */
 	void (*omp_set_num_threads)(int);
 	mm_entry cache[TRAIN_MATMUL_CACHE_SLOTS];
+	op_entry ops[TRAIN_OP_CACHE_SLOTS];
 	uint64_t tick;
 	size_t built;
 	const char *last_impl;
 	void *abuf, *bbuf;           /* bf16 scratch (uint16_t), or rounded fp32 */
 	size_t acap, bcap;           /* bytes */
+	float *tmp;                  /* accumulating backward passes: the values to add */
+	size_t tmpcap;               /* bytes */
 } K = { .lock = PTHREAD_MUTEX_INITIALIZER, .last_impl = "none" };
 
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
@@ -179,11 +208,24 @@ static void entry_free(mm_entry *e)
 	memset(e, 0, sizeof *e);
 }
 
+static void op_free(op_entry *e)
+{
+	if (e->prim)
+		dnnl_primitive_destroy(e->prim);
+	for (int i = 0; i < 3; i++)
+		if (e->mem[i])
+			dnnl_memory_destroy(e->mem[i]);
+	memset(e, 0, sizeof *e);
+}
+
 static void cache_clear_locked(void)
 {
 	for (int i = 0; i < TRAIN_MATMUL_CACHE_SLOTS; i++)
 		if (K.cache[i].used)
 			entry_free(&K.cache[i]);
+	for (int i = 0; i < TRAIN_OP_CACHE_SLOTS; i++)
+		if (K.ops[i].used)
+			op_free(&K.ops[i]);
 }
 
 /* Apply settings; K.lock held and the engine created. */
@@ -228,6 +270,27 @@ static int ensure_ready_locked(void)
 	return TRAIN_OK;
 }
 
+/* Take K.lock, make the context ready and give the calling thread's
+ * OpenMP the configured thread count (once per thread and setting).  On
+ * failure the lock is released and the error returned. */
+static int enter(void)
+{
+	pthread_mutex_lock(&K.lock);
+	int rc = ensure_ready_locked();
+	if (rc) {
+		pthread_mutex_unlock(&K.lock);
+		return rc;
+	}
+	static _Thread_local unsigned applied_gen;
+	unsigned gen = atomic_load(&K.thread_gen);
+	if (applied_gen != gen) {
+		if (K.omp_set_num_threads)
+			K.omp_set_num_threads(K.threads);
+		applied_gen = gen;
+	}
+	return TRAIN_OK;
+}
+
 train_precision train_kernels_precision(void)
 {
 	pthread_mutex_lock(&K.lock);
@@ -264,6 +327,16 @@ size_t train_kernels_cache_entries(void)
 	return n;
 }
 
+size_t train_kernels_op_cache_entries(void)
+{
+	pthread_mutex_lock(&K.lock);
+	size_t n = 0;
+	for (int i = 0; i < TRAIN_OP_CACHE_SLOTS; i++)
+		n += K.ops[i].used;
+	pthread_mutex_unlock(&K.lock);
+	return n;
+}
+
 void train_kernels_cache_clear(void)
 {
 	pthread_mutex_lock(&K.lock);
@@ -276,15 +349,20 @@ const char *train_kernels_last_impl(void)
 	return K.last_impl;
 }
 
-/* ---- the primitive cache --------------------------------------------------- */
+/* ---- the matmul primitive cache -------------------------------------------- */
 
-/* A 2-D memory descriptor for a `rows` x `cols` view whose element (i, j)
- * sits at i*rs + j*cs. */
-static dnnl_status_t md2(dnnl_memory_desc_t *md, int rows, int cols, int64_t rs, int64_t cs,
-                         dnnl_data_type_t dt)
+/* A memory descriptor for a (batch[0], batch[1],) rows x cols view whose
+ * element (b0, b1, i, j) sits at b0*bs[0] + b1*bs[1] + i*rs + j*cs; 2-D
+ * (no batch dimensions) when bs is NULL. */
+static dnnl_status_t mdesc(dnnl_memory_desc_t *md, const int batch[2], const int64_t *bs, int rows,
+                           int cols, int64_t rs, int64_t cs, dnnl_data_type_t dt)
 {
-	dnnl_dims_t dims = { rows, cols }, strides = { rs, cs };
-	return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+	if (!bs) {
+		dnnl_dims_t dims = { rows, cols }, strides = { rs, cs };
+		return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+	}
+	dnnl_dims_t dims = { batch[0], batch[1], rows, cols }, strides = { bs[0], bs[1], rs, cs };
+	return dnnl_memory_desc_init_by_strides(md, 4, dims, dt, strides);
 }
 
 /* A reorder from `from` to `to` (same dims), into *prim. */
@@ -300,11 +378,16 @@ static dnnl_status_t reorder_build(dnnl_primitive_t *prim, const dnnl_memory_des
 	return s;
 }
 
+static int key_batched(const mm_key *key)
+{
+	return key->batch[0] != 1 || key->batch[1] != 1;
+}
+
 /* Build the primitive for `key` into `e`.  bf16: the matmul reads dense
- * bf16 copies (stored orientation, row stride = row length) that two
- * reorders fill from the caller's fp32 operands.  A bf16 matmul that would
- * be oneDNN's reference code is refused (dnnl_unimplemented), so that the
- * caller emulates instead. */
+ * bf16 copies (stored orientation, row stride = row length, the batch
+ * matrices one after the other) that two reorders fill from the caller's
+ * fp32 operands.  A bf16 matmul that would be oneDNN's reference code is
+ * refused (dnnl_unimplemented), so that the caller emulates instead. */
 static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 {
 	dnnl_status_t s;
@@ -314,16 +397,24 @@ static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_matmul_desc_t desc;
 	dnnl_data_type_t in = key->bf16 ? dnnl_bf16 : dnnl_f32;
-	/* Stored shapes, and the row strides the matmul sees. */
+	/* Stored shapes, and the strides the matmul sees. */
 	int a_rows = key->transA ? key->K : key->M, a_cols = key->transA ? key->M : key->K;
 	int b_rows = key->transB ? key->N : key->K, b_cols = key->transB ? key->K : key->N;
 	int lda = key->bf16 ? a_cols : key->lda, ldb = key->bf16 ? b_cols : key->ldb;
+	const int *nb = key->batch;
+	int batched = key_batched(key);
+	int64_t a_size = (int64_t)a_rows * a_cols, b_size = (int64_t)b_rows * b_cols;
+	int64_t a16_bs[2] = { nb[1] * a_size, a_size }, b16_bs[2] = { nb[1] * b_size, b_size };
+	const int64_t *sa = !batched ? NULL : key->bf16 ? a16_bs : key->sa;
+	const int64_t *sb = !batched ? NULL : key->bf16 ? b16_bs : key->sb;
 
 	memset(e, 0, sizeof *e);
 	/* op(A)(m, k): A[m*lda + k], or A[k*lda + m] when transposed. */
-	if ((s = md2(&a_md, key->M, key->K, key->transA ? 1 : lda, key->transA ? lda : 1, in)) ||
-	    (s = md2(&b_md, key->K, key->N, key->transB ? 1 : ldb, key->transB ? ldb : 1, in)) ||
-	    (s = md2(&c_md, key->M, key->N, key->ldc, 1, dnnl_f32)))
+	if ((s = mdesc(&a_md, nb, sa, key->M, key->K, key->transA ? 1 : lda, key->transA ? lda : 1,
+	               in)) ||
+	    (s = mdesc(&b_md, nb, sb, key->K, key->N, key->transB ? 1 : ldb, key->transB ? ldb : 1,
+	               in)) ||
+	    (s = mdesc(&c_md, nb, batched ? key->sc : NULL, key->M, key->N, key->ldc, 1, dnnl_f32)))
 		goto out;
 	dnnl_dims_t one = { 1 };
 	if ((s = dnnl_memory_desc_init_by_tag(&s_md, 1, one, dnnl_f32, dnnl_a)))
@@ -359,10 +450,12 @@ static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 	if (key->bf16) {
 		/* The stored matrices: fp32 with the caller's strides -> dense bf16. */
 		dnnl_memory_desc_t a16_md, b16_md;
-		if ((s = md2(&a32_md, a_rows, a_cols, key->lda, 1, dnnl_f32)) ||
-		    (s = md2(&a16_md, a_rows, a_cols, a_cols, 1, dnnl_bf16)) ||
-		    (s = md2(&b32_md, b_rows, b_cols, key->ldb, 1, dnnl_f32)) ||
-		    (s = md2(&b16_md, b_rows, b_cols, b_cols, 1, dnnl_bf16)) ||
+		const int64_t *sa32 = batched ? key->sa : NULL, *sb32 = batched ? key->sb : NULL;
+		const int64_t *sa16 = batched ? a16_bs : NULL, *sb16 = batched ? b16_bs : NULL;
+		if ((s = mdesc(&a32_md, nb, sa32, a_rows, a_cols, key->lda, 1, dnnl_f32)) ||
+		    (s = mdesc(&a16_md, nb, sa16, a_rows, a_cols, a_cols, 1, dnnl_bf16)) ||
+		    (s = mdesc(&b32_md, nb, sb32, b_rows, b_cols, key->ldb, 1, dnnl_f32)) ||
+		    (s = mdesc(&b16_md, nb, sb16, b_rows, b_cols, b_cols, 1, dnnl_bf16)) ||
 		    (s = reorder_build(&e->reorder_a, &a32_md, &a16_md)) ||
 		    (s = reorder_build(&e->reorder_b, &b32_md, &b16_md)) ||
 		    (s = dnnl_memory_create(&e->a32, &a32_md, K.engine, DNNL_MEMORY_NONE)) ||
@@ -431,6 +524,15 @@ static void scale_c(float *C, int M, int N, int ldc, float beta)
 	}
 }
 
+/* scale_c on every matrix of a batch (sc: element strides). */
+static void scale_c_batch(float *C, const int nb[2], const int64_t sc[2], int M, int N, int ldc,
+                          float beta)
+{
+	for (int i = 0; i < nb[0]; i++)
+		for (int j = 0; j < nb[1]; j++)
+			scale_c(C + i * sc[0] + j * sc[1], M, N, ldc, beta);
+}
+
 static int grow(void **buf, size_t *cap, size_t bytes)
 {
 	if (bytes <= *cap)
@@ -444,58 +546,56 @@ static int grow(void **buf, size_t *cap, size_t bytes)
 	return 0;
 }
 
-/* A stored rows x cols fp32 matrix (stride ld) -> dense rows x cols fp32
- * whose values are rounded to bf16. */
-static void to_bf16_emulated(float *dst, const float *src, int rows, int cols, int ld)
+/* A batch of stored rows x cols fp32 matrices (row stride ld, batch
+ * strides bs) -> the same, dense and one after the other, with values
+ * rounded to bf16. */
+static void to_bf16_emulated(float *dst, const float *src, const int nb[2], const int64_t bs[2],
+                             int rows, int cols, int ld)
 {
-	for (int i = 0; i < rows; i++) {
-		const float *s = src + (size_t)i * (size_t)ld;
-		float *d = dst + (size_t)i * (size_t)cols;
-		for (int j = 0; j < cols; j++)
-			d[j] = train_bf16_to_f32(train_f32_to_bf16(s[j]));
-	}
+	for (int b0 = 0; b0 < nb[0]; b0++)
+		for (int b1 = 0; b1 < nb[1]; b1++)
+			for (int i = 0; i < rows; i++) {
+				const float *s = src + b0 * bs[0] + b1 * bs[1] + (int64_t)i * ld;
+				for (int j = 0; j < cols; j++)
+					*dst++ = train_bf16_to_f32(train_f32_to_bf16(s[j]));
+			}
 }
 
-int train_matmul(int transA, int transB, int M, int N, int Kd, float alpha, const float *A,
-                 int lda, const float *B, int ldb, float beta, float *C, int ldc)
+/* The one matmul behind train_matmul and train_matmul_batch: arguments
+ * checked, nb[0] * nb[1] >= 1, M, N >= 1; strides (elements) of unbatched
+ * calls are 0. */
+static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int Kd, float alpha,
+                      const float *A, int lda, const int64_t sa[2], const float *B, int ldb,
+                      const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2])
 {
-	/* Stored shapes: A is M x K (K x M when transposed), B is K x N (N x K). */
 	int a_rows = transA ? Kd : M, a_cols = transA ? M : Kd;
 	int b_rows = transB ? N : Kd, b_cols = transB ? Kd : N;
-	if (M < 0 || N < 0 || Kd < 0 || lda < (a_cols > 1 ? a_cols : 1) ||
-	    ldb < (b_cols > 1 ? b_cols : 1) || ldc < (N > 1 ? N : 1))
-		return TRAIN_EINVAL;
-	if (M == 0 || N == 0)
-		return TRAIN_OK;
-	if (!C)
-		return TRAIN_EINVAL;
+	size_t count = (size_t)nb[0] * (size_t)nb[1];
 	if (Kd == 0 || alpha == 0.0f) {
 		if (beta != 1.0f)
-			scale_c(C, M, N, ldc, beta);
+			scale_c_batch(C, nb, sc, M, N, ldc, beta);
 		return TRAIN_OK;
 	}
 	if (!A || !B)
 		return TRAIN_EINVAL;
 
-	pthread_mutex_lock(&K.lock);
-	int rc = ensure_ready_locked();
+	int rc = enter();
 	if (rc)
-		goto out;
-	static _Thread_local unsigned applied_gen;
-	unsigned gen = atomic_load(&K.thread_gen);
-	if (applied_gen != gen) {
-		if (K.omp_set_num_threads)
-			K.omp_set_num_threads(K.threads);
-		applied_gen = gen;
-	}
+		return rc;
 	if (beta != 0.0f && beta != 1.0f) {
-		scale_c(C, M, N, ldc, beta);
+		scale_c_batch(C, nb, sc, M, N, ldc, beta);
 		beta = 1.0f;
 	}
 
-	mm_key key = { .transA = !!transA, .transB = !!transB, .accumulate = beta != 0.0f,
-	               .M = M, .N = N, .K = Kd, .lda = lda, .ldb = ldb, .ldc = ldc,
-	               .bf16 = K.precision == TRAIN_PRECISION_BF16 };
+	mm_key key;
+	memset(&key, 0, sizeof key); /* padding-free, but compared with memcmp */
+	key.transA = !!transA, key.transB = !!transB, key.accumulate = beta != 0.0f;
+	key.M = M, key.N = N, key.K = Kd, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
+	key.bf16 = K.precision == TRAIN_PRECISION_BF16;
+	key.batch[0] = nb[0], key.batch[1] = nb[1];
+	if (key_batched(&key))
+		for (int i = 0; i < 2; i++)
+			key.sa[i] = sa[i], key.sb[i] = sb[i], key.sc[i] = sc[i];
 	mm_entry *e;
 	dnnl_status_t s = dnnl_success;
 	if (!(e = cache_get(&key, &s))) {
@@ -506,8 +606,8 @@ int train_matmul(int transA, int transB, int M, int N, int Kd, float alpha, cons
 	if (key.bf16) {
 		int emulate = e->emulated;
 		size_t el = emulate ? sizeof(float) : sizeof(uint16_t);
-		if (grow(&K.abuf, &K.acap, (size_t)a_rows * (size_t)a_cols * el) ||
-		    grow(&K.bbuf, &K.bcap, (size_t)b_rows * (size_t)b_cols * el)) {
+		if (grow(&K.abuf, &K.acap, count * (size_t)a_rows * (size_t)a_cols * el) ||
+		    grow(&K.bbuf, &K.bcap, count * (size_t)b_rows * (size_t)b_cols * el)) {
 			rc = TRAIN_ENOMEM;
 			goto out;
 		}
@@ -515,12 +615,17 @@ int train_matmul(int transA, int transB, int M, int N, int Kd, float alpha, cons
 		b = K.bbuf;
 		if (emulate) {
 			/* The fp32 primitive on dense operands rounded to bf16. */
-			to_bf16_emulated(K.abuf, A, a_rows, a_cols, lda);
-			to_bf16_emulated(K.bbuf, B, b_rows, b_cols, ldb);
+			to_bf16_emulated(K.abuf, A, nb, key.sa, a_rows, a_cols, lda);
+			to_bf16_emulated(K.bbuf, B, nb, key.sb, b_rows, b_cols, ldb);
 			mm_key k32 = key;
 			k32.bf16 = 0;
 			k32.lda = a_cols;
 			k32.ldb = b_cols;
+			if (key_batched(&key)) {
+				int64_t as = (int64_t)a_rows * a_cols, bs = (int64_t)b_rows * b_cols;
+				k32.sa[0] = nb[1] * as, k32.sa[1] = as;
+				k32.sb[0] = nb[1] * bs, k32.sb[1] = bs;
+			}
 			if (!(e = cache_get(&k32, &s))) {
 				rc = status_code(s);
 				goto out;
@@ -562,6 +667,275 @@ int train_matmul(int transA, int transB, int M, int N, int Kd, float alpha, cons
 	    (s = dnnl_stream_wait(K.stream)))
 		rc = status_code(s);
 out:
+	pthread_mutex_unlock(&K.lock);
+	return rc;
+}
+
+/* The stored shapes' checks shared by both entry points. */
+static int matmul_args_ok(int transA, int transB, int M, int N, int Kd, int lda, int ldb, int ldc)
+{
+	int a_cols = transA ? M : Kd, b_cols = transB ? Kd : N;
+	return M >= 0 && N >= 0 && Kd >= 0 && lda >= (a_cols > 1 ? a_cols : 1) &&
+	       ldb >= (b_cols > 1 ? b_cols : 1) && ldc >= (N > 1 ? N : 1);
+}
+
+int train_matmul(int transA, int transB, int M, int N, int Kd, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+	if (!matmul_args_ok(transA, transB, M, N, Kd, lda, ldb, ldc))
+		return TRAIN_EINVAL;
+	if (M == 0 || N == 0)
+		return TRAIN_OK;
+	if (!C)
+		return TRAIN_EINVAL;
+	static const int one[2] = { 1, 1 };
+	static const int64_t none[2] = { 0, 0 };
+	return matmul_run(transA, transB, one, M, N, Kd, alpha, A, lda, none, B, ldb, none, beta, C,
+	                  ldc, none);
+}
+
+int train_matmul_batch(int transA, int transB, int batch0, int batch1, int M, int N, int Kd,
+                       float alpha, const float *A, int lda, const int64_t sa[2], const float *B,
+                       int ldb, const int64_t sb[2], float beta, float *C, int ldc,
+                       const int64_t sc[2])
+{
+	if (!matmul_args_ok(transA, transB, M, N, Kd, lda, ldb, ldc) || batch0 < 0 || batch1 < 0 ||
+	    !sa || !sb || !sc)
+		return TRAIN_EINVAL;
+	for (int i = 0; i < 2; i++)
+		if (sa[i] < 0 || sb[i] < 0 || sc[i] < 0)
+			return TRAIN_EINVAL;
+	if (M == 0 || N == 0 || batch0 == 0 || batch1 == 0)
+		return TRAIN_OK;
+	if (!C)
+		return TRAIN_EINVAL;
+	const int nb[2] = { batch0, batch1 };
+	return matmul_run(transA, transB, nb, M, N, Kd, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc,
+	                  sc);
+}
+
+/* ---- eltwise, add and softmax ---------------------------------------------- */
+
+static dnnl_alg_kind_t eltwise_alg(int alg, float *alpha)
+{
+	*alpha = 0.0f;
+	switch (alg) {
+	case TRAIN_ELTWISE_GELU_ERF: return dnnl_eltwise_gelu_erf;
+	case TRAIN_ELTWISE_SILU: *alpha = 1.0f; return dnnl_eltwise_swish; /* x * sigmoid(1 x) */
+	}
+	return dnnl_alg_kind_undef;
+}
+
+/* Build the primitive for `key` into `e` (zeroed). */
+static dnnl_status_t op_build(op_entry *e, const op_key *key)
+{
+	dnnl_status_t s;
+	dnnl_memory_desc_t md;
+	dnnl_primitive_desc_t hint = NULL, pd = NULL;
+	dnnl_dims_t dims = { key->rows, key->cols };
+	float alpha = 0.0f;
+	dnnl_alg_kind_t alg = eltwise_alg(key->alg, &alpha);
+	int nmem = key->kind == OP_ELT_FWD || key->kind == OP_SOFTMAX_FWD ? 2 : 3;
+
+	memset(e, 0, sizeof *e);
+	if ((s = dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab)))
+		goto out;
+	switch (key->kind) {
+	case OP_ELT_FWD:
+	case OP_ELT_BWD: {
+		dnnl_eltwise_desc_t fwd, bwd;
+		if ((s = dnnl_eltwise_forward_desc_init(&fwd, dnnl_forward_training, alg, &md, alpha,
+		                                        0.0f)) ||
+		    (s = dnnl_primitive_desc_create(&hint, &fwd, NULL, K.engine, NULL)))
+			goto out;
+		if (key->kind == OP_ELT_FWD) {
+			pd = hint;
+			hint = NULL;
+		} else if ((s = dnnl_eltwise_backward_desc_init(&bwd, alg, &md, &md, alpha, 0.0f)) ||
+		           (s = dnnl_primitive_desc_create(&pd, &bwd, NULL, K.engine, hint))) {
+			goto out;
+		}
+		break;
+	}
+	case OP_ADD: {
+		dnnl_binary_desc_t d;
+		if ((s = dnnl_binary_desc_init(&d, dnnl_binary_add, &md, &md, &md)) ||
+		    (s = dnnl_primitive_desc_create(&pd, &d, NULL, K.engine, NULL)))
+			goto out;
+		break;
+	}
+	case OP_SOFTMAX_FWD:
+	case OP_SOFTMAX_BWD: {
+		dnnl_softmax_desc_t fwd, bwd;
+		if ((s = dnnl_softmax_forward_desc_init(&fwd, dnnl_forward_training, &md, 1)) ||
+		    (s = dnnl_primitive_desc_create(&hint, &fwd, NULL, K.engine, NULL)))
+			goto out;
+		if (key->kind == OP_SOFTMAX_FWD) {
+			pd = hint;
+			hint = NULL;
+		} else if ((s = dnnl_softmax_backward_desc_init(&bwd, &md, &md, 1)) ||
+		           (s = dnnl_primitive_desc_create(&pd, &bwd, NULL, K.engine, hint))) {
+			goto out;
+		}
+		break;
+	}
+	default:
+		s = dnnl_invalid_arguments;
+		goto out;
+	}
+	if ((s = dnnl_primitive_create(&e->prim, pd)))
+		goto out;
+	for (int i = 0; i < nmem; i++)
+		if ((s = dnnl_memory_create(&e->mem[i], &md, K.engine, DNNL_MEMORY_NONE)))
+			goto out;
+	e->key = *key;
+	e->used = 1;
+	K.built++;
+out:
+	if (s)
+		op_free(e);
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (hint)
+		dnnl_primitive_desc_destroy(hint);
+	return s;
+}
+
+/* Run the cached primitive of (kind, alg, rows, cols) on the 2 or 3
+ * buffers, in the order of op_kind's comments; K.lock held. */
+static int op_run_locked(int kind, int alg, int64_t rows, int64_t cols, void *const bufs[3])
+{
+	static const int args[][3] = {
+		[OP_ELT_FWD] = { DNNL_ARG_SRC, DNNL_ARG_DST, 0 },
+		[OP_ELT_BWD] = { DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC },
+		[OP_ADD] = { DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST },
+		[OP_SOFTMAX_FWD] = { DNNL_ARG_SRC, DNNL_ARG_DST, 0 },
+		[OP_SOFTMAX_BWD] = { DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC },
+	};
+	op_key key;
+	memset(&key, 0, sizeof key);
+	key.kind = kind, key.alg = alg, key.rows = rows, key.cols = cols;
+	op_entry *e = NULL, *victim = &K.ops[0];
+	for (int i = 0; i < TRAIN_OP_CACHE_SLOTS && !e; i++) {
+		op_entry *x = &K.ops[i];
+		if (x->used && memcmp(&x->key, &key, sizeof key) == 0)
+			e = x;
+		else if (victim->used && (!x->used || x->tick < victim->tick))
+			victim = x;
+	}
+	dnnl_status_t s;
+	if (!e) {
+		if (victim->used)
+			op_free(victim);
+		if ((s = op_build(victim, &key)))
+			return status_code(s);
+		e = victim;
+	}
+	e->tick = ++K.tick;
+	int nmem = kind == OP_ELT_FWD || kind == OP_SOFTMAX_FWD ? 2 : 3;
+	dnnl_exec_arg_t ea[3];
+	for (int i = 0; i < nmem; i++) {
+		if ((s = dnnl_memory_set_data_handle(e->mem[i], bufs[i])))
+			return status_code(s);
+		ea[i].arg = args[kind][i];
+		ea[i].memory = e->mem[i];
+	}
+	if ((s = dnnl_primitive_execute(e->prim, K.stream, nmem, ea)) ||
+	    (s = dnnl_stream_wait(K.stream)))
+		return status_code(s);
+	return TRAIN_OK;
+}
+
+/* acc[i] += x[i] for n elements, by the threaded add; K.lock held. */
+static int add_locked(float *acc, const float *x, size_t n)
+{
+	void *bufs[3] = { acc, (void *)x, acc };
+	return op_run_locked(OP_ADD, 0, 1, (int64_t)n, bufs);
+}
+
+/* A backward pass whose result is added to `out`: the op writes into
+ * K.tmp, which is then added.  bufs[2] is replaced. */
+static int run_accumulating_locked(int kind, int alg, int64_t rows, int64_t cols, void *bufs[3],
+                                   float *out)
+{
+	size_t n = (size_t)rows * (size_t)cols;
+	if (grow((void **)&K.tmp, &K.tmpcap, n * sizeof(float)))
+		return TRAIN_ENOMEM;
+	bufs[2] = K.tmp;
+	int rc = op_run_locked(kind, alg, rows, cols, bufs);
+	return rc ? rc : add_locked(out, K.tmp, n);
+}
+
+static int eltwise_alg_ok(train_eltwise_alg alg)
+{
+	return alg == TRAIN_ELTWISE_GELU_ERF || alg == TRAIN_ELTWISE_SILU;
+}
+
+int train_eltwise_forward(train_eltwise_alg alg, float *out, const float *inp, size_t n)
+{
+	if (!eltwise_alg_ok(alg) || n > (size_t)INT64_MAX / sizeof(float) || (n && (!out || !inp)))
+		return TRAIN_EINVAL;
+	if (n == 0)
+		return TRAIN_OK;
+	int rc = enter();
+	if (rc)
+		return rc;
+	void *bufs[3] = { (void *)inp, out, NULL };
+	rc = op_run_locked(OP_ELT_FWD, alg, 1, (int64_t)n, bufs);
+	pthread_mutex_unlock(&K.lock);
+	return rc;
+}
+
+int train_eltwise_backward(train_eltwise_alg alg, float *dinp, const float *inp,
+                           const float *dout, size_t n, int accumulate)
+{
+	if (!eltwise_alg_ok(alg) || n > (size_t)INT64_MAX / sizeof(float) ||
+	    (n && (!dinp || !inp || !dout)))
+		return TRAIN_EINVAL;
+	if (n == 0)
+		return TRAIN_OK;
+	int rc = enter();
+	if (rc)
+		return rc;
+	void *bufs[3] = { (void *)inp, (void *)dout, dinp };
+	if (accumulate)
+		rc = run_accumulating_locked(OP_ELT_BWD, alg, 1, (int64_t)n, bufs, dinp);
+	else
+		rc = op_run_locked(OP_ELT_BWD, alg, 1, (int64_t)n, bufs);
+	pthread_mutex_unlock(&K.lock);
+	return rc;
+}
+
+int train_softmax_rows_forward(float *probs, const float *logits, int rows, int cols)
+{
+	if (rows < 0 || cols < 0 || (rows && cols && (!probs || !logits)))
+		return TRAIN_EINVAL;
+	if (rows == 0 || cols == 0)
+		return TRAIN_OK;
+	int rc = enter();
+	if (rc)
+		return rc;
+	void *bufs[3] = { (void *)logits, probs, NULL };
+	rc = op_run_locked(OP_SOFTMAX_FWD, 0, rows, cols, bufs);
+	pthread_mutex_unlock(&K.lock);
+	return rc;
+}
+
+int train_softmax_rows_backward(float *dlogits, const float *probs, const float *dprobs,
+                                int rows, int cols, int accumulate)
+{
+	if (rows < 0 || cols < 0 || (rows && cols && (!dlogits || !probs || !dprobs)))
+		return TRAIN_EINVAL;
+	if (rows == 0 || cols == 0)
+		return TRAIN_OK;
+	int rc = enter();
+	if (rc)
+		return rc;
+	void *bufs[3] = { (void *)probs, (void *)dprobs, dlogits };
+	if (accumulate)
+		rc = run_accumulating_locked(OP_SOFTMAX_BWD, 0, rows, cols, bufs, dlogits);
+	else
+		rc = op_run_locked(OP_SOFTMAX_BWD, 0, rows, cols, bufs);
 	pthread_mutex_unlock(&K.lock);
 	return rc;
 }

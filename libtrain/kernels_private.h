@@ -1,6 +1,6 @@
 /*
  * libtrain/kernels_private.h - what tests and benchmarks may look at inside
- * kernels.c (the matmul primitive cache).  Not part of the SDK.
+ * kernels.c (the primitive caches).  Not part of the SDK.
  */
 #ifndef TRAIN_KERNELS_PRIVATE_H
 #define TRAIN_KERNELS_PRIVATE_H
@@ -11,10 +11,16 @@
  * entries are evicted beyond it). */
 #define TRAIN_MATMUL_CACHE_SLOTS 64
 
-/* Matmul primitives built since the process started (cache misses). */
+/* The number of slots of the cache of the other primitives (eltwise,
+ * softmax, add), least recently used evicted beyond it. */
+#define TRAIN_OP_CACHE_SLOTS 32
+
+/* Primitives built since the process started (cache misses of either cache). */
 size_t train_kernels_primitives_built(void);
-/* Entries in the cache now. */
+/* Entries in the matmul cache now. */
 size_t train_kernels_cache_entries(void);
+/* Entries in the other cache now. */
+size_t train_kernels_op_cache_entries(void);
 /* Destroy every cached primitive. */
 void train_kernels_cache_clear(void);
 /* The oneDNN implementation name of the last matmul ("brg:avx512_core",

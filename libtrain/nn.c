@@ -4,13 +4,17 @@
  *
  * Forward writes its outputs; backward ADDS (+=) into the d-prefixed
  * gradients, and any gradient pointer may be NULL.  Linear and attention
- * products go through train_matmul() (oneDNN, bf16 where enabled); the rest
- * are plain loops.  Numerics follow PyTorch: layer norm with the biased
- * variance, GELU in its exact erf form, softmax with the row maximum
- * subtracted, cross-entropy with PyTorch's label smoothing.
+ * products go through train_matmul()/train_matmul_batch() (oneDNN, bf16
+ * where enabled); GELU, SiLU and softmax from TRAIN_KERNELS_ELTWISE_MIN
+ * elements, and attention's softmax, through oneDNN's eltwise and softmax
+ * primitives (<train/kernels.h>); the rest are plain loops, which are also
+ * the reference the kernels are tested against.  Numerics follow PyTorch:
+ * layer norm with the biased variance, GELU in its exact erf form, softmax
+ * with the row maximum subtracted, cross-entropy with PyTorch's label
+ * smoothing.
  *
- * Not here: fused kernels, threads (the loops are single-threaded; the
- * matmuls use the threads of <train/kernels.h>), fp16/bf16 storage.
+ * Not here: fused kernels, threads in the plain loops (only the oneDNN
+ * calls use the threads of <train/kernels.h>), fp16/bf16 storage.
  */
 #include <train/kernels.h>
 #include <train/nn.h>
@@ -335,19 +339,42 @@ int train_rmsnorm_backward(float *dinp, float *dw, const float *dout, const floa
  * Elementwise activations and the residual
  *
  * GELU and SiLU call erff/expf, which gcc does not vectorise without
- * -ffast-math (not used: it would also change the reductions above).
+ * -ffast-math (not used: it would also change the reductions above).  So
+ * from TRAIN_KERNELS_ELTWISE_MIN elements they go to oneDNN's eltwise
+ * primitives (about 10x faster on one thread, and threaded); below that,
+ * building a primitive per size would cost more than the loop.
  */
 
 #define GELU_RSQRT2 0.70710678118654752440f   /* 1/sqrt(2) */
 #define GELU_RSQRT2PI 0.39894228040143267794f /* 1/sqrt(2 pi) */
 
+/* Scalar forms: the reference for the oneDNN kernels, and what small
+ * arrays use (a primitive per size would cost more than it saves). */
+static void gelu_fwd(float *out, const float *inp, size_t n)
+{
+	/* the exact form, x * Phi(x): PyTorch's default (approximate='none') */
+	for (size_t i = 0; i < n; i++)
+		out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * GELU_RSQRT2));
+}
+
+static void gelu_bwd(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	/* d/dx x Phi(x) = Phi(x) + x phi(x) */
+	for (size_t i = 0; i < n; i++) {
+		float x = inp[i];
+		float cdf = 0.5f * (1.0f + erff(x * GELU_RSQRT2));
+		float pdf = GELU_RSQRT2PI * expf(-0.5f * x * x);
+		dinp[i] += dout[i] * (cdf + x * pdf);
+	}
+}
+
 int train_gelu_forward(float *out, const float *inp, size_t n)
 {
 	if (n && (!out || !inp))
 		return TRAIN_EINVAL;
-	/* the exact form, x * Phi(x): PyTorch's default (approximate='none') */
-	for (size_t i = 0; i < n; i++)
-		out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * GELU_RSQRT2));
+	if (n >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_eltwise_forward(TRAIN_ELTWISE_GELU_ERF, out, inp, n);
+	gelu_fwd(out, inp, n);
 	return TRAIN_OK;
 }
 
@@ -357,13 +384,9 @@ int train_gelu_backward(float *dinp, const float *inp, const float *dout, size_t
 		return TRAIN_EINVAL;
 	if (!dinp)
 		return TRAIN_OK;
-	/* d/dx x Phi(x) = Phi(x) + x phi(x) */
-	for (size_t i = 0; i < n; i++) {
-		float x = inp[i];
-		float cdf = 0.5f * (1.0f + erff(x * GELU_RSQRT2));
-		float pdf = GELU_RSQRT2PI * expf(-0.5f * x * x);
-		dinp[i] += dout[i] * (cdf + x * pdf);
-	}
+	if (n >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_eltwise_backward(TRAIN_ELTWISE_GELU_ERF, dinp, inp, dout, n, 1);
+	gelu_bwd(dinp, inp, dout, n);
 	return TRAIN_OK;
 }
 
@@ -377,6 +400,8 @@ int train_silu_forward(float *out, const float *inp, size_t n)
 {
 	if (n && (!out || !inp))
 		return TRAIN_EINVAL;
+	if (n >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_eltwise_forward(TRAIN_ELTWISE_SILU, out, inp, n);
 	for (size_t i = 0; i < n; i++)
 		out[i] = inp[i] * sigmoidf(inp[i]);
 	return TRAIN_OK;
@@ -388,6 +413,8 @@ int train_silu_backward(float *dinp, const float *inp, const float *dout, size_t
 		return TRAIN_EINVAL;
 	if (!dinp)
 		return TRAIN_OK;
+	if (n >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_eltwise_backward(TRAIN_ELTWISE_SILU, dinp, inp, dout, n, 1);
 	/* d/dx x s(x) = s(x) (1 + x (1 - s(x))) */
 	for (size_t i = 0; i < n; i++) {
 		float s = sigmoidf(inp[i]);
@@ -457,6 +484,8 @@ int train_softmax_forward(float *probs, const float *logits, int N, int C)
 {
 	if (!probs || !logits || N <= 0 || C <= 0)
 		return TRAIN_EINVAL;
+	if ((size_t)N * (size_t)C >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_softmax_rows_forward(probs, logits, N, C);
 	for (int n = 0; n < N; n++)
 		softmax_row(probs + (size_t)n * C, logits + (size_t)n * C, (size_t)C);
 	return TRAIN_OK;
@@ -475,6 +504,8 @@ int train_softmax_backward(float *dlogits, const float *probs, const float *dpro
 		return TRAIN_EINVAL;
 	if (!dlogits)
 		return TRAIN_OK;
+	if ((size_t)N * (size_t)C >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_softmax_rows_backward(dlogits, probs, dprobs, N, C, 1);
 	for (int n = 0; n < N; n++) {
 		const float *p = probs + (size_t)n * C, *dp = dprobs + (size_t)n * C;
 		/* dl = p * (dp - sum(p * dp)) */
@@ -605,14 +636,57 @@ int train_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, 
  * Per sequence b and head h, with Q, K, V the (T, HS) slices of qkv (row
  * stride 3C) and s = 1/sqrt(HS):
  *   att = masked_softmax(s Q K^T)  (T, T)      out_h = att V  (T, HS)
- * Both products go through train_matmul on the strided slices, so no
- * copies are made.  A masked entry of att is exactly 0, which is all that
- * backward needs to know about the masks.
+ * Each product is one train_matmul_batch over every (b, h) of a chunk of
+ * sequences, on the strided slices (no copies), and the softmax one oneDNN
+ * softmax over all the chunk's rows: a handful of threaded primitive
+ * executions per pass instead of a few per head.  Masked scores are set to
+ * -inf before the softmax, whose exp makes them exactly 0; a row with no
+ * visible key (all -inf, which the softmax turns into NaN) is then zeroed.
+ * A masked entry of att being exactly 0 is all that backward needs to know
+ * about the masks.  The chunks keep backward's scratch (the (T, T) score
+ * gradients of every head of the chunk) at ATT_CHUNK floats or one
+ * sequence's worth.
  */
+
+#define ATT_CHUNK ((size_t)1 << 22)
 
 static int attention_sizes_ok(int B, int T, int C, int NH)
 {
-	return B > 0 && T > 0 && C > 0 && NH > 0 && C % NH == 0 && C <= INT_MAX / 3;
+	return B > 0 && T > 0 && C > 0 && NH > 0 && C % NH == 0 && C <= INT_MAX / 3 &&
+	       (int64_t)NH * T <= INT_MAX;
+}
+
+/* Sequences per chunk: as many as fit in ATT_CHUNK floats of (T, T)
+ * matrices, at least 1. */
+static int attention_chunk(int B, int T, int NH)
+{
+	size_t per = (size_t)NH * T * T, n = ATT_CHUNK / per;
+	return n < 1 ? 1 : n > (size_t)B ? B : (int)n;
+}
+
+/* The first key that sequence b lets a query see (T if none). */
+static int first_visible(const uint8_t *km, int T)
+{
+	int s = 0;
+	while (km && s < T && !km[s])
+		s++;
+	return s;
+}
+
+/* Scores of padded keys, and of future keys when causal, to -inf: the
+ * (NH, T, T) scores of one sequence. */
+static void mask_scores(float *att_b, const uint8_t *km, int NH, int T, int causal)
+{
+	for (int h = 0; h < NH; h++)
+		for (int t = 0; t < T; t++) {
+			float *row = att_b + ((size_t)h * T + t) * T;
+			int end = causal ? t + 1 : T; /* keys past `end` are never visible */
+			for (int s = 0; s < end && km; s++)
+				if (!km[s])
+					row[s] = -INFINITY;
+			for (int s = end; s < T; s++)
+				row[s] = -INFINITY;
+		}
 }
 
 int train_attention_forward(float *out, float *att, const float *qkv, const uint8_t *key_mask,
@@ -620,49 +694,41 @@ int train_attention_forward(float *out, float *att, const float *qkv, const uint
 {
 	if (!out || !att || !qkv || !attention_sizes_ok(B, T, C, NH))
 		return TRAIN_EINVAL;
-	const int HS = C / NH, C3 = 3 * C;
+	const int HS = C / NH, C3 = 3 * C, chunk = attention_chunk(B, T, NH);
 	const float scale = 1.0f / sqrtf((float)HS);
-	for (int b = 0; b < B; b++) {
-		const float *qkv_b = qkv + (size_t)b * T * C3;
-		const uint8_t *km = key_mask ? key_mask + (size_t)b * T : NULL;
-		for (int h = 0; h < NH; h++) {
-			const float *q = qkv_b + h * HS, *k = q + C, *v = q + 2 * C;
-			float *att_bh = att + ((size_t)b * NH + h) * T * T;
-			float *out_bh = out + (size_t)b * T * C + h * HS;
-			/* att (T, T) = scale * q (T, HS) @ k^T (HS, T) */
-			int rc = train_matmul(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, att_bh, T);
-			if (rc != TRAIN_OK)
-				return rc;
-			for (int t = 0; t < T; t++) {
-				float *row = att_bh + (size_t)t * T;
-				int end = causal ? t + 1 : T; /* keys past `end` are never visible */
-				float m = -INFINITY;
-				int any = 0;
-				for (int s = 0; s < end; s++)
-					if (!km || km[s]) {
-						m = any && m >= row[s] ? m : row[s];
-						any = 1;
-					}
-				if (!any) { /* nothing to attend to: a zero row, zero output */
-					memset(row, 0, (size_t)T * sizeof *row);
-					continue;
-				}
-				float sum = 0.0f;
-				for (int s = 0; s < end; s++) {
-					row[s] = !km || km[s] ? expf(row[s] - m) : 0.0f;
-					sum += row[s];
-				}
-				float inv = 1.0f / sum;
-				for (int s = 0; s < end; s++)
-					row[s] *= inv;
-				for (int s = end; s < T; s++)
-					row[s] = 0.0f;
-			}
-			/* out (T, HS) = att (T, T) @ v (T, HS) */
-			rc = train_matmul(0, 0, T, HS, T, 1.0f, att_bh, T, v, C3, 0.0f, out_bh, C);
-			if (rc != TRAIN_OK)
-				return rc;
+	/* batch strides (elements) of qkv's slices, att and out over (b, h) */
+	const int64_t s_qkv[2] = { (int64_t)T * C3, HS };
+	const int64_t s_att[2] = { (int64_t)NH * T * T, (int64_t)T * T };
+	const int64_t s_out[2] = { (int64_t)T * C, HS };
+	for (int b0 = 0; b0 < B; b0 += chunk) {
+		int nb = B - b0 < chunk ? B - b0 : chunk;
+		const float *q = qkv + (size_t)b0 * T * C3, *k = q + C, *v = q + 2 * C;
+		float *att_c = att + (size_t)b0 * NH * T * T;
+		/* att (T, T) = scale * q (T, HS) @ k^T (HS, T), for every (b, h) */
+		int rc = train_matmul_batch(0, 1, nb, NH, T, T, HS, scale, q, C3, s_qkv, k, C3, s_qkv,
+		                            0.0f, att_c, T, s_att);
+		if (rc != TRAIN_OK)
+			return rc;
+		if (causal || key_mask)
+			for (int b = b0; b < b0 + nb; b++)
+				mask_scores(att + (size_t)b * NH * T * T,
+				            key_mask ? key_mask + (size_t)b * T : NULL, NH, T, causal);
+		rc = train_softmax_rows_forward(att_c, att_c, nb * NH * T, T);
+		if (rc != TRAIN_OK)
+			return rc;
+		/* rows that see nothing: zero (and so a zero output, no gradient) */
+		for (int b = b0; b < b0 + nb && key_mask; b++) {
+			int first = first_visible(key_mask + (size_t)b * T, T);
+			int empty = causal ? first : first == T ? T : 0; /* queries t < empty */
+			for (int h = 0; h < NH; h++)
+				memset(att + (((size_t)b * NH + h) * T) * T, 0,
+				       (size_t)empty * T * sizeof *att);
 		}
+		/* out (T, HS) = att (T, T) @ v (T, HS), for every (b, h) */
+		rc = train_matmul_batch(0, 0, nb, NH, T, HS, T, 1.0f, att_c, T, s_att, v, C3, s_qkv,
+		                        0.0f, out + (size_t)b0 * T * C, C, s_out);
+		if (rc != TRAIN_OK)
+			return rc;
 	}
 	return TRAIN_OK;
 }
@@ -674,45 +740,41 @@ int train_attention_backward(float *dqkv, const float *dout, const float *qkv, c
 		return TRAIN_EINVAL;
 	if (!dqkv)
 		return TRAIN_OK;
-	const int HS = C / NH, C3 = 3 * C;
+	const int HS = C / NH, C3 = 3 * C, chunk = attention_chunk(B, T, NH);
 	const float scale = 1.0f / sqrtf((float)HS);
-	float *datt = malloc((size_t)T * T * sizeof *datt); /* (T, T), reused per head */
+	const int64_t s_qkv[2] = { (int64_t)T * C3, HS };
+	const int64_t s_att[2] = { (int64_t)NH * T * T, (int64_t)T * T };
+	const int64_t s_out[2] = { (int64_t)T * C, HS };
+	/* (chunk, NH, T, T): the gradient of att, then of the scores */
+	float *datt = malloc((size_t)chunk * NH * T * T * sizeof *datt);
 	if (!datt)
 		return TRAIN_ENOMEM;
 	int rc = TRAIN_OK;
-	for (int b = 0; b < B && rc == TRAIN_OK; b++) {
-		const float *qkv_b = qkv + (size_t)b * T * C3;
-		float *dqkv_b = dqkv + (size_t)b * T * C3;
-		for (int h = 0; h < NH; h++) {
-			const float *q = qkv_b + h * HS, *k = q + C, *v = q + 2 * C;
-			float *dq = dqkv_b + h * HS, *dk = dq + C, *dv = dq + 2 * C;
-			const float *att_bh = att + ((size_t)b * NH + h) * T * T;
-			const float *dout_bh = dout + (size_t)b * T * C + h * HS;
-			/* datt (T, T) = dout (T, HS) @ v^T (HS, T) */
-			rc = train_matmul(0, 1, T, T, HS, 1.0f, dout_bh, C, v, C3, 0.0f, datt, T);
-			if (rc != TRAIN_OK)
-				break;
-			/* dv (T, HS) += att^T (T, T) @ dout (T, HS) */
-			rc = train_matmul(1, 0, T, HS, T, 1.0f, att_bh, T, dout_bh, C, 1.0f, dv, C3);
-			if (rc != TRAIN_OK)
-				break;
-			/* softmax backward in place: dscores = att * (datt - sum(att * datt)).
-			 * Masked entries have att = 0, so their scores get no gradient. */
-			for (int t = 0; t < T; t++) {
-				const float *restrict a = att_bh + (size_t)t * T;
-				float *restrict d = datt + (size_t)t * T;
-				float ad = vdot(a, d, (size_t)T);
-				LANES_FOR(i, T, d[i] = a[i] * (d[i] - ad));
-			}
-			/* dq (T, HS) += scale * dscores (T, T) @ k (T, HS) */
-			rc = train_matmul(0, 0, T, HS, T, scale, datt, T, k, C3, 1.0f, dq, C3);
-			if (rc != TRAIN_OK)
-				break;
-			/* dk (T, HS) += scale * dscores^T (T, T) @ q (T, HS) */
-			rc = train_matmul(1, 0, T, HS, T, scale, datt, T, q, C3, 1.0f, dk, C3);
-			if (rc != TRAIN_OK)
-				break;
-		}
+	for (int b0 = 0; b0 < B && rc == TRAIN_OK; b0 += chunk) {
+		int nb = B - b0 < chunk ? B - b0 : chunk;
+		const float *q = qkv + (size_t)b0 * T * C3, *k = q + C, *v = q + 2 * C;
+		float *dq = dqkv + (size_t)b0 * T * C3, *dk = dq + C, *dv = dq + 2 * C;
+		const float *att_c = att + (size_t)b0 * NH * T * T;
+		const float *dout_c = dout + (size_t)b0 * T * C;
+		/* datt (T, T) = dout (T, HS) @ v^T (HS, T) */
+		if ((rc = train_matmul_batch(0, 1, nb, NH, T, T, HS, 1.0f, dout_c, C, s_out, v, C3,
+		                             s_qkv, 0.0f, datt, T, s_att)) != TRAIN_OK)
+			break;
+		/* dv (T, HS) += att^T (T, T) @ dout (T, HS) */
+		if ((rc = train_matmul_batch(1, 0, nb, NH, T, HS, T, 1.0f, att_c, T, s_att, dout_c, C,
+		                             s_out, 1.0f, dv, C3, s_qkv)) != TRAIN_OK)
+			break;
+		/* softmax backward in place: dscores = att * (datt - sum(att * datt)).
+		 * Masked entries have att = 0, so their scores get no gradient. */
+		if ((rc = train_softmax_rows_backward(datt, att_c, datt, nb * NH * T, T, 0)) != TRAIN_OK)
+			break;
+		/* dq (T, HS) += scale * dscores (T, T) @ k (T, HS) */
+		if ((rc = train_matmul_batch(0, 0, nb, NH, T, HS, T, scale, datt, T, s_att, k, C3, s_qkv,
+		                             1.0f, dq, C3, s_qkv)) != TRAIN_OK)
+			break;
+		/* dk (T, HS) += scale * dscores^T (T, T) @ q (T, HS) */
+		rc = train_matmul_batch(1, 0, nb, NH, T, HS, T, scale, datt, T, s_att, q, C3, s_qkv,
+		                        1.0f, dk, C3, s_qkv);
 	}
 	free(datt);
 	return rc;

@@ -16,6 +16,17 @@
  *         2e-5 * s, because a bf16 x bf16 product is exact in fp32 and only
  *         the accumulation rounds (the hardware dot product may group the
  *         pairs differently; 2e-5 leaves room for that).
+ * Batched matmuls use the same bounds, per element of every matrix.
+ *
+ * The eltwise and softmax kernels against double-precision definitions,
+ * with the bounds of <train/kernels.h> plus a margin (2x: under valgrind
+ * oneDNN runs its AVX2 code, whose polynomials are the same but whose
+ * rounding may differ):
+ *   GELU, SiLU forward: |out - ref| <= 4e-7 * max(1, |x|);
+ *   backward: |dinp - ref| <= 8e-7 (f' is O(1));
+ *   softmax: |p - ref| <= 3e-6 * ref + 1e-30, and exactly 0 for -inf
+ *     logits;
+ *   softmax backward: |g - ref| <= 1e-5 * sum_j p_j |dp_j| (a dot product).
  */
 #include <math.h>
 #include <stdint.h>
@@ -32,6 +43,10 @@
 #define TOL_FP32 1e-5
 #define TOL_BF16 1e-2
 #define TOL_BF16_ROUNDED 2e-5
+#define TOL_ELT_FWD 4e-7
+#define TOL_ELT_BWD 8e-7
+#define TOL_SOFTMAX 3e-6
+#define TOL_SOFTMAX_BWD 1e-5
 
 typedef struct mm_case {
 	int ta, tb, M, N, K, lda, ldb, ldc;
@@ -308,6 +323,406 @@ static void test_edges(void)
 	CU_ASSERT(C[0] == 0 && C[1] == 0 && C[2] == 0 && C[3] == 0);
 }
 
+/* ---- batched matmuls ------------------------------------------------------- */
+
+/* A batch of nb[0] x nb[1] matrices in one buffer: dense (matrix after
+ * matrix, rows padded by `pad`) or interleaved (side by side within rows,
+ * as the heads of a (B, T, 3C) qkv tensor: matrix (b0, b1) at column
+ * b1 * cols of row block b0). */
+typedef struct bm_layout {
+	int ld;
+	int64_t bs[2];
+	size_t size;
+} bm_layout;
+
+static bm_layout bm_layout_make(const int nb[2], int rows, int cols, int pad, int interleaved)
+{
+	bm_layout l;
+	if (interleaved) {
+		l.ld = nb[1] * cols + pad;
+		l.bs[0] = (int64_t)rows * l.ld, l.bs[1] = cols;
+	} else {
+		l.ld = cols + pad;
+		l.bs[1] = (int64_t)rows * l.ld, l.bs[0] = nb[1] * l.bs[1];
+	}
+	l.size = (size_t)nb[0] * (size_t)l.bs[0] + (interleaved ? 0 : 0);
+	if (l.size == 0)
+		l.size = 1;
+	return l;
+}
+
+/* element (b0, b1, i, j) of a batch */
+static float *bm_at(float *X, const bm_layout *l, int b0, int b1, int i, int j)
+{
+	return X + b0 * l->bs[0] + b1 * l->bs[1] + (int64_t)i * l->ld + j;
+}
+
+typedef struct bm_case {
+	int ta, tb, nb[2], M, N, K;
+	float alpha, beta;
+	bm_layout la, lb, lc;
+	float *A, *B, *C, *C0;
+} bm_case;
+
+/* Unused positions: NaN in A and B (a read of them shows), -777 in C
+ * (must survive); beta 0: C is NaN (must not leak through). */
+static void bm_make(bm_case *c, int ta, int tb, int nb0, int nb1, int M, int N, int K, int pad,
+                    int interleaved, float alpha, float beta)
+{
+	memset(c, 0, sizeof *c);
+	c->ta = ta, c->tb = tb, c->nb[0] = nb0, c->nb[1] = nb1, c->M = M, c->N = N, c->K = K;
+	c->alpha = alpha, c->beta = beta;
+	int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+	c->la = bm_layout_make(c->nb, ar, ac, pad, interleaved);
+	c->lb = bm_layout_make(c->nb, br, bc, pad, interleaved);
+	c->lc = bm_layout_make(c->nb, M, N, pad, interleaved);
+	c->A = malloc(c->la.size * sizeof(float));
+	c->B = malloc(c->lb.size * sizeof(float));
+	c->C = malloc(c->lc.size * sizeof(float));
+	c->C0 = malloc(c->lc.size * sizeof(float));
+	if (!c->A || !c->B || !c->C || !c->C0)
+		abort();
+	for (size_t i = 0; i < c->la.size; i++)
+		c->A[i] = NAN;
+	for (size_t i = 0; i < c->lb.size; i++)
+		c->B[i] = NAN;
+	for (size_t i = 0; i < c->lc.size; i++)
+		c->C0[i] = -777.0f;
+	for (int b0 = 0; b0 < nb0; b0++)
+		for (int b1 = 0; b1 < nb1; b1++) {
+			for (int i = 0; i < ar; i++)
+				for (int j = 0; j < ac; j++)
+					*bm_at(c->A, &c->la, b0, b1, i, j) = train_rng_uniform(&rng) * 2 - 1;
+			for (int i = 0; i < br; i++)
+				for (int j = 0; j < bc; j++)
+					*bm_at(c->B, &c->lb, b0, b1, i, j) = train_rng_uniform(&rng) * 2 - 1;
+			for (int i = 0; i < M; i++)
+				for (int j = 0; j < N; j++)
+					*bm_at(c->C0, &c->lc, b0, b1, i, j) =
+						beta == 0 ? NAN : train_rng_uniform(&rng) * 2 - 1;
+		}
+	memcpy(c->C, c->C0, c->lc.size * sizeof(float));
+}
+
+static void bm_free(bm_case *c)
+{
+	free(c->A), free(c->B), free(c->C), free(c->C0);
+}
+
+static int bm_run(bm_case *c)
+{
+	return train_matmul_batch(c->ta, c->tb, c->nb[0], c->nb[1], c->M, c->N, c->K, c->alpha,
+	                          c->A, c->la.ld, c->la.bs, c->B, c->lb.ld, c->lb.bs, c->beta, c->C,
+	                          c->lc.ld, c->lc.bs);
+}
+
+/* The worst scaled error over every matrix of the batch (as case_error),
+ * INFINITY if C changed outside the matrices. */
+static double bm_error(bm_case *c, int rounded)
+{
+	double worst = 0;
+	float *seen = calloc(c->lc.size, sizeof *seen); /* 1 where C is a matrix element */
+	if (!seen)
+		abort();
+	for (int b0 = 0; b0 < c->nb[0]; b0++)
+		for (int b1 = 0; b1 < c->nb[1]; b1++)
+			for (int i = 0; i < c->M; i++)
+				for (int j = 0; j < c->N; j++) {
+					double sum = 0, scale = 0;
+					for (int k = 0; k < c->K; k++) {
+						float a = c->ta ? *bm_at(c->A, &c->la, b0, b1, k, i)
+						                : *bm_at(c->A, &c->la, b0, b1, i, k);
+						float b = c->tb ? *bm_at(c->B, &c->lb, b0, b1, j, k)
+						                : *bm_at(c->B, &c->lb, b0, b1, k, j);
+						if (rounded)
+							a = round_bf16(a), b = round_bf16(b);
+						sum += (double)a * b;
+						scale += fabs((double)a * b);
+					}
+					double c0 = c->beta == 0 ? 0 : *bm_at(c->C0, &c->lc, b0, b1, i, j);
+					double ref = c->alpha * sum + c->beta * c0;
+					scale = fabs(c->alpha) * scale + fabs(c->beta * c0);
+					double got = *bm_at(c->C, &c->lc, b0, b1, i, j);
+					double e = fabs(got - ref) / (scale > 0 ? scale : 1);
+					if (!(e <= worst))
+						worst = isnan(e) ? INFINITY : e;
+					*bm_at(seen, &c->lc, b0, b1, i, j) = 1;
+				}
+	for (size_t i = 0; i < c->lc.size; i++)
+		if (!seen[i] && c->C[i] != -777.0f)
+			worst = INFINITY;
+	free(seen);
+	return worst;
+}
+
+static void batch_sweep(train_precision p, double tol, int rounded_check)
+{
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, p), 0);
+	static const struct {
+		int nb0, nb1, M, N, K;
+	} shapes[] = {
+		{ 2, 3, 7, 5, 9 }, { 1, 4, 33, 17, 8 }, { 3, 1, 1, 1, 1 }, { 2, 2, 16, 16, 64 },
+		{ 3, 2, 9, 13, 1 },
+	};
+	static const float ab[][2] = { { 1, 0 }, { 0.5f, 1 }, { -2, 0.25f }, { 0.125f, 1 } };
+	int n = 0, bad = 0;
+	double worst = 0;
+	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+		for (int t = 0; t < 4; t++)
+			for (int lay = 0; lay < 2; lay++) {
+				const float *a = ab[(si + t + lay) % 4];
+				bm_case c;
+				bm_make(&c, t & 1, t >> 1, shapes[si].nb0, shapes[si].nb1, shapes[si].M,
+				        shapes[si].N, shapes[si].K, (int)(si + t) % 3, lay, a[0], a[1]);
+				int rc = bm_run(&c);
+				double e = bm_error(&c, 0), er = rounded_check ? bm_error(&c, 1) : 0;
+				if (rc || e > tol || er > TOL_BF16_ROUNDED) {
+					fprintf(stderr,
+					        "batch %dx%d ta=%d tb=%d M=%d N=%d K=%d %s alpha=%g beta=%g: rc %d, "
+					        "error %.3g (rounded %.3g), impl %s\n",
+					        c.nb[0], c.nb[1], c.ta, c.tb, c.M, c.N, c.K,
+					        lay ? "interleaved" : "dense", c.alpha, c.beta, rc, e, er,
+					        train_kernels_last_impl());
+					bad++;
+				}
+				worst = e > worst ? e : worst;
+				n++;
+				bm_free(&c);
+			}
+	fprintf(stderr, "  %s: %d batched products, worst relative error %.3g (tolerance %g)\n",
+	        p == TRAIN_PRECISION_BF16 ? "bf16" : "fp32", n, worst, tol);
+	CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void test_matmul_batch(void)
+{
+	batch_sweep(TRAIN_PRECISION_FP32, TOL_FP32, 0);
+	batch_sweep(TRAIN_PRECISION_BF16, TOL_BF16, 1);
+
+	/* The attention shape: (B, T, 3C) qkv, heads side by side: one batched
+	 * product gives what one train_matmul per (b, h) gives. */
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	enum { B = 3, T = 11, NH = 2, HS = 5, C = NH * HS, C3 = 3 * C };
+	float qkv[B * T * C3], att[B * NH * T * T], ref[T * T];
+	train_rng_fill_uniform(&rng, qkv, B * T * C3, -1, 1);
+	const int64_t s_qkv[2] = { T * C3, HS }, s_att[2] = { NH * T * T, T * T };
+	CU_ASSERT_EQUAL(train_matmul_batch(0, 1, B, NH, T, T, HS, 0.5f, qkv, C3, s_qkv, qkv + C, C3,
+	                                   s_qkv, 0.0f, att, T, s_att),
+	                0);
+	int same = 1;
+	for (int b = 0; b < B; b++)
+		for (int h = 0; h < NH; h++) {
+			const float *q = qkv + b * T * C3 + h * HS;
+			CU_ASSERT_EQUAL(train_matmul(0, 1, T, T, HS, 0.5f, q, C3, q + C, C3, 0.0f, ref, T), 0);
+			for (int i = 0; i < T * T; i++)
+				same &= fabsf(ref[i] - att[(b * NH + h) * T * T + i]) <= 1e-6f;
+		}
+	CU_ASSERT(same);
+
+	/* Arguments. */
+	const int64_t z[2] = { 0, 0 }, neg[2] = { -1, 0 };
+	float A[4] = { 1, 2, 3, 4 }, Cm[4] = { 9, 9, 9, 9 };
+	CU_ASSERT_EQUAL(train_matmul_batch(0, 0, -1, 1, 2, 2, 2, 1, A, 2, z, A, 2, z, 0, Cm, 2, z),
+	                TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_matmul_batch(0, 0, 1, 1, 2, 2, 2, 1, A, 2, neg, A, 2, z, 0, Cm, 2, z),
+	                TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_matmul_batch(0, 0, 1, 1, 2, 2, 2, 1, A, 2, NULL, A, 2, z, 0, Cm, 2, z),
+	                TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_matmul_batch(0, 0, 1, 1, 2, 2, 2, 1, A, 1, z, A, 2, z, 0, Cm, 2, z),
+	                TRAIN_EINVAL); /* lda < K */
+	/* An empty batch touches nothing. */
+	CU_ASSERT_EQUAL(train_matmul_batch(0, 0, 0, 3, 2, 2, 2, 1, NULL, 2, z, NULL, 2, z, 0, NULL,
+	                                   2, z),
+	                0);
+	/* batch 1 x 1 is train_matmul: [1 2; 3 4]^2 = [7 10; 15 22] */
+	CU_ASSERT_EQUAL(train_matmul_batch(0, 0, 1, 1, 2, 2, 2, 1, A, 2, z, A, 2, z, 0, Cm, 2, z), 0);
+	CU_ASSERT(Cm[0] == 7 && Cm[1] == 10 && Cm[2] == 15 && Cm[3] == 22);
+}
+
+/* ---- eltwise and softmax ---------------------------------------------------- */
+
+static double gelu_ref(double x)
+{
+	return 0.5 * x * erfc(-x / sqrt(2.0));
+}
+static double gelu_d_ref(double x)
+{
+	return 0.5 * erfc(-x / sqrt(2.0)) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+}
+static double silu_ref(double x)
+{
+	return x / (1 + exp(-x));
+}
+static double silu_d_ref(double x)
+{
+	double s = 1 / (1 + exp(-x));
+	return s * (1 + x * (1 - s));
+}
+
+static void check_eltwise(train_eltwise_alg alg, const char *name, double (*f)(double),
+                          double (*df)(double))
+{
+	static const size_t sizes[] = { 1, 37, 20000 };
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		size_t n = sizes[si];
+		float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+		float *g = malloc(n * sizeof *g), *d = malloc(n * sizeof *d), *d0 = malloc(n * sizeof *d0);
+		CU_ASSERT_FATAL(x && y && g && d && d0);
+		train_rng_fill_uniform(&rng, x, n, -12, 12);
+		train_rng_fill_uniform(&rng, g, n, -1, 1);
+		train_rng_fill_uniform(&rng, d0, n, -1, 1);
+		if (n > 10) { /* special values */
+			x[0] = 0, x[1] = -0.0f, x[2] = 80, x[3] = -80, x[4] = 1e-30f, x[5] = -3.5f;
+		}
+		CU_ASSERT_EQUAL(train_eltwise_forward(alg, y, x, n), 0);
+		memcpy(d, d0, n * sizeof *d);
+		CU_ASSERT_EQUAL(train_eltwise_backward(alg, d, x, g, n, 1), 0); /* adds */
+		double wf = 0, wb = 0;
+		for (size_t i = 0; i < n; i++) {
+			double ef = fabs(y[i] - f(x[i])) / fmax(1, fabs(x[i]));
+			double eb = fabs((d[i] - d0[i]) - g[i] * df(x[i])) / fmax(1, fabs(g[i]));
+			wf = ef > wf || isnan(ef) ? (isnan(ef) ? INFINITY : ef) : wf;
+			wb = eb > wb || isnan(eb) ? (isnan(eb) ? INFINITY : eb) : wb;
+		}
+		/* written, not added; and in place */
+		CU_ASSERT_EQUAL(train_eltwise_backward(alg, d, x, g, n, 0), 0);
+		int written = 1;
+		for (size_t i = 0; i < n; i++)
+			written &= fabs(d[i] - g[i] * df(x[i])) <= 2 * TOL_ELT_BWD;
+		CU_ASSERT(written);
+		memcpy(d, x, n * sizeof *d);
+		CU_ASSERT_EQUAL(train_eltwise_forward(alg, d, d, n), 0);
+		CU_ASSERT(memcmp(d, y, n * sizeof *d) == 0);
+		fprintf(stderr, "  %s n=%zu: forward %.3g, backward %.3g (tolerances %g, %g)\n", name, n,
+		        wf, wb, TOL_ELT_FWD, TOL_ELT_BWD);
+		CU_ASSERT(wf <= TOL_ELT_FWD);
+		CU_ASSERT(wb <= TOL_ELT_BWD);
+		free(x), free(y), free(g), free(d), free(d0);
+	}
+}
+
+static void test_eltwise(void)
+{
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	check_eltwise(TRAIN_ELTWISE_GELU_ERF, "gelu", gelu_ref, gelu_d_ref);
+	check_eltwise(TRAIN_ELTWISE_SILU, "silu", silu_ref, silu_d_ref);
+	/* bf16 precision does not touch them: the same values */
+	float x[64], y32[64], y16[64];
+	train_rng_fill_uniform(&rng, x, 64, -4, 4);
+	CU_ASSERT_EQUAL(train_eltwise_forward(TRAIN_ELTWISE_GELU_ERF, y32, x, 64), 0);
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_BF16), 0);
+	CU_ASSERT_EQUAL(train_eltwise_forward(TRAIN_ELTWISE_GELU_ERF, y16, x, 64), 0);
+	CU_ASSERT(memcmp(y32, y16, sizeof y32) == 0);
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+
+	CU_ASSERT_EQUAL(train_eltwise_forward((train_eltwise_alg)0, y32, x, 64), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_eltwise_forward(TRAIN_ELTWISE_SILU, NULL, x, 64), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_eltwise_backward(TRAIN_ELTWISE_SILU, y32, x, NULL, 64, 1), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_eltwise_forward(TRAIN_ELTWISE_SILU, NULL, NULL, 0), 0);
+	CU_ASSERT_EQUAL(train_eltwise_backward(TRAIN_ELTWISE_GELU_ERF, NULL, NULL, NULL, 0, 0), 0);
+}
+
+static void test_softmax_rows(void)
+{
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	static const int shapes[][2] = { { 1, 1 }, { 3, 7 }, { 50, 128 }, { 9, 1000 } };
+	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+		int R = shapes[si][0], C = shapes[si][1];
+		size_t n = (size_t)R * C;
+		float *l = malloc(n * sizeof *l), *p = malloc(n * sizeof *p), *dp = malloc(n * sizeof *dp);
+		float *g = malloc(n * sizeof *g), *g0 = malloc(n * sizeof *g0);
+		CU_ASSERT_FATAL(l && p && dp && g && g0);
+		train_rng_fill_uniform(&rng, l, n, -10, 10);
+		train_rng_fill_uniform(&rng, dp, n, -1, 1);
+		train_rng_fill_uniform(&rng, g0, n, -1, 1);
+		for (size_t i = 1; i < n; i += 3) /* masked entries (never a whole row) */
+			l[i] = -INFINITY;
+		if (C > 2)
+			l[2] = 80.0f; /* a large logit */
+		CU_ASSERT_EQUAL(train_softmax_rows_forward(p, l, R, C), 0);
+		memcpy(g, g0, n * sizeof *g);
+		CU_ASSERT_EQUAL(train_softmax_rows_backward(g, p, dp, R, C, 1), 0);
+		double wf = 0, wb = 0;
+		int zeros = 1;
+		for (int r = 0; r < R; r++) {
+			const float *x = l + (size_t)r * C;
+			double m = -INFINITY, z = 0, pd = 0, scale = 0;
+			for (int c = 0; c < C; c++)
+				m = fmax(m, x[c]);
+			for (int c = 0; c < C; c++)
+				z += exp(x[c] - m);
+			for (int c = 0; c < C; c++) {
+				double ref = exp(x[c] - m) / z;
+				size_t i = (size_t)r * C + c;
+				if (x[c] == -INFINITY)
+					zeros &= p[i] == 0.0f && g[i] == g0[i];
+				/* near fp32's underflow oneDNN's exp loses digits (and
+				 * flushes to 0 below ~1e-37): an absolute 1e-30 */
+				double e = fabs(p[i] - ref) / (ref + 1e-30 / TOL_SOFTMAX);
+				wf = e > wf || isnan(e) ? (isnan(e) ? INFINITY : e) : wf;
+				pd += (double)p[i] * dp[i];
+				scale += fabs((double)p[i] * dp[i]);
+			}
+			for (int c = 0; c < C; c++) {
+				size_t i = (size_t)r * C + c;
+				double ref = g0[i] + p[i] * (dp[i] - pd);
+				double e = fabs(g[i] - ref) / (scale > 0 ? scale : 1);
+				wb = e > wb || isnan(e) ? (isnan(e) ? INFINITY : e) : wb;
+			}
+		}
+		fprintf(stderr, "  softmax %dx%d: forward %.3g, backward %.3g\n", R, C, wf, wb);
+		CU_ASSERT(wf <= TOL_SOFTMAX);
+		CU_ASSERT(wb <= TOL_SOFTMAX_BWD);
+		CU_ASSERT(zeros);
+		/* in place, forward and (not accumulating) backward */
+		memcpy(g, l, n * sizeof *g);
+		CU_ASSERT_EQUAL(train_softmax_rows_forward(g, g, R, C), 0);
+		CU_ASSERT(memcmp(g, p, n * sizeof *g) == 0);
+		memcpy(g0, dp, n * sizeof *g0);
+		CU_ASSERT_EQUAL(train_softmax_rows_backward(g, p, dp, R, C, 0), 0);
+		CU_ASSERT_EQUAL(train_softmax_rows_backward(g0, p, g0, R, C, 0), 0);
+		CU_ASSERT(memcmp(g, g0, n * sizeof *g) == 0);
+		free(l), free(p), free(dp), free(g), free(g0);
+	}
+	float x[4] = { 0 };
+	CU_ASSERT_EQUAL(train_softmax_rows_forward(x, x, -1, 4), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_softmax_rows_forward(NULL, x, 1, 4), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_softmax_rows_backward(x, x, NULL, 1, 4, 0), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_softmax_rows_forward(NULL, NULL, 0, 4), 0);
+}
+
+/* The second cache: one primitive per (kind, size), reused, bounded. */
+static void test_op_cache(void)
+{
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	train_kernels_cache_clear();
+	CU_ASSERT_EQUAL(train_kernels_op_cache_entries(), 0);
+	float x[300], y[300], g[300];
+	train_rng_fill_uniform(&rng, x, 300, -2, 2);
+	train_rng_fill_uniform(&rng, g, 300, -1, 1);
+	size_t built = train_kernels_primitives_built();
+	CU_ASSERT_EQUAL(train_eltwise_forward(TRAIN_ELTWISE_GELU_ERF, y, x, 300), 0);
+	CU_ASSERT_EQUAL(train_eltwise_forward(TRAIN_ELTWISE_GELU_ERF, y, x, 300), 0);
+	CU_ASSERT_EQUAL(train_kernels_primitives_built(), built + 1);
+	/* accumulate: the backward primitive and the add */
+	CU_ASSERT_EQUAL(train_eltwise_backward(TRAIN_ELTWISE_GELU_ERF, y, x, g, 300, 1), 0);
+	CU_ASSERT_EQUAL(train_eltwise_backward(TRAIN_ELTWISE_GELU_ERF, y, x, g, 300, 1), 0);
+	CU_ASSERT_EQUAL(train_kernels_primitives_built(), built + 3);
+	CU_ASSERT_EQUAL(train_kernels_op_cache_entries(), 3);
+	for (int i = 1; i <= TRAIN_OP_CACHE_SLOTS + 5; i++)
+		CU_ASSERT_EQUAL(train_softmax_rows_forward(y, x, 1, i), 0);
+	CU_ASSERT_EQUAL(train_kernels_op_cache_entries(), TRAIN_OP_CACHE_SLOTS);
+	built = train_kernels_primitives_built();
+	CU_ASSERT_EQUAL(train_softmax_rows_forward(y, x, 1, TRAIN_OP_CACHE_SLOTS + 5), 0);
+	CU_ASSERT_EQUAL(train_kernels_primitives_built(), built); /* recent: kept */
+	CU_ASSERT_EQUAL(train_eltwise_forward(TRAIN_ELTWISE_GELU_ERF, y, x, 300), 0);
+	CU_ASSERT_EQUAL(train_kernels_primitives_built(), built + 1); /* oldest: evicted */
+	/* a new thread count empties it */
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(1, TRAIN_PRECISION_FP32), 0);
+	CU_ASSERT_EQUAL(train_kernels_op_cache_entries(), 0);
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+}
+
 static void test_cpu(void)
 {
 	/* If cpuid says bf16, the kernel's view (/proc/cpuinfo) agrees.  The
@@ -340,6 +755,10 @@ int main(void)
 		{ "precision_switch", test_precision_switch },
 		{ "cache", test_cache },
 		{ "threads", test_threads },
+		{ "matmul_batch", test_matmul_batch },
+		{ "eltwise", test_eltwise },
+		{ "softmax_rows", test_softmax_rows },
+		{ "op_cache", test_op_cache },
 		{ NULL, NULL },
 	};
 	return test_main("kernels", cases);

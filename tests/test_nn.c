@@ -803,6 +803,237 @@ static void test_layernorm_values(void)
 		CU_ASSERT(fabs(y[C + c] - ref[C + c]) <= 1e-4 * (fabs(ref[C + c]) + 1));
 }
 
+
+/* ---------------------------------------------------------------------------
+ * Sizes that go through the oneDNN kernels (<train/kernels.h>)
+ *
+ * Elementwise layers and softmax switch to oneDNN's eltwise and softmax
+ * primitives from TRAIN_KERNELS_ELTWISE_MIN elements; attention always uses
+ * batched matmuls and oneDNN's softmax.  Finite differences on arrays this
+ * large would be slow, so forward values and gradients are checked against
+ * double-precision definitions, with kernels.h's accuracy (GELU: 1.6e-7 *
+ * max(1, |x|), its derivative 2.9e-7; softmax 1.4e-6 relative) doubled:
+ *   activations: |out - ref| <= 4e-7 max(1, |x|),
+ *                |dinp - dinp0 - dout * f'(x)| <= 8e-7 max(1, |dout|);
+ *   softmax, attention: REF_RTOL * |ref| + REF_ATOL * max |ref| as above
+ *                (their sums dominate the per-entry error).
+ * Backward must still add to what dinp held.
+ */
+
+#define BIG_ACT_FWD 4e-7
+#define BIG_ACT_BWD 8e-7
+
+static double gelu_d(double x)
+{
+	return 0.5 * erfc(-x / sqrt(2.0));
+}
+
+static void check_big_activation(const char *name, act_fwd_fn f, act_bwd_fn b,
+                                 double (*ref)(double), double (*dref)(double))
+{
+	size_t n = 3 * TRAIN_KERNELS_ELTWISE_MIN + 5;
+	float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *g = malloc(n * sizeof *g);
+	float *d = malloc(n * sizeof *d), *d0 = malloc(n * sizeof *d0);
+	CU_ASSERT_FATAL(x && y && g && d && d0);
+	train_rng_fill_uniform(&rng, x, n, -8, 8);
+	train_rng_fill_uniform(&rng, g, n, -1, 1);
+	train_rng_fill_uniform(&rng, d0, n, -1, 1);
+	memcpy(d, d0, n * sizeof *d);
+	CU_ASSERT_EQUAL(f(y, x, n), TRAIN_OK);
+	CU_ASSERT_EQUAL(b(d, x, g, n), TRAIN_OK);
+	double wf = 0, wb = 0;
+	for (size_t i = 0; i < n; i++) {
+		double ef = fabs(y[i] - ref(x[i])) / fmax(1, fabs(x[i]));
+		double eb = fabs(d[i] - d0[i] - g[i] * dref(x[i])) / fmax(1, fabs(g[i]));
+		wf = !(ef <= wf) ? ef : wf;
+		wb = !(eb <= wb) ? eb : wb;
+	}
+	fprintf(stderr, "%s n=%zu: forward %.3g, backward %.3g\n", name, n, wf, wb);
+	CU_ASSERT(wf <= BIG_ACT_FWD);
+	CU_ASSERT(wb <= BIG_ACT_BWD);
+	/* NULL dinp: nothing to do */
+	CU_ASSERT_EQUAL(b(NULL, x, g, n), TRAIN_OK);
+	free(x), free(y), free(g), free(d), free(d0);
+}
+
+static double gelu_exact(double x)
+{
+	return 0.5 * x * erfc(-x / sqrt(2.0));
+}
+static double gelu_exact_d(double x)
+{
+	return gelu_d(x) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+}
+static double silu_exact(double x)
+{
+	return x / (1 + exp(-x));
+}
+static double silu_exact_d(double x)
+{
+	double s = 1 / (1 + exp(-x));
+	return s * (1 + x * (1 - s));
+}
+
+static void test_big_activations(void)
+{
+	check_big_activation("gelu", train_gelu_forward, train_gelu_backward, gelu_exact,
+	                     gelu_exact_d);
+	check_big_activation("silu", train_silu_forward, train_silu_backward, silu_exact,
+	                     silu_exact_d);
+}
+
+static void test_big_softmax(void)
+{
+	int N = 70, C = 300; /* 21000 >= TRAIN_KERNELS_ELTWISE_MIN */
+	size_t n = (size_t)N * C;
+	float *x = malloc(n * sizeof *x), *p = malloc(n * sizeof *p), *dp = malloc(n * sizeof *dp);
+	float *d = malloc(n * sizeof *d), *d0 = malloc(n * sizeof *d0);
+	double *ref = malloc(n * sizeof *ref), *dref = malloc(n * sizeof *dref);
+	CU_ASSERT_FATAL(x && p && dp && d && d0 && ref && dref);
+	train_rng_fill_uniform(&rng, x, n, -5, 5);
+	train_rng_fill_uniform(&rng, dp, n, -1, 1);
+	train_rng_fill_uniform(&rng, d0, n, -1, 1);
+	CU_ASSERT_EQUAL(train_softmax_forward(p, x, N, C), TRAIN_OK);
+	memcpy(d, d0, n * sizeof *d);
+	CU_ASSERT_EQUAL(train_softmax_backward(d, p, dp, N, C), TRAIN_OK);
+	for (int r = 0; r < N; r++) {
+		double m = -INFINITY, z = 0, pd = 0;
+		for (int c = 0; c < C; c++)
+			m = fmax(m, x[r * C + c]);
+		for (int c = 0; c < C; c++)
+			z += exp(x[r * C + c] - m);
+		for (int c = 0; c < C; c++) {
+			ref[r * C + c] = exp(x[r * C + c] - m) / z;
+			pd += (double)p[r * C + c] * dp[r * C + c];
+		}
+		for (int c = 0; c < C; c++) /* backward from our probs: only backward's error */
+			dref[r * C + c] = p[r * C + c] * (dp[r * C + c] - pd);
+	}
+	CU_ASSERT(close_to_d("big softmax", p, ref, n));
+	for (size_t i = 0; i < n; i++)
+		d[i] -= d0[i];
+	CU_ASSERT(close_to_d("big softmax backward", d, dref, n));
+	free(x), free(p), free(dp), free(d), free(d0), free(ref), free(dref);
+}
+
+/* Attention forward and backward in double from the definition (any T):
+ * out (B, T, C) and dqkv (B, T, 3C) for dout, with the layer's masks and
+ * its rule that a query seeing no key gets zero. */
+static void attention_ref_full(double *out, double *dqkv, const float *qkv, const float *dout,
+                               const uint8_t *km, int B, int T, int C, int NH, int causal)
+{
+	int HS = C / NH, C3 = 3 * C;
+	double *p = malloc((size_t)T * sizeof *p), *dp = malloc((size_t)T * sizeof *dp);
+	if (!p || !dp)
+		abort();
+	memset(dqkv, 0, (size_t)B * T * C3 * sizeof *dqkv);
+	double sc = 1 / sqrt(HS);
+	for (int b = 0; b < B; b++)
+		for (int h = 0; h < NH; h++)
+			for (int t = 0; t < T; t++) {
+				const float *q = qkv + ((size_t)b * T + t) * C3 + h * HS;
+				double m = -INFINITY, sum = 0;
+				for (int s = 0; s < T; s++) {
+					const float *k = qkv + ((size_t)b * T + s) * C3 + C + h * HS;
+					int vis = (!causal || s <= t) && (!km || km[b * T + s]);
+					double dd = 0;
+					for (int i = 0; i < HS; i++)
+						dd += (double)q[i] * k[i];
+					p[s] = vis ? dd * sc : -INFINITY;
+					m = fmax(m, p[s]);
+				}
+				for (int s = 0; s < T; s++) {
+					p[s] = m == -INFINITY || p[s] == -INFINITY ? 0 : exp(p[s] - m);
+					sum += p[s];
+				}
+				for (int s = 0; s < T; s++)
+					p[s] = sum > 0 ? p[s] / sum : 0;
+				const float *g = dout + ((size_t)b * T + t) * C + h * HS;
+				double pd = 0;
+				for (int s = 0; s < T; s++) {
+					const float *v = qkv + ((size_t)b * T + s) * C3 + 2 * C + h * HS;
+					double *dv = dqkv + ((size_t)b * T + s) * C3 + 2 * C + h * HS;
+					dp[s] = 0;
+					for (int i = 0; i < HS; i++) {
+						dp[s] += (double)g[i] * v[i];
+						dv[i] += p[s] * g[i];
+					}
+					pd += p[s] * dp[s];
+				}
+				for (int i = 0; i < HS; i++) {
+					double o = 0;
+					for (int s = 0; s < T; s++)
+						o += p[s] * qkv[((size_t)b * T + s) * C3 + 2 * C + h * HS + i];
+					out[((size_t)b * T + t) * C + h * HS + i] = o;
+				}
+				double *dq = dqkv + ((size_t)b * T + t) * C3 + h * HS;
+				for (int s = 0; s < T; s++) {
+					double ds = p[s] * (dp[s] - pd) * sc;
+					const float *k = qkv + ((size_t)b * T + s) * C3 + C + h * HS;
+					double *dk = dqkv + ((size_t)b * T + s) * C3 + C + h * HS;
+					for (int i = 0; i < HS; i++) {
+						dq[i] += ds * k[i];
+						dk[i] += ds * q[i];
+					}
+				}
+			}
+	free(p);
+	free(dp);
+}
+
+static void check_big_attention(int B, int T, int C, int NH, int causal, int masked)
+{
+	size_t BT = (size_t)B * T, n_qkv = BT * 3 * C, n_out = BT * C;
+	float *qkv = malloc(n_qkv * sizeof *qkv), *out = malloc(n_out * sizeof *out);
+	float *att = malloc((size_t)B * NH * T * T * sizeof *att), *dout = malloc(n_out * sizeof *dout);
+	float *dqkv = malloc(n_qkv * sizeof *dqkv), *dqkv0 = malloc(n_qkv * sizeof *dqkv0);
+	double *ref = malloc(n_out * sizeof *ref), *dref = malloc(n_qkv * sizeof *dref);
+	uint8_t *km = masked ? malloc(BT) : NULL;
+	CU_ASSERT_FATAL(qkv && out && att && dout && dqkv && dqkv0 && ref && dref && (km || !masked));
+	train_rng_fill_uniform(&rng, qkv, n_qkv, -1.5f, 1.5f);
+	train_rng_fill_uniform(&rng, dout, n_out, -1, 1);
+	train_rng_fill_uniform(&rng, dqkv0, n_qkv, -1, 1);
+	if (km) {
+		/* random padding, a sequence of padding, one padded at the start */
+		for (size_t i = 0; i < BT; i++)
+			km[i] = irand(0, 4) != 0;
+		memset(km + (size_t)(B - 1) * T, 0, (size_t)T);
+		memset(km, 0, (size_t)(T / 3));
+	}
+	CU_ASSERT_EQUAL(train_attention_forward(out, att, qkv, km, B, T, C, NH, causal), TRAIN_OK);
+	memcpy(dqkv, dqkv0, n_qkv * sizeof *dqkv);
+	CU_ASSERT_EQUAL(train_attention_backward(dqkv, dout, qkv, att, B, T, C, NH), TRAIN_OK);
+	attention_ref_full(ref, dref, qkv, dout, km, B, T, C, NH, causal);
+	char what[96];
+	snprintf(what, sizeof what, "attention B=%d T=%d C=%d NH=%d causal=%d masked=%d", B, T, C,
+	         NH, causal, masked);
+	CU_ASSERT(close_to_d(what, out, ref, n_out));
+	for (size_t i = 0; i < n_qkv; i++)
+		dqkv[i] -= dqkv0[i]; /* backward added */
+	CU_ASSERT(close_to_d(what, dqkv, dref, n_qkv));
+	/* masked entries of att exactly 0 */
+	int zeros = 1;
+	for (int b = 0; b < B; b++)
+		for (int h = 0; h < NH; h++)
+			for (int t = 0; t < T; t++)
+				for (int s = 0; s < T; s++)
+					if ((causal && s > t) || (km && !km[b * T + s]))
+						zeros &= att[(((size_t)b * NH + h) * T + t) * T + s] == 0.0f;
+	CU_ASSERT(zeros);
+	free(qkv), free(out), free(att), free(dout), free(dqkv), free(dqkv0), free(ref), free(dref);
+	free(km);
+}
+
+static void test_big_attention(void)
+{
+	check_big_attention(3, 37, 24, 3, 0, 0);
+	check_big_attention(3, 37, 24, 3, 1, 1);
+	check_big_attention(2, 64, 32, 4, 0, 1);
+	/* more (T, T) matrices than one chunk of backward's scratch (4M
+	 * floats): B = 5 sequences of 4 heads x 512 x 512 go 4 + 1 */
+	check_big_attention(5, 512, 8, 4, 1, 1);
+}
+
 /* ---------------------------------------------------------------------------
  * Bad arguments
  */
@@ -1156,6 +1387,9 @@ static const test_case cases[] = {
 	{"bad arguments", test_errors},
 	{"PyTorch references", test_pytorch_reference},
 	{"bf16 matmuls", test_bf16},
+	{"oneDNN-sized activations", test_big_activations},
+	{"oneDNN-sized softmax", test_big_softmax},
+	{"attention at larger sizes", test_big_attention},
 	{NULL, NULL},
 };
 

@@ -1,11 +1,13 @@
 /*
- * <train/kernels.h> - the process-wide compute context and the matmul.
+ * <train/kernels.h> - the process-wide compute context, the matmuls and the
+ * threaded elementwise and softmax kernels.
  *
  * One oneDNN CPU engine and stream per process, created by
  * train_kernels_init() (or on first use with the defaults) and kept until
- * exit: the one piece of global mutable state in libtrain.  Matmul
- * primitives are built once per (shape, transposes, precision) and reused
- * from a small cache.  OpenBLAS serves what oneDNN does not cover.
+ * exit: the one piece of global mutable state in libtrain.  Primitives
+ * (matmul, eltwise, softmax, the in-place add) are built once per (shape,
+ * transposes, precision) and reused from small caches.  OpenBLAS serves
+ * what oneDNN does not cover.
  *
  * Precision: where the CPU has AVX-512 BF16 (or AMX), matmuls take their
  * operands in bf16 and accumulate in fp32 (weights stay fp32: the
@@ -13,12 +15,16 @@
  * context keeps); elsewhere, and whenever TRAIN_PRECISION_FP32 is asked
  * for, everything is fp32.  A bf16 result differs from the fp32 one by up
  * to about 2^-7 of sum_k |a_ik b_kj| (each operand keeps 8 significant
- * bits); the products themselves are exact and only the sum rounds.
+ * bits); the products themselves are exact and only the sum rounds.  The
+ * eltwise and softmax kernels are fp32 whatever the precision.
  *
- * Threads: any thread may call train_matmul; calls are serialized by a
+ * Threads: any thread may call these functions; calls are serialized by a
  * lock (the stream and scratch buffers are shared), and each uses the
  * configured number of threads inside.  Debian's oneDNN runs on OpenMP:
  * the count is applied to OpenMP in each calling thread, and to OpenBLAS.
+ * Every call is one or a few primitive executions (one OpenMP parallel
+ * region each), so batching work into few calls (train_matmul_batch) is
+ * what keeps the threads busy rather than waiting.
  */
 #ifndef TRAIN_KERNELS_H
 #define TRAIN_KERNELS_H
@@ -64,6 +70,75 @@ TRAIN_API int train_cpu_has_bf16(void);
 TRAIN_API int train_matmul(int transA, int transB, int M, int N, int K, float alpha,
                            const float *A, int lda, const float *B, int ldb, float beta,
                            float *C, int ldc);
+
+/**
+ * A batch of matmuls over a 2-level grid: for b0 < batch0, b1 < batch1,
+ *   C[b0,b1] = alpha * op(A[b0,b1]) * op(B[b0,b1]) + beta * C[b0,b1]
+ * where X[b0,b1] is the matrix at X + b0 * sx[0] + b1 * sx[1] (strides in
+ * elements, each >= 0) with row stride ldx, and each product is as in
+ * train_matmul (same shapes, transposes, beta and alpha rules).  One
+ * oneDNN execution serves the whole batch: multi-head attention's
+ * per-(sequence, head) products over a packed (B, T, 3C) tensor are
+ * batch0 = B, batch1 = NH, sa = { T * 3C, HS }, lda = 3C.  The matrices
+ * of C must not overlap each other, nor A or B.  batch0 or batch1 = 0, or
+ * M or N = 0, does nothing.
+ * Errors: those of train_matmul; TRAIN_EINVAL also for a negative batch or
+ * stride and NULL stride arrays.
+ */
+TRAIN_API int train_matmul_batch(int transA, int transB, int batch0, int batch1, int M, int N,
+                                 int K, float alpha, const float *A, int lda, const int64_t sa[2],
+                                 const float *B, int ldb, const int64_t sb[2], float beta,
+                                 float *C, int ldc, const int64_t sc[2]);
+
+/* ---- elementwise and softmax kernels -------------------------------------- */
+
+/*
+ * oneDNN eltwise and softmax primitives over dense fp32 arrays: threaded
+ * over the configured threads and vectorized, where the plain loops of
+ * <train/nn.h> run on one thread (and, for erf and exp, element by
+ * element).  Each call builds its primitive on the first use of a size and
+ * reuses it after, so they pay for large arrays (nn.h uses them from
+ * TRAIN_KERNELS_ELTWISE_MIN elements up); small ones are cheaper in plain C.
+ * `out` may be `inp` (in place) in every forward call, and the gradient
+ * may be the incoming gradient in backward calls that do not accumulate.
+ *
+ * Accuracy (measured over [-12, 12] against double precision):
+ *   GELU (erf form): oneDNN evaluates erf with a polynomial (Abramowitz
+ *     and Stegun 7.1.26) and its own exp.  |out - exact| <= 1.6e-7 *
+ *     max(1, |x|) and |f'(x) - exact| <= 2.9e-7 (nn.h's erff/expf loops:
+ *     1.0e-7 and 1.3e-7).  Where x Phi(x) is tiny (x < -3) both forms lose
+ *     relative accuracy to the cancellation in 1 + erf: up to 2.2e-4
+ *     relative where |out| > 1e-3 (the erff loop: 5e-5).
+ *   SiLU (oneDNN's swish, alpha 1): |out - exact| <= 1e-7 * max(1, |x|),
+ *     |f'(x) - exact| <= 3.9e-7.
+ *   softmax: row maximum subtracted, oneDNN's exp: within 1.4e-6 relative
+ *     of the exact value per entry, plus 1e-30 absolute (probabilities
+ *     near fp32's underflow lose digits, and below ~1e-37 may come out as
+ *     0); an input of -inf gives exactly 0 (a row of only -inf gives NaN).
+ * Errors: TRAIN_EINVAL (unknown alg, negative sizes, NULL arrays when
+ * there is work), TRAIN_ENOMEM, TRAIN_EUNSUPPORTED (oneDNN refused).
+ */
+
+/* Arrays from this many elements go through these kernels in <train/nn.h>. */
+#define TRAIN_KERNELS_ELTWISE_MIN 16384
+
+typedef enum train_eltwise_alg {
+	TRAIN_ELTWISE_GELU_ERF = 1, /* x Phi(x), PyTorch's GELU(approximate='none') */
+	TRAIN_ELTWISE_SILU,         /* x sigmoid(x) */
+} train_eltwise_alg;
+
+/** out[i] = f(inp[i]), n elements. */
+TRAIN_API int train_eltwise_forward(train_eltwise_alg alg, float *out, const float *inp, size_t n);
+/** dinp[i] = dout[i] * f'(inp[i]), or += when `accumulate` (then through a
+ * scratch array of n floats the context keeps, and a threaded add). */
+TRAIN_API int train_eltwise_backward(train_eltwise_alg alg, float *dinp, const float *inp,
+                                     const float *dout, size_t n, int accumulate);
+/** Softmax of each row of logits (rows, cols) into probs (rows, cols). */
+TRAIN_API int train_softmax_rows_forward(float *probs, const float *logits, int rows, int cols);
+/** dlogits = probs * (dprobs - rowsum(probs * dprobs)), or += when
+ * `accumulate` (scratch as above); all (rows, cols). */
+TRAIN_API int train_softmax_rows_backward(float *dlogits, const float *probs,
+                                          const float *dprobs, int rows, int cols, int accumulate);
 
 #ifdef __cplusplus
 }

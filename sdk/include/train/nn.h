@@ -12,7 +12,12 @@
  * K kernel width.  Shapes are in the comment beside every argument.
  *
  * Matmul-heavy layers (linear, attention) go through train_matmul() and
- * so through oneDNN (bf16 where enabled, see <train/kernels.h>); the rest
+ * train_matmul_batch(), and so through oneDNN (bf16 where enabled, see
+ * <train/kernels.h>).  GELU, SiLU and softmax on arrays of at least
+ * TRAIN_KERNELS_ELTWISE_MIN elements, and attention's softmax always, run
+ * as oneDNN eltwise and softmax primitives (threaded, vectorised, fp32;
+ * their accuracy is stated in <train/kernels.h>: a few 1e-7 for GELU and
+ * SiLU, 1.4e-6 relative for softmax); smaller arrays and the other layers
  * are plain single-threaded C loops that gcc -O2 vectorises.  Numerics
  * follow PyTorch's definitions, noted at each layer.
  *
@@ -20,7 +25,9 @@
  * or gradient must not overlap any input of the same call (no in-place
  * use); gradients of one call must not overlap each other.  The few layers
  * that need scratch (layer/RMS norm backward, attention backward, conv1d)
- * take it from malloc for the length of the call.
+ * take it from malloc for the length of the call; the oneDNN-backed
+ * backward passes of GELU, SiLU and softmax use a scratch array of the
+ * kernel context (see train_eltwise_backward).
  *
  * Errors: every function returns TRAIN_OK or
  *   TRAIN_EINVAL  a size <= 0 (element counts n of type size_t may be 0: a
@@ -30,11 +37,11 @@
  *                 outside [0, 1], a negative or NaN eps.  Nothing has been
  *                 written when this is returned.
  *   TRAIN_ENOMEM  scratch could not be allocated.
- *   any error of train_matmul() (linear, attention), when outputs may be
- *   partly written.
+ *   any error of the <train/kernels.h> calls (linear, attention; GELU,
+ *   SiLU and softmax at oneDNN sizes), when outputs may be partly written.
  * Threads: the functions keep no state, so calls on different arrays may
- * run in different threads; linear and attention go through train_matmul,
- * whose threading rules are those of <train/kernels.h>.
+ * run in different threads; the kernels they call follow the threading
+ * rules of <train/kernels.h>.
  */
 #ifndef TRAIN_NN_H
 #define TRAIN_NN_H
@@ -171,7 +178,10 @@ TRAIN_API int train_dropout_backward(float *dinp, const float *dout, const uint8
  * positions are still computed, as in PyTorch.  att (B, NH, T, T) keeps the
  * softmax for backward (masked entries exactly 0), so backward needs no
  * masks.  The input and output projections are separate linear layers.
- * Backward needs T*T floats of scratch.
+ * Each pass is a few batched matmuls over every (sequence, head) and one
+ * oneDNN softmax (masked scores set to -inf first), on chunks of up to 4M
+ * floats of att (at least one sequence).  Backward needs a chunk's worth
+ * of scratch: min(B, max(1, 2^22 / (NH*T*T))) * NH*T*T floats.
  */
 TRAIN_API int train_attention_forward(float *out,            /* (B, T, C) */
                                       float *att,            /* (B, NH, T, T) */
