@@ -1205,7 +1205,7 @@ static void prescan_free(struct prescan *ps)
 /* Bytes libyaml's reader accepts on a block line, other than line breaks:
  * TAB, 0x20-0x7E, and UTF-8 for U+00A0..U+D7FF, U+E000..U+FFFD (not LS,
  * PS), U+10000..U+10FFFF.  (NEL, U+0085, is below U+00A0.) */
-static bool body_bytes_ok(const unsigned char *p, size_t n)
+bool rasa_body_bytes_ok(const unsigned char *p, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
@@ -1314,7 +1314,7 @@ int rasa_prescan_body(const char *text, size_t len, size_t b0, size_t key_indent
 		if (!blank && sp < cindent)
 			return text[q + sp] == '\t' ? -1 : 1;
 		if (!(blank && sp < cindent) &&
-		    !body_bytes_ok((const unsigned char *)text + q + cindent, e - q - cindent))
+		    !rasa_body_bytes_ok((const unsigned char *)text + q + cindent, e - q - cindent))
 			return -1;
 		(*nlines)++;
 		*indent_out = (unsigned)cindent;
@@ -1390,6 +1390,78 @@ drop:
 	free(out);
 	prescan_free(ps);
 	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * What the fast paths (rasa_nlu.c, rasa_domain.c) share.
+ */
+
+void rasa_line_at(const char *t, size_t len, size_t p, rasa_line *l)
+{
+	const char *nl = memchr(t + p, '\n', len - p);
+	l->p = p;
+	l->e = nl ? (size_t)(nl - t) : len;
+	l->next = nl ? l->e + 1 : len;
+}
+
+size_t rasa_spaces(const char *t, size_t p, size_t e)
+{
+	size_t i = p;
+	while (i < e && t[i] == ' ')
+		i++;
+	return i - p;
+}
+
+size_t rasa_fast_name(const char *t, size_t p, size_t e, bool spaces)
+{
+	static const char *const words[] = { "null", "Null", "NULL", "true", "True", "TRUE",
+		                             "false", "False", "FALSE", NULL };
+	if (p >= e)
+		return 0;
+	unsigned char ch = (unsigned char)t[p];
+	if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_'))
+		return 0;
+	size_t i = p, end = p;
+	for (; i < e; i++) {
+		ch = (unsigned char)t[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '_' || ch == '.' || ch == '/' || ch == '-')
+			end = i + 1;
+		else if (ch != ' ' || (!spaces && i == end))
+			break;
+	}
+	if (rasa_spaces(t, end, e) != e - end)
+		return 0;
+	size_t n = end - p;
+	for (const char *const *w = words; *w; w++)
+		if (strlen(*w) == n && memcmp(*w, t + p, n) == 0)
+			return 0;
+	return n;
+}
+
+bool rasa_fast_version(const char *t, const rasa_line *l, const char **v, size_t *vlen, unsigned *col)
+{
+	if (l->e - l->p <= 8 || memcmp(t + l->p, "version:", 8) != 0)
+		return false;
+	size_t k = l->p + 8, gap = rasa_spaces(t, k, l->e);
+	k += gap;
+	if (!gap || k >= l->e || (t[k] != '"' && t[k] != '\''))
+		return false;
+	char quote = t[k];
+	size_t v0 = k + 1, i = v0;
+	while (i < l->e && t[i] != quote) {
+		unsigned char ch = (unsigned char)t[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == '-'))
+			return false;
+		i++;
+	}
+	if (i >= l->e || i + 1 + rasa_spaces(t, i + 1, l->e) != l->e)
+		return false;
+	*v = t + v0;
+	*vlen = i - v0;
+	*col = (unsigned)(k - l->p) + 1;
+	return true;
 }
 
 const char *rasa_block_text(rasa_ctx *c, rasa_block *b, size_t *len)
@@ -1561,6 +1633,18 @@ static int read_text(loader *L, const char *text, size_t len, const char *name, 
 	if (L->nlu && (mask & TRAIN_RASA_FILE_NLU) && rasa_nlu_fast) {
 		bool done = false;
 		rc = rasa_nlu_fast_read(L->nlu, c, &done);
+		if (rc || done) {
+			if (!rc) {
+				L->n_files++;
+				if (c->oom)
+					rc = rasa_nomem(c);
+			}
+			goto out;
+		}
+	}
+	if (L->domain && (mask & TRAIN_RASA_FILE_DOMAIN) && rasa_domain_fast) {
+		bool done = false;
+		rc = rasa_domain_fast_read(L->domain, c, &done);
 		if (rc || done) {
 			if (!rc) {
 				L->n_files++;
@@ -2127,10 +2211,20 @@ static void w_f64(wr *w, double d)
 	train_put_u64(b, u);
 	w_bytes(w, b, 8);
 }
+/* w_str of s (not NULL) whose strlen is n */
+static inline void w_strn(wr *w, const char *s, size_t n);
+
 /* (w_bytes(length) then w_bytes(text), in one step: most of a value) */
 static inline void w_str(wr *w, const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
+	if (s)
+		w_strn(w, s, strlen(s));
+	else
+		w_u32(w, SER_NULL);
+}
+
+static inline void w_strn(wr *w, const char *s, size_t n)
+{
 	if (n >= SER_NULL)
 		w->rc = TRAIN_EINVAL;
 	if (w->rc)
@@ -2139,7 +2233,7 @@ static inline void w_str(wr *w, const char *s)
 	if (w->cap - w->len < need && (w_grow(w, need), w->rc))
 		return;
 	unsigned char *q = w->p + w->len;
-	train_put_u32(q, s ? (uint32_t)n : SER_NULL);
+	train_put_u32(q, (uint32_t)n);
 	if (n)
 		memcpy(q + 4, s, n);
 	w->len += need;
@@ -2445,10 +2539,39 @@ static void nlu_write(wr *w, const void *x)
 	const train_rasa_nlu *nlu = x;
 	w_head(w, 'N');
 	w_count(w, nlu->n_messages);
+	const char *run = NULL; /* runs of messages share their intent's string */
+	size_t run_len = 0;
 	for (size_t i = 0; i < nlu->n_messages; i++) {
 		const train_rasa_message *m = &nlu->messages[i];
+		if (m->intent && m->intent != run) {
+			run = m->intent;
+			run_len = strlen(run);
+		}
+		if (m->text && m->intent && !m->response_key && !m->metadata && !m->intent_metadata &&
+		    !m->n_entities && !w->rc) {
+			/* the usual message, in one step: the same bytes as below */
+			size_t tl = strlen(m->text), need = 4 + tl + 4 + run_len + 4 * 4;
+			if (tl < SER_NULL && run_len < SER_NULL && w->cap - w->len >= need) {
+				unsigned char *q = w->p + w->len;
+				train_put_u32(q, (uint32_t)tl);
+				memcpy(q + 4, m->text, tl);
+				q += 4 + tl;
+				train_put_u32(q, (uint32_t)run_len);
+				memcpy(q + 4, run, run_len);
+				q += 4 + run_len;
+				train_put_u32(q, SER_NULL);      /* response_key */
+				train_put_u32(q + 4, SER_NULL);  /* metadata */
+				train_put_u32(q + 8, SER_NULL);  /* intent_metadata */
+				train_put_u32(q + 12, 0);        /* no entities */
+				w->len += need;
+				continue;
+			}
+		}
 		w_str(w, m->text);
-		w_str(w, m->intent);
+		if (m->intent)
+			w_strn(w, run, run_len);
+		else
+			w_str(w, NULL);
 		w_str(w, m->response_key);
 		w_str(w, m->metadata);
 		w_str(w, m->intent_metadata);

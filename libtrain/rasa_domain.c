@@ -110,16 +110,24 @@ void train_rasa_domain_free(train_rasa_domain *d)
 
 /* A name seen before (`ix` -> index into items whose first field is the
  * name and whose loc is at `loc_off`): warn and say so. */
-static bool duplicate(rasa_ctx *c, const rasa_index *ix, const rasa_vec *vec, size_t elem,
-                      size_t loc_off, const char *what, const char *name, const train_config *at)
+static bool duplicate_at(rasa_ctx *c, const rasa_index *ix, const rasa_vec *vec, size_t elem,
+                         size_t loc_off, const char *what, const char *name, unsigned line,
+                         unsigned col)
 {
 	size_t i = rasa_index_get(ix, name);
 	if (i == SIZE_MAX)
 		return false;
 	const train_rasa_loc *l = (const train_rasa_loc *)((const char *)vec->v + i * elem + loc_off);
-	rasa_warn(c, at, "%s '%s' is also defined at %s:%u; the first definition is kept", what, name,
-	          l->file, l->line);
+	rasa_warn_at(c, line, col, "%s '%s' is also defined at %s:%u; the first definition is kept",
+	             what, name, l->file, l->line);
 	return true;
+}
+
+static bool duplicate(rasa_ctx *c, const rasa_index *ix, const rasa_vec *vec, size_t elem,
+                      size_t loc_off, const char *what, const char *name, const train_config *at)
+{
+	return duplicate_at(c, ix, vec, elem, loc_off, what, name, train_config_line(at),
+	                    train_config_col(at));
 }
 
 static int names_from(rasa_ctx *c, const train_config *n, const char *what, train_rasa_names *out)
@@ -154,6 +162,25 @@ static int single_key(rasa_ctx *c, const train_config *item, const char *what, c
 
 static const char *const intent_prop_keys[] = { "use_entities", "ignore_entities", NULL };
 
+/* A new intent `name` at line:col (*out), or a warning and *out NULL for
+ * one defined before. */
+static int push_intent(rasa_domain_b *b, rasa_ctx *c, const char *name, unsigned line, unsigned col,
+                       train_rasa_intent **out)
+{
+	*out = NULL;
+	if (duplicate_at(c, &b->intent_ix, &b->intents, sizeof(train_rasa_intent),
+	                 offsetof(train_rasa_intent, loc), "intent", name, line, col))
+		return TRAIN_OK;
+	train_rasa_intent *in = rasa_vec_push(b->a, &b->intents, sizeof *in);
+	if (!in || rasa_index_put(&b->intent_ix, name, b->intents.n - 1))
+		return rasa_nomem(c);
+	in->name = name;
+	in->loc = rasa_loc_at(c, line, col);
+	in->use = TRAIN_RASA_USE_ALL;
+	*out = in;
+	return TRAIN_OK;
+}
+
 static int read_intents(rasa_domain_b *b, rasa_ctx *c, const train_config *node)
 {
 	if (train_config_kind(node) == TRAIN_CFG_NULL)
@@ -176,15 +203,11 @@ static int read_intents(rasa_domain_b *b, rasa_ctx *c, const train_config *node)
 		}
 		if (rc)
 			return rc;
-		if (duplicate(c, &b->intent_ix, &b->intents, sizeof(train_rasa_intent),
-		              offsetof(train_rasa_intent, loc), "intent", name, it))
+		train_rasa_intent *in;
+		if ((rc = push_intent(b, c, name, train_config_line(it), train_config_col(it), &in)))
+			return rc;
+		if (!in)
 			continue;
-		train_rasa_intent *in = rasa_vec_push(b->a, &b->intents, sizeof *in);
-		if (!in || rasa_index_put(&b->intent_ix, name, b->intents.n - 1))
-			return rasa_nomem(c);
-		in->name = name;
-		in->loc = rasa_loc_of(c, it);
-		in->use = TRAIN_RASA_USE_ALL;
 		if (!props || train_config_kind(props) == TRAIN_CFG_NULL)
 			continue;
 		if (train_config_kind(props) != TRAIN_CFG_MAP)
@@ -240,6 +263,23 @@ static int read_intents(rasa_domain_b *b, rasa_ctx *c, const train_config *node)
 
 static const char *const entity_prop_keys[] = { "roles", "groups", "influence_conversation", NULL };
 
+static int push_entity(rasa_domain_b *b, rasa_ctx *c, const char *name, unsigned line, unsigned col,
+                       train_rasa_entity_decl **out)
+{
+	*out = NULL;
+	if (duplicate_at(c, &b->entity_ix, &b->entities, sizeof(train_rasa_entity_decl),
+	                 offsetof(train_rasa_entity_decl, loc), "entity", name, line, col))
+		return TRAIN_OK;
+	train_rasa_entity_decl *e = rasa_vec_push(b->a, &b->entities, sizeof *e);
+	if (!e || rasa_index_put(&b->entity_ix, name, b->entities.n - 1))
+		return rasa_nomem(c);
+	e->name = name;
+	e->loc = rasa_loc_at(c, line, col);
+	e->influence_conversation = true;
+	*out = e;
+	return TRAIN_OK;
+}
+
 static int read_entities(rasa_domain_b *b, rasa_ctx *c, const train_config *node)
 {
 	if (train_config_kind(node) == TRAIN_CFG_NULL)
@@ -261,15 +301,11 @@ static int read_entities(rasa_domain_b *b, rasa_ctx *c, const train_config *node
 			               "groups: ...}', not %s", rasa_kind_name(it));
 		if (rc)
 			return rc;
-		if (duplicate(c, &b->entity_ix, &b->entities, sizeof(train_rasa_entity_decl),
-		              offsetof(train_rasa_entity_decl, loc), "entity", name, it))
+		train_rasa_entity_decl *e;
+		if ((rc = push_entity(b, c, name, train_config_line(it), train_config_col(it), &e)))
+			return rc;
+		if (!e)
 			continue;
-		train_rasa_entity_decl *e = rasa_vec_push(b->a, &b->entities, sizeof *e);
-		if (!e || rasa_index_put(&b->entity_ix, name, b->entities.n - 1))
-			return rasa_nomem(c);
-		e->name = name;
-		e->loc = rasa_loc_of(c, it);
-		e->influence_conversation = true;
 		if (!props || train_config_kind(props) == TRAIN_CFG_NULL)
 			continue;
 		if (train_config_kind(props) != TRAIN_CFG_MAP)
@@ -288,6 +324,22 @@ static int read_entities(rasa_domain_b *b, rasa_ctx *c, const train_config *node
 }
 
 static const char *const action_prop_keys[] = { "send_domain", NULL };
+
+static int push_action(rasa_domain_b *b, rasa_ctx *c, const char *name, unsigned line, unsigned col,
+                       train_rasa_action **out)
+{
+	*out = NULL;
+	if (duplicate_at(c, &b->action_ix, &b->actions, sizeof(train_rasa_action),
+	                 offsetof(train_rasa_action, loc), "action", name, line, col))
+		return TRAIN_OK;
+	train_rasa_action *a = rasa_vec_push(b->a, &b->actions, sizeof *a);
+	if (!a || rasa_index_put(&b->action_ix, name, b->actions.n - 1))
+		return rasa_nomem(c);
+	a->name = name;
+	a->loc = rasa_loc_at(c, line, col);
+	*out = a;
+	return TRAIN_OK;
+}
 
 static int read_actions(rasa_domain_b *b, rasa_ctx *c, const train_config *node)
 {
@@ -310,14 +362,11 @@ static int read_actions(rasa_domain_b *b, rasa_ctx *c, const train_config *node)
 			               "true}', not %s", rasa_kind_name(it));
 		if (rc)
 			return rc;
-		if (duplicate(c, &b->action_ix, &b->actions, sizeof(train_rasa_action),
-		              offsetof(train_rasa_action, loc), "action", name, it))
+		train_rasa_action *a;
+		if ((rc = push_action(b, c, name, train_config_line(it), train_config_col(it), &a)))
+			return rc;
+		if (!a)
 			continue;
-		train_rasa_action *a = rasa_vec_push(b->a, &b->actions, sizeof *a);
-		if (!a || rasa_index_put(&b->action_ix, name, b->actions.n - 1))
-			return rasa_nomem(c);
-		a->name = name;
-		a->loc = rasa_loc_of(c, it);
 		if (!props || train_config_kind(props) == TRAIN_CFG_NULL)
 			continue;
 		if (train_config_kind(props) != TRAIN_CFG_MAP)
@@ -890,6 +939,21 @@ static const char *const session_keys[] = { "session_expiration_time",
 	                                        "carry_over_slots_to_new_session", NULL };
 static const char *const config_keys[] = { "store_entities_as_slots", NULL };
 
+/* A session_config read at line:col: the first one stays. */
+static void session_set(rasa_domain_b *b, rasa_ctx *c, double exp, bool carry, unsigned line,
+                        unsigned col)
+{
+	if (b->have_session) {
+		if (exp != b->expiration || carry != b->carry_over)
+			rasa_warn_at(c, line, col, "a second 'session_config' differs from the first; the "
+			             "first is kept");
+		return;
+	}
+	b->have_session = true;
+	b->expiration = exp;
+	b->carry_over = carry;
+}
+
 static int read_session(rasa_domain_b *b, rasa_ctx *c, const train_config *node)
 {
 	if (train_config_kind(node) == TRAIN_CFG_NULL)
@@ -913,14 +977,7 @@ static int read_session(rasa_domain_b *b, rasa_ctx *c, const train_config *node)
 	const train_config *co = train_config_get(node, "carry_over_slots_to_new_session");
 	if (co && (rc = rasa_bool(c, co, "'carry_over_slots_to_new_session'", &carry)))
 		return rc;
-	if (b->have_session) {
-		if (exp != b->expiration || carry != b->carry_over)
-			rasa_warn(c, node, "a second 'session_config' differs from the first; the first is kept");
-		return TRAIN_OK;
-	}
-	b->have_session = true;
-	b->expiration = exp;
-	b->carry_over = carry;
+	session_set(b, c, exp, carry, train_config_line(node), train_config_col(node));
 	return TRAIN_OK;
 }
 
@@ -980,4 +1037,420 @@ int rasa_domain_b_read(rasa_domain_b *b, rasa_ctx *c, const train_config *root)
 	if ((n = train_config_get(root, "e2e_actions")) && (rc = read_e2e(b, c, n)))
 		return rc;
 	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * The fast path: a domain file in a simple shape, read without libyaml
+ * (issue 4's benchmark; the reasons of rasa_nlu.c's fast path).
+ *
+ *   version: "3.1"                  top-level keys at column 0, once each,
+ *   intents:                        in any order: version (a quoted
+ *     - greet                       string), intents, entities, actions
+ *   responses:                      (lists of names), responses (names,
+ *     utter_greet:                  each with "- text: TEXT" variations,
+ *     - text: "Hello!"              the list at the key's indentation or
+ *   session_config:                 deeper), session_config (its two
+ *     session_expiration_time: 60   keys: digits, and true or false)
+ *     carry_over_slots_to_new_session: true
+ *
+ * with empty or space-only lines between lines; names as rasa_fast_name
+ * takes them (no spaces in response names); TEXT a one-line "..." without
+ * '\' or '"', '...' without '\'', or plain (a letter, then printable ASCII
+ * but ':' and '#'; not null, true or false), no tabs, no control bytes.
+ * Any other file goes the libyaml way untouched: the recogniser reads the
+ * whole file first.  The building then follows rasa_domain_b_read (its
+ * order of keys, the same helpers, libyaml's places); the test
+ * "domain_fast_path" and the fuzz target rasa_domain compare both ways.
+ */
+
+int rasa_domain_fast = 1;
+
+typedef struct dfast_str {
+	const char *s;
+	size_t n;
+	unsigned line, col;
+} dfast_str;
+
+typedef struct dfast_resp {
+	dfast_str name;
+	size_t first, n;         /* its variations: texts[first ..] */
+} dfast_resp;
+
+typedef struct dfast {
+	struct {
+		dfast_str *v;
+		size_t n, cap;
+	} lists[3], texts;       /* intents, entities, actions; response texts */
+	dfast_resp *resp;
+	size_t n_resp, cap_resp;
+	bool seen[7];            /* version, intents, entities, actions, responses, session_config */
+	const char *ver;
+	size_t ver_len;
+	unsigned ver_line, ver_col;
+	bool has_exp, has_carry, carry;
+	double exp;
+	unsigned s_line, s_col;
+} dfast;
+
+static void dfast_free(dfast *f)
+{
+	for (int i = 0; i < 3; i++)
+		free(f->lists[i].v);
+	free(f->texts.v);
+	free(f->resp);
+	memset(f, 0, sizeof *f);
+}
+
+static bool dfast_push(dfast_str **v, size_t *n, size_t *cap, dfast_str s)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 32;
+		dfast_str *nv = realloc(*v, nc * sizeof *nv);
+		if (!nv)
+			return false;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = s;
+	return true;
+}
+
+/* The next non-blank line from *pos (counting *line), or false at the end. */
+static bool dfast_next(const char *t, size_t len, size_t *pos, unsigned *line, rasa_line *l, size_t *sp)
+{
+	while (*pos < len) {
+		rasa_line_at(t, len, *pos, l);
+		*sp = rasa_spaces(t, l->p, l->e);
+		if (l->p + *sp != l->e)
+			return true;
+		*pos = l->next;
+		(*line)++;
+	}
+	return false;
+}
+
+/* A one-line scalar t[p..e) that reads as a string as it stands (see above). */
+static bool dfast_text(const char *t, size_t p, size_t e, size_t *v0, size_t *vn)
+{
+	static const char *const words[] = { "null", "Null", "NULL", "true", "True", "TRUE",
+		                             "false", "False", "FALSE", NULL };
+	if (p >= e)
+		return false;
+	char q = t[p];
+	if (q == '"' || q == '\'') {
+		size_t i = p + 1;
+		for (; i < e && t[i] != q; i++) {
+			unsigned char ch = (unsigned char)t[i];
+			if (ch < 0x20 || ch == 0x7f || (ch == '\\' && q == '"'))
+				return false;
+		}
+		if (i >= e || rasa_spaces(t, i + 1, e) != e - i - 1 ||
+		    !rasa_body_bytes_ok((const unsigned char *)t + p + 1, i - p - 1))
+			return false;
+		*v0 = p + 1;
+		*vn = i - p - 1;
+		return true;
+	}
+	if (!((q >= 'a' && q <= 'z') || (q >= 'A' && q <= 'Z')))
+		return false;
+	size_t end = p;
+	for (size_t i = p; i < e; i++) {
+		unsigned char ch = (unsigned char)t[i];
+		if (ch < 0x20 || ch > 0x7e || ch == ':' || ch == '#')
+			return false;
+		if (ch != ' ')
+			end = i + 1;
+	}
+	for (const char *const *w = words; *w; w++)
+		if (strlen(*w) == end - p && memcmp(*w, t + p, end - p) == 0)
+			return false;
+	*v0 = p;
+	*vn = end - p;
+	return true;
+}
+
+/* "NAME:" then spaces to e: NAME's length, or 0. */
+static size_t dfast_key(const char *t, size_t p, size_t e)
+{
+	size_t i = p;
+	while (i < e && t[i] != ':')
+		i++;
+	if (i >= e || rasa_spaces(t, i + 1, e) != e - i - 1)
+		return 0;
+	size_t n = rasa_fast_name(t, p, i, false);
+	return n == i - p ? n : 0;
+}
+
+static int cmp_dfast_resp(const void *x, const void *y)
+{
+	const dfast_resp *a = x, *b = y;
+	size_t n = a->name.n < b->name.n ? a->name.n : b->name.n;
+	int c = memcmp(a->name.s, b->name.s, n);
+	return c ? c : (a->name.n > b->name.n) - (a->name.n < b->name.n);
+}
+
+/* Two responses of one name in a file: a duplicate key, which the config
+ * reader refuses. */
+static bool dfast_dup_keys(const dfast *f)
+{
+	if (f->n_resp < 2)
+		return false;
+	dfast_resp *v = malloc(f->n_resp * sizeof *v);
+	if (!v)
+		return true;
+	memcpy(v, f->resp, f->n_resp * sizeof *v);
+	qsort(v, f->n_resp, sizeof *v, cmp_dfast_resp);
+	bool dup = false;
+	for (size_t i = 1; i < f->n_resp && !dup; i++)
+		dup = cmp_dfast_resp(&v[i - 1], &v[i]) == 0;
+	free(v);
+	return dup;
+}
+
+static bool dfast_scan(const char *t, size_t len, dfast *f)
+{
+	static const char *const keys[] = { "version", "intents", "entities", "actions", "responses",
+		                            "session_config", NULL };
+	size_t pos = 0, sp;
+	unsigned line = 1;
+	rasa_line l;
+	memset(f, 0, sizeof *f);
+	if (len >= UINT32_MAX)
+		goto no;
+	bool have = dfast_next(t, len, &pos, &line, &l, &sp);
+	while (have) {
+		if (sp != 0)
+			goto no;
+		int k;
+		const char *v;
+		size_t vlen;
+		unsigned vcol;
+		if (rasa_fast_version(t, &l, &v, &vlen, &vcol)) {
+			k = 0;
+			f->ver = v;
+			f->ver_len = vlen;
+			f->ver_line = line;
+			f->ver_col = vcol;
+		} else {
+			size_t kn = dfast_key(t, l.p, l.e);
+			for (k = 1; keys[k]; k++)
+				if (kn == strlen(keys[k]) && memcmp(t + l.p, keys[k], kn) == 0)
+					break;
+			if (!keys[k])
+				goto no;
+		}
+		if (f->seen[k])
+			goto no;
+		f->seen[k] = true;
+		pos = l.next;
+		line++;
+		have = dfast_next(t, len, &pos, &line, &l, &sp);
+		if (k == 0)
+			continue;
+		if (k <= 3) { /* a list of names: "<d>- NAME" */
+			size_t d = sp, count = 0;
+			while (have && sp == d && t[l.p + sp] == '-') {
+				size_t q = l.p + sp;
+				size_t nn = q + 1 < l.e && t[q + 1] == ' ' ? rasa_fast_name(t, q + 2, l.e, true) : 0;
+				if (!nn)
+					goto no;
+				dfast_str s = { t + q + 2, nn, line, (unsigned)(d + 3) };
+				if (!dfast_push(&f->lists[k - 1].v, &f->lists[k - 1].n, &f->lists[k - 1].cap, s))
+					goto no;
+				count++;
+				pos = l.next;
+				line++;
+				have = dfast_next(t, len, &pos, &line, &l, &sp);
+			}
+			if (!count)
+				goto no;
+			continue;
+		}
+		if (k == 4) { /* responses: "<r>NAME:", then "<v>- text: TEXT" lines, v >= r */
+			size_t r = sp;
+			if (!have || r == 0)
+				goto no;
+			while (have && sp == r) {
+				size_t kn = dfast_key(t, l.p + r, l.e);
+				if (!kn || t[l.p + r] == '-')
+					goto no;
+				if (f->n_resp == f->cap_resp) {
+					size_t nc = f->cap_resp ? f->cap_resp * 2 : 32;
+					dfast_resp *nr = realloc(f->resp, nc * sizeof *nr);
+					if (!nr)
+						goto no;
+					f->resp = nr;
+					f->cap_resp = nc;
+				}
+				dfast_resp *rs = &f->resp[f->n_resp++];
+				rs->name = (dfast_str){ t + l.p + r, kn, line, (unsigned)(r + 1) };
+				rs->first = f->texts.n;
+				rs->n = 0;
+				pos = l.next;
+				line++;
+				have = dfast_next(t, len, &pos, &line, &l, &sp);
+				size_t vi = sp;
+				while (have && sp == vi && vi >= r && t[l.p + sp] == '-') {
+					size_t q = l.p + sp, v0, vn;
+					if (l.e - q < 9 || memcmp(t + q, "- text: ", 8) != 0)
+						goto no;
+					size_t tp = q + 8 + rasa_spaces(t, q + 8, l.e);
+					if (!dfast_text(t, tp, l.e, &v0, &vn))
+						goto no;
+					dfast_str s = { t + v0, vn, line, (unsigned)(vi + 3) };
+					if (!dfast_push(&f->texts.v, &f->texts.n, &f->texts.cap, s))
+						goto no;
+					rs->n++;
+					pos = l.next;
+					line++;
+					have = dfast_next(t, len, &pos, &line, &l, &sp);
+				}
+				if (!rs->n)
+					goto no;
+			}
+			if (have && sp != 0)
+				goto no;
+			continue;
+		}
+		/* session_config: "<s>KEY: VALUE" for its two keys */
+		size_t s = sp;
+		if (!have || s == 0)
+			goto no;
+		f->s_line = line;
+		f->s_col = (unsigned)(s + 1);
+		while (have && sp == s) {
+			static const char ek[] = "session_expiration_time:", ck[] = "carry_over_slots_to_new_session:";
+			size_t q = l.p + s, vp, ve = l.e;
+			while (ve > q && t[ve - 1] == ' ')
+				ve--;
+			if (l.e - q > sizeof ek - 1 && memcmp(t + q, ek, sizeof ek - 1) == 0 && !f->has_exp) {
+				vp = q + sizeof ek - 1;
+				size_t g = rasa_spaces(t, vp, ve);
+				if (!g || ve - (vp + g) < 1 || ve - (vp + g) > 15)
+					goto no;
+				double x = 0;
+				for (size_t i = vp + g; i < ve; i++) {
+					if (t[i] < '0' || t[i] > '9')
+						goto no;
+					x = x * 10 + (t[i] - '0');
+				}
+				f->has_exp = true;
+				f->exp = x;
+			} else if (l.e - q > sizeof ck - 1 && memcmp(t + q, ck, sizeof ck - 1) == 0 &&
+			           !f->has_carry) {
+				vp = q + sizeof ck - 1;
+				size_t g = rasa_spaces(t, vp, ve), vn = ve - (vp + g);
+				const char *w = t + vp + g;
+				if (!g)
+					goto no;
+				if ((vn == 4 && (!memcmp(w, "true", 4) || !memcmp(w, "True", 4) || !memcmp(w, "TRUE", 4))))
+					f->carry = true;
+				else if (vn == 5 && (!memcmp(w, "false", 5) || !memcmp(w, "False", 5) ||
+				                     !memcmp(w, "FALSE", 5)))
+					f->carry = false;
+				else
+					goto no;
+				f->has_carry = true;
+			} else {
+				goto no;
+			}
+			pos = l.next;
+			line++;
+			have = dfast_next(t, len, &pos, &line, &l, &sp);
+		}
+	}
+	if ((f->seen[1] || f->seen[2] || f->seen[3] || f->seen[4] || f->seen[5]) && !dfast_dup_keys(f))
+		return true;
+no:
+	dfast_free(f);
+	return false;
+}
+
+int rasa_domain_fast_read(rasa_domain_b *b, rasa_ctx *c, bool *done)
+{
+	*done = false;
+	dfast f;
+	if (!rasa_domain_fast || !c->src || !dfast_scan(c->src, c->src_len, &f))
+		return TRAIN_OK;
+	*done = true;
+	int rc;
+	/* read_text's version check, then rasa_domain_b_read's order */
+	const char *vs = f.ver ? rasa_strndup(c->scratch, f.ver, f.ver_len) : NULL;
+	if (f.ver && !vs) {
+		rc = rasa_nomem(c);
+		goto out;
+	}
+	if ((rc = rasa_check_version_str(c, vs, vs ? f.ver_line : 1, vs ? f.ver_col : 1)) ||
+	    (rc = rasa_ctx_enter(c, b->a, &b->fc)))
+		goto out;
+	if (vs && !b->version && !(b->version = rasa_strdup(b->a, vs))) {
+		rc = rasa_nomem(c);
+		goto out;
+	}
+	for (int k = 0; k < 2 && !rc; k++) { /* intents, entities */
+		for (size_t i = 0; i < f.lists[k].n && !rc; i++) {
+			const dfast_str *s = &f.lists[k].v[i];
+			const char *name = rasa_strndup(c->arena, s->s, s->n);
+			train_rasa_intent *in;
+			train_rasa_entity_decl *e;
+			if (!name)
+				rc = rasa_nomem(c);
+			else if (k == 0)
+				rc = push_intent(b, c, name, s->line, s->col, &in);
+			else
+				rc = push_entity(b, c, name, s->line, s->col, &e);
+		}
+	}
+	for (size_t i = 0; i < f.n_resp && !rc; i++) {
+		const dfast_resp *r = &f.resp[i];
+		const char *name = rasa_strndup(c->arena, r->name.s, r->name.n);
+		if (!name) {
+			rc = rasa_nomem(c);
+			break;
+		}
+		if (duplicate_at(c, &b->resp_ix, &b->responses, sizeof(train_rasa_response),
+		                 offsetof(train_rasa_response, loc), "response", name, r->name.line,
+		                 r->name.col))
+			continue;
+		train_rasa_variation *v = rasa_alloc(c->arena, r->n * sizeof *v);
+		if (!v) {
+			rc = rasa_nomem(c);
+			break;
+		}
+		for (size_t k = 0; k < r->n; k++) {
+			const dfast_str *s = &f.texts.v[r->first + k];
+			v[k].loc = rasa_loc_at(c, s->line, s->col);
+			if (!(v[k].text = rasa_strndup(c->arena, s->s, s->n)))
+				rc = rasa_nomem(c);
+		}
+		train_rasa_response *out = rc ? NULL : rasa_vec_push(c->arena, &b->responses, sizeof *out);
+		if (!out || rasa_index_put(&b->resp_ix, name, b->responses.n - 1)) {
+			rc = rasa_nomem(c);
+			break;
+		}
+		out->name = name;
+		out->variations = v;
+		out->n_variations = r->n;
+		out->loc = rasa_loc_at(c, r->name.line, r->name.col);
+	}
+	for (size_t i = 0; i < f.lists[2].n && !rc; i++) {
+		const dfast_str *s = &f.lists[2].v[i];
+		const char *name = rasa_strndup(c->arena, s->s, s->n);
+		train_rasa_action *a;
+		rc = name ? push_action(b, c, name, s->line, s->col, &a) : rasa_nomem(c);
+	}
+	if (!rc && f.seen[5])
+		session_set(b, c, f.has_exp ? f.exp : 60, f.has_carry ? f.carry : true, f.s_line, f.s_col);
+out:
+	dfast_free(&f);
+	return rc;
+}
+
+bool rasa_domain_fast_accepts(const char *text, size_t len)
+{
+	dfast f;
+	memset(&f, 0, sizeof f);
+	bool ok = text && dfast_scan(text, len, &f);
+	dfast_free(&f);
+	return ok;
 }

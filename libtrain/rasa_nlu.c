@@ -29,9 +29,13 @@
 
 #include <jansson.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct syn_group {
 	const char *value;
@@ -604,6 +608,37 @@ static bool other_breaks(const char *s, size_t n)
 	return false;
 }
 
+/* Line `l` of a pre-scanned block (`len` bytes after the indentation, file
+ * line `fline`): `fn` for a "- " line, a warning for other text. */
+static int block_line(rasa_ctx *c, const rasa_block *blk, const char *item_kind, const char *name,
+                      const char *l, size_t len, unsigned fline, line_fn fn, void *ud, size_t *count)
+{
+	if (len == 0)
+		return TRAIN_OK; /* a blank line */
+	if (l[0] != '-') {
+		bool blank = true;
+		for (size_t k = 0; k < len; k++)
+			if (l[k] != ' ' && l[k] != '\t')
+				blank = false;
+		if (!blank)
+			rasa_warn_at(c, fline, blk->indent + 1, "a line of the examples of %s '%s' does not "
+			             "start with '- ' and is skipped: %.*s", item_kind, name,
+			             (int)(len > 80 ? 80 : len), l);
+		return TRAIN_OK;
+	}
+	size_t x0 = 1, x1 = len;
+	while (x0 < x1 && strip_char(l[x0]))
+		x0++;
+	while (x1 > x0 && strip_char(l[x1 - 1]))
+		x1--;
+	unsigned col = blk->indent + 1 + (unsigned)rasa_utf8_len(l, x0);
+	int rc = fn(ud, l + x0, x1 - x0, fline, col);
+	if (rc)
+		return rc;
+	(*count)++;
+	return TRAIN_OK;
+}
+
 /* The lines of a pre-scanned block, read from the source (rasa_data.c). */
 static int each_block_line(rasa_ctx *c, const rasa_block *blk, const char *item_kind, const char *name,
                            line_fn fn, void *ud, size_t *count)
@@ -618,29 +653,9 @@ static int each_block_line(rasa_ctx *c, const rasa_block *blk, const char *item_
 		const char *l = s + i + blk->indent;
 		size_t len = b - i > blk->indent ? b - i - blk->indent : 0;
 		i = e ? b + 1 : n;
-		if (len == 0)
-			continue; /* a blank line */
-		if (l[0] != '-') {
-			bool blank = true;
-			for (size_t k = 0; k < len; k++)
-				if (l[k] != ' ' && l[k] != '\t')
-					blank = false;
-			if (!blank)
-				rasa_warn_at(c, fline, blk->indent + 1, "a line of the examples of %s '%s' does not "
-				             "start with '- ' and is skipped: %.*s", item_kind, name,
-				             (int)(len > 80 ? 80 : len), l);
-			continue;
-		}
-		size_t x0 = 1, x1 = len;
-		while (x0 < x1 && strip_char(l[x0]))
-			x0++;
-		while (x1 > x0 && strip_char(l[x1 - 1]))
-			x1--;
-		unsigned col = blk->indent + 1 + (unsigned)rasa_utf8_len(l, x0);
-		int rc = fn(ud, l + x0, x1 - x0, fline, col);
+		int rc = block_line(c, blk, item_kind, name, l, len, fline, fn, ud, count);
 		if (rc)
 			return rc;
-		(*count)++;
 	}
 	return TRAIN_OK;
 }
@@ -1089,81 +1104,135 @@ typedef struct fast_item {
 	const char *name;      /* in the source */
 	size_t name_len;
 	unsigned line, col;    /* of the name */
-	size_t lines;          /* of the block body */
+	size_t first, lines;   /* its body lines: fast_file.ends[first ..] */
 	rasa_block blk;
 } fast_item;
 
-/* A line: [p, e) without its LF; next: after the LF (or the end). */
-typedef struct fast_line {
-	size_t p, e, next;
-} fast_line;
+#define FAST_PLAIN 0x80000000u /* a line of printable ASCII (or tabs), no '[' or ']' */
 
-static void fast_line_at(const char *t, size_t len, size_t p, fast_line *l)
+/* What the recogniser found in a file. */
+typedef struct fast_file {
+	fast_item *items;
+	size_t n, cap;
+	uint32_t *ends;        /* per body line: its end (the LF, or the file's end), | FAST_PLAIN */
+	size_t n_ends, cap_ends;
+	const char *ver;       /* the version's text in the source, or NULL */
+	size_t ver_len;
+	unsigned ver_line, ver_col;
+} fast_file;
+
+static void fast_file_free(fast_file *f)
 {
-	const char *nl = memchr(t + p, '\n', len - p);
-	l->p = p;
-	l->e = nl ? (size_t)(nl - t) : len;
-	l->next = nl ? l->e + 1 : len;
+	free(f->items);
+	free(f->ends);
+	memset(f, 0, sizeof *f);
 }
 
-static size_t fast_spaces(const char *t, size_t p, size_t e)
+/* The offset of the first LF in s[0..n) (n when none), in one pass that
+ * also tells, for the bytes before it, whether one is '[' or ']' (*flags
+ * bit 1) or anything but printable ASCII and tab (bit 2). */
+static size_t fast_scan_line(const unsigned char *s, size_t n, unsigned *flags)
 {
-	size_t i = p;
-	while (i < e && t[i] == ' ')
-		i++;
-	return i - p;
-}
-
-/* A plain scalar that reads as a string: [A-Za-z_] then [A-Za-z0-9 _./-],
- * trailing spaces not part of it, and not a null or bool word.  Returns
- * its length, 0 when [p, e) is not one followed only by spaces. */
-static size_t fast_name(const char *t, size_t p, size_t e)
-{
-	static const char *const words[] = { "null", "Null", "NULL", "true", "True", "TRUE",
-		                             "false", "False", "FALSE", NULL };
-	if (p >= e)
-		return 0;
-	unsigned char ch = (unsigned char)t[p];
-	if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_'))
-		return 0;
-	size_t i = p, end = p;
-	for (; i < e; i++) {
-		ch = (unsigned char)t[i];
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '_' || ch == '.' || ch == '/' || ch == '-')
-			end = i + 1;
-		else if (ch != ' ')
-			return 0;
+	size_t i = 0;
+	unsigned f = 0;
+#ifdef __SSE2__
+	const __m128i lf = _mm_set1_epi8('\n'), ob = _mm_set1_epi8('['), cb = _mm_set1_epi8(']'),
+	              sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f), tab = _mm_set1_epi8('\t');
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		unsigned m_lf = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf));
+		unsigned m_br = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, ob),
+		                                                         _mm_cmpeq_epi8(v, cb)));
+		/* signed: below 0x20 is a control byte or one of 0x80..0xFF */
+		unsigned m_odd = (unsigned)_mm_movemask_epi8(
+		        _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), _mm_cmplt_epi8(v, sp)),
+		                     _mm_cmpeq_epi8(v, del)));
+		if (m_lf) {
+			unsigned before = (m_lf & (0u - m_lf)) - 1; /* the bytes before the first LF */
+			f |= (m_br & before ? 1u : 0u) | (m_odd & before ? 2u : 0u);
+			*flags = f;
+			return i + (size_t)__builtin_ctz(m_lf);
+		}
+		f |= (m_br ? 1u : 0u) | (m_odd ? 2u : 0u);
 	}
-	size_t n = end - p;
-	for (const char *const *w = words; *w; w++)
-		if (strlen(*w) == n && memcmp(*w, t + p, n) == 0)
-			return 0;
-	return n;
+#endif
+	for (; i < n; i++) {
+		unsigned char ch = s[i];
+		if (ch == '\n')
+			break;
+		if (ch == '[' || ch == ']')
+			f |= 1;
+		else if ((ch < 0x20 && ch != '\t') || ch >= 0x7f)
+			f |= 2;
+	}
+	*flags = f;
+	return i;
 }
 
-/* Recognise the file; fills *items (malloc'd) or returns false. */
-static bool fast_scan(const char *t, size_t len, fast_item **items_out, size_t *n_out,
-                      const char **ver, size_t *ver_len, unsigned *ver_line, unsigned *ver_col,
-                      size_t *total_lines)
+/* rasa_prescan_body, which it must equal (1, 0 or -1; the end, line
+ * count and indentation), in one pass per line that also records each
+ * line's end and whether it is plain. */
+static int fast_body(fast_file *ff, const char *text, size_t len, size_t b0, size_t key_indent,
+                     size_t *end, unsigned *nlines, unsigned *indent_out)
+{
+	size_t q = b0, cindent = 0;
+	bool any = false;
+	*nlines = 0;
+	*end = b0;
+	while (q < len) {
+		size_t sp = 0;
+		while (q + sp < len && text[q + sp] == ' ')
+			sp++;
+		bool blank = q + sp == len || text[q + sp] == '\n';
+		if (!any) {
+			if (blank)
+				return -1; /* a blank line before the content */
+			if (sp <= key_indent)
+				return 0;  /* an empty scalar */
+			cindent = sp;
+			any = true;
+		}
+		if (!blank && sp < cindent)
+			return text[q + sp] == '\t' ? -1 : 1;
+		unsigned fl = 0;
+		size_t e = q + sp + fast_scan_line((const unsigned char *)text + q + sp, len - q - sp, &fl);
+		/* bytes other than printable ASCII: as the pre-scan checks them
+		 * (spaces up to sp are fine either way) */
+		if ((fl & 2) && !rasa_body_bytes_ok((const unsigned char *)text + q + cindent, e - q - cindent))
+			return -1;
+		if (ff->n_ends == ff->cap_ends) {
+			size_t nc = ff->cap_ends ? ff->cap_ends * 2 : 1024;
+			uint32_t *ne = realloc(ff->ends, nc * sizeof *ne);
+			if (!ne)
+				return -1;
+			ff->ends = ne;
+			ff->cap_ends = nc;
+		}
+		ff->ends[ff->n_ends++] = (uint32_t)e | (fl ? 0 : FAST_PLAIN);
+		(*nlines)++;
+		*indent_out = (unsigned)cindent;
+		q = e < len ? e + 1 : len;
+		*end = q;
+	}
+	return any ? 1 : 0;
+}
+
+/* Recognise the file into *ff, or return false (ff then empty). */
+static bool fast_scan(const char *t, size_t len, fast_file *ff)
 {
 	static const char *const kinds[] = { "intent", "synonym", "regex", "lookup" };
-	fast_item *items = NULL;
-	size_t n = 0, cap = 0;
 	bool seen_version = false, seen_nlu = false;
 	long d = -1;          /* the items' indentation, once known */
 	int state = 0;        /* 0 top level, 1 right after "nlu:", 2 in the items */
 	unsigned line = 1;
 	size_t pos = 0;
-	*ver = NULL;
-	*ver_len = 0;
-	*total_lines = 0;
-	if (len >= UINT32_MAX)
+	memset(ff, 0, sizeof *ff);
+	if (len >= FAST_PLAIN) /* offsets fit 31 bits; and columns, lines 32 */
 		goto no;
 	while (pos < len) {
-		fast_line l;
-		fast_line_at(t, len, pos, &l);
-		size_t sp = fast_spaces(t, l.p, l.e);
+		rasa_line l;
+		rasa_line_at(t, len, pos, &l);
+		size_t sp = rasa_spaces(t, l.p, l.e);
 		if (l.p + sp == l.e) { /* blank */
 			pos = l.next;
 			line++;
@@ -1185,10 +1254,10 @@ static bool fast_scan(const char *t, size_t len, fast_item **items_out, size_t *
 			if (ki == 4)
 				goto no;
 			k += strlen(kinds[ki]) + 1;
-			size_t gap = fast_spaces(t, k, l.e);
+			size_t gap = rasa_spaces(t, k, l.e);
 			if (!gap)
 				goto no;
-			size_t nl = fast_name(t, k + gap, l.e);
+			size_t nl = rasa_fast_name(t, k + gap, l.e, true);
 			if (!nl)
 				goto no;
 			const char *name = t + k + gap;
@@ -1202,12 +1271,12 @@ static bool fast_scan(const char *t, size_t len, fast_item **items_out, size_t *
 			/* then blank lines, and the examples header two columns deeper */
 			pos = l.next;
 			line++;
-			fast_line h;
+			rasa_line h;
 			for (;;) {
 				if (pos >= len)
 					goto no;
-				fast_line_at(t, len, pos, &h);
-				if (h.p + fast_spaces(t, h.p, h.e) != h.e)
+				rasa_line_at(t, len, pos, &h);
+				if (h.p + rasa_spaces(t, h.p, h.e) != h.e)
 					break;
 				pos = h.next;
 				line++;
@@ -1217,22 +1286,21 @@ static bool fast_scan(const char *t, size_t len, fast_item **items_out, size_t *
 			long bar = rasa_prescan_header(t + h.p, h.e - h.p, &ind, &chomp);
 			if (bar < 0 || ind != (size_t)d + 2 || h.next == h.e) /* no LF: no body */
 				goto no;
-			size_t end;
+			size_t end, first = ff->n_ends;
 			unsigned nlines = 0, cind = 0;
-			if (rasa_prescan_body(t, len, h.next, ind, &end, &nlines, &cind) != 1)
+			if (fast_body(ff, t, len, h.next, ind, &end, &nlines, &cind) != 1)
 				goto no;
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 64;
-				fast_item *ni = realloc(items, nc * sizeof *ni);
+			if (ff->n == ff->cap) {
+				size_t nc = ff->cap ? ff->cap * 2 : 64;
+				fast_item *ni = realloc(ff->items, nc * sizeof *ni);
 				if (!ni)
 					goto no;
-				items = ni;
-				cap = nc;
+				ff->items = ni;
+				ff->cap = nc;
 			}
-			items[n++] = (fast_item){ kinds[ki], name, nl, name_line, name_col, nlines,
-				                  { line, (unsigned)bar + 1, line + 1, cind, t + h.next,
-				                    end - h.next, chomp, NULL, 0 } };
-			*total_lines += nlines;
+			ff->items[ff->n++] = (fast_item){ kinds[ki], name, nl, name_line, name_col, first, nlines,
+				                          { line, (unsigned)bar + 1, line + 1, cind, t + h.next,
+				                            end - h.next, chomp, NULL, 0 } };
 			line += 1 + nlines;
 			pos = end;
 			continue;
@@ -1242,78 +1310,97 @@ static bool fast_scan(const char *t, size_t len, fast_item **items_out, size_t *
 		/* a top-level key */
 		state = 0;
 		if (l.e - l.p >= 4 && memcmp(t + l.p, "nlu:", 4) == 0 &&
-		    l.p + 4 + fast_spaces(t, l.p + 4, l.e) == l.e) {
+		    l.p + 4 + rasa_spaces(t, l.p + 4, l.e) == l.e) {
 			if (seen_nlu)
 				goto no;
 			seen_nlu = true;
 			state = 1;
-		} else if (l.e - l.p > 8 && memcmp(t + l.p, "version:", 8) == 0) {
+		} else if (rasa_fast_version(t, &l, &ff->ver, &ff->ver_len, &ff->ver_col)) {
 			if (seen_version)
 				goto no;
 			seen_version = true;
-			size_t k = l.p + 8, gap = fast_spaces(t, k, l.e);
-			k += gap;
-			if (!gap || k >= l.e || (t[k] != '"' && t[k] != '\''))
-				goto no;
-			char quote = t[k];
-			size_t v0 = k + 1, v = v0;
-			while (v < l.e && t[v] != quote) {
-				unsigned char ch = (unsigned char)t[v];
-				if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-				      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-					goto no;
-				v++;
-			}
-			if (v >= l.e || v + 1 + fast_spaces(t, v + 1, l.e) != l.e)
-				goto no;
-			*ver = t + v0;
-			*ver_len = v - v0;
-			*ver_line = line;
-			*ver_col = (unsigned)(k - l.p) + 1;
+			ff->ver_line = line;
 		} else {
 			goto no;
 		}
 		pos = l.next;
 		line++;
 	}
-	if (!seen_nlu || !n)
-		goto no;
-	*items_out = items;
-	*n_out = n;
-	return true;
+	if (seen_nlu && ff->n)
+		return true;
 no:
-	free(items);
+	fast_file_free(ff);
 	return false;
+}
+
+/* The examples of an intent: the plain "- text" lines straight into
+ * messages (what add_example makes of them: no annotations, no warnings,
+ * ASCII so code points are bytes), any other line as each_block_line
+ * takes it. */
+static int fast_intent(rasa_nlu_b *b, rasa_ctx *c, const fast_file *ff, const fast_item *it,
+                       intent_ctx *ic, const char *name, size_t *count)
+{
+	const rasa_block *blk = &it->blk;
+	const char *src = c->src;
+	const uint32_t *ends = ff->ends + it->first;
+	size_t start = (size_t)(blk->body - src), ind = blk->indent;
+	unsigned fline = blk->first_line;
+	*count = 0;
+	for (size_t k = 0; k < it->lines; k++, fline++) {
+		size_t e = ends[k] & ~FAST_PLAIN;
+		const char *l = src + start + ind;
+		size_t ll = e - start > ind ? e - start - ind : 0;
+		start = e + 1;
+		if ((ends[k] & FAST_PLAIN) && ll && l[0] == '-' && b->messages.n < b->messages.cap) {
+			size_t x0 = 1, x1 = ll;
+			while (x0 < x1 && l[x0] == ' ')
+				x0++;
+			while (x1 > x0 && l[x1 - 1] == ' ')
+				x1--;
+			if (x1 > x0) {
+				size_t n = x1 - x0;
+				const char *text = l + x0;
+				if (!c->keep_src && !(text = rasa_strndup(b->a, text, n)))
+					return rasa_nomem(c);
+				train_rasa_message *m = (train_rasa_message *)b->messages.v + b->messages.n++;
+				*m = (train_rasa_message){ text, (uint32_t)n, (uint32_t)n, ic->intent,
+					                   ic->response_key, NULL, 0, NULL, NULL,
+					                   rasa_loc_at(c, fline, (unsigned)(ind + 1 + x0)) };
+				(*count)++;
+				continue;
+			}
+		}
+		int rc = block_line(c, blk, "intent", name, l, ll, fline, add_example, ic, count);
+		if (rc)
+			return rc;
+	}
+	return TRAIN_OK;
 }
 
 int rasa_nlu_fast_read(rasa_nlu_b *b, rasa_ctx *c, bool *done)
 {
 	*done = false;
-	fast_item *items = NULL;
-	size_t n = 0, total = 0, vlen = 0;
-	const char *ver;
-	unsigned vline = 1, vcol = 1;
-	if (!rasa_nlu_fast || !c->src ||
-	    !fast_scan(c->src, c->src_len, &items, &n, &ver, &vlen, &vline, &vcol, &total))
+	fast_file ff;
+	if (!rasa_nlu_fast || !c->src || !fast_scan(c->src, c->src_len, &ff))
 		return TRAIN_OK;
 	*done = true;
 	int rc = TRAIN_OK;
 	/* as read_text and rasa_nlu_b_read do with libyaml's tree */
 	char *vs = NULL;
-	if (ver && !(vs = rasa_strndup(c->scratch, ver, vlen))) {
+	if (ff.ver && !(vs = rasa_strndup(c->scratch, ff.ver, ff.ver_len))) {
 		rc = rasa_nomem(c);
 		goto out;
 	}
-	if ((rc = rasa_check_version_str(c, vs, vs ? vline : 1, vs ? vcol : 1)))
+	if ((rc = rasa_check_version_str(c, vs, vs ? ff.ver_line : 1, vs ? ff.ver_col : 1)))
 		goto out;
 	if ((rc = rasa_ctx_enter(c, b->a, &b->fc)))
 		goto out;
-	if (rasa_vec_reserve(b->a, &b->messages, total + 16, sizeof(train_rasa_message))) {
+	if (rasa_vec_reserve(b->a, &b->messages, ff.n_ends + 16, sizeof(train_rasa_message))) {
 		rc = rasa_nomem(c);
 		goto out;
 	}
-	for (size_t i = 0; i < n && !rc; i++) {
-		const fast_item *it = &items[i];
+	for (size_t i = 0; i < ff.n && !rc; i++) {
+		const fast_item *it = &ff.items[i];
 		const char *name = rasa_strndup(c->arena, it->name, it->name_len);
 		if (!name) {
 			rc = rasa_nomem(c);
@@ -1333,22 +1420,20 @@ int rasa_nlu_fast_read(rasa_nlu_b *b, rasa_ctx *c, bool *done)
 			ic.response_key = sl + 1;
 		}
 		size_t count = 0;
-		rc = each_block_line(c, &it->blk, "intent", name, add_example, &ic, &count);
+		rc = fast_intent(b, c, &ff, it, &ic, name, &count);
 		if (!rc && !count)
 			no_examples(c, name, it->line, it->col);
 	}
 out:
-	free(items);
+	fast_file_free(&ff);
 	return rc;
 }
 
 bool rasa_nlu_fast_accepts(const char *text, size_t len)
 {
-	fast_item *items = NULL;
-	size_t n = 0, vlen = 0, total = 0;
-	const char *ver;
-	unsigned vline = 1, vcol = 1;
-	bool ok = text && fast_scan(text, len, &items, &n, &ver, &vlen, &vline, &vcol, &total);
-	free(items);
+	fast_file ff;
+	memset(&ff, 0, sizeof ff);
+	bool ok = text && fast_scan(text, len, &ff);
+	fast_file_free(&ff);
 	return ok;
 }

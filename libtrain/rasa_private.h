@@ -205,8 +205,27 @@ typedef struct rasa_block {
  * empty; -1 when it is not in the plain case the pre-scan takes (see
  * rasa_data.c). */
 long rasa_prescan_header(const char *l, size_t n, size_t *indent, int *chomp);
+/* Bytes libyaml's reader takes on a line of a block (no line breaks). */
+bool rasa_body_bytes_ok(const unsigned char *p, size_t n);
 int rasa_prescan_body(const char *text, size_t len, size_t b0, size_t key_indent, size_t *end,
                       unsigned *nlines, unsigned *indent);
+
+/* Lines for the fast paths: [p, e) without the LF; next: after the LF. */
+typedef struct rasa_line {
+	size_t p, e, next;
+} rasa_line;
+void rasa_line_at(const char *t, size_t len, size_t p, rasa_line *l);
+/* Spaces at t[p..e). */
+size_t rasa_spaces(const char *t, size_t p, size_t e);
+/* A plain scalar at t[p..e) that libyaml reads as is and the config reader
+ * as a string: [A-Za-z_] then [A-Za-z0-9_./-] (and inner spaces when
+ * `spaces`), then only spaces to e; not a null or bool word.  Its length,
+ * or 0 when t[p..e) is not one. */
+size_t rasa_fast_name(const char *t, size_t p, size_t e, bool spaces);
+/* The line is `version: "X"` (or 'X') with X of [A-Za-z0-9._-]: X's text,
+ * length and the column of its quote (the node's place). */
+bool rasa_fast_version(const char *t, const rasa_line *l, const char **v, size_t *vlen,
+                       unsigned *col);
 
 /* The block read for a node, or NULL. */
 rasa_block *rasa_block_of(const rasa_ctx *c, const train_config *n);
@@ -287,6 +306,11 @@ rasa_arena *rasa_nlu_b_arena(rasa_nlu_b *b);
 void rasa_nlu_b_free(rasa_nlu_b *b); /* frees the arena unless finished */
 
 rasa_domain_b *rasa_domain_b_new(rasa_arena *a);
+/* The fast path for a domain file in a simple shape (rasa_domain.c), as
+ * rasa_nlu_fast_read is for NLU files; the switch and the test as there. */
+int rasa_domain_fast_read(rasa_domain_b *b, rasa_ctx *c, bool *done);
+extern int rasa_domain_fast;
+bool rasa_domain_fast_accepts(const char *text, size_t len);
 int rasa_domain_b_read(rasa_domain_b *b, rasa_ctx *c, const train_config *root);
 train_rasa_domain *rasa_domain_b_finish(rasa_domain_b *b);
 void rasa_domain_b_free(rasa_domain_b *b);

@@ -1371,10 +1371,169 @@ static void test_fast_path(void)
 	free(t.p);
 }
 
+/* The same for the domain fast path (rasa_domain.c): content (the value's
+ * bytes), every place, the diagnostics. */
+static char *domain_dump(const char *text, int fast, bool file)
+{
+	train_rasa_domain *dm = NULL;
+	train_rasa_diags *d = NULL;
+	train_rasa_diags_create(&d);
+	train_error e = { 0 };
+	int rc, was = rasa_domain_fast;
+	size_t n_files = 0;
+	rasa_domain_fast = fast;
+	if (!file) {
+		rc = train_rasa_domain_parse(text, strlen(text), "domain.yml", &dm, d, &e);
+	} else {
+		static char path[600];
+		if (!path[0])
+			snprintf(path, sizeof path, "%s/domain.yml", test_tmpdir());
+		test_write(path, text);
+		const char *paths[] = { path };
+		train_rasa_project *p = NULL;
+		rc = train_rasa_project_load(paths, 1, &p, d, &e);
+		if (!rc) {
+			dm = p->domain;
+			p->domain = NULL;
+			n_files = p->n_files;
+		}
+		train_rasa_project_free(p);
+	}
+	rasa_domain_fast = was;
+	dump b = { 0 };
+	dump_add(&b, "rc %d, %zu files", rc, n_files);
+	if (rc)
+		dump_add(&b, " %s:%u:%u %s", e.file, e.line, e.col, e.text);
+	dump_add(&b, "\n");
+	if (dm) {
+		train_value *v = NULL;
+		CU_ASSERT_EQUAL(train_rasa_domain_to_value(dm, &v, &e), TRAIN_OK);
+		char hex[TRAIN_FP_HEX];
+		dump_add(&b, "value %s %s\n", v ? train_fp_hex(train_value_fp(v), hex) : "-",
+		         dm->version ? dm->version : "-");
+		train_value_unref(v);
+		for (size_t i = 0; i < dm->n_intents; i++)
+			dump_add(&b, "I %s %s:%u:%u\n", dm->intents[i].name, dm->intents[i].loc.file,
+			         dm->intents[i].loc.line, dm->intents[i].loc.col);
+		for (size_t i = 0; i < dm->n_entities; i++)
+			dump_add(&b, "E %s %u:%u\n", dm->entities[i].name, dm->entities[i].loc.line,
+			         dm->entities[i].loc.col);
+		for (size_t i = 0; i < dm->n_actions; i++)
+			dump_add(&b, "A %s %u:%u\n", dm->actions[i].name, dm->actions[i].loc.line,
+			         dm->actions[i].loc.col);
+		for (size_t i = 0; i < dm->n_slots; i++)
+			dump_add(&b, "S %s %u:%u\n", dm->slots[i].name, dm->slots[i].loc.line,
+			         dm->slots[i].loc.col);
+		for (size_t i = 0; i < dm->n_forms; i++)
+			dump_add(&b, "F %s %u:%u\n", dm->forms[i].name, dm->forms[i].loc.line,
+			         dm->forms[i].loc.col);
+		for (size_t i = 0; i < dm->n_responses; i++) {
+			const train_rasa_response *r = &dm->responses[i];
+			dump_add(&b, "R %s %s:%u:%u\n", r->name, r->loc.file, r->loc.line, r->loc.col);
+			for (size_t k = 0; k < r->n_variations; k++)
+				dump_add(&b, " - [%s] %s:%u:%u\n", r->variations[k].text ? r->variations[k].text : "-",
+				         r->variations[k].loc.file, r->variations[k].loc.line,
+				         r->variations[k].loc.col);
+		}
+	}
+	for (size_t i = 0; i < train_rasa_diags_len(d); i++) {
+		char line[2048];
+		dump_add(&b, "D %s\n", train_rasa_diag_format(train_rasa_diags_at(d, i), line, sizeof line));
+	}
+	train_rasa_domain_free(dm);
+	train_rasa_diags_destroy(d);
+	return b.p;
+}
+
+static void check_domain_fast(const char *text, bool takes, const char *what)
+{
+	bool took = rasa_domain_fast_accepts(text, strlen(text));
+	if (took != takes)
+		fprintf(stderr, "%s: the domain fast path %s it\n", what, took ? "takes" : "does not take");
+	CU_ASSERT(took == takes);
+	for (int file = 0; file < 2; file++) {
+		char *a = domain_dump(text, 1, file), *b = domain_dump(text, 0, file);
+		if (strcmp(a, b) != 0)
+			fprintf(stderr, "%s (%d): the domain fast path reads differently:\n--- fast\n%s"
+			        "--- libyaml\n%s", what, file, a, b);
+		CU_ASSERT_STRING_EQUAL(a, b);
+		free(a);
+		free(b);
+	}
+}
+
+static void test_domain_fast_path(void)
+{
+	static const struct {
+		bool takes;
+		const char *text;
+	} cases[] = {
+		{ true, "version: \"3.1\"\n\nintents:\n  - greet\n  - bye\nresponses:\n  utter_greet:\n"
+		        "  - text: \"Hello (there)!\"\n  utter_bye:\n    - text: 'Bye, then'\n"
+		        "    - text: See you [soon] - \"maybe\"  \nsession_config:\n"
+		        "  session_expiration_time: 0060\n  carry_over_slots_to_new_session: False\n" },
+		{ true, "intents:\n- greet\n- greet\n- two words\nentities:\n- city\n- city\nactions:\n"
+		        "- action_x\n- utter_greet\n- action_x\n" },
+		{ false, "responses:\n  utter_a:\n  - text: \"a\"\n  utter_a:\n  - text: \"b\"\n" },
+		{ true, "responses:\n  utter_b:\n  - text: \"a\"\n  utter_a:\n  - text: \"b\"\n"
+		        "  utter_ab:\n  - text: \"b\"\n" },
+		{ true, "version: \"2.0\"\nsession_config:\n  carry_over_slots_to_new_session: true\n" },
+		{ true, "version: \"9.0\"\nintents:\n  - a\n" },
+		{ true, "version: \"3.2\"\nintents:\n  - a\n" },
+		{ true, "version: \"x\"\nresponses:\n  utter_a:\n  - text: \"Zürich \xf0\x9f\x98\x80\"\n"
+		        "  - text: \"\"\n  - text: ''\n" },
+		{ true, "responses:\n    utter_a:\n        - text: x\n    utter_b:\n        - text: y\n" },
+		/* left to libyaml */
+		{ false, "intents:\n  - greet # hi\n" },
+		{ false, "# c\nintents:\n  - greet\n" },
+		{ false, "intents:\n  - greet:\n      use_entities: []\n" },
+		{ false, "intents:\n  - true\n" },
+		{ false, "intents:\n  - 12\n" },
+		{ false, "intents: [a, b]\n" },
+		{ false, "intents:\n" },
+		{ false, "intents:\n  - a\nintents:\n  - b\n" },
+		{ false, "intents:\n  - a\nslots:\n  x:\n    type: text\n" },
+		{ false, "intents:\n  - a\n    b\n" },
+		{ false, "responses:\n  utter_a:\n  - text: \"a\\\"b\"\n" },
+		{ false, "responses:\n  utter_a:\n  - text: 'it''s'\n" },
+		{ false, "responses:\n  utter_a:\n  - text: \"a\n    b\"\n" },
+		{ false, "responses:\n  utter_a:\n  - text: a: b\n" },
+		{ false, "responses:\n  utter_a:\n  - text: true\n" },
+		{ false, "responses:\n  utter_a:\n  - text: 12\n" },
+		{ false, "responses:\n  utter_a:\n  - text: a\n    image: b\n" },
+		{ false, "responses:\n  utter_a:\n  - custom: {a: 1}\n" },
+		{ false, "responses:\n  utter_a:\n  utter_b:\n  - text: b\n" },
+		{ false, "responses:\n  utter_a:\n  - text: |\n      block\n" },
+		{ false, "responses:\n  utter_a:\n  - text: a\ttab\n" },
+		{ false, "responses:\nutter_a:\n- text: a\n" },
+		{ false, "session_config:\n  session_expiration_time: 60  # minutes\n" },
+		{ false, "session_config:\n  session_expiration_time: 1.5\n" },
+		{ false, "session_config:\n  session_expiration_time: -1\n" },
+		{ false, "session_config:\n  carry_over_slots_to_new_session: yes\n" },
+		{ false, "session_config:\n  session_expiration_time: 1\n  session_expiration_time: 2\n" },
+		{ false, "session_config:\n  other: 1\n" },
+		{ false, "version: \"3.1\"\n" },
+		{ false, "version: \"3.1\"\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ false, "intents:\n  - a\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
+		{ false, "intents:\r\n  - a\r\n" },
+		{ false, "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char what[32];
+		snprintf(what, sizeof what, "domain case %zu", i);
+		check_domain_fast(cases[i].text, cases[i].takes, what);
+	}
+	/* and the other way round: each fast path leaves the other kind alone */
+	CU_ASSERT(!rasa_nlu_fast_accepts(cases[0].text, strlen(cases[0].text)));
+	const char *nlu = "nlu:\n- intent: a\n  examples: |\n    - x\n";
+	CU_ASSERT(!rasa_domain_fast_accepts(nlu, strlen(nlu)));
+}
+
 static const test_case cases[] = {
 	{ "mini_nlu", test_mini_nlu },
 	{ "prescan", test_prescan },
 	{ "fast_path", test_fast_path },
+	{ "domain_fast_path", test_domain_fast_path },
 	{ "mini_domain", test_mini_domain },
 	{ "mini_stories", test_mini_stories },
 	{ "trackers_mini", test_trackers_mini },
