@@ -14,7 +14,8 @@ static void usage(FILE *f)
 	      "       train plugins [--plugin-path DIRS] [-v]         list plugins\n"
 	      "       train cache stats|clear|gc [--cache-dir DIR] [--max-size SIZE]\n"
 	      "       train inspect MODEL                             print a model's metadata\n"
-	      "       train predict MODEL [--plugin-path DIRS] NAME=VALUE...\n"
+	      "       train predict MODEL [--plugin-path DIRS] NAME=VALUE...|TEXT...|--conversation FILE\n"
+	      "       train test nlu|core MODEL [--data DIR|--stories FILE] [--out DIR]\n"
 	      "       train data validate [--domain PATH] [--data PATH]...  check a Rasa project\n"
 	      "       train --help | --version\n"
 	      "Run `train train --help` for the training options; man train for everything.\n",
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
 		return cmd_predict(argc - 1, argv + 1);
 	if (!strcmp(cmd, "data"))
 		return cmd_data(argc - 1, argv + 1);
+	if (!strcmp(cmd, "test"))
+		return cmd_test(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return cmd_train(argc, argv, "train");
 	fprintf(stderr, "train: unknown command '%s'\n", cmd);

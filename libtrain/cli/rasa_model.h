@@ -38,7 +38,4 @@ int cli_model_next_action(cli_model *cm, json_t *events, json_t **action, train_
  * "entities", "confidence"} (a new reference). */
 json_t *cli_user_event(const char *text, json_t *parse);
 
-/* `train test nlu|core` (cmd_test.c). */
-int cmd_test(int argc, char **argv);
-
 #endif
