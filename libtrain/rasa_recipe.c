@@ -111,13 +111,13 @@ static const known *find_known(const known *k, const char *name)
 static char *known_list(const known *k)
 {
 	train_buf b = { 0 };
-	for (const known *p = k; p->name; p++)
-		if (train_buf_printf(&b, "%s%s", p == k ? "" : ", ", p->name) || train_buf_add(&b, "", 1)) {
-			train_buf_free(&b);
-			return NULL;
-		}
-	if (b.len)
-		b.len--; /* keep the NUL out of the length, in the buffer */
+	int rc = 0;
+	for (const known *p = k; p->name && !rc; p++)
+		rc = train_buf_printf(&b, "%s%s", p == k ? "" : ", ", p->name);
+	if (rc || train_buf_add(&b, "", 1)) {
+		train_buf_free(&b);
+		return NULL;
+	}
 	return b.data;
 }
 

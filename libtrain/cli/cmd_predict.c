@@ -13,8 +13,8 @@
  * "action", "slot", ...), or plain text, one user message a line.  For each
  * user turn it prints {"turn", "text", "intent", "entities", "actions"}: the
  * actions the bot takes until it listens again (at most 10), as Rasa does.
- * Recorded actions in a JSON file continue the conversation as written, and
- * the turn says which of its predictions were "expected".
+ * Recorded actions in a JSON file continue the conversation as written (the
+ * turn lists them as "expected"); otherwise the predicted ones do.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -186,7 +186,7 @@ static int predict_conversation(cli_model *cm, const char *path)
 			ev = cli_user_event(text, parse);
 			json_decref(parse);
 		}
-		json_array_append_new(hist, ev);
+		json_array_append(hist, ev); /* ev stays ours until the turn is printed */
 		/* the recorded actions after this turn, if any */
 		size_t j = i + 1;
 		json_t *expected = json_array();
@@ -209,21 +209,32 @@ static int predict_conversation(cli_model *cm, const char *path)
 			int listen = !json_is_string(name) || !strcmp(json_string_value(name), "action_listen");
 			if (!listen)
 				json_array_append_new(h, json_pack("{s:s, s:O}", "event", "action", "name", name));
+			/* Rasa's default fallback reverts the user's turn and listens */
+			listen |= json_is_string(name) && !strcmp(json_string_value(name), "action_default_fallback");
 			json_decref(a);
 			if (listen)
 				break;
 		}
-		json_decref(h);
+		/* without recorded actions, the bot's own ones continue the conversation */
+		if (!json_array_size(expected) && !status) {
+			json_decref(hist);
+			hist = h;
+		} else {
+			json_decref(h);
+		}
 		json_t *out = json_pack("{s:i}", "turn", ++turn);
 		if (text)
 			json_object_set_new(out, "text", json_string(text));
 		json_object_set(out, "intent", json_object_get(ev, "intent"));
-		json_object_set(out, "entities", json_object_get(ev, "entities") ?
-		                json_object_get(ev, "entities") : json_array());
+		if (json_object_get(ev, "entities"))
+			json_object_set(out, "entities", json_object_get(ev, "entities"));
+		else
+			json_object_set_new(out, "entities", json_array());
 		json_object_set_new(out, "actions", actions);
 		if (json_array_size(expected))
 			json_object_set(out, "expected", expected);
 		json_decref(expected);
+		json_decref(ev);
 		char *s = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(9));
 		json_decref(out);
 		if (s) {
