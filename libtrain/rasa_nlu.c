@@ -1129,15 +1129,18 @@ static void fast_file_free(fast_file *f)
 }
 
 /* The offset of the first LF in s[0..n) (n when none), in one pass that
- * also tells, for the bytes before it, whether one is '[' or ']' (*flags
- * bit 1) or anything but printable ASCII and tab (bit 2). */
-static size_t fast_scan_line(const unsigned char *s, size_t n, unsigned *flags)
+ * also counts the spaces the line starts with (*sp) and tells, for the
+ * bytes before the LF, whether one is '[' or ']' (*flags bit 1) or
+ * anything but printable ASCII and tab (bit 2). */
+static size_t fast_scan_line(const unsigned char *s, size_t n, size_t *sp, unsigned *flags)
 {
 	size_t i = 0;
 	unsigned f = 0;
+	bool spaces = true; /* still in the leading spaces */
+	*sp = 0;
 #ifdef __SSE2__
 	const __m128i lf = _mm_set1_epi8('\n'), ob = _mm_set1_epi8('['), cb = _mm_set1_epi8(']'),
-	              sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f), tab = _mm_set1_epi8('\t');
+	              blank = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f), tab = _mm_set1_epi8('\t');
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
 		unsigned m_lf = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf));
@@ -1145,19 +1148,29 @@ static size_t fast_scan_line(const unsigned char *s, size_t n, unsigned *flags)
 		                                                         _mm_cmpeq_epi8(v, cb)));
 		/* signed: below 0x20 is a control byte or one of 0x80..0xFF */
 		unsigned m_odd = (unsigned)_mm_movemask_epi8(
-		        _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), _mm_cmplt_epi8(v, sp)),
+		        _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), _mm_cmplt_epi8(v, blank)),
 		                     _mm_cmpeq_epi8(v, del)));
+		unsigned before = m_lf ? (m_lf & (0u - m_lf)) - 1 : 0xFFFFu; /* bytes before the LF */
+		if (spaces) {
+			unsigned other = ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, blank)) & 0xFFFFu;
+			if (other) {
+				*sp = i + (size_t)__builtin_ctz(other);
+				spaces = false;
+			}
+		}
+		f |= (m_br & before ? 1u : 0u) | (m_odd & before ? 2u : 0u);
 		if (m_lf) {
-			unsigned before = (m_lf & (0u - m_lf)) - 1; /* the bytes before the first LF */
-			f |= (m_br & before ? 1u : 0u) | (m_odd & before ? 2u : 0u);
 			*flags = f;
 			return i + (size_t)__builtin_ctz(m_lf);
 		}
-		f |= (m_br ? 1u : 0u) | (m_odd ? 2u : 0u);
 	}
 #endif
 	for (; i < n; i++) {
 		unsigned char ch = s[i];
+		if (spaces && ch != ' ') {
+			*sp = i;
+			spaces = false;
+		}
 		if (ch == '\n')
 			break;
 		if (ch == '[' || ch == ']')
@@ -1165,6 +1178,8 @@ static size_t fast_scan_line(const unsigned char *s, size_t n, unsigned *flags)
 		else if ((ch < 0x20 && ch != '\t') || ch >= 0x7f)
 			f |= 2;
 	}
+	if (spaces)
+		*sp = i;
 	*flags = f;
 	return i;
 }
@@ -1180,10 +1195,12 @@ static int fast_body(fast_file *ff, const char *text, size_t len, size_t b0, siz
 	*nlines = 0;
 	*end = b0;
 	while (q < len) {
-		size_t sp = 0;
-		while (q + sp < len && text[q + sp] == ' ')
-			sp++;
-		bool blank = q + sp == len || text[q + sp] == '\n';
+		/* the line's end, leading spaces and kinds of bytes, in one pass
+		 * (spaces are fine bytes: the kinds are those of [q + sp, e)) */
+		size_t sp;
+		unsigned fl;
+		size_t e = q + fast_scan_line((const unsigned char *)text + q, len - q, &sp, &fl);
+		bool blank = q + sp == e;
 		if (!any) {
 			if (blank)
 				return -1; /* a blank line before the content */
@@ -1194,8 +1211,6 @@ static int fast_body(fast_file *ff, const char *text, size_t len, size_t b0, siz
 		}
 		if (!blank && sp < cindent)
 			return text[q + sp] == '\t' ? -1 : 1;
-		unsigned fl = 0;
-		size_t e = q + sp + fast_scan_line((const unsigned char *)text + q + sp, len - q - sp, &fl);
 		/* bytes other than printable ASCII: as the pre-scan checks them
 		 * (spaces up to sp are fine either way) */
 		if ((fl & 2) && !rasa_body_bytes_ok((const unsigned char *)text + q + cindent, e - q - cindent))

@@ -253,6 +253,9 @@ typedef struct vctx {
 	nameset u_actions_implicit;
 	size_t n_story_items;           /* stories + rules */
 	int has_nlu;                    /* NLU examples */
+	int has_retrieval;              /* NLU examples of retrieval intents */
+	size_t (*dups)[2];              /* duplicate examples: (message, first of its text) */
+	size_t n_dups, cap_dups;
 
 	slot_info *slots;               /* parallel to dom->slots */
 
@@ -469,7 +472,7 @@ static void collect_domain(vctx *v)
 			}
 		}
 	/* Retrieval intents of the NLU data: "utter_<intent>" is an action. */
-	for (size_t i = 0; v->nlu && i < v->nlu->n_messages; i++) {
+	for (size_t i = 0; v->has_retrieval && i < v->nlu->n_messages; i++) {
 		const train_rasa_message *m = &v->nlu->messages[i];
 		char name[512];
 		if (!m->response_key || !m->intent ||
@@ -525,27 +528,11 @@ static void use_event(vctx *v, const train_rasa_event *e)
 	}
 }
 
+static void scan_nlu(vctx *v);
+
 static void collect_data(vctx *v)
 {
-	/* Messages come in runs of one intent (one string): a run is one
-	 * lookup, the rest count on its entry (valid until the set grows,
-	 * which only the next new intent does). */
-	const char *run = NULL;
-	name_ent *run_e = NULL;
-	for (size_t i = 0; v->nlu && i < v->nlu->n_messages; i++) {
-		const train_rasa_message *m = &v->nlu->messages[i];
-		if (m->intent && m->intent == run) {
-			run_e->count++;
-		} else if (m->intent) {
-			if (!(run_e = ns_add(&v->u_intents_nlu, m->intent, &m->loc))) {
-				v->oom = 1;
-				run = NULL;
-			} else {
-				run = m->intent;
-			}
-		}
-		use_entities(v, &v->u_entities_nlu, m->entities, m->n_entities, &m->loc);
-	}
+	scan_nlu(v);
 	for (size_t i = 0; v->st && i < v->st->n_items; i++) {
 		const train_rasa_story *s = &v->st->items[i];
 		for (size_t j = 0; j < s->n_condition; j++)
@@ -960,34 +947,40 @@ static void check_unused(vctx *v)
 	}
 }
 
-/* The same example text under two intents (Rasa:
- * verify_example_repetition_in_intents).  A table of the first message of
- * each text, sized once to at most half full: a slot is the text's hash
+/* One pass over the NLU examples for what the checks need of them: the
+ * intents and entities they use, whether there are retrieval intents, and
+ * the same text under two intents (Rasa: verify_example_repetition_in_intents,
+ * reported by check_duplicates in the checks' order).
+ *
+ * Messages come in runs of one intent (one string): a run is one lookup,
+ * the rest count on its entry (valid until the set grows, which only the
+ * next new intent does).  The duplicates: a table of the first message of
+ * each text, sized once to at most half full; a slot is the text's hash
  * (high half) and that message's index + 1 (low half), so most probes
- * compare hashes, not texts, and each text is hashed once. */
-static void check_duplicates(vctx *v)
+ * compare hashes, not texts, and each text is hashed once; hashes run AHEAD
+ * messages in front with their slots prefetched (the table is bigger than
+ * the caches close to the core). */
+static void scan_nlu(vctx *v)
 {
 	size_t n = v->nlu ? v->nlu->n_messages : 0;
 	if (!n)
 		return;
 	const train_rasa_message *ms = v->nlu->messages;
-	if (n >= UINT32_MAX / 2) { /* more than the index half holds: no such memory */
-		v->oom = 1;
-		return;
-	}
+	uint64_t *tab = NULL;
+	unsigned char *warned = NULL; /* by first message: once per text */
 	size_t cap = 64;
-	while (cap < n * 2)
-		cap *= 2;
-	uint64_t *tab = calloc(cap, sizeof *tab);
-	unsigned char *warned = calloc((n + 7) / 8, 1); /* by first message: once per text */
-	if (!tab || !warned) {
+	if (n < UINT32_MAX / 2) {
+		while (cap < n * 2)
+			cap *= 2;
+		tab = calloc(cap, sizeof *tab);
+		warned = calloc((n + 7) / 8, 1);
+	}
+	if (!tab || !warned) { /* (or more messages than the index half holds: no such memory) */
 		free(tab);
 		free(warned);
 		v->oom = 1;
 		return;
 	}
-	/* Hashes run AHEAD messages in front, with their slots prefetched: the
-	 * table is bigger than the caches close to the core. */
 	enum { AHEAD = 16 };
 	uint64_t ring[AHEAD];
 	for (size_t i = 0; i < n && i < AHEAD; i++) {
@@ -995,6 +988,8 @@ static void check_duplicates(vctx *v)
 		ring[i] = m->text ? str_hash(m->text, strlen(m->text)) : 0;
 		__builtin_prefetch(&tab[ring[i] & (cap - 1)]);
 	}
+	const char *run = NULL;
+	name_ent *run_e = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const train_rasa_message *m = &ms[i];
 		uint64_t h = ring[i % AHEAD];
@@ -1004,6 +999,18 @@ static void check_duplicates(vctx *v)
 			ring[i % AHEAD] = ha;
 			__builtin_prefetch(&tab[ha & (cap - 1)]);
 		}
+		if (m->intent && m->intent == run) {
+			run_e->count++;
+		} else if (m->intent) {
+			if (!(run_e = ns_add(&v->u_intents_nlu, m->intent, &m->loc))) {
+				v->oom = 1;
+				run = NULL;
+			} else {
+				run = m->intent;
+			}
+		}
+		use_entities(v, &v->u_entities_nlu, m->entities, m->n_entities, &m->loc);
+		v->has_retrieval |= m->response_key != NULL;
 		if (!m->text || !m->intent)
 			continue;
 		uint64_t tag = h & 0xFFFFFFFF00000000ull;
@@ -1024,6 +1031,30 @@ static void check_duplicates(vctx *v)
 		if (same || (warned[fi / 8] & (1u << (fi % 8))))
 			continue;
 		warned[fi / 8] |= (unsigned char)(1u << (fi % 8));
+		if (v->n_dups == v->cap_dups) {
+			size_t nc = v->cap_dups ? v->cap_dups * 2 : 16;
+			size_t(*nd)[2] = realloc(v->dups, nc * sizeof *nd);
+			if (!nd) {
+				v->oom = 1;
+				continue;
+			}
+			v->dups = nd;
+			v->cap_dups = nc;
+		}
+		v->dups[v->n_dups][0] = i;
+		v->dups[v->n_dups][1] = fi;
+		v->n_dups++;
+	}
+	free(tab);
+	free(warned);
+}
+
+/* The same example text under two intents, as scan_nlu found them. */
+static void check_duplicates(vctx *v)
+{
+	for (size_t k = 0; k < v->n_dups; k++) {
+		const train_rasa_message *m = &v->nlu->messages[v->dups[k][0]];
+		const train_rasa_message *first = &v->nlu->messages[v->dups[k][1]];
 		report(v, TRAIN_RASA_WARNING, &m->loc,
 		       "example '%s' is under intent '%s%s%s' here and under '%s%s%s'%s: an example "
 		       "should belong to one intent, remove one of them",
@@ -1032,8 +1063,6 @@ static void check_duplicates(vctx *v)
 		       first->response_key ? "/" : "", first->response_key ? first->response_key : "",
 		       where(v, &first->loc));
 	}
-	free(tab);
-	free(warned);
 }
 
 /* ------------------------------------------------------------------------
@@ -1772,6 +1801,7 @@ int train_rasa_validate(const train_rasa_domain *domain, const train_rasa_nlu *n
 	for (size_t i = 0; i < v.nf; i++)
 		free(v.f[i].text);
 	free(v.f);
+	free(v.dups);
 	for (size_t i = 0; i < v.npool; i++)
 		free(v.pool[i]);
 	free(v.pool);
