@@ -18,7 +18,9 @@
  * Memory follows libtrain's layout: parameters, gradients and AdamW
  * moments in one arena each (one allocation, tensors pointing into it),
  * and every activation and activation-gradient buffer carved once before
- * the loop and reused by every step, so a step allocates nothing.
+ * the loop and reused by every step, so a step allocates nothing.  The
+ * parameter block is registered with train_kernels_weights_register, so
+ * that bf16 matmuls convert the weights once per step (after AdamW).
  *
  * usage: block_bench [--threads N] [--steps N] [--warmup N]
  *                    [--mode fp32|bf16|both] [--ops]
@@ -258,6 +260,8 @@ static void block_step(block *k, const train_adamw_cfg *cfg, int64_t t)
 
 	t0 = op_timing ? now() : 0.0;
 	train_adamw_step(cfg, k->params, k->grads, k->m, k->v, k->n, 1e-4f, t);
+	/* the weights moved: their bf16 copies are stale */
+	train_kernels_weights_changed(k->params);
 	if (op_timing)
 		op_time[OP_ADAMW] += now() - t0;
 }
@@ -277,6 +281,8 @@ static result run(train_precision prec, int threads, int steps, int warmup)
 	CHECK(train_kernels_init(threads, prec));
 	block k;
 	block_init(&k, 1);
+	/* bf16 matmuls read one bf16 copy of the weights per step */
+	CHECK(train_kernels_weights_register(k.params, k.n));
 	train_adamw_cfg cfg = train_adamw_defaults();
 	double *times = calloc((size_t)steps, sizeof *times);
 	if (!times)
@@ -303,6 +309,7 @@ static result run(train_precision prec, int threads, int steps, int warmup)
 	if (steps % 2 == 0)
 		r.median = 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
 	free(times);
+	train_kernels_weights_unregister(k.params);
 	block_free(&k);
 	return r;
 }

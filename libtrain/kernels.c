@@ -68,6 +68,7 @@ typedef struct mm_key {
 	int batch[2];                /* {1, 1} when unbatched */
 	int transA, transB, bf16, accumulate;
 	int M, N, K, lda, ldb, ldc;
+	int mirA, mirB;              /* bf16: the operand is read from a mirror */
 } mm_key;
 
 typedef struct mm_entry {
@@ -92,6 +93,7 @@ typedef enum op_kind {
 	OP_ADD,          /* mem: SRC_0, SRC_1, DST (= SRC_0's memory) */
 	OP_SOFTMAX_FWD,  /* mem: SRC, DST */
 	OP_SOFTMAX_BWD,  /* mem: DST, DIFF_DST, DIFF_SRC */
+	OP_TO_BF16,      /* mem: FROM (fp32), TO (bf16): a reorder */
 } op_kind;
 
 typedef struct op_key {
@@ -106,6 +108,16 @@ typedef struct op_entry {
 	dnnl_primitive_t prim;
 	dnnl_memory_t mem[3];
 } op_entry;
+
+/* A bf16 copy of an fp32 array: a registered weight array, or a pin. */
+typedef struct mirror {
+	const float *base;   /* NULL: a free slot */
+	size_t n;
+	uint16_t *bf16;      /* n values, at the same offsets as base's */
+	size_t cap;          /* elements allocated at bf16 */
+	int valid;           /* bf16 holds base's values rounded */
+	int pin;             /* a pin (private), not a registered array */
+} mirror;
 
 static struct {
 	pthread_mutex_t lock;
@@ -126,6 +138,9 @@ static struct {
 	size_t acap, bcap;           /* bytes */
 	float *tmp;                  /* accumulating backward passes: the values to add */
 	size_t tmpcap;               /* bytes */
+	int native_bf16;             /* train_cpu_has_bf16(), at engine creation */
+	mirror mirrors[TRAIN_MIRROR_SLOTS];
+	size_t conversions;          /* mirror conversions so far */
 } K = { .lock = PTHREAD_MUTEX_INITIALIZER, .last_impl = "none" };
 
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
@@ -182,6 +197,7 @@ static void engine_create(void)
 			K.engine = NULL;
 		}
 	}
+	K.native_bf16 = train_cpu_has_bf16();
 	/* NULL if libgomp is not loaded (a oneDNN built another way). */
 	*(void **)&K.omp_set_num_threads = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
 }
@@ -349,6 +365,8 @@ const char *train_kernels_last_impl(void)
 	return K.last_impl;
 }
 
+static int op_run_locked(int kind, int alg, int64_t rows, int64_t cols, void *const bufs[3]);
+
 /* ---- the matmul primitive cache -------------------------------------------- */
 
 /* A memory descriptor for a (batch[0], batch[1],) rows x cols view whose
@@ -400,13 +418,15 @@ static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 	/* Stored shapes, and the strides the matmul sees. */
 	int a_rows = key->transA ? key->K : key->M, a_cols = key->transA ? key->M : key->K;
 	int b_rows = key->transB ? key->N : key->K, b_cols = key->transB ? key->K : key->N;
-	int lda = key->bf16 ? a_cols : key->lda, ldb = key->bf16 ? b_cols : key->ldb;
+	/* bf16 operands are dense copies, except mirrors (the caller's layout) */
+	int denseA = key->bf16 && !key->mirA, denseB = key->bf16 && !key->mirB;
+	int lda = denseA ? a_cols : key->lda, ldb = denseB ? b_cols : key->ldb;
 	const int *nb = key->batch;
 	int batched = key_batched(key);
 	int64_t a_size = (int64_t)a_rows * a_cols, b_size = (int64_t)b_rows * b_cols;
 	int64_t a16_bs[2] = { nb[1] * a_size, a_size }, b16_bs[2] = { nb[1] * b_size, b_size };
-	const int64_t *sa = !batched ? NULL : key->bf16 ? a16_bs : key->sa;
-	const int64_t *sb = !batched ? NULL : key->bf16 ? b16_bs : key->sb;
+	const int64_t *sa = !batched ? NULL : denseA ? a16_bs : key->sa;
+	const int64_t *sb = !batched ? NULL : denseB ? b16_bs : key->sb;
 
 	memset(e, 0, sizeof *e);
 	/* op(A)(m, k): A[m*lda + k], or A[k*lda + m] when transposed. */
@@ -447,21 +467,22 @@ static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 	    (s = dnnl_memory_create(&e->dst, &c_md, K.engine, DNNL_MEMORY_NONE)) ||
 	    (s = dnnl_memory_create(&e->scale, &s_md, K.engine, DNNL_MEMORY_NONE)))
 		goto out;
-	if (key->bf16) {
-		/* The stored matrices: fp32 with the caller's strides -> dense bf16. */
-		dnnl_memory_desc_t a16_md, b16_md;
-		const int64_t *sa32 = batched ? key->sa : NULL, *sb32 = batched ? key->sb : NULL;
-		const int64_t *sa16 = batched ? a16_bs : NULL, *sb16 = batched ? b16_bs : NULL;
-		if ((s = mdesc(&a32_md, nb, sa32, a_rows, a_cols, key->lda, 1, dnnl_f32)) ||
-		    (s = mdesc(&a16_md, nb, sa16, a_rows, a_cols, a_cols, 1, dnnl_bf16)) ||
-		    (s = mdesc(&b32_md, nb, sb32, b_rows, b_cols, key->ldb, 1, dnnl_f32)) ||
-		    (s = mdesc(&b16_md, nb, sb16, b_rows, b_cols, b_cols, 1, dnnl_bf16)) ||
-		    (s = reorder_build(&e->reorder_a, &a32_md, &a16_md)) ||
-		    (s = reorder_build(&e->reorder_b, &b32_md, &b16_md)) ||
-		    (s = dnnl_memory_create(&e->a32, &a32_md, K.engine, DNNL_MEMORY_NONE)) ||
-		    (s = dnnl_memory_create(&e->b32, &b32_md, K.engine, DNNL_MEMORY_NONE)))
-			goto out;
-	}
+	/* The stored matrices: fp32 with the caller's strides -> dense bf16. */
+	dnnl_memory_desc_t a16_md, b16_md;
+	const int64_t *sa32 = batched ? key->sa : NULL, *sb32 = batched ? key->sb : NULL;
+	const int64_t *sa16 = batched ? a16_bs : NULL, *sb16 = batched ? b16_bs : NULL;
+	if (denseA &&
+	    ((s = mdesc(&a32_md, nb, sa32, a_rows, a_cols, key->lda, 1, dnnl_f32)) ||
+	     (s = mdesc(&a16_md, nb, sa16, a_rows, a_cols, a_cols, 1, dnnl_bf16)) ||
+	     (s = reorder_build(&e->reorder_a, &a32_md, &a16_md)) ||
+	     (s = dnnl_memory_create(&e->a32, &a32_md, K.engine, DNNL_MEMORY_NONE))))
+		goto out;
+	if (denseB &&
+	    ((s = mdesc(&b32_md, nb, sb32, b_rows, b_cols, key->ldb, 1, dnnl_f32)) ||
+	     (s = mdesc(&b16_md, nb, sb16, b_rows, b_cols, b_cols, 1, dnnl_bf16)) ||
+	     (s = reorder_build(&e->reorder_b, &b32_md, &b16_md)) ||
+	     (s = dnnl_memory_create(&e->b32, &b32_md, K.engine, DNNL_MEMORY_NONE))))
+		goto out;
 	e->key = *key;
 	e->used = 1;
 	K.built++;
@@ -507,6 +528,175 @@ static mm_entry *cache_get(const mm_key *key, dnnl_status_t *status)
 		return NULL;
 	victim->tick = ++K.tick;
 	return victim;
+}
+
+/* ---- bf16 mirrors ------------------------------------------------------------ */
+
+/* Elements from the first to one past the last of a batch of stored
+ * rows x cols matrices (row stride ld, batch strides bs, 0 unbatched). */
+static size_t operand_extent(const int nb[2], const int64_t bs[2], int rows, int cols, int ld)
+{
+	return (size_t)((nb[0] - 1) * bs[0] + (nb[1] - 1) * bs[1] + (int64_t)(rows - 1) * ld + cols);
+}
+
+/* [p, p + n) within [m->base, m->base + m->n) (compared as integers: they
+ * may be unrelated objects) */
+static int mirror_covers(const mirror *m, const float *p, size_t n)
+{
+	uintptr_t b = (uintptr_t)m->base, x = (uintptr_t)p;
+	return m->base && x >= b && (x - b) / sizeof(float) + n <= m->n && (x - b) % sizeof(float) == 0;
+}
+
+static int mirror_overlaps(const mirror *m, const float *p, size_t n)
+{
+	uintptr_t b = (uintptr_t)m->base, x = (uintptr_t)p;
+	return m->base && x < b + m->n * sizeof(float) && b < x + n * sizeof(float);
+}
+
+/* The bf16 mirror of the n floats at p, converted first if stale; NULL in
+ * *out if no mirror covers them.  K.lock held. */
+static int mirror_find_locked(const float *p, size_t n, const uint16_t **out)
+{
+	*out = NULL;
+	for (int i = 0; i < TRAIN_MIRROR_SLOTS; i++) {
+		mirror *m = &K.mirrors[i];
+		if (!mirror_covers(m, p, n))
+			continue;
+		if (!m->valid) {
+			void *bufs[3] = { (void *)m->base, m->bf16, NULL };
+			int rc = op_run_locked(OP_TO_BF16, 0, 1, (int64_t)m->n, bufs);
+			if (rc)
+				return rc;
+			m->valid = 1;
+			K.conversions++;
+		}
+		*out = m->bf16 + ((uintptr_t)p - (uintptr_t)m->base) / sizeof(float);
+		return TRAIN_OK;
+	}
+	return TRAIN_OK;
+}
+
+/* The n floats at p are about to be written: mirrors of them go stale. */
+static void mirror_written_locked(const float *p, size_t n)
+{
+	for (int i = 0; i < TRAIN_MIRROR_SLOTS; i++)
+		if (mirror_overlaps(&K.mirrors[i], p, n))
+			K.mirrors[i].valid = 0;
+}
+
+/* A free slot for [p, p + n), with room for n values; NULL (and *rc) if p
+ * overlaps a mirror, the table is full or memory is short. */
+static mirror *mirror_add_locked(const float *p, size_t n, int *rc)
+{
+	mirror *slot = NULL;
+	for (int i = 0; i < TRAIN_MIRROR_SLOTS; i++) {
+		mirror *m = &K.mirrors[i];
+		if (mirror_overlaps(m, p, n)) {
+			*rc = TRAIN_EINVAL;
+			return NULL;
+		}
+		/* prefer a free slot whose buffer is big enough */
+		if (!m->base && (!slot || (slot->cap < n && m->cap > slot->cap)))
+			slot = m;
+	}
+	if (!slot) {
+		*rc = TRAIN_ENOMEM;
+		return NULL;
+	}
+	if (slot->cap < n) {
+		void *buf = NULL;
+		if (n > SIZE_MAX / sizeof(uint16_t) ||
+		    posix_memalign(&buf, 64, n * sizeof(uint16_t)) != 0) {
+			*rc = TRAIN_ENOMEM;
+			return NULL;
+		}
+		free(slot->bf16);
+		slot->bf16 = buf;
+		slot->cap = n;
+	}
+	slot->base = p;
+	slot->n = n;
+	slot->valid = 0;
+	slot->pin = 0;
+	*rc = TRAIN_OK;
+	return slot;
+}
+
+int train_kernels_weights_register(const float *w, size_t n)
+{
+	if (!w || n == 0 || n > (size_t)INT64_MAX / sizeof(float))
+		return TRAIN_EINVAL;
+	pthread_mutex_lock(&K.lock);
+	int rc = TRAIN_ENOMEM, registered = 0;
+	for (int i = 0; i < TRAIN_MIRROR_SLOTS; i++)
+		registered += K.mirrors[i].base && !K.mirrors[i].pin;
+	if (registered < TRAIN_KERNELS_WEIGHTS_MAX)
+		mirror_add_locked(w, n, &rc);
+	pthread_mutex_unlock(&K.lock);
+	return rc;
+}
+
+void train_kernels_weights_unregister(const float *w)
+{
+	pthread_mutex_lock(&K.lock);
+	for (int i = 0; i < TRAIN_MIRROR_SLOTS; i++) {
+		mirror *m = &K.mirrors[i];
+		if (m->base && m->base == w && !m->pin) {
+			free(m->bf16);
+			memset(m, 0, sizeof *m);
+		}
+	}
+	pthread_mutex_unlock(&K.lock);
+}
+
+void train_kernels_weights_changed(const float *w)
+{
+	pthread_mutex_lock(&K.lock);
+	for (int i = 0; i < TRAIN_MIRROR_SLOTS; i++) {
+		mirror *m = &K.mirrors[i];
+		if (m->base && !m->pin && (!w || m->base == w))
+			m->valid = 0;
+	}
+	pthread_mutex_unlock(&K.lock);
+}
+
+int train_kernels_bf16_pin(const float *p, size_t n)
+{
+	if (!p || n == 0 || n > (size_t)INT64_MAX / sizeof(float))
+		return 0;
+	pthread_mutex_lock(&K.lock);
+	int rc = ensure_ready_locked(), token = 0;
+	if (rc == TRAIN_OK && K.precision == TRAIN_PRECISION_BF16 && K.native_bf16) {
+		mirror *m = mirror_add_locked(p, n, &rc);
+		if (m) {
+			m->pin = 1;
+			token = (int)(m - K.mirrors) + 1;
+		}
+	}
+	pthread_mutex_unlock(&K.lock);
+	return token;
+}
+
+void train_kernels_bf16_unpin(int token)
+{
+	if (token <= 0 || token > TRAIN_MIRROR_SLOTS)
+		return;
+	pthread_mutex_lock(&K.lock);
+	mirror *m = &K.mirrors[token - 1];
+	if (m->pin) {
+		m->base = NULL; /* the buffer stays for the next pin */
+		m->n = 0;
+		m->valid = m->pin = 0;
+	}
+	pthread_mutex_unlock(&K.lock);
+}
+
+size_t train_kernels_mirror_conversions(void)
+{
+	pthread_mutex_lock(&K.lock);
+	size_t n = K.conversions;
+	pthread_mutex_unlock(&K.lock);
+	return n;
 }
 
 /* ---- matmul ---------------------------------------------------------------- */
@@ -598,21 +788,38 @@ static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int
 			key.sa[i] = sa[i], key.sb[i] = sb[i], key.sc[i] = sc[i];
 	mm_entry *e;
 	dnnl_status_t s = dnnl_success;
+	const uint16_t *ma = NULL, *mb = NULL; /* bf16 mirrors of A and B */
+	if (key.bf16 && K.native_bf16) {
+		if ((rc = mirror_find_locked(A, operand_extent(nb, key.sa, a_rows, a_cols, lda), &ma)) ||
+		    (rc = mirror_find_locked(B, operand_extent(nb, key.sb, b_rows, b_cols, ldb), &mb)))
+			goto out;
+		key.mirA = ma != NULL, key.mirB = mb != NULL;
+	}
+	mirror_written_locked(C, operand_extent(nb, key.sc, M, N, ldc));
 	if (!(e = cache_get(&key, &s))) {
 		rc = status_code(s);
 		goto out;
+	}
+	if (e->emulated && (key.mirA || key.mirB)) {
+		/* oneDNN has only reference code for the mirrors' strides: dense copies */
+		key.mirA = key.mirB = 0;
+		ma = mb = NULL;
+		if (!(e = cache_get(&key, &s))) {
+			rc = status_code(s);
+			goto out;
+		}
 	}
 	const void *a = A, *b = B;
 	if (key.bf16) {
 		int emulate = e->emulated;
 		size_t el = emulate ? sizeof(float) : sizeof(uint16_t);
-		if (grow(&K.abuf, &K.acap, count * (size_t)a_rows * (size_t)a_cols * el) ||
-		    grow(&K.bbuf, &K.bcap, count * (size_t)b_rows * (size_t)b_cols * el)) {
+		if ((!ma && grow(&K.abuf, &K.acap, count * (size_t)a_rows * (size_t)a_cols * el)) ||
+		    (!mb && grow(&K.bbuf, &K.bcap, count * (size_t)b_rows * (size_t)b_cols * el))) {
 			rc = TRAIN_ENOMEM;
 			goto out;
 		}
-		a = K.abuf;
-		b = K.bbuf;
+		a = ma ? (const void *)ma : K.abuf;
+		b = mb ? (const void *)mb : K.bbuf;
 		if (emulate) {
 			/* The fp32 primitive on dense operands rounded to bf16. */
 			to_bf16_emulated(K.abuf, A, nb, key.sa, a_rows, a_cols, lda);
@@ -634,12 +841,12 @@ static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int
 			/* oneDNN's reorders: threaded, vectorized, round-to-nearest-even. */
 			dnnl_exec_arg_t ra[] = { { DNNL_ARG_FROM, e->a32 }, { DNNL_ARG_TO, e->src } };
 			dnnl_exec_arg_t rb[] = { { DNNL_ARG_FROM, e->b32 }, { DNNL_ARG_TO, e->wei } };
-			if ((s = dnnl_memory_set_data_handle(e->a32, (void *)A)) ||
-			    (s = dnnl_memory_set_data_handle(e->b32, (void *)B)) ||
-			    (s = dnnl_memory_set_data_handle(e->src, K.abuf)) ||
-			    (s = dnnl_memory_set_data_handle(e->wei, K.bbuf)) ||
-			    (s = dnnl_primitive_execute(e->reorder_a, K.stream, 2, ra)) ||
-			    (s = dnnl_primitive_execute(e->reorder_b, K.stream, 2, rb))) {
+			if ((!ma && ((s = dnnl_memory_set_data_handle(e->a32, (void *)A)) ||
+			             (s = dnnl_memory_set_data_handle(e->src, K.abuf)) ||
+			             (s = dnnl_primitive_execute(e->reorder_a, K.stream, 2, ra)))) ||
+			    (!mb && ((s = dnnl_memory_set_data_handle(e->b32, (void *)B)) ||
+			             (s = dnnl_memory_set_data_handle(e->wei, K.bbuf)) ||
+			             (s = dnnl_primitive_execute(e->reorder_b, K.stream, 2, rb))))) {
 				rc = status_code(s);
 				goto out;
 			}
@@ -726,16 +933,22 @@ static dnnl_alg_kind_t eltwise_alg(int alg, float *alpha)
 	return dnnl_alg_kind_undef;
 }
 
+/* The memory arguments of an op kind. */
+static int op_mems(int kind)
+{
+	return kind == OP_ELT_FWD || kind == OP_SOFTMAX_FWD || kind == OP_TO_BF16 ? 2 : 3;
+}
+
 /* Build the primitive for `key` into `e` (zeroed). */
 static dnnl_status_t op_build(op_entry *e, const op_key *key)
 {
 	dnnl_status_t s;
-	dnnl_memory_desc_t md;
+	dnnl_memory_desc_t md, md16;
 	dnnl_primitive_desc_t hint = NULL, pd = NULL;
 	dnnl_dims_t dims = { key->rows, key->cols };
 	float alpha = 0.0f;
 	dnnl_alg_kind_t alg = eltwise_alg(key->alg, &alpha);
-	int nmem = key->kind == OP_ELT_FWD || key->kind == OP_SOFTMAX_FWD ? 2 : 3;
+	int nmem = op_mems(key->kind);
 
 	memset(e, 0, sizeof *e);
 	if ((s = dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab)))
@@ -779,15 +992,22 @@ static dnnl_status_t op_build(op_entry *e, const op_key *key)
 		}
 		break;
 	}
+	case OP_TO_BF16:
+		if ((s = dnnl_memory_desc_init_by_tag(&md16, 2, dims, dnnl_bf16, dnnl_ab)) ||
+		    (s = dnnl_reorder_primitive_desc_create(&pd, &md, K.engine, &md16, K.engine, NULL)))
+			goto out;
+		break;
 	default:
 		s = dnnl_invalid_arguments;
 		goto out;
 	}
 	if ((s = dnnl_primitive_create(&e->prim, pd)))
 		goto out;
-	for (int i = 0; i < nmem; i++)
-		if ((s = dnnl_memory_create(&e->mem[i], &md, K.engine, DNNL_MEMORY_NONE)))
+	for (int i = 0; i < nmem; i++) {
+		const dnnl_memory_desc_t *mdi = key->kind == OP_TO_BF16 && i == 1 ? &md16 : &md;
+		if ((s = dnnl_memory_create(&e->mem[i], mdi, K.engine, DNNL_MEMORY_NONE)))
 			goto out;
+	}
 	e->key = *key;
 	e->used = 1;
 	K.built++;
@@ -811,6 +1031,7 @@ static int op_run_locked(int kind, int alg, int64_t rows, int64_t cols, void *co
 		[OP_ADD] = { DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST },
 		[OP_SOFTMAX_FWD] = { DNNL_ARG_SRC, DNNL_ARG_DST, 0 },
 		[OP_SOFTMAX_BWD] = { DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC },
+		[OP_TO_BF16] = { DNNL_ARG_FROM, DNNL_ARG_TO, 0 },
 	};
 	op_key key;
 	memset(&key, 0, sizeof key);
@@ -832,7 +1053,7 @@ static int op_run_locked(int kind, int alg, int64_t rows, int64_t cols, void *co
 		e = victim;
 	}
 	e->tick = ++K.tick;
-	int nmem = kind == OP_ELT_FWD || kind == OP_SOFTMAX_FWD ? 2 : 3;
+	int nmem = op_mems(kind);
 	dnnl_exec_arg_t ea[3];
 	for (int i = 0; i < nmem; i++) {
 		if ((s = dnnl_memory_set_data_handle(e->mem[i], bufs[i])))

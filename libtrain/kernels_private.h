@@ -15,6 +15,25 @@
  * softmax, add), least recently used evicted beyond it. */
 #define TRAIN_OP_CACHE_SLOTS 32
 
+/* Slots for bf16 mirrors: TRAIN_KERNELS_WEIGHTS_MAX registered weight
+ * arrays, the rest for pins. */
+#define TRAIN_MIRROR_SLOTS (TRAIN_KERNELS_WEIGHTS_MAX + 8)
+
+/*
+ * Pins: within libtrain (nn.c), an fp32 array that several bf16 matmuls of
+ * one call read (linear backward's dout) is converted once for all of
+ * them.  train_kernels_bf16_pin returns a token (> 0) if the array now has
+ * a bf16 mirror, converted on its first use by a matmul (only under bf16
+ * precision on a CPU with native bf16), and 0 if not (nothing to undo:
+ * the matmuls then convert as usual).  The array must not change until
+ * train_kernels_bf16_unpin(token), except through matmuls writing it (they
+ * mark the mirror stale).
+ */
+int train_kernels_bf16_pin(const float *p, size_t n);
+void train_kernels_bf16_unpin(int token);
+/* Conversions of mirrors (registered arrays and pins) so far. */
+size_t train_kernels_mirror_conversions(void);
+
 /* Primitives built since the process started (cache misses of either cache). */
 size_t train_kernels_primitives_built(void);
 /* Entries in the matmul cache now. */

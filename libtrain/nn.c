@@ -19,6 +19,8 @@
 #include <train/kernels.h>
 #include <train/nn.h>
 
+#include "kernels_private.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -168,11 +170,16 @@ int train_linear_backward(float *dinp, float *dw, float *db, const float *dout, 
 	if (!dout || N <= 0 || C <= 0 || OC <= 0 || (dinp && !w) || (dw && !inp))
 		return TRAIN_EINVAL;
 	int rc = TRAIN_OK;
+	/* under bf16, both products read one bf16 copy of dout */
+	int pin = dinp && dw ? train_kernels_bf16_pin(dout, (size_t)N * OC) : 0;
 	/* dinp (N, C) += dout (N, OC) @ w (OC, C) */
-	if (dinp && (rc = train_matmul(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C)) != 0)
-		return rc;
+	if (dinp)
+		rc = train_matmul(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
 	/* dw (OC, C) += dout^T (OC, N) @ inp (N, C) */
-	if (dw && (rc = train_matmul(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C)) != 0)
+	if (dw && rc == TRAIN_OK)
+		rc = train_matmul(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+	train_kernels_bf16_unpin(pin);
+	if (rc != TRAIN_OK)
 		return rc;
 	if (db)
 		for (int n = 0; n < N; n++)
@@ -768,13 +775,16 @@ int train_attention_backward(float *dqkv, const float *dout, const float *qkv, c
 		 * Masked entries have att = 0, so their scores get no gradient. */
 		if ((rc = train_softmax_rows_backward(datt, att_c, datt, nb * NH * T, T, 0)) != TRAIN_OK)
 			break;
+		/* under bf16, the next two products read one bf16 copy of dscores */
+		int pin = train_kernels_bf16_pin(datt, (size_t)nb * NH * T * T);
 		/* dq (T, HS) += scale * dscores (T, T) @ k (T, HS) */
-		if ((rc = train_matmul_batch(0, 0, nb, NH, T, HS, T, scale, datt, T, s_att, k, C3, s_qkv,
-		                             1.0f, dq, C3, s_qkv)) != TRAIN_OK)
-			break;
+		rc = train_matmul_batch(0, 0, nb, NH, T, HS, T, scale, datt, T, s_att, k, C3, s_qkv, 1.0f,
+		                        dq, C3, s_qkv);
 		/* dk (T, HS) += scale * dscores^T (T, T) @ q (T, HS) */
-		rc = train_matmul_batch(1, 0, nb, NH, T, HS, T, scale, datt, T, s_att, q, C3, s_qkv,
-		                        1.0f, dk, C3, s_qkv);
+		if (rc == TRAIN_OK)
+			rc = train_matmul_batch(1, 0, nb, NH, T, HS, T, scale, datt, T, s_att, q, C3, s_qkv,
+			                        1.0f, dk, C3, s_qkv);
+		train_kernels_bf16_unpin(pin);
 	}
 	free(datt);
 	return rc;

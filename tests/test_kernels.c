@@ -723,6 +723,134 @@ static void test_op_cache(void)
 	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
 }
 
+/* ---- bf16 copies of weights and pins ---------------------------------------- */
+
+/* C (M x N) = A (M x K) W^T with W (N x K) inside a registered block:
+ * the weights' copy is made once per change, and the results are those of
+ * an unregistered call. */
+static void test_weights(void)
+{
+	enum { M = 37, N = 19, K = 45, PAD = 100 };
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_BF16), 0);
+	int native = train_cpu_has_bf16(); /* mirrors are used only then */
+	float *block = malloc((PAD + N * K + PAD) * sizeof *block), *W = block + PAD;
+	float *A = malloc(M * K * sizeof *A), *C0 = malloc(M * N * sizeof *C0);
+	float *C1 = malloc(M * N * sizeof *C1);
+	CU_ASSERT_FATAL(block && A && C0 && C1);
+	train_rng_fill_uniform(&rng, block, PAD + N * K + PAD, -1, 1);
+	train_rng_fill_uniform(&rng, A, M * K, -1, 1);
+
+	/* unregistered, then registered: the same values */
+	CU_ASSERT_EQUAL(train_matmul(0, 1, M, N, K, 1, A, K, W, K, 0, C0, N), 0);
+	CU_ASSERT_EQUAL(train_kernels_weights_register(block, PAD + N * K + PAD), 0);
+	size_t conv = train_kernels_mirror_conversions();
+	CU_ASSERT_EQUAL(train_matmul(0, 1, M, N, K, 1, A, K, W, K, 0, C1, N), 0);
+	CU_ASSERT_EQUAL(train_kernels_mirror_conversions(), conv + native);
+	double worst = 0;
+	for (int i = 0; i < M * N; i++)
+		worst = fmax(worst, fabs(C1[i] - C0[i]));
+	CU_ASSERT(worst <= 1e-6);
+	fprintf(stderr, "  registered weights: native bf16 %d, largest difference %.3g, impl %s\n",
+	        native, worst, train_kernels_last_impl());
+	/* read again, untransposed too (W as K' x N' = N x K): no new conversion */
+	CU_ASSERT_EQUAL(train_matmul(0, 1, M, N, K, 1, A, K, W, K, 0, C1, N), 0);
+	CU_ASSERT_EQUAL(train_matmul(0, 0, 3, K, N, 1, A, N, W, K, 0, C1, K), 0);
+	CU_ASSERT_EQUAL(train_kernels_mirror_conversions(), conv + native);
+
+	/* the contract: a write without changed() leaves the old copy in use */
+	for (int i = 0; i < N * K; i++)
+		W[i] = -W[i];
+	CU_ASSERT_EQUAL(train_matmul(0, 1, M, N, K, 1, A, K, W, K, 0, C1, N), 0);
+	if (native) { /* still the old weights */
+		int old = 1;
+		for (int i = 0; i < M * N; i++)
+			old &= fabsf(C1[i] - C0[i]) <= 1e-6f;
+		CU_ASSERT(old);
+	}
+	train_kernels_weights_changed(block);
+	CU_ASSERT_EQUAL(train_matmul(0, 1, M, N, K, 1, A, K, W, K, 0, C1, N), 0);
+	CU_ASSERT_EQUAL(train_kernels_mirror_conversions(), conv + 2 * native);
+	int negated = 1;
+	for (int i = 0; i < M * N; i++)
+		negated &= fabsf(C1[i] + C0[i]) <= 1e-6f;
+	CU_ASSERT(negated);
+	train_kernels_weights_changed(NULL); /* every array: the same */
+	CU_ASSERT_EQUAL(train_matmul(0, 1, M, N, K, 1, A, K, W, K, 0, C1, N), 0);
+	CU_ASSERT_EQUAL(train_kernels_mirror_conversions(), conv + 3 * native);
+
+	/* a matmul writing into the block marks it changed */
+	CU_ASSERT_EQUAL(train_matmul(0, 0, 1, 4, 1, 1, A, 1, A, 4, 0, block, 4), 0);
+	CU_ASSERT_EQUAL(train_matmul(0, 1, M, N, K, 1, A, K, W, K, 0, C1, N), 0);
+	CU_ASSERT_EQUAL(train_kernels_mirror_conversions(), conv + 4 * native);
+
+	/* fp32: nothing converted */
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	train_kernels_weights_changed(block);
+	CU_ASSERT_EQUAL(train_matmul(0, 1, M, N, K, 1, A, K, W, K, 0, C1, N), 0);
+	CU_ASSERT_EQUAL(train_kernels_mirror_conversions(), conv + 4 * native);
+
+	/* arguments: overlap, NULL, empty, too many */
+	CU_ASSERT_EQUAL(train_kernels_weights_register(W + 5, 10), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_kernels_weights_register(NULL, 10), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_kernels_weights_register(A, 0), TRAIN_EINVAL);
+	float many[TRAIN_KERNELS_WEIGHTS_MAX][4];
+	int ok = 0;
+	for (int i = 0; i < TRAIN_KERNELS_WEIGHTS_MAX; i++)
+		ok += train_kernels_weights_register(many[i], 4) == 0;
+	CU_ASSERT_EQUAL(ok, TRAIN_KERNELS_WEIGHTS_MAX - 1); /* block is one */
+	CU_ASSERT_EQUAL(train_kernels_weights_register(A, 4), TRAIN_ENOMEM);
+	for (int i = 0; i < TRAIN_KERNELS_WEIGHTS_MAX; i++)
+		train_kernels_weights_unregister(many[i]);
+	train_kernels_weights_unregister(block);
+	train_kernels_weights_unregister(block); /* unknown: nothing */
+	CU_ASSERT_EQUAL(train_kernels_weights_register(W + 5, 10), 0);
+	train_kernels_weights_unregister(W + 5);
+	free(block), free(A), free(C0), free(C1);
+}
+
+static void test_pins(void)
+{
+	enum { N = 64, OC = 48, C = 40 };
+	float *dout = malloc(N * OC * sizeof *dout), *w = malloc(OC * C * sizeof *w);
+	float *x = malloc(N * C * sizeof *x), *dx = calloc(N * C, sizeof *dx);
+	float *dw = calloc(OC * C, sizeof *dw), *dx0 = calloc(N * C, sizeof *dx0);
+	float *dw0 = calloc(OC * C, sizeof *dw0);
+	CU_ASSERT_FATAL(dout && w && x && dx && dw && dx0 && dw0);
+	train_rng_fill_uniform(&rng, dout, N * OC, -1, 1);
+	train_rng_fill_uniform(&rng, w, OC * C, -1, 1);
+	train_rng_fill_uniform(&rng, x, N * C, -1, 1);
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	CU_ASSERT_EQUAL(train_kernels_bf16_pin(dout, N * OC), 0); /* fp32: never */
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_BF16), 0);
+	int native = train_cpu_has_bf16();
+	/* linear backward's two products, unpinned and pinned: the same values,
+	 * and with the pin one conversion of dout */
+	CU_ASSERT_EQUAL(train_matmul(0, 0, N, C, OC, 1, dout, OC, w, C, 1, dx0, C), 0);
+	CU_ASSERT_EQUAL(train_matmul(1, 0, OC, C, N, 1, dout, OC, x, C, 1, dw0, C), 0);
+	size_t conv = train_kernels_mirror_conversions();
+	int pin = train_kernels_bf16_pin(dout, N * OC);
+	CU_ASSERT(native ? pin > 0 : pin == 0);
+	CU_ASSERT_EQUAL(train_kernels_bf16_pin(dout + 1, 5), 0); /* overlaps: refused */
+	CU_ASSERT_EQUAL(train_matmul(0, 0, N, C, OC, 1, dout, OC, w, C, 1, dx, C), 0);
+	CU_ASSERT_EQUAL(train_matmul(1, 0, OC, C, N, 1, dout, OC, x, C, 1, dw, C), 0);
+	train_kernels_bf16_unpin(pin);
+	CU_ASSERT_EQUAL(train_kernels_mirror_conversions(), conv + (pin > 0));
+	double worst = 0;
+	for (int i = 0; i < N * C; i++)
+		worst = fmax(worst, fabs(dx[i] - dx0[i]));
+	for (int i = 0; i < OC * C; i++)
+		worst = fmax(worst, fabs(dw[i] - dw0[i]));
+	CU_ASSERT(worst <= 1e-5);
+	/* unpinned: the slot is free again, and unpin of nothing is harmless */
+	train_kernels_bf16_unpin(pin);
+	train_kernels_bf16_unpin(0);
+	pin = train_kernels_bf16_pin(dout + 1, 5);
+	CU_ASSERT(native ? pin > 0 : pin == 0);
+	train_kernels_bf16_unpin(pin);
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	free(dout), free(w), free(x), free(dx), free(dw), free(dx0), free(dw0);
+}
+
 static void test_cpu(void)
 {
 	/* If cpuid says bf16, the kernel's view (/proc/cpuinfo) agrees.  The
@@ -759,6 +887,8 @@ int main(void)
 		{ "eltwise", test_eltwise },
 		{ "softmax_rows", test_softmax_rows },
 		{ "op_cache", test_op_cache },
+		{ "weights", test_weights },
+		{ "pins", test_pins },
 		{ NULL, NULL },
 	};
 	return test_main("kernels", cases);

@@ -1347,13 +1347,30 @@ static void test_bf16(void)
 	float out[512], dqkv[512], att[512];
 	int64_t s[TRAIN_MAX_DIMS], s2[TRAIN_MAX_DIMS], sa[TRAIN_MAX_DIMS];
 	const float *x = fxf("linear.inp", s), *w = fxf("linear.w", s2), *b = fxf("linear.b", NULL);
-	if (x && w && b) {
+	const float *R = fxf("linear.R", NULL);
+	if (x && w && b && R) {
 		int N = (int)s[0], C = (int)s[1], OC = (int)s2[0];
 		CU_ASSERT_EQUAL(train_linear_forward(out, x, w, b, N, C, OC), TRAIN_OK);
 		CU_ASSERT(near_bf16("linear.out", out, "linear.out", (size_t)N * OC));
+		/* backward: both products read one bf16 copy of dout (a pin); the
+		 * same values as one gradient at a time (no pin) */
+		CU_ASSERT_FATAL((size_t)N * C <= 512 && (size_t)OC * C <= 512);
+		float dinp[512] = {0}, dw[512] = {0}, db[512] = {0}, dinp1[512] = {0}, dw1[512] = {0};
+		CU_ASSERT_EQUAL(train_linear_backward(dinp, dw, db, R, x, w, N, C, OC), TRAIN_OK);
+		CU_ASSERT(near_bf16("linear.dinp", dinp, "linear.dinp", (size_t)N * C));
+		CU_ASSERT(near_bf16("linear.dw", dw, "linear.dw", (size_t)OC * C));
+		CU_ASSERT_EQUAL(train_linear_backward(dinp1, NULL, NULL, R, x, w, N, C, OC), TRAIN_OK);
+		CU_ASSERT_EQUAL(train_linear_backward(NULL, dw1, NULL, R, x, w, N, C, OC), TRAIN_OK);
+		int same = 1;
+		for (int i = 0; i < N * C; i++)
+			same &= fabsf(dinp[i] - dinp1[i]) <= 1e-6f * (1 + fabsf(dinp1[i]));
+		for (int i = 0; i < OC * C; i++)
+			same &= fabsf(dw[i] - dw1[i]) <= 1e-6f * (1 + fabsf(dw1[i]));
+		CU_ASSERT(same);
 	}
 	const uint8_t *km = fx("attn.key_mask", TRAIN_U8, NULL);
-	const float *qkv = fxf("attn1.qkv", s), *R = fxf("attn1.R", NULL);
+	const float *qkv = fxf("attn1.qkv", s);
+	R = fxf("attn1.R", NULL);
 	if (km && qkv && R && fxf("attn1.att", sa)) {
 		int B = (int)s[0], T = (int)s[1], C = (int)s[2] / 3, NH = (int)sa[1];
 		CU_ASSERT_FATAL((size_t)B * T * 3 * C <= 512 && (size_t)B * NH * T * T <= 512);

@@ -12,7 +12,8 @@
  * Precision: where the CPU has AVX-512 BF16 (or AMX), matmuls take their
  * operands in bf16 and accumulate in fp32 (weights stay fp32: the
  * conversion is per call, round-to-nearest-even, into scratch buffers the
- * context keeps); elsewhere, and whenever TRAIN_PRECISION_FP32 is asked
+ * context keeps, or once per optimizer step for registered weights, see
+ * train_kernels_weights_register); elsewhere, and whenever TRAIN_PRECISION_FP32 is asked
  * for, everything is fp32.  A bf16 result differs from the fp32 one by up
  * to about 2^-7 of sum_k |a_ik b_kj| (each operand keeps 8 significant
  * bits); the products themselves are exact and only the sum rounds.  The
@@ -89,6 +90,50 @@ TRAIN_API int train_matmul_batch(int transA, int transB, int batch0, int batch1,
                                  int K, float alpha, const float *A, int lda, const int64_t sa[2],
                                  const float *B, int ldb, const int64_t sb[2], float beta,
                                  float *C, int ldc, const int64_t sc[2]);
+
+/* ---- bf16 copies of weights ------------------------------------------------ */
+
+/*
+ * Under bf16 a matmul converts its fp32 operands to bf16 on every call, and
+ * a weight matrix is read by several matmuls per step (forward, and the
+ * input gradient in backward), and by every micro-batch of an
+ * accumulation window.  Weights change only when the optimizer steps, so
+ * one conversion per step is enough.  Register the fp32 array that holds
+ * them (the parameter arena's block, say): matmul operands lying wholly
+ * inside a registered array then read a bf16 copy of it at the same
+ * offsets, which the context keeps (2 bytes per element) and converts in
+ * one threaded pass on the first use after each change.
+ *
+ * The contract: after ANY write to registered memory other than through
+ * train_matmul/train_matmul_batch (an optimizer step, loading a
+ * checkpoint, initialisation), call train_kernels_weights_changed() before
+ * the next matmul, or matmuls keep reading the old values.  (A matmul
+ * whose output lies in registered memory marks it changed itself.)
+ * Nothing changes under fp32 precision: the copies are made only by bf16
+ * matmuls, so registering costs nothing but the allocation there.  The
+ * results are the same as without registering (the same rounding of the
+ * same values).
+ *
+ * Lifecycle: register once, call changed() after every update, and
+ * unregister before freeing the memory.  Threads: these calls take the
+ * context's lock; the rule above is the caller's to keep across threads.
+ */
+
+/* At most this many arrays are registered at once. */
+#define TRAIN_KERNELS_WEIGHTS_MAX 8
+
+/**
+ * Register the n floats at w (which must stay allocated until
+ * unregistered).  Its copy is stale until the first matmul that reads it.
+ * Errors: TRAIN_EINVAL (w NULL, n 0, or overlapping an array already
+ * registered), TRAIN_ENOMEM (TRAIN_KERNELS_WEIGHTS_MAX arrays registered,
+ * or no memory for the copy).
+ */
+TRAIN_API int train_kernels_weights_register(const float *w, size_t n);
+/** The values at w (a registered array; NULL: every one) have changed. */
+TRAIN_API void train_kernels_weights_changed(const float *w);
+/** Forget the array registered at w and free its copy (unknown w: nothing). */
+TRAIN_API void train_kernels_weights_unregister(const float *w);
 
 /* ---- elementwise and softmax kernels -------------------------------------- */
 
