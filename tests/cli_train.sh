@@ -57,7 +57,9 @@ check "inspect shows node fingerprints" grep -q '"fingerprint"' "$WORK/out"
 check "inspect shows the predict schema" grep -q '"shout"' "$WORK/out"
 status_is 0 "predict" "$TRAIN" predict "$WORK/models/fixed.tar.gz" --plugin-path "$P" text=hey
 check "predict output" grep -qx 'shout: hey!' "$WORK/out"
-status_is 65 "predict without its input" "$TRAIN" predict "$WORK/models/fixed.tar.gz" --plugin-path "$P"
+status_is 0 "predict with no texts reads none from an empty stdin" "$TRAIN" predict \
+	"$WORK/models/fixed.tar.gz" --plugin-path "$P" </dev/null
+check "and prints nothing" test ! -s "$WORK/out"
 
 # Plugins: bad ones are refused with their reason, the rest still load.
 B=$(plugin_dir testparts.so wrongabi.so newminor.so nosymbol.so)
