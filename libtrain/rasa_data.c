@@ -41,10 +41,45 @@ struct rasa_chunk {
 
 #define HUGE_SZ ((size_t)2 << 20)
 
+/*
+ * Big buffers (a big NLU file, its messages, the validator's table) are
+ * mapped on their own, 2 MiB aligned and in whole 2 MiB, with
+ * MADV_HUGEPAGE: where the system gives transparent huge pages, a fresh
+ * 2 MiB costs one fault and one clear instead of 512 of each (here about
+ * 0.07 ms instead of 0.7 ms), and a load mostly writes fresh memory.
+ * Elsewhere it is a plain mapping.  Returns NULL when mmap fails (then use
+ * malloc); *mapped gets the size to unmap.
+ */
+void *rasa_huge_map(size_t size, size_t *mapped)
+{
+	if (size == 0 || size > SIZE_MAX / 4)
+		return NULL;
+	size_t want = (size + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
+	char *p = mmap(NULL, want + HUGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	char *q = (char *)(((uintptr_t)p + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
+	if (q > p)
+		munmap(p, (size_t)(q - p));
+	if (q + want < p + want + HUGE_SZ)
+		munmap(q + want, (size_t)(p + want + HUGE_SZ - (q + want)));
+#ifdef MADV_HUGEPAGE
+	madvise(q, want, MADV_HUGEPAGE);
+#endif
+	*mapped = want;
+	return q;
+}
+
+void rasa_huge_unmap(void *p, size_t mapped)
+{
+	if (p)
+		munmap(p, mapped);
+}
+
 static void chunk_free(struct rasa_chunk *c)
 {
 	if (c && c->mapped)
-		munmap(c, c->mapped);
+		rasa_huge_unmap(c, c->mapped);
 	else
 		free(c);
 }
@@ -76,21 +111,9 @@ static struct rasa_chunk *chunk_new(size_t cap)
 {
 	struct rasa_chunk *c = NULL;
 	size_t mapped = 0;
-	if (cap >= ((size_t)1 << 20) && cap < SIZE_MAX / 4) {
-		size_t want = (sizeof(struct rasa_chunk) + cap + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
-		char *p = mmap(NULL, want + HUGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p != MAP_FAILED) {
-			char *q = (char *)(((uintptr_t)p + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
-			if (q > p)
-				munmap(p, (size_t)(q - p));
-			if (q + want < p + want + HUGE_SZ)
-				munmap(q + want, (size_t)(p + want + HUGE_SZ - (q + want)));
-			madvise(q, want, MADV_HUGEPAGE);
-			c = (struct rasa_chunk *)(void *)q;
-			mapped = want;
-			cap = want - sizeof(struct rasa_chunk);
-		}
-	}
+	if (cap >= ((size_t)1 << 20) && cap < SIZE_MAX / 4 &&
+	    (c = rasa_huge_map(sizeof(struct rasa_chunk) + cap, &mapped)))
+		cap = mapped - sizeof(struct rasa_chunk);
 	if (!c)
 		c = malloc(sizeof(struct rasa_chunk) + cap);
 	if (!c)
@@ -2504,6 +2527,27 @@ static const train_rasa_named_list *r_named_lists(rd *r, size_t *n_out)
 	return r->rc ? NULL : l;
 }
 
+/* Room for a value's bytes (*cap or more): malloc'd, as the value frees
+ * it.  A big one is 2 MiB aligned and asks for huge pages over its whole
+ * 2 MiB blocks (see rasa_huge_map; glibc's hugetlb tunable does the same
+ * to its own blocks): a value is mostly fresh memory written once. */
+static unsigned char *value_buffer(size_t *cap)
+{
+	size_t c = *cap;
+	if (c >= HUGE_SZ && c < SIZE_MAX / 4) {
+		size_t r = (c + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
+		void *p = NULL;
+		if (posix_memalign(&p, HUGE_SZ, r) == 0) {
+#ifdef MADV_HUGEPAGE
+			madvise(p, r, MADV_HUGEPAGE);
+#endif
+			*cap = r;
+			return p;
+		}
+	}
+	return malloc(c);
+}
+
 /* Encode `x` with `body` into a value of `type`; `hint`: the bytes to
  * reserve (about the size, better more than less). */
 static int encode_value(void (*body)(wr *, const void *), const void *x, size_t hint,
@@ -2511,7 +2555,7 @@ static int encode_value(void (*body)(wr *, const void *), const void *x, size_t 
 {
 	wr w = { NULL, 0, 0, 0 };
 	w.cap = hint < 256 ? 256 : hint;
-	if (!(w.p = malloc(w.cap)))
+	if (!(w.p = value_buffer(&w.cap)))
 		w.rc = TRAIN_ENOMEM;
 	else
 		body(&w, x);
@@ -2549,8 +2593,10 @@ static void nlu_write(wr *w, const void *x)
 		}
 		if (m->text && m->intent && !m->response_key && !m->metadata && !m->intent_metadata &&
 		    !m->n_entities && !w->rc) {
-			/* the usual message, in one step: the same bytes as below */
-			size_t tl = strlen(m->text), need = 4 + tl + 4 + run_len + 4 * 4;
+			/* the usual message, in one step: the same bytes as below (its
+			 * text_len is its text's strlen, as in every message the
+			 * readers and the decoder make) */
+			size_t tl = m->text_len, need = 4 + tl + 4 + run_len + 4 * 4;
 			if (tl < SER_NULL && run_len < SER_NULL && w->cap - w->len >= need) {
 				unsigned char *q = w->p + w->len;
 				train_put_u32(q, (uint32_t)tl);

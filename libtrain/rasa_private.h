@@ -26,6 +26,10 @@ struct train_rasa_arena {
 typedef struct train_rasa_arena rasa_arena;
 
 rasa_arena *rasa_arena_new(void);
+/* A big buffer of its own mapping, zeroed, with huge pages where the
+ * system has them (rasa_data.c says why); NULL when mmap fails. */
+void *rasa_huge_map(size_t size, size_t *mapped);
+void rasa_huge_unmap(void *p, size_t mapped);
 /* Memory from rasa_buf_new() that the arena frees with itself from now on. */
 void rasa_arena_adopt(rasa_arena *a, char *buf);
 /* `size` bytes that an arena can adopt (free with rasa_buf_free otherwise). */

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "rasa_private.h"
 #include "util.h"
 
 #include <xxhash.h>
@@ -959,7 +960,9 @@ static void check_unused(vctx *v)
  * (high half) and that message's index + 1 (low half), so most probes
  * compare hashes, not texts, and each text is hashed once; hashes run AHEAD
  * messages in front with their slots prefetched (the table is bigger than
- * the caches close to the core). */
+ * the caches close to the core).  A message's text_len is its text's
+ * strlen: the readers and the decoder make every message so (<train/rasa.h>:
+ * loaded structs are the library's and read-only). */
 static void scan_nlu(vctx *v)
 {
 	size_t n = v->nlu ? v->nlu->n_messages : 0;
@@ -968,15 +971,21 @@ static void scan_nlu(vctx *v)
 	const train_rasa_message *ms = v->nlu->messages;
 	uint64_t *tab = NULL;
 	unsigned char *warned = NULL; /* by first message: once per text */
-	size_t cap = 64;
+	size_t cap = 64, mapped = 0;
 	if (n < UINT32_MAX / 2) {
 		while (cap < n * 2)
 			cap *= 2;
-		tab = calloc(cap, sizeof *tab);
+		/* a big table is fresh memory written all over: huge pages */
+		if (cap * sizeof *tab < ((size_t)256 << 10) ||
+		    !(tab = rasa_huge_map(cap * sizeof *tab, &mapped)))
+			tab = calloc(cap, sizeof *tab);
 		warned = calloc((n + 7) / 8, 1);
 	}
 	if (!tab || !warned) { /* (or more messages than the index half holds: no such memory) */
-		free(tab);
+		if (mapped)
+			rasa_huge_unmap(tab, mapped);
+		else
+			free(tab);
 		free(warned);
 		v->oom = 1;
 		return;
@@ -985,7 +994,7 @@ static void scan_nlu(vctx *v)
 	uint64_t ring[AHEAD];
 	for (size_t i = 0; i < n && i < AHEAD; i++) {
 		const train_rasa_message *m = &ms[i];
-		ring[i] = m->text ? str_hash(m->text, strlen(m->text)) : 0;
+		ring[i] = m->text ? str_hash(m->text, m->text_len) : 0;
 		__builtin_prefetch(&tab[ring[i] & (cap - 1)]);
 	}
 	const char *run = NULL;
@@ -995,7 +1004,7 @@ static void scan_nlu(vctx *v)
 		uint64_t h = ring[i % AHEAD];
 		if (i + AHEAD < n) {
 			const train_rasa_message *ma = &ms[i + AHEAD];
-			uint64_t ha = ma->text ? str_hash(ma->text, strlen(ma->text)) : 0;
+			uint64_t ha = ma->text ? str_hash(ma->text, ma->text_len) : 0;
 			ring[i % AHEAD] = ha;
 			__builtin_prefetch(&tab[ha & (cap - 1)]);
 		}
@@ -1015,10 +1024,12 @@ static void scan_nlu(vctx *v)
 			continue;
 		uint64_t tag = h & 0xFFFFFFFF00000000ull;
 		size_t j = (size_t)h & (cap - 1);
-		for (; tab[j]; j = (j + 1) & (cap - 1))
-			if ((tab[j] & 0xFFFFFFFF00000000ull) == tag &&
-			    !strcmp(ms[(tab[j] & 0xFFFFFFFFu) - 1].text, m->text))
+		for (; tab[j]; j = (j + 1) & (cap - 1)) {
+			const train_rasa_message *o = &ms[(tab[j] & 0xFFFFFFFFu) - 1];
+			if ((tab[j] & 0xFFFFFFFF00000000ull) == tag && o->text_len == m->text_len &&
+			    !memcmp(o->text, m->text, m->text_len))
 				break;
+		}
 		if (!tab[j]) {
 			tab[j] = tag | (uint64_t)(i + 1);
 			continue;
@@ -1045,7 +1056,10 @@ static void scan_nlu(vctx *v)
 		v->dups[v->n_dups][1] = fi;
 		v->n_dups++;
 	}
-	free(tab);
+	if (mapped)
+		rasa_huge_unmap(tab, mapped);
+	else
+		free(tab);
 	free(warned);
 }
 
