@@ -383,6 +383,20 @@ static train_features *small_features(featurizer *fz)
 	return f;
 }
 
+/* nlu-small plus extra labelled texts (a featurizer whose vocabulary grows). */
+static train_features *small_features_plus(featurizer *fz, const char *const *texts,
+                                           const char *const *intents, size_t n)
+{
+	train_rasa_nlu *nlu = small_nlu();
+	train_features *f = NULL;
+	CU_ASSERT_EQUAL_FATAL(train_features_from_nlu(nlu, &f), TRAIN_OK);
+	train_rasa_nlu_free(nlu);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT_EQUAL_FATAL(train_features_add_message(f, texts[i], intents[i], NULL), TRAIN_OK);
+	featurize(f, fz, 1);
+	return f;
+}
+
 /* Features of texts for prediction. */
 static train_features *texts_features(featurizer *fz, const char *const *texts, size_t n)
 {
@@ -576,6 +590,31 @@ static void *train_small(const char *yaml, featurizer *fz, json_t **report, doub
 	return self;
 }
 
+/* The model most tests share (trained once: valgrind runs stay short). */
+static struct {
+	void *self;
+	featurizer fz;
+	json_t *rep;
+	double secs;
+} shared;
+
+static void *shared_model(void)
+{
+	if (!shared.self)
+		shared.self = train_small(small_config, &shared.fz, &shared.rep, &shared.secs);
+	return shared.self;
+}
+
+static void shared_free(void)
+{
+	if (shared.self)
+		nlu_diet_class.destroy(shared.self);
+	json_decref(shared.rep);
+	vocab_free(&shared.fz.words);
+	vocab_free(&shared.fz.prefixes);
+	memset(&shared, 0, sizeof shared);
+}
+
 /* Run process on the given features; the parse JSON text (malloc'd). */
 static char *diet_run(const train_component_class *cls, void *self, const train_features *f)
 {
@@ -646,10 +685,10 @@ static void check_predictions(void *self, featurizer *fz, int *intent_errors, in
 
 static void test_diet_learns(void)
 {
-	featurizer fz = { 0 };
-	json_t *rep;
-	double secs;
-	void *self = train_small(small_config, &fz, &rep, &secs);
+	void *self = shared_model();
+	featurizer *fz = &shared.fz;
+	json_t *rep = shared.rep;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rep);
 	CU_ASSERT(json_real_value(json_object_get(rep, "training_accuracy")) == 1.0);
 	CU_ASSERT(json_real_value(json_object_get(rep, "training_entity_f1")) == 1.0);
 	CU_ASSERT(json_integer_value(json_object_get(rep, "epochs")) == SMALL_EPOCHS);
@@ -658,14 +697,14 @@ static void test_diet_learns(void)
 	CU_ASSERT(json_real_value(json_object_get(rep, "loss")) <
 	          json_real_value(json_object_get(rep, "first_epoch_loss")));
 	fprintf(stderr, "\n  DIET on nlu-small (31 examples, %d epochs, 1 transformer layer of 32): "
-	        "%.2f s\n", SMALL_EPOCHS, secs);
+	        "%.2f s\n", SMALL_EPOCHS, shared.secs);
 	int ie, ee;
-	check_predictions(self, &fz, &ie, &ee);
+	check_predictions(self, fz, &ie, &ee);
 	CU_ASSERT_EQUAL(ie, 0);
 	CU_ASSERT_EQUAL(ee, 0);
 	/* an unseen message still gets a full ranking whose confidences sum to 1 */
 	const char *texts[] = { "fly me to Paris please", "hello" };
-	train_features *f = texts_features(&fz, texts, 2);
+	train_features *f = texts_features(fz, texts, 2);
 	char *s = diet_run(&nlu_diet_class, self, f);
 	json_t *j = json_loads(s, 0, NULL);
 	CU_ASSERT(json_is_array(j) && json_array_size(j) == 2);
@@ -679,10 +718,6 @@ static void test_diet_learns(void)
 	json_decref(j);
 	free(s);
 	train_features_free(f);
-	json_decref(rep);
-	nlu_diet_class.destroy(self);
-	vocab_free(&fz.words);
-	vocab_free(&fz.prefixes);
 }
 
 /* Without a transformer and without entities, only the sentence rows are
@@ -762,15 +797,18 @@ static const char *persist(const train_component_class *cls, void *self)
 
 static void test_diet_reproducible(void)
 {
+	const char *cfg = "epochs: 6\nnumber_of_transformer_layers: 1\ntransformer_size: 32\n"
+	                  "number_of_attention_heads: 2\ndense_dimension: {text: 32}\n"
+	                  "batch_size: [8, 16]\nrandom_seed: 7\n";
 	char cfg2[512];
-	snprintf(cfg2, sizeof cfg2, "%s", small_config);
+	snprintf(cfg2, sizeof cfg2, "%s", cfg);
 	char *seed = strstr(cfg2, "random_seed: 7");
 	memcpy(seed, "random_seed: 8", 14);
 	char *bytes[3];
 	size_t sizes[3];
 	for (int k = 0; k < 3; k++) {
 		featurizer fz = { 0 };
-		void *self = train_small(k < 2 ? small_config : cfg2, &fz, NULL, NULL);
+		void *self = train_small(k < 2 ? cfg : cfg2, &fz, NULL, NULL);
 		char path[600];
 		snprintf(path, sizeof path, "%s/diet.safetensors", persist(&nlu_diet_class, self));
 		bytes[k] = read_all(path, &sizes[k]);
@@ -786,16 +824,15 @@ static void test_diet_reproducible(void)
 
 static void test_diet_persist_load(void)
 {
-	featurizer fz = { 0 };
-	void *self = train_small(small_config, &fz, NULL, NULL);
+	void *self = shared_model();
+	featurizer *fz = &shared.fz;
 	train_rasa_nlu *nlu = small_nlu();
 	const char *texts[64];
 	for (size_t i = 0; i < nlu->n_messages; i++)
 		texts[i] = nlu->messages[i].text;
-	train_features *f = texts_features(&fz, texts, nlu->n_messages);
+	train_features *f = texts_features(fz, texts, nlu->n_messages);
 	char *before = diet_run(&nlu_diet_class, self, f);
 	const char *dir = persist(&nlu_diet_class, self);
-	nlu_diet_class.destroy(self);
 
 	train_ctx ctx;
 	ctx_make(&ctx);
@@ -826,7 +863,7 @@ static void test_diet_persist_load(void)
 	CU_ASSERT_EQUAL_FATAL(train_features_create(&g), TRAIN_OK);
 	CU_ASSERT_EQUAL_FATAL(train_features_add_message(g, "hello", NULL, NULL), TRAIN_OK);
 	tokenize(g);
-	sparse_block(g, "words", &fz.words, 0, 0);
+	sparse_block(g, "words", &fz->words, 0, 0);
 	train_values *in = values_with("features", features_value(g)), *out = NULL;
 	train_values_create(&out);
 	CU_ASSERT_EQUAL(nlu_diet_class.process(loaded, in, out, &ctx), TRAIN_ECOMPONENT);
@@ -848,19 +885,20 @@ static void test_diet_persist_load(void)
 	train_rasa_nlu_free(nlu);
 	free(before);
 	free(after);
-	vocab_free(&fz.words);
-	vocab_free(&fz.prefixes);
 }
 
 /* Finetuning continues from the loaded weights: its first epoch's loss is
  * below a fresh model's. */
 static void test_diet_finetune(void)
 {
+	void *self = shared_model();
+	/* a copy of the shared featurizer: the new examples grow its vocabulary */
 	featurizer fz = { 0 };
-	json_t *fresh_rep;
-	void *self = train_small(small_config, &fz, &fresh_rep, NULL);
+	for (size_t i = 0; i < shared.fz.words.n; i++)
+		vocab_id(&fz.words, shared.fz.words.w[i], 1);
+	for (size_t i = 0; i < shared.fz.prefixes.n; i++)
+		vocab_id(&fz.prefixes, shared.fz.prefixes.w[i], 1);
 	const char *dir = persist(&nlu_diet_class, self);
-	nlu_diet_class.destroy(self);
 
 	train_ctx ctx;
 	ctx_make(&ctx);
@@ -872,8 +910,12 @@ static void test_diet_finetune(void)
 	train_resource res = { .dir = (char *)dir };
 	void *ft = NULL;
 	CU_ASSERT_EQUAL_FATAL(nlu_diet_class.load(cfg, &res, &ctx, &ft), TRAIN_OK);
-	/* the same data (the featurizer's vocabulary is fixed) */
-	train_features *f = small_features(&fz);
+	/* the data and new examples with new words: the sparse blocks grow */
+	const char *texts[] = { "howdy partner", "cheers mate", "ciao" };
+	const char *intents[] = { "greet", "thank", "goodbye" };
+	size_t words = shared.fz.words.n;
+	train_features *f = small_features_plus(&fz, texts, intents, 3);
+	CU_ASSERT(fz.words.n > words);
 	train_values *in = values_with("features", features_value(f)), *out = NULL;
 	train_values_create(&out);
 	rc = nlu_diet_class.train(ft, in, out, &ctx);
@@ -885,13 +927,26 @@ static void test_diet_finetune(void)
 	CU_ASSERT(json_is_true(json_object_get(rep, "finetuned")));
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(rep, "epochs")), (SMALL_EPOCHS + 3) / 4);
 	double ft_first = json_real_value(json_object_get(rep, "first_epoch_loss"));
-	double fresh_first = json_real_value(json_object_get(fresh_rep, "first_epoch_loss"));
+	double fresh_first = json_real_value(json_object_get(shared.rep, "first_epoch_loss"));
 	CU_ASSERT(ft_first < fresh_first / 2);
 	CU_ASSERT(json_real_value(json_object_get(rep, "training_accuracy")) == 1.0);
 	json_decref(rep);
 	train_values_destroy(in);
 	train_values_destroy(out);
 	train_features_free(f);
+	/* the grown model persists and loads like any other */
+	const char *dir2 = persist(&nlu_diet_class, ft);
+	train_resource res2 = { .dir = (char *)dir2 };
+	void *again = NULL;
+	CU_ASSERT_EQUAL_FATAL(nlu_diet_class.load(cfg, &res2, &ctx, &again), TRAIN_OK);
+	const char *t1[] = { "howdy partner" };
+	train_features *g1 = texts_features(&fz, t1, 1);
+	char *a = diet_run(&nlu_diet_class, ft, g1), *b = diet_run(&nlu_diet_class, again, g1);
+	CU_ASSERT_STRING_EQUAL(a, b);
+	free(a);
+	free(b);
+	train_features_free(g1);
+	nlu_diet_class.destroy(again);
 
 	/* a new intent cannot be finetuned into the model */
 	train_features *g = NULL;
@@ -908,7 +963,6 @@ static void test_diet_finetune(void)
 
 	nlu_diet_class.destroy(ft);
 	train_config_destroy(cfg);
-	json_decref(fresh_rep);
 	vocab_free(&fz.words);
 	vocab_free(&fz.prefixes);
 }
@@ -1130,8 +1184,8 @@ static void test_synonyms(void)
  * of a Rasa pipeline. */
 static void test_pipeline(void)
 {
-	featurizer fz = { 0 };
-	void *diet = train_small(small_config, &fz, NULL, NULL);
+	void *diet = shared_model();
+	featurizer *fz = &shared.fz;
 	train_ctx ctx;
 	ctx_make(&ctx);
 	train_rasa_nlu *nlu = small_nlu();
@@ -1149,7 +1203,7 @@ static void test_pipeline(void)
 	void *fb = fallback_make("{threshold: 0.3}");
 
 	const char *t[] = { "a flight to NYC" };
-	train_features *f = texts_features(&fz, t, 1);
+	train_features *f = texts_features(fz, t, 1);
 	char *p1 = diet_run(&nlu_diet_class, diet, f);
 	char *p2 = run_parse(&nlu_synonym_class, syn, p1);
 	char *p3 = run_parse(&nlu_fallback_class, fb, p2);
@@ -1164,11 +1218,8 @@ static void test_pipeline(void)
 	free(p2);
 	free(p3);
 	train_features_free(f);
-	nlu_diet_class.destroy(diet);
 	nlu_synonym_class.destroy(syn);
 	nlu_fallback_class.destroy(fb);
-	vocab_free(&fz.words);
-	vocab_free(&fz.prefixes);
 }
 
 static void test_descriptor(void)
@@ -1203,5 +1254,7 @@ int main(void)
 		{ "descriptor", test_descriptor },
 		{ NULL, NULL },
 	};
-	return test_main("diet", cases);
+	int rc = test_main("diet", cases);
+	shared_free();
+	return rc;
 }

@@ -1563,6 +1563,133 @@ static int evaluate(const diet_model *m, const diet_opts *o, const train_feature
 	return TRAIN_OK;
 }
 
+/*
+ * Finetuning on features whose sparse blocks grew (a CountVectorsFeaturizer
+ * that appended new terms to its vocabulary): as Rasa's
+ * _replace_dense_for_sparse_layer, each block's known rows of the
+ * sparse-to-dense kernels keep their values and the new rows are drawn from
+ * a normal distribution with the mean and deviation of the old kernel.
+ * Other blocks must be as they were (match_blocks says what differs).
+ */
+static int diet_grow(diet_model **mp, const train_features *f, uint64_t seed, char *why,
+                     size_t whylen)
+{
+	diet_model *old = *mp, *m;
+	int grow = 0;
+	for (int i = 0; i < old->n_blocks; i++) {
+		size_t b;
+		if (train_features_find_block(f, old->blocks[i].name, &b) ||
+		    (int)f->blocks[b].kind != old->blocks[i].kind || f->blocks[b].dim == old->blocks[i].dim)
+			continue;
+		if (old->blocks[i].kind != TRAIN_FEAT_SPARSE || f->blocks[b].dim < old->blocks[i].dim)
+			return TRAIN_OK; /* match_blocks reports it */
+		grow = 1;
+	}
+	if (!grow)
+		return TRAIN_OK;
+	if (!(m = malloc(sizeof *m)))
+		return TRAIN_ENOMEM;
+	/* the architecture moves to the new model; the parameters are laid out anew */
+	*m = *old;
+	old->labels = old->types = NULL;
+	old->blocks = NULL;
+	old->hid_text = old->hid_label = NULL;
+	old->n_labels = old->n_types = old->n_blocks = 0;
+	m->pt = NULL;
+	m->n_pt = m->cap_pt = 0;
+	m->n_floats = 0;
+	m->pa = m->ga = m->oa = m->ma = NULL;
+	m->P = m->G = m->M = m->V = NULL;
+	m->th = m->lh = NULL;
+	m->tl = NULL;
+	m->step = 0;
+	uint32_t *old_dim = calloc((size_t)m->n_blocks + 1, sizeof *old_dim);
+	uint32_t *old_off = calloc((size_t)m->n_blocks + 1, sizeof *old_off);
+	int rc = TRAIN_ENOMEM;
+	if (!old_dim || !old_off)
+		goto out;
+	for (int i = 0; i < m->n_blocks; i++) {
+		old_dim[i] = m->blocks[i].dim;
+		old_off[i] = m->blocks[i].off;
+	}
+	m->sparse_dim = 0;
+	for (int i = 0; i < m->n_blocks; i++) {
+		dblock *d = &m->blocks[i];
+		if (d->kind != TRAIN_FEAT_SPARSE)
+			continue;
+		size_t b;
+		if (!train_features_find_block(f, d->name, &b))
+			d->dim = f->blocks[b].dim;
+		if (d->dim > (uint32_t)INT32_MAX - m->sparse_dim) {
+			rc = fail(why, whylen, "too many sparse feature columns");
+			goto out;
+		}
+		d->off = m->sparse_dim;
+		m->sparse_dim += d->dim;
+	}
+	if ((rc = diet_layout(m)))
+		goto out;
+	train_rng r;
+	train_rng_seed(&r, seed ^ 0x67726f77ULL);
+	for (int i = 0; i < m->n_pt; i++) {
+		ptensor *t = &m->pt[i];
+		const ptensor *o = &old->pt[i];
+		if (t->mask)
+			memcpy(t->mask, o->mask, (size_t)o->rows * o->cols);
+		if (i != m->sq_w && i != m->st_w) {
+			memcpy(m->P + t->off, old->P + o->off, (size_t)o->rows * o->cols * sizeof(float));
+			continue;
+		}
+		int U = t->cols;
+		const float *ow = old->P + o->off;
+		size_t n = (size_t)o->rows * U;
+		double mean = 0, var = 0;
+		for (size_t k = 0; k < n; k++)
+			mean += ow[k];
+		mean /= n;
+		for (size_t k = 0; k < n; k++)
+			var += (ow[k] - mean) * (ow[k] - mean);
+		float sd = (float)sqrt(var / n);
+		for (int bi = 0; bi < m->n_blocks; bi++) {
+			const dblock *d = &m->blocks[bi];
+			if (d->kind != TRAIN_FEAT_SPARSE)
+				continue;
+			float *nw = m->P + t->off + (size_t)d->off * U;
+			memcpy(nw, ow + (size_t)old_off[bi] * U, (size_t)old_dim[bi] * U * sizeof(float));
+			train_rng_fill_normal(&r, nw + (size_t)old_dim[bi] * U,
+			                      (size_t)(d->dim - old_dim[bi]) * U, (float)mean, sd);
+		}
+	}
+	diet_free(old);
+	*mp = m;
+	m = NULL;
+	rc = TRAIN_OK;
+out:
+	free(old_dim);
+	free(old_off);
+	if (m) {
+		/* give the architecture back */
+		old->labels = m->labels;
+		old->types = m->types;
+		old->blocks = m->blocks;
+		old->hid_text = m->hid_text;
+		old->hid_label = m->hid_label;
+		old->n_labels = m->n_labels;
+		old->n_types = m->n_types;
+		old->n_blocks = m->n_blocks;
+		for (int i = 0; i < old->n_blocks && old_dim; i++) {
+			old->blocks[i].dim = old_dim[i];
+			old->blocks[i].off = old_off[i];
+		}
+		m->labels = m->types = NULL;
+		m->blocks = NULL;
+		m->hid_text = m->hid_label = NULL;
+		m->n_labels = m->n_types = m->n_blocks = 0;
+		diet_free(m);
+	}
+	return rc;
+}
+
 /* Labels and entity tags of the messages of f; the training set (every
  * message with a known intent, or all when intents are off). */
 static int prepare_data(const diet_model *m, const train_features *f, int fresh, tdata *d,
@@ -1691,6 +1818,11 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 	rep->train_accuracy = rep->train_entity_f1 = rep->eval_accuracy = -1;
 	if (fresh && (rc = diet_new(&m, o, f, why, whylen)))
 		return rc;
+	if (!fresh) {
+		if ((rc = diet_grow(&m, f, o->seed, why, whylen)))
+			return rc;
+		*mp = m;
+	}
 	rc = TRAIN_ENOMEM;
 	if (!(bmap = calloc((size_t)m->n_blocks + 1, sizeof *bmap)))
 		goto out;
