@@ -24,9 +24,10 @@
  * epochs the recipe gives it) with the same weight bytes twice, formbot's
  * stories, and the rules of all three fire as written.
  *
- * The kernels run single-threaded (train_kernels_init(1)): determinism is
- * per thread count, and OpenMP's barriers on a busy 2-core machine cost
- * more than the tiny matmuls they split.
+ * The kernels run single-threaded in fp32 (train_kernels_init(1, FP32)):
+ * determinism is per thread count, and OpenMP's barriers on a busy 2-core
+ * machine cost more than the tiny matmuls they split.  TED is 96 wide
+ * instead of the recipe's 128 (see setup()) so that valgrind stays quiet.
  */
 #include "testlib.h"
 
@@ -61,10 +62,19 @@ static void setup(void)
 		fprintf(stderr, "scan: %s\n", err.text);
 		abort();
 	}
-	snprintf(recipe_, sizeof recipe_, "%s/recipes/rasa-core.yml", top_src());
-	if (train_kernels_init(1, TRAIN_PRECISION_AUTO))
+	/* the shipped recipe, with TED 96 wide: oneDNN's matmul with a
+	 * transposed B reads past its packing buffer when K is a multiple of
+	 * 256 (the MLP projection: K = 4 * 128), which valgrind reports */
+	char cmd[4000];
+	snprintf(recipe_, sizeof recipe_, "%.900s/rasa-core.yml", test_tmpdir());
+	snprintf(cmd, sizeof cmd, "sed 's/random_seed: 1}/random_seed: 1, transformer_size: 96}/' "
+	         "'%.1000s/recipes/rasa-core.yml' > '%.1000s' && grep -q 'transformer_size: 96' '%.1000s'",
+	         top_src(), recipe_, recipe_);
+	if (system(cmd) != 0 || train_kernels_init(1, TRAIN_PRECISION_FP32))
 		abort();
 }
+
+static const char *finetune_from; /* a model to finetune, for the next train_project */
 
 /* Train `recipe` on a project; the model's path goes to `model`. */
 static int train_project(const char *recipe, const char *domain, const char *data, const char *dir,
@@ -83,6 +93,8 @@ static int train_project(const char *recipe, const char *domain, const char *dat
 	o.data_path = data;
 	o.domain_path = domain;
 	o.threads = 1;
+	o.finetune_model = finetune_from;
+	o.epoch_fraction = finetune_from ? 0.2 : 1.0;
 	train_run_result res;
 	memset(&res, 0, sizeof res);
 	memset(err, 0, sizeof *err);
@@ -701,6 +713,17 @@ static void test_refused_rules(void)
 	                               "version: \"3.1\"\nrules:\n- rule: say hi\n  steps:\n"
 	                               "  - intent: greet\n  - action: utter_greet\n", &err), 0);
 	CU_ASSERT(strstr(err.text, "rule_policy") != NULL);
+	/* an incomplete rule: the form sets its loop in one rule, not in another */
+	CU_ASSERT_NOT_EQUAL(train_text("version: \"3.1\"\nintents: [greet, affirm]\n"
+	                               "slots:\n  x: {type: text, mappings: [{type: custom}]}\n"
+	                               "forms:\n  f:\n    required_slots: [x]\n"
+	                               "responses:\n  utter_ask_x: [{text: x?}]\n",
+	                               "version: \"3.1\"\nstories: []\n",
+	                               "version: \"3.1\"\nrules:\n- rule: start\n  steps:\n"
+	                               "  - intent: greet\n  - action: f\n  - active_loop: f\n"
+	                               "- rule: again\n  steps:\n  - intent: affirm\n  - action: f\n",
+	                               &err), 0);
+	CU_ASSERT(strstr(err.text, "problem with the rules") != NULL);
 	/* ... which is fine once the story agrees */
 	CU_ASSERT_EQUAL(train_text(domain,
 	                           "version: \"3.1\"\nstories:\n- story: greet\n  steps:\n"
@@ -712,8 +735,31 @@ static void test_refused_rules(void)
 		fprintf(stderr, "%s\n", err.text);
 }
 
+/* Finetuning a model: every node retrains, TED from its weights. */
+static void test_finetune(void)
+{
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pizza());
+	const char *dir = test_tmpdir();
+	char model[1200];
+	train_error err;
+	finetune_from = pizza_model;
+	int rc = train_project(recipe_, pizza_domain, pizza_data, dir, "tuned", model, sizeof model,
+	                       &err);
+	finetune_from = NULL;
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	train_model *m = open_model(model);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	tally t = { .verbose = 1 };
+	walk_project(m, pizza_data, &t, NULL);
+	CU_ASSERT_EQUAL(t.memo, t.total);
+	CU_ASSERT_EQUAL(t.ted, t.total);
+	CU_ASSERT_EQUAL(t.rules, t.rules_total);
+	train_model_close(m);
+}
+
 static const test_case cases[] = {
 	{ "stories and rules of the pizza bot", test_pizza_stories_and_rules },
+	{ "finetune", test_finetune },
 	{ "conversations", test_conversations },
 	{ "augmented memoization", test_augmented },
 	{ "ensemble priorities", test_ensemble_priority },
@@ -807,6 +853,39 @@ static void test_formbot(void)
 	train_model_close(m);
 }
 
+/* Every other bot (and financial-demo): memoization and the ensemble
+ * reproduce the stories, the rules fire, shipped test stories pass. */
+static void test_other_bots(void)
+{
+	static const char *const bots[] = { "breakoutbot", "concertbot", "knowledgebasebot",
+		                            "reminderbot", "responseselectorbot", "../financial-demo",
+		                            NULL };
+	for (int i = 0; bots[i]; i++) {
+		char model[1200], domain[1100], data[1100], tests[1100];
+		train_model *m = bot(bots[i], model, sizeof model, domain, data);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+		tally t = { .verbose = 1 };
+		walk_project(m, data, &t, NULL);
+		fprintf(stderr, "%s: %zu story actions (memoization %zu, TED %zu, ensemble %zu), "
+		        "%zu rule actions (%zu)\n", bots[i], t.total, t.memo, t.ted, t.ensemble,
+		        t.rules_total, t.rules);
+		CU_ASSERT_EQUAL(t.memo, t.total);
+		CU_ASSERT_EQUAL(t.ensemble, t.total);
+		CU_ASSERT_EQUAL(t.rules, t.rules_total);
+		struct stat sb;
+		snprintf(tests, sizeof tests, "%.1000s/../tests/test_stories.yml", data);
+		if (stat(tests, &sb) != 0)
+			snprintf(tests, sizeof tests, "%.1000s/../tests/conversation_tests.yml", data);
+		if (stat(tests, &sb) == 0) {
+			tally u = { .verbose = 2 };
+			walk_project(m, data, &u, tests);
+			fprintf(stderr, "%s: test stories: %zu of %zu actions\n", bots[i], u.ensemble, u.total);
+			CU_ASSERT_EQUAL(u.ensemble, u.total);
+		}
+		train_model_close(m);
+	}
+}
+
 static void test_rules_bot(void)
 {
 	char model[1200], domain[1100], data[1100];
@@ -823,6 +902,7 @@ static const test_case cases[] = {
 	{ "moodbot", test_moodbot },
 	{ "formbot", test_formbot },
 	{ "rules", test_rules_bot },
+	{ "the other bots", test_other_bots },
 	{ NULL, NULL },
 };
 

@@ -1336,6 +1336,10 @@ int dialog_states(const pdomain *pd, const pdialog *d, size_t n_events, const ps
 		}
 		if (!rc && i < n_events)
 			rc = apply_event(pd, &t, &d->ev[i], pool);
+		/* a restart or a new session: the history starts again (Rasa's
+		 * applied_events) */
+		if (!rc && i < n_events && d->ev[i].kind == PE_RESET)
+			k = 0;
 	}
 	free(t.f);
 	free(t.set);

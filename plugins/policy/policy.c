@@ -83,6 +83,8 @@ typedef struct policy {
 	int priority;
 	memo memo;
 	rule_policy rule;
+	memo memo_cfg;               /* the configured settings, for a new training */
+	rule_policy rule_cfg;
 	ted_cfg tc;
 	ted *ted;
 	pdomain pd;
@@ -271,8 +273,31 @@ static int create_kind(pkind kind, const train_config *c, train_ctx *ctx, void *
 		policy_destroy(p);
 		return rc;
 	}
+	p->memo_cfg = p->memo;
+	p->rule_cfg = p->rule;
 	*self = p;
 	return TRAIN_OK;
+}
+
+/* Back to the configured, untrained state (train() on a loaded policy:
+ * finetuning); TED's weights go to *prev. */
+static void policy_reset(policy *p, ted **prev)
+{
+	memo_free(&p->memo);
+	rule_free(&p->rule);
+	p->memo = p->memo_cfg;
+	p->rule = p->rule_cfg;
+	*prev = p->ted;
+	p->ted = NULL;
+	if (p->have_pd)
+		pdomain_free(&p->pd);
+	p->have_pd = 0;
+	free(p->domain_bytes);
+	free(p->state);
+	free(p->weights);
+	p->domain_bytes = p->weights = NULL;
+	p->state = NULL;
+	p->domain_size = p->state_size = p->weights_size = 0;
 }
 
 static int memo_create(const train_config *c, train_ctx *ctx, void **self)
@@ -381,6 +406,8 @@ static int policy_train(void *self, const train_values *in, train_values *out, t
 	ppool pool = { 0 };
 	pbuf msg = { 0 };
 	json_t *own = NULL;
+	ted *prev = NULL;
+	policy_reset(p, &prev);
 	int rc = pdomain_init(&p->pd, train_value_data(dv), train_value_size(dv), &err);
 	p->have_pd = !rc;
 	if (rc) {
@@ -448,7 +475,8 @@ static int policy_train(void *self, const train_values *in, train_values *out, t
 		}
 		break;
 	case P_TED:
-		rc = ted_train(&p->tc, &p->pd, dl, n, ctx, &p->ted);
+		rc = ted_train(&p->tc, &p->pd, dl, n, train_ctx_finetuning(ctx) ? prev : NULL, ctx,
+		               &p->ted);
 		if (!rc)
 			rc = weights_bytes(p, &own, ctx);
 		break;
@@ -463,6 +491,7 @@ static int policy_train(void *self, const train_values *in, train_values *out, t
 	else if (!rc)
 		rc = train_values_put_bytes(out, "policy", JSON_TYPE, p->state, p->state_size);
 out:
+	ted_free(prev);
 	json_decref(own);
 	for (size_t i = 0; dl && i < n; i++)
 		dialog_free(&dl[i]);

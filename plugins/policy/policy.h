@@ -313,8 +313,10 @@ typedef struct ted_cfg {
 
 typedef struct ted ted;
 
-int ted_train(const ted_cfg *cfg, const pdomain *pd, const pdialog *dl, size_t n, train_ctx *ctx,
-              ted **out);
+/* `init` (may be NULL): a trained model to continue from (finetuning),
+ * used when its vocabulary and sizes are the same. */
+int ted_train(const ted_cfg *cfg, const pdomain *pd, const pdialog *dl, size_t n, const ted *init,
+              train_ctx *ctx, ted **out);
 /* The trained model: metadata JSON (vocabulary, sizes) and weights. */
 int ted_save(const ted *t, const char *weights_path, json_t **meta, train_error *err);
 int ted_load(json_t *meta, const char *weights_path, const pdomain *pd, ted **out,

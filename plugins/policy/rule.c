@@ -18,7 +18,9 @@
  *    action that a rule predicts differently is an error naming the rules
  *    (a listen predicted inside a story where a longer rule continues
  *    removes that key, as Rasa does).  Slots and loops that only rules use
- *    are recorded for the ML policies.
+ *    are recorded for the ML policies.  Before that, an action that sets a
+ *    slot or a loop in one rule but not where another rule continues after
+ *    it is an error (incomplete rules).
  *
  * Prediction, in Rasa's order: rules on the user's text (end-to-end),
  * default actions (restart, back, session_start intents), the active
@@ -30,8 +32,8 @@
  * not to.  With no rule, core_fallback_action_name gets
  * core_fallback_threshold (enable_fallback_prediction).
  *
- * Left out: the incomplete-rule check (_check_for_incomplete_rules), the
- * list of rules not in stories (which hides rule turns from ML policies).
+ * Left out: the list of rules not in stories (which hides rule turns from
+ * ML policies at prediction time).
  */
 #include "policy.h"
 
@@ -559,6 +561,153 @@ static int run_on(rule_policy *r, const pdomain *pd, const pdialog *dl, size_t n
 	return rc;
 }
 
+/* What an action does in the rules: the featurized slots it sets and
+ * the loops it (de)activates, right after it (create_action_fingerprints). */
+typedef struct fprint {
+	const char *action;
+	const char **slots, **loops;
+	size_t n_slots, n_loops, cap_slots, cap_loops;
+} fprint;
+
+static int add_name(const char ***v, size_t *n, size_t *cap, const char *s)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i], s))
+			return TRAIN_OK;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 4;
+		const char **nv = realloc((void *)*v, c * sizeof *nv);
+		if (!nv)
+			return TRAIN_ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = s;
+	return TRAIN_OK;
+}
+
+static int has_slot(const pstate *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_slots; i++)
+		if (!strcmp(s->slots[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* RulePolicy._check_for_incomplete_rules: an action that sets a slot or a
+ * loop in one rule must do so wherever a rule continues after it. */
+static int incomplete_rules(const pdomain *pd, const pdialog *dl, size_t n, pbuf *msg,
+                            size_t *n_errors)
+{
+	fprint *fp = NULL;
+	size_t nf = 0, capf = 0;
+	int rc = TRAIN_OK;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const char *latest = NULL;
+		for (size_t k = 0; k < dl[i].n && dl[i].is_rule && !rc; k++) {
+			const pevent *e = &dl[i].ev[k];
+			if (e->kind == PE_ACTION) {
+				latest = e->name ? e->name : e->text;
+				continue;
+			}
+			if (!latest || (e->kind != PE_SLOT && e->kind != PE_LOOP))
+				continue;
+			if (e->kind == PE_SLOT) {
+				int featurized = 0;
+				for (size_t s = 0; s < pd->n_slots; s++)
+					featurized |= pd->slots[s].dims && !strcmp(pd->slots[s].name, e->name);
+				if (!featurized)
+					continue;
+			}
+			fprint *f = NULL;
+			for (size_t j = 0; j < nf && !f; j++)
+				if (!strcmp(fp[j].action, latest))
+					f = &fp[j];
+			if (!f) {
+				if (nf == capf) {
+					capf = capf ? capf * 2 : 16;
+					fprint *x = realloc(fp, capf * sizeof *x);
+					if (!x) {
+						rc = TRAIN_ENOMEM;
+						break;
+					}
+					fp = x;
+				}
+				f = &fp[nf++];
+				memset(f, 0, sizeof *f);
+				f->action = latest;
+			}
+			if (e->kind == PE_SLOT)
+				rc = add_name(&f->slots, &f->n_slots, &f->cap_slots, e->name);
+			else
+				rc = add_name(&f->loops, &f->n_loops, &f->cap_loops,
+				              e->name ? e->name : e->snb ? SNB : "None");
+		}
+	}
+	for (size_t i = 0; i < n && !rc && nf; i++) {
+		if (!dl[i].is_rule)
+			continue;
+		ppool tmp = { 0 };
+		pstate *st;
+		size_t ns;
+		rc = dialog_states(pd, &dl[i], dl[i].n, NULL, &tmp, &st, NULL, &ns);
+		for (size_t k = 0; !rc && k < ns; k++) {
+			const char *prev = st[k].act_name ? st[k].act_name : st[k].act_text;
+			const char *next = k + 1 < ns ? (st[k + 1].act_name ? st[k + 1].act_name
+			                                                    : st[k + 1].act_text)
+			                              : ACTION_LISTEN;
+			const fprint *f = NULL;
+			for (size_t j = 0; prev && j < nf && !f; j++)
+				if (!strcmp(fp[j].action, prev))
+					f = &fp[j];
+			if (!f || !next || !strcmp(next, RULE_SNIPPET) || !strcmp(prev, RULE_SNIPPET))
+				continue;
+			pbuf miss = { 0 };
+			for (size_t j = 0; j < f->n_slots; j++)
+				if (!has_slot(&st[k], f->slots[j]))
+					pb_printf(&miss, "%s%s", miss.len ? ", " : "", f->slots[j]);
+			if (miss.len) {
+				pb_printf(msg, "- the action '%s' in rule '%s' does not set some of the slots "
+				          "that it sets in other rules. Slots not set in rule '%s': '%s'. Please "
+				          "update the rule with an appropriate slot or if it is the last action "
+				          "add 'wait_for_user_input: false' after this action.\n", prev,
+				          dl[i].name ? dl[i].name : "", dl[i].name ? dl[i].name : "", miss.d);
+				(*n_errors)++;
+			}
+			pb_free(&miss);
+			int loop_ok = !f->n_loops;
+			for (size_t j = 0; j < f->n_loops && !loop_ok; j++)
+				loop_ok = st[k].loop && !strcmp(st[k].loop, f->loops[j]);
+			if (!loop_ok) {
+				/* what to write: the loops, `null` for "not set", and the form */
+				pbuf loops = { 0 };
+				int listed = 0;
+				for (size_t j = 0; j < f->n_loops; j++) {
+					const char *l = strcmp(f->loops[j], SNB) ? f->loops[j] : "null";
+					listed |= !strcmp(l, prev);
+					pb_printf(&loops, "%s%s", j ? ", " : "", l);
+				}
+				if (!listed)
+					pb_printf(&loops, ", %s", prev);
+				pb_printf(msg, "- the form '%s' in rule '%s' does not set the 'active_loop', that "
+				          "it sets in other rules: '%s'. Please update the rule with the "
+				          "appropriate 'active loop' property or if it is the last action add "
+				          "'wait_for_user_input: false' after this action.\n", prev,
+				          dl[i].name ? dl[i].name : "", loops.d ? loops.d : prev);
+				pb_free(&loops);
+				(*n_errors)++;
+			}
+		}
+		pp_free(&tmp);
+	}
+	for (size_t j = 0; j < nf; j++) {
+		free((void *)fp[j].slots);
+		free((void *)fp[j].loops);
+	}
+	free(fp);
+	return rc ? rc : msg->oom ? TRAIN_ENOMEM : TRAIN_OK;
+}
+
 int rule_train(rule_policy *r, const pdomain *pd, const pdialog *dl, size_t n, pbuf *msg)
 {
 	if (r->enable_fallback && pdomain_action(pd, r->fallback_action) < 0) {
@@ -583,6 +732,12 @@ int rule_train(rule_policy *r, const pdomain *pd, const pdialog *dl, size_t n, p
 			return TRAIN_EINVAL;
 		}
 		pb_free(&names);
+	}
+	if (r->check_contradictions) {
+		size_t n_errors = 0;
+		int rc = incomplete_rules(pd, dl, n, msg, &n_errors);
+		if (rc || n_errors)
+			return rc ? rc : TRAIN_EINVAL;
 	}
 	pair *rv = NULL, *uv = NULL;
 	size_t rn = 0, rcap = 0, un = 0, ucap = 0;

@@ -22,6 +22,8 @@
  * growing linearly from batch_size[0] to batch_size[1] over the epochs,
  * examples shuffled by a generator seeded with random_seed.  The same
  * seed, data and kernel thread count give the same weights, bit for bit.
+ * Finetuning (train on a loaded model) continues from the loaded weights
+ * when the vocabulary and sizes are unchanged, else starts afresh.
  *
  * Legend: B batch, T time (states), F input features, C transformer_size,
  * NH heads, E embedding_dimension, A actions, N = B*T, L layers.
@@ -540,10 +542,8 @@ static int tdata_state(tdata *d, const int *idx, const float *val, int n)
 		d->cap_f = cap;
 	}
 	d->st_start[d->n_st++] = d->n_f;
-	if (n > 0) { /* an empty state: d->idx may still be NULL */
-		memcpy(d->idx + d->n_f, idx, (size_t)n * sizeof *idx);
-		memcpy(d->val + d->n_f, val, (size_t)n * sizeof *val);
-	}
+	memcpy(d->idx + d->n_f, idx, (size_t)n * sizeof *idx);
+	memcpy(d->val + d->n_f, val, (size_t)n * sizeof *val);
 	d->n_f += (size_t)n;
 	d->st_start[d->n_st] = d->n_f;
 	return TRAIN_OK;
@@ -842,8 +842,31 @@ static int run_batches(ted *t, const tdata *d, const size_t *order, size_t n, in
 	return rc;
 }
 
-int ted_train(const ted_cfg *cfg, const pdomain *pd, const pdialog *dl, size_t n, train_ctx *ctx,
-              ted **out)
+/* Same inputs, sizes and vocabulary: `init`'s weights fit. */
+static int same_shape(const ted *a, const ted *b)
+{
+	if (a->F != b->F || a->A != b->A || a->C != b->C || a->E != b->E || a->L != b->L ||
+	    a->NH != b->NH || a->T != b->T || a->n_params != b->n_params ||
+	    a->n_intents != b->n_intents || a->n_ents != b->n_ents || a->n_forms != b->n_forms ||
+	    a->n_slots != b->n_slots || a->text_buckets != b->text_buckets)
+		return 0;
+	for (size_t i = 0; i < a->n_intents; i++)
+		if (strcmp(a->intents[i], b->intents[i]))
+			return 0;
+	for (size_t i = 0; i < a->n_ents; i++)
+		if (strcmp(a->ents[i], b->ents[i]))
+			return 0;
+	for (size_t i = 0; i < a->n_forms; i++)
+		if (strcmp(a->forms[i], b->forms[i]))
+			return 0;
+	for (size_t i = 0; i < a->n_slots; i++)
+		if (strcmp(a->slots[i], b->slots[i]) || a->slot_dims[i] != b->slot_dims[i])
+			return 0;
+	return 1;
+}
+
+int ted_train(const ted_cfg *cfg, const pdomain *pd, const pdialog *dl, size_t n, const ted *init,
+              train_ctx *ctx, ted **out)
 {
 	*out = NULL;
 	ted *t = calloc(1, sizeof *t);
@@ -869,6 +892,14 @@ int ted_train(const ted_cfg *cfg, const pdomain *pd, const pdialog *dl, size_t n
 	train_rng rng;
 	train_rng_seed(&rng, cfg->seed);
 	init_params(t, &rng);
+	if (init && init->trained && same_shape(t, init)) {
+		memcpy(t->params, init->params, t->n_params * sizeof *t->params);
+		if (ctx)
+			train_log(ctx, TRAIN_LOG_INFO, "continuing from the earlier weights");
+	} else if (init && ctx) {
+		train_log(ctx, TRAIN_LOG_INFO, "the vocabulary or the sizes changed: training from "
+		          "scratch");
+	}
 	t->trained = d.n > 0;
 	if (!d.n) {
 		if (ctx)
