@@ -50,6 +50,7 @@
 #include <cblas.h>
 #include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -94,11 +95,19 @@ typedef enum op_kind {
 	OP_SOFTMAX_FWD,  /* mem: SRC, DST */
 	OP_SOFTMAX_BWD,  /* mem: DST, DIFF_DST, DIFF_SRC */
 	OP_TO_BF16,      /* mem: FROM (fp32), TO (bf16): a reorder */
+	OP_LN_FWD,       /* mem: SRC, DST, MEAN, VARIANCE, SCALE[, SHIFT] */
+	OP_LN_BWD,       /* mem: SRC, DIFF_DST, MEAN, VARIANCE, SCALE, DIFF_SRC,
+	                  * DIFF_SCALE[, SHIFT, DIFF_SHIFT] (SHIFT: unread, but
+	                  * the primitive wants one) */
 } op_kind;
+
+#define OP_MAXMEM 9
 
 typedef struct op_key {
 	int64_t rows, cols;
-	int kind, alg;   /* alg: a train_eltwise_alg for OP_ELT_* */
+	int kind, alg;   /* alg: a train_eltwise_alg for OP_ELT_*, flags for OP_LN_* */
+	float eps;       /* OP_LN_FWD */
+	int zero;        /* padding, kept 0 */
 } op_key;
 
 typedef struct op_entry {
@@ -106,7 +115,7 @@ typedef struct op_entry {
 	int used;
 	uint64_t tick;
 	dnnl_primitive_t prim;
-	dnnl_memory_t mem[3];
+	dnnl_memory_t mem[OP_MAXMEM];
 } op_entry;
 
 /* A bf16 copy of an fp32 array: a registered weight array, or a pin. */
@@ -228,7 +237,7 @@ static void op_free(op_entry *e)
 {
 	if (e->prim)
 		dnnl_primitive_destroy(e->prim);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < OP_MAXMEM; i++)
 		if (e->mem[i])
 			dnnl_memory_destroy(e->mem[i]);
 	memset(e, 0, sizeof *e);
@@ -365,7 +374,8 @@ const char *train_kernels_last_impl(void)
 	return K.last_impl;
 }
 
-static int op_run_locked(int kind, int alg, int64_t rows, int64_t cols, void *const bufs[3]);
+static int op_run_locked(int kind, int alg, float eps, int64_t rows, int64_t cols,
+                         void *const *bufs);
 
 /* ---- the matmul primitive cache -------------------------------------------- */
 
@@ -563,8 +573,8 @@ static int mirror_find_locked(const float *p, size_t n, const uint16_t **out)
 		if (!mirror_covers(m, p, n))
 			continue;
 		if (!m->valid) {
-			void *bufs[3] = { (void *)m->base, m->bf16, NULL };
-			int rc = op_run_locked(OP_TO_BF16, 0, 1, (int64_t)m->n, bufs);
+			void *bufs[2] = { (void *)m->base, m->bf16 };
+			int rc = op_run_locked(OP_TO_BF16, 0, 0.0f, 1, (int64_t)m->n, bufs);
 			if (rc)
 				return rc;
 			m->valid = 1;
@@ -933,25 +943,59 @@ static dnnl_alg_kind_t eltwise_alg(int alg, float *alpha)
 	return dnnl_alg_kind_undef;
 }
 
-/* The memory arguments of an op kind. */
-static int op_mems(int kind)
+/* Each kind's memory arguments, in the order of the buffers passed to
+ * op_run_locked, with the shape of each: D data (rows, cols), H the same
+ * in bf16, S statistics (rows), W per-column parameters (cols). */
+static const struct {
+	int n;
+	struct {
+		int arg;
+		char shape;
+	} a[OP_MAXMEM];
+} op_args[] = {
+	[OP_ELT_FWD] = { 2, { { DNNL_ARG_SRC, 'D' }, { DNNL_ARG_DST, 'D' } } },
+	[OP_ELT_BWD] = { 3, { { DNNL_ARG_SRC, 'D' }, { DNNL_ARG_DIFF_DST, 'D' },
+	                      { DNNL_ARG_DIFF_SRC, 'D' } } },
+	[OP_ADD] = { 3, { { DNNL_ARG_SRC_0, 'D' }, { DNNL_ARG_SRC_1, 'D' }, { DNNL_ARG_DST, 'D' } } },
+	[OP_SOFTMAX_FWD] = { 2, { { DNNL_ARG_SRC, 'D' }, { DNNL_ARG_DST, 'D' } } },
+	[OP_SOFTMAX_BWD] = { 3, { { DNNL_ARG_DST, 'D' }, { DNNL_ARG_DIFF_DST, 'D' },
+	                          { DNNL_ARG_DIFF_SRC, 'D' } } },
+	[OP_TO_BF16] = { 2, { { DNNL_ARG_FROM, 'D' }, { DNNL_ARG_TO, 'H' } } },
+	[OP_LN_FWD] = { 6, { { DNNL_ARG_SRC, 'D' }, { DNNL_ARG_DST, 'D' }, { DNNL_ARG_MEAN, 'S' },
+	                     { DNNL_ARG_VARIANCE, 'S' }, { DNNL_ARG_SCALE, 'W' },
+	                     { DNNL_ARG_SHIFT, 'W' } } },
+	[OP_LN_BWD] = { 9, { { DNNL_ARG_SRC, 'D' }, { DNNL_ARG_DIFF_DST, 'D' }, { DNNL_ARG_MEAN, 'S' },
+	                     { DNNL_ARG_VARIANCE, 'S' }, { DNNL_ARG_SCALE, 'W' },
+	                     { DNNL_ARG_DIFF_SRC, 'D' }, { DNNL_ARG_DIFF_SCALE, 'W' },
+	                     { DNNL_ARG_SHIFT, 'W' }, { DNNL_ARG_DIFF_SHIFT, 'W' } } },
+};
+
+/* The memory arguments of a key: layer norm without a shift drops the
+ * shift's (the last one forward, the last two backward). */
+static int op_mems(const op_key *key)
 {
-	return kind == OP_ELT_FWD || kind == OP_SOFTMAX_FWD || kind == OP_TO_BF16 ? 2 : 3;
+	int n = op_args[key->kind].n;
+	if ((key->kind == OP_LN_FWD || key->kind == OP_LN_BWD) && !(key->alg & dnnl_use_shift))
+		n -= key->kind == OP_LN_FWD ? 1 : 2;
+	return n;
 }
 
 /* Build the primitive for `key` into `e` (zeroed). */
 static dnnl_status_t op_build(op_entry *e, const op_key *key)
 {
 	dnnl_status_t s;
-	dnnl_memory_desc_t md, md16;
+	dnnl_memory_desc_t md, md16, md_s, md_w;
 	dnnl_primitive_desc_t hint = NULL, pd = NULL;
-	dnnl_dims_t dims = { key->rows, key->cols };
+	dnnl_dims_t dims = { key->rows, key->cols }, dims_s = { key->rows }, dims_w = { key->cols };
 	float alpha = 0.0f;
 	dnnl_alg_kind_t alg = eltwise_alg(key->alg, &alpha);
-	int nmem = op_mems(key->kind);
+	int nmem = op_mems(key);
 
 	memset(e, 0, sizeof *e);
-	if ((s = dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab)))
+	if ((s = dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab)) ||
+	    (s = dnnl_memory_desc_init_by_tag(&md16, 2, dims, dnnl_bf16, dnnl_ab)) ||
+	    (s = dnnl_memory_desc_init_by_tag(&md_s, 1, dims_s, dnnl_f32, dnnl_a)) ||
+	    (s = dnnl_memory_desc_init_by_tag(&md_w, 1, dims_w, dnnl_f32, dnnl_a)))
 		goto out;
 	switch (key->kind) {
 	case OP_ELT_FWD:
@@ -993,10 +1037,28 @@ static dnnl_status_t op_build(op_entry *e, const op_key *key)
 		break;
 	}
 	case OP_TO_BF16:
-		if ((s = dnnl_memory_desc_init_by_tag(&md16, 2, dims, dnnl_bf16, dnnl_ab)) ||
-		    (s = dnnl_reorder_primitive_desc_create(&pd, &md, K.engine, &md16, K.engine, NULL)))
+		if ((s = dnnl_reorder_primitive_desc_create(&pd, &md, K.engine, &md16, K.engine, NULL)))
 			goto out;
 		break;
+	case OP_LN_FWD:
+	case OP_LN_BWD: {
+		/* backward: variance is 1/rstd^2 and eps 0 (see train_layernorm_rows_backward) */
+		dnnl_layer_normalization_desc_t fwd, bwd;
+		float eps = key->kind == OP_LN_FWD ? key->eps : 0.0f;
+		if ((s = dnnl_layer_normalization_forward_desc_init(&fwd, dnnl_forward_training, &md,
+		                                                    &md_s, eps, (unsigned)key->alg)) ||
+		    (s = dnnl_primitive_desc_create(&hint, &fwd, NULL, K.engine, NULL)))
+			goto out;
+		if (key->kind == OP_LN_FWD) {
+			pd = hint;
+			hint = NULL;
+		} else if ((s = dnnl_layer_normalization_backward_desc_init(
+		                    &bwd, dnnl_backward, &md, &md, &md_s, eps, (unsigned)key->alg)) ||
+		           (s = dnnl_primitive_desc_create(&pd, &bwd, NULL, K.engine, hint))) {
+			goto out;
+		}
+		break;
+	}
 	default:
 		s = dnnl_invalid_arguments;
 		goto out;
@@ -1004,7 +1066,9 @@ static dnnl_status_t op_build(op_entry *e, const op_key *key)
 	if ((s = dnnl_primitive_create(&e->prim, pd)))
 		goto out;
 	for (int i = 0; i < nmem; i++) {
-		const dnnl_memory_desc_t *mdi = key->kind == OP_TO_BF16 && i == 1 ? &md16 : &md;
+		char shape = op_args[key->kind].a[i].shape;
+		const dnnl_memory_desc_t *mdi = shape == 'H' ? &md16 : shape == 'S' ? &md_s
+		                                : shape == 'W' ? &md_w : &md;
 		if ((s = dnnl_memory_create(&e->mem[i], mdi, K.engine, DNNL_MEMORY_NONE)))
 			goto out;
 	}
@@ -1021,21 +1085,14 @@ out:
 	return s;
 }
 
-/* Run the cached primitive of (kind, alg, rows, cols) on the 2 or 3
- * buffers, in the order of op_kind's comments; K.lock held. */
-static int op_run_locked(int kind, int alg, int64_t rows, int64_t cols, void *const bufs[3])
+/* Run the cached primitive of (kind, alg, eps, rows, cols) on the buffers,
+ * in the order of op_args; K.lock held. */
+static int op_run_locked(int kind, int alg, float eps, int64_t rows, int64_t cols,
+                         void *const *bufs)
 {
-	static const int args[][3] = {
-		[OP_ELT_FWD] = { DNNL_ARG_SRC, DNNL_ARG_DST, 0 },
-		[OP_ELT_BWD] = { DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC },
-		[OP_ADD] = { DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST },
-		[OP_SOFTMAX_FWD] = { DNNL_ARG_SRC, DNNL_ARG_DST, 0 },
-		[OP_SOFTMAX_BWD] = { DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC },
-		[OP_TO_BF16] = { DNNL_ARG_FROM, DNNL_ARG_TO, 0 },
-	};
 	op_key key;
 	memset(&key, 0, sizeof key);
-	key.kind = kind, key.alg = alg, key.rows = rows, key.cols = cols;
+	key.kind = kind, key.alg = alg, key.eps = eps, key.rows = rows, key.cols = cols;
 	op_entry *e = NULL, *victim = &K.ops[0];
 	for (int i = 0; i < TRAIN_OP_CACHE_SLOTS && !e; i++) {
 		op_entry *x = &K.ops[i];
@@ -1053,12 +1110,12 @@ static int op_run_locked(int kind, int alg, int64_t rows, int64_t cols, void *co
 		e = victim;
 	}
 	e->tick = ++K.tick;
-	int nmem = op_mems(kind);
-	dnnl_exec_arg_t ea[3];
+	int nmem = op_mems(&key);
+	dnnl_exec_arg_t ea[OP_MAXMEM];
 	for (int i = 0; i < nmem; i++) {
 		if ((s = dnnl_memory_set_data_handle(e->mem[i], bufs[i])))
 			return status_code(s);
-		ea[i].arg = args[kind][i];
+		ea[i].arg = op_args[kind].a[i].arg;
 		ea[i].memory = e->mem[i];
 	}
 	if ((s = dnnl_primitive_execute(e->prim, K.stream, nmem, ea)) ||
@@ -1071,7 +1128,7 @@ static int op_run_locked(int kind, int alg, int64_t rows, int64_t cols, void *co
 static int add_locked(float *acc, const float *x, size_t n)
 {
 	void *bufs[3] = { acc, (void *)x, acc };
-	return op_run_locked(OP_ADD, 0, 1, (int64_t)n, bufs);
+	return op_run_locked(OP_ADD, 0, 0.0f, 1, (int64_t)n, bufs);
 }
 
 /* A backward pass whose result is added to `out`: the op writes into
@@ -1083,7 +1140,7 @@ static int run_accumulating_locked(int kind, int alg, int64_t rows, int64_t cols
 	if (grow((void **)&K.tmp, &K.tmpcap, n * sizeof(float)))
 		return TRAIN_ENOMEM;
 	bufs[2] = K.tmp;
-	int rc = op_run_locked(kind, alg, rows, cols, bufs);
+	int rc = op_run_locked(kind, alg, 0.0f, rows, cols, bufs);
 	return rc ? rc : add_locked(out, K.tmp, n);
 }
 
@@ -1102,7 +1159,7 @@ int train_eltwise_forward(train_eltwise_alg alg, float *out, const float *inp, s
 	if (rc)
 		return rc;
 	void *bufs[3] = { (void *)inp, out, NULL };
-	rc = op_run_locked(OP_ELT_FWD, alg, 1, (int64_t)n, bufs);
+	rc = op_run_locked(OP_ELT_FWD, alg, 0.0f, 1, (int64_t)n, bufs);
 	pthread_mutex_unlock(&K.lock);
 	return rc;
 }
@@ -1122,7 +1179,7 @@ int train_eltwise_backward(train_eltwise_alg alg, float *dinp, const float *inp,
 	if (accumulate)
 		rc = run_accumulating_locked(OP_ELT_BWD, alg, 1, (int64_t)n, bufs, dinp);
 	else
-		rc = op_run_locked(OP_ELT_BWD, alg, 1, (int64_t)n, bufs);
+		rc = op_run_locked(OP_ELT_BWD, alg, 0.0f, 1, (int64_t)n, bufs);
 	pthread_mutex_unlock(&K.lock);
 	return rc;
 }
@@ -1137,7 +1194,7 @@ int train_softmax_rows_forward(float *probs, const float *logits, int rows, int 
 	if (rc)
 		return rc;
 	void *bufs[3] = { (void *)logits, probs, NULL };
-	rc = op_run_locked(OP_SOFTMAX_FWD, 0, rows, cols, bufs);
+	rc = op_run_locked(OP_SOFTMAX_FWD, 0, 0.0f, rows, cols, bufs);
 	pthread_mutex_unlock(&K.lock);
 	return rc;
 }
@@ -1156,7 +1213,70 @@ int train_softmax_rows_backward(float *dlogits, const float *probs, const float 
 	if (accumulate)
 		rc = run_accumulating_locked(OP_SOFTMAX_BWD, 0, rows, cols, bufs, dlogits);
 	else
-		rc = op_run_locked(OP_SOFTMAX_BWD, 0, rows, cols, bufs);
+		rc = op_run_locked(OP_SOFTMAX_BWD, 0, 0.0f, rows, cols, bufs);
+	pthread_mutex_unlock(&K.lock);
+	return rc;
+}
+
+/* ---- layer norm -------------------------------------------------------------- */
+
+int train_layernorm_rows_forward(float *out, float *mean, float *rstd, const float *inp,
+                                 const float *w, const float *b, int rows, int cols, float eps)
+{
+	if (rows < 0 || cols < 0 || !(eps >= 0.0f) ||
+	    (rows && cols && (!out || !mean || !rstd || !inp || !w)))
+		return TRAIN_EINVAL;
+	if (rows == 0 || cols == 0)
+		return TRAIN_OK;
+	int rc = enter();
+	if (rc)
+		return rc;
+	/* oneDNN saves the variance: into rstd, turned into rstd below */
+	void *bufs[6] = { (void *)inp, out, mean, rstd, (void *)w, (void *)b };
+	rc = op_run_locked(OP_LN_FWD, dnnl_use_scale | (b ? dnnl_use_shift : 0), eps, rows, cols,
+	                   bufs);
+	pthread_mutex_unlock(&K.lock);
+	if (rc == TRAIN_OK)
+		for (int n = 0; n < rows; n++)
+			rstd[n] = 1.0f / sqrtf(rstd[n] + eps);
+	return rc;
+}
+
+int train_layernorm_rows_backward(float *dinp, float *dw, float *db, const float *dout,
+                                  const float *inp, const float *w, const float *mean,
+                                  const float *rstd, int rows, int cols)
+{
+	if (rows < 0 || cols < 0 || (rows && cols && (!dout || !inp || !w || !mean || !rstd)))
+		return TRAIN_EINVAL;
+	if (rows == 0 || cols == 0 || (!dinp && !dw && !db))
+		return TRAIN_OK;
+	int rc = enter();
+	if (rc)
+		return rc;
+	/* scratch: the input gradient (rows, cols), the variance (rows), the
+	 * parameter gradients (2 cols); all written by the primitive, then added */
+	size_t n = (size_t)rows * (size_t)cols;
+	if (grow((void **)&K.tmp, &K.tmpcap, (n + (size_t)rows + 2 * (size_t)cols) * sizeof(float))) {
+		pthread_mutex_unlock(&K.lock);
+		return TRAIN_ENOMEM;
+	}
+	float *dsrc = K.tmp, *var = dsrc + n, *dscale = var + rows, *dshift = dscale + cols;
+	/* The primitive takes the variance, not rstd: 1/rstd^2 with eps 0 gives
+	 * back rstd to about an ulp (forward's eps is inside rstd already). */
+	for (int r = 0; r < rows; r++)
+		var[r] = 1.0f / (rstd[r] * rstd[r]);
+	void *bufs[9] = { (void *)inp, (void *)dout, (void *)mean, var, (void *)w, dsrc, dscale,
+		          (void *)w /* the shift: unread */, dshift };
+	rc = op_run_locked(OP_LN_BWD, dnnl_use_scale | (db ? dnnl_use_shift : 0), 0.0f, rows, cols,
+	                   bufs);
+	if (rc == TRAIN_OK && dinp)
+		rc = add_locked(dinp, dsrc, n);
+	if (rc == TRAIN_OK) {
+		for (int c = 0; c < cols && dw; c++)
+			dw[c] += dscale[c];
+		for (int c = 0; c < cols && db; c++)
+			db[c] += dshift[c];
+	}
 	pthread_mutex_unlock(&K.lock);
 	return rc;
 }

@@ -226,7 +226,9 @@ int train_embedding_backward(float *dtable, const float *dout, const int32_t *id
  * Layer norm and RMS norm, over the last dimension C
  *
  * RMS norm is layer norm without the centring (mean 0) and without a bias,
- * so the row helpers serve both.
+ * so the row helpers serve both.  Layer norm from TRAIN_KERNELS_ELTWISE_MIN
+ * elements goes to oneDNN's layer normalization (threaded; its two-pass
+ * statistics match these loops'); oneDNN has no RMS norm.
  */
 
 /* o = (x - m) * s * w + b  (b may be NULL) */
@@ -260,6 +262,8 @@ int train_layernorm_forward(float *out, float *mean, float *rstd, const float *i
 {
 	if (!out || !mean || !rstd || !inp || !w || N <= 0 || C <= 0 || !(eps >= 0.0f))
 		return TRAIN_EINVAL;
+	if ((size_t)N * (size_t)C >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_layernorm_rows_forward(out, mean, rstd, inp, w, b, N, C, eps);
 	for (int n = 0; n < N; n++) {
 		const float *x = inp + (size_t)n * C;
 		/* two passes: the variance of (x - mean) does not cancel the way
@@ -280,6 +284,8 @@ int train_layernorm_backward(float *dinp, float *dw, float *db, const float *dou
 {
 	if (!dout || !inp || !w || !mean || !rstd || N <= 0 || C <= 0)
 		return TRAIN_EINVAL;
+	if ((size_t)N * (size_t)C >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_layernorm_rows_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
 	float *norm = malloc((size_t)C * 2 * sizeof *norm); /* (C) norm, (C) dnorm */
 	if (!norm)
 		return TRAIN_ENOMEM;

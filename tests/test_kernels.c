@@ -691,6 +691,125 @@ static void test_softmax_rows(void)
 	CU_ASSERT_EQUAL(train_softmax_rows_forward(NULL, NULL, 0, 4), 0);
 }
 
+/* Layer norm rows against double precision from the definition.  Forward:
+ * |out - ref| <= TOL_LN * (1 + |ref|) + 4 * 2^-24 * max_row |x| * rstd * |w|:
+ * the mean is computed in fp32, so it is off by a few ulps of the row's
+ * largest |x|, which rstd and w scale (for rows offset by 1000, with a std
+ * of 0.6, that term is 1e-4 relative, as in test_nn's layer norm values);
+ * mean to TOL_LN relative and rstd to TOL_LN plus the same term.
+ * Backward (from our mean and rstd): |g - ref| <= TOL_LN * max |ref| per
+ * tensor (sums over rows). */
+#define TOL_LN 2e-6
+
+static void check_layernorm_rows(int R, int C, int bias, int offset_rows)
+{
+	size_t n = (size_t)R * C;
+	float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *g = malloc(n * sizeof *g);
+	float *w = malloc(C * sizeof *w), *b = malloc(C * sizeof *b), *m = malloc(R * sizeof *m);
+	float *rs = malloc(R * sizeof *rs), *dx = malloc(n * sizeof *dx);
+	float *dw = malloc(C * sizeof *dw), *db = malloc(C * sizeof *db);
+	double *rdx = malloc(n * sizeof *rdx), *rdw = calloc(C, sizeof *rdw), *rdb = calloc(C, sizeof *rdb);
+	CU_ASSERT_FATAL(x && y && g && w && b && m && rs && dx && dw && db && rdx && rdw && rdb);
+	train_rng_fill_uniform(&rng, x, n, -1, 1);
+	train_rng_fill_uniform(&rng, g, n, -1, 1);
+	train_rng_fill_uniform(&rng, w, C, 0.5f, 1.5f);
+	train_rng_fill_uniform(&rng, b, C, -1, 1);
+	for (int r = 0; r < R && offset_rows; r += 5)
+		for (int c = 0; c < C; c++)
+			x[(size_t)r * C + c] += 1000.0f;
+	CU_ASSERT_EQUAL(train_layernorm_rows_forward(y, m, rs, x, w, bias ? b : NULL, R, C, 1e-5f), 0);
+	double wf = 0, ws = 0;
+	for (int r = 0; r < R; r++) {
+		const float *xr = x + (size_t)r * C;
+		double mu = 0, var = 0;
+		for (int c = 0; c < C; c++)
+			mu += xr[c];
+		mu /= C;
+		for (int c = 0; c < C; c++)
+			var += (xr[c] - mu) * (xr[c] - mu);
+		var /= C;
+		double rstd = 1 / sqrt(var + 1e-5), xmax = 0;
+		for (int c = 0; c < C; c++)
+			xmax = fmax(xmax, fabs(xr[c]));
+		double mean_err = 4 * 0x1p-24 * xmax * rstd; /* relative, in xhat */
+		ws = fmax(ws, fabs(m[r] - mu) / fmax(1, fabs(mu)) / TOL_LN);
+		ws = fmax(ws, fabs(rs[r] - rstd) / rstd / (TOL_LN + mean_err));
+		for (int c = 0; c < C; c++) {
+			double ref = (xr[c] - mu) * rstd * w[c] + (bias ? b[c] : 0);
+			double tol = TOL_LN * (1 + fabs(ref)) + mean_err * w[c];
+			double e = fabs(y[(size_t)r * C + c] - ref) / tol;
+			wf = !(e <= wf) ? e : wf;
+		}
+		/* backward from our statistics */
+		double sd = 0, sdx = 0;
+		for (int c = 0; c < C; c++) {
+			double xh = (xr[c] - m[r]) * (double)rs[r], d = (double)g[(size_t)r * C + c] * w[c];
+			sd += d, sdx += d * xh;
+			rdw[c] += g[(size_t)r * C + c] * xh;
+			rdb[c] += g[(size_t)r * C + c];
+		}
+		for (int c = 0; c < C; c++) {
+			double xh = (xr[c] - m[r]) * (double)rs[r], d = (double)g[(size_t)r * C + c] * w[c];
+			rdx[(size_t)r * C + c] = rs[r] * (d - sd / C - xh * sdx / C);
+		}
+	}
+	/* backward adds: start from 1 everywhere */
+	for (size_t i = 0; i < n; i++)
+		dx[i] = 1;
+	for (int c = 0; c < C; c++)
+		dw[c] = db[c] = 1;
+	CU_ASSERT_EQUAL(train_layernorm_rows_backward(dx, dw, bias ? db : NULL, g, x, w, m, rs, R, C),
+	                0);
+	double sx = 0, sw = 0, sb = 0, wb = 0;
+	for (size_t i = 0; i < n; i++)
+		sx = fmax(sx, fabs(rdx[i]));
+	for (int c = 0; c < C; c++)
+		sw = fmax(sw, fabs(rdw[c])), sb = fmax(sb, fabs(rdb[c]));
+	for (size_t i = 0; i < n; i++)
+		wb = fmax(wb, fabs(dx[i] - 1 - rdx[i]) / (sx * TOL_LN));
+	for (int c = 0; c < C; c++) {
+		wb = fmax(wb, fabs(dw[c] - 1 - rdw[c]) / (sw * TOL_LN));
+		if (bias)
+			wb = fmax(wb, fabs(db[c] - 1 - rdb[c]) / (sb * TOL_LN));
+		else
+			CU_ASSERT_EQUAL(db[c], 1); /* untouched */
+	}
+	fprintf(stderr, "  layer norm %dx%d bias %d offsets %d: forward %.3g, stats %.3g, backward "
+	                "%.3g of the tolerance\n", R, C, bias, offset_rows, wf, ws, wb);
+	CU_ASSERT(wf <= 1 && ws <= 1 && wb <= 1);
+	/* only dinp, only dw: the same values */
+	float *dx1 = calloc(n, sizeof *dx1), *dw1 = calloc(C, sizeof *dw1);
+	CU_ASSERT_FATAL(dx1 && dw1);
+	CU_ASSERT_EQUAL(train_layernorm_rows_backward(dx1, NULL, NULL, g, x, w, m, rs, R, C), 0);
+	CU_ASSERT_EQUAL(train_layernorm_rows_backward(NULL, dw1, NULL, g, x, w, m, rs, R, C), 0);
+	int same = 1;
+	for (size_t i = 0; i < n; i++)
+		same &= fabsf(dx1[i] - (dx[i] - 1)) <= 1e-6f * (1 + fabsf(dx1[i]));
+	for (int c = 0; c < C; c++)
+		same &= fabsf(dw1[c] - (dw[c] - 1)) <= 1e-6f * (1 + fabsf(dw1[c]));
+	CU_ASSERT(same);
+	free(dx1), free(dw1);
+	free(x), free(y), free(g), free(w), free(b), free(m), free(rs), free(dx), free(dw), free(db);
+	free(rdx), free(rdw), free(rdb);
+}
+
+static void test_layernorm_rows(void)
+{
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	check_layernorm_rows(1, 1, 1, 0);
+	check_layernorm_rows(7, 13, 0, 0);
+	check_layernorm_rows(300, 256, 1, 1);
+	check_layernorm_rows(65, 1000, 0, 1);
+	float x[4] = { 0 };
+	CU_ASSERT_EQUAL(train_layernorm_rows_forward(x, x, x, x, x, NULL, 1, 4, -1.0f), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_layernorm_rows_forward(x, x, x, x, NULL, NULL, 1, 4, 0.0f),
+	                TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_layernorm_rows_backward(x, x, x, x, x, x, NULL, x, 1, 4), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_layernorm_rows_backward(NULL, NULL, NULL, x, x, x, x, x, 1, 4), 0);
+	CU_ASSERT_EQUAL(train_layernorm_rows_forward(NULL, NULL, NULL, NULL, NULL, NULL, 0, 4, 0.0f),
+	                0);
+}
+
 /* The second cache: one primitive per (kind, size), reused, bounded. */
 static void test_op_cache(void)
 {
@@ -886,6 +1005,7 @@ int main(void)
 		{ "matmul_batch", test_matmul_batch },
 		{ "eltwise", test_eltwise },
 		{ "softmax_rows", test_softmax_rows },
+		{ "layernorm_rows", test_layernorm_rows },
 		{ "op_cache", test_op_cache },
 		{ "weights", test_weights },
 		{ "pins", test_pins },

@@ -807,9 +807,9 @@ static void test_layernorm_values(void)
 /* ---------------------------------------------------------------------------
  * Sizes that go through the oneDNN kernels (<train/kernels.h>)
  *
- * Elementwise layers and softmax switch to oneDNN's eltwise and softmax
- * primitives from TRAIN_KERNELS_ELTWISE_MIN elements; attention always uses
- * batched matmuls and oneDNN's softmax.  Finite differences on arrays this
+ * Elementwise layers, softmax and layer norm switch to oneDNN's eltwise,
+ * softmax and layer normalization primitives from TRAIN_KERNELS_ELTWISE_MIN
+ * elements; attention always uses batched matmuls and oneDNN's softmax.  Finite differences on arrays this
  * large would be slow, so forward values and gradients are checked against
  * double-precision definitions, with kernels.h's accuracy (GELU: 1.6e-7 *
  * max(1, |x|), its derivative 2.9e-7; softmax 1.4e-6 relative) doubled:
@@ -914,6 +914,62 @@ static void test_big_softmax(void)
 		d[i] -= d0[i];
 	CU_ASSERT(close_to_d("big softmax backward", d, dref, n));
 	free(x), free(p), free(dp), free(d), free(d0), free(ref), free(dref);
+}
+
+/* Layer norm from N*C = TRAIN_KERNELS_ELTWISE_MIN goes to oneDNN: values
+ * against double precision (REF tolerance: rows centred near 0 here), and
+ * backward adds to what the gradients held. */
+static void test_big_layernorm(void)
+{
+	int N = 100, C = 200;
+	size_t n = (size_t)N * C;
+	float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *g = malloc(n * sizeof *g);
+	float *w = malloc(C * sizeof *w), *b = malloc(C * sizeof *b), *m = malloc(N * sizeof *m);
+	float *rs = malloc(N * sizeof *rs), *dx = malloc(n * sizeof *dx), *dw = malloc(C * sizeof *dw);
+	float *db = malloc(C * sizeof *db);
+	double *ref = malloc(n * sizeof *ref), *rdx = malloc(n * sizeof *rdx);
+	double *rdw = calloc(C, sizeof *rdw), *rdb = calloc(C, sizeof *rdb);
+	CU_ASSERT_FATAL(x && y && g && w && b && m && rs && dx && dw && db && ref && rdx && rdw && rdb);
+	train_rng_fill_uniform(&rng, x, n, -2, 2);
+	train_rng_fill_uniform(&rng, g, n, -1, 1);
+	train_rng_fill_uniform(&rng, w, C, 0.5f, 1.5f);
+	train_rng_fill_uniform(&rng, b, C, -1, 1);
+	CU_ASSERT_EQUAL(train_layernorm_forward(y, m, rs, x, w, b, N, C, 1e-5f), TRAIN_OK);
+	for (int r = 0; r < N; r++) {
+		const float *xr = x + (size_t)r * C;
+		const float *gr = g + (size_t)r * C;
+		double mu = 0, var = 0, sd = 0, sdx = 0;
+		for (int c = 0; c < C; c++)
+			mu += xr[c] / (double)C;
+		for (int c = 0; c < C; c++)
+			var += (xr[c] - mu) * (xr[c] - mu) / C;
+		double rstd = 1 / sqrt(var + 1e-5);
+		for (int c = 0; c < C; c++) {
+			double xh = (xr[c] - mu) * rstd, d = (double)gr[c] * w[c];
+			ref[(size_t)r * C + c] = xh * w[c] + b[c];
+			sd += d, sdx += d * xh;
+			rdw[c] += gr[c] * xh, rdb[c] += gr[c];
+		}
+		for (int c = 0; c < C; c++) {
+			double xh = (xr[c] - mu) * rstd, d = (double)gr[c] * w[c];
+			rdx[(size_t)r * C + c] = rstd * (d - sd / C - xh * sdx / C);
+		}
+	}
+	CU_ASSERT(close_to_d("big layernorm", y, ref, n));
+	for (size_t i = 0; i < n; i++)
+		dx[i] = 0.5f;
+	for (int c = 0; c < C; c++)
+		dw[c] = db[c] = 0.5f;
+	CU_ASSERT_EQUAL(train_layernorm_backward(dx, dw, db, g, x, w, m, rs, N, C), TRAIN_OK);
+	for (size_t i = 0; i < n; i++)
+		dx[i] -= 0.5f;
+	for (int c = 0; c < C; c++)
+		dw[c] -= 0.5f, db[c] -= 0.5f;
+	CU_ASSERT(close_to_d("big layernorm dinp", dx, rdx, n));
+	CU_ASSERT(close_to_d("big layernorm dw", dw, rdw, (size_t)C));
+	CU_ASSERT(close_to_d("big layernorm db", db, rdb, (size_t)C));
+	free(x), free(y), free(g), free(w), free(b), free(m), free(rs), free(dx), free(dw), free(db);
+	free(ref), free(rdx), free(rdw), free(rdb);
 }
 
 /* Attention forward and backward in double from the definition (any T):
@@ -1406,6 +1462,7 @@ static const test_case cases[] = {
 	{"bf16 matmuls", test_bf16},
 	{"oneDNN-sized activations", test_big_activations},
 	{"oneDNN-sized softmax", test_big_softmax},
+	{"oneDNN-sized layer norm", test_big_layernorm},
 	{"attention at larger sizes", test_big_attention},
 	{NULL, NULL},
 };

@@ -141,7 +141,7 @@ TRAIN_API void train_kernels_weights_unregister(const float *w);
  * oneDNN eltwise and softmax primitives over dense fp32 arrays: threaded
  * over the configured threads and vectorized, where the plain loops of
  * <train/nn.h> run on one thread (and, for erf and exp, element by
- * element).  Each call builds its primitive on the first use of a size and
+ * element).  Layer norm is here too, for the same reason.  Each call builds its primitive on the first use of a size and
  * reuses it after, so they pay for large arrays (nn.h uses them from
  * TRAIN_KERNELS_ELTWISE_MIN elements up); small ones are cheaper in plain C.
  * `out` may be `inp` (in place) in every forward call, and the gradient
@@ -160,8 +160,14 @@ TRAIN_API void train_kernels_weights_unregister(const float *w);
  *     of the exact value per entry, plus 1e-30 absolute (probabilities
  *     near fp32's underflow lose digits, and below ~1e-37 may come out as
  *     0); an input of -inf gives exactly 0 (a row of only -inf gives NaN).
+ *   layer norm: two-pass statistics in fp32, as nn.h's loops: out within
+ *     2e-6 (1 + |out|) of the exact value, plus the mean's own rounding
+ *     (a few ulps of the row's largest |x|, times rstd * |w|: it matters
+ *     only for rows whose mean dwarfs their spread); gradients within 2e-6
+ *     of each tensor's largest value.
  * Errors: TRAIN_EINVAL (unknown alg, negative sizes, NULL arrays when
- * there is work), TRAIN_ENOMEM, TRAIN_EUNSUPPORTED (oneDNN refused).
+ * there is work, a negative or NaN eps), TRAIN_ENOMEM, TRAIN_EUNSUPPORTED
+ * (oneDNN refused).
  */
 
 /* Arrays from this many elements go through these kernels in <train/nn.h>. */
@@ -178,6 +184,25 @@ TRAIN_API int train_eltwise_forward(train_eltwise_alg alg, float *out, const flo
  * scratch array of n floats the context keeps, and a threaded add). */
 TRAIN_API int train_eltwise_backward(train_eltwise_alg alg, float *dinp, const float *inp,
                                      const float *dout, size_t n, int accumulate);
+/**
+ * Layer norm of each row of inp (rows, cols), as nn.h's
+ * train_layernorm_forward (biased variance, rstd = 1/sqrt(var + eps), out =
+ * (inp - mean) * rstd * w + b, b may be NULL): oneDNN's layer
+ * normalization primitive.  mean and rstd (rows) are written.
+ */
+TRAIN_API int train_layernorm_rows_forward(float *out, float *mean, float *rstd, const float *inp,
+                                           const float *w, const float *b, int rows, int cols,
+                                           float eps);
+/**
+ * Its backward, adding (+=) into dinp (rows, cols), dw and db (cols), each
+ * of which may be NULL, from the mean and rstd of the forward call.  The
+ * primitive takes the variance: it is given 1/rstd^2 and eps 0, which
+ * gives rstd back to about an ulp.  Scratch: rows * (cols + 1) + 2 * cols
+ * floats of the context.
+ */
+TRAIN_API int train_layernorm_rows_backward(float *dinp, float *dw, float *db, const float *dout,
+                                            const float *inp, const float *w, const float *mean,
+                                            const float *rstd, int rows, int cols);
 /** Softmax of each row of logits (rows, cols) into probs (rows, cols). */
 TRAIN_API int train_softmax_rows_forward(float *probs, const float *logits, int rows, int cols);
 /** dlogits = probs * (dprobs - rowsum(probs * dprobs)), or += when

@@ -14,11 +14,13 @@
  * Matmul-heavy layers (linear, attention) go through train_matmul() and
  * train_matmul_batch(), and so through oneDNN (bf16 where enabled, see
  * <train/kernels.h>).  GELU, SiLU and softmax on arrays of at least
- * TRAIN_KERNELS_ELTWISE_MIN elements, and attention's softmax always, run
- * as oneDNN eltwise and softmax primitives (threaded, vectorised, fp32;
- * their accuracy is stated in <train/kernels.h>: a few 1e-7 for GELU and
- * SiLU, 1.4e-6 relative for softmax); smaller arrays and the other layers
- * are plain single-threaded C loops that gcc -O2 vectorises.  Numerics
+ * TRAIN_KERNELS_ELTWISE_MIN elements, layer norm on N*C that large, and
+ * attention's softmax always, run as oneDNN eltwise, softmax and layer
+ * normalization primitives (threaded, vectorised, fp32; their accuracy is
+ * stated in <train/kernels.h>: a few 1e-7 for GELU and SiLU, 1.4e-6
+ * relative for softmax, the loops' own for layer norm); smaller arrays and
+ * the other layers are plain single-threaded C loops that gcc -O2
+ * vectorises.  Numerics
  * follow PyTorch's definitions, noted at each layer.
  *
  * Memory: every array is caller-owned, row-major and contiguous.  An output
@@ -26,8 +28,8 @@
  * use); gradients of one call must not overlap each other.  The few layers
  * that need scratch (layer/RMS norm backward, attention backward, conv1d)
  * take it from malloc for the length of the call; the oneDNN-backed
- * backward passes of GELU, SiLU and softmax use a scratch array of the
- * kernel context (see train_eltwise_backward).
+ * backward passes of GELU, SiLU, softmax and layer norm use a scratch
+ * array of the kernel context (see train_eltwise_backward).
  *
  * Errors: every function returns TRAIN_OK or
  *   TRAIN_EINVAL  a size <= 0 (element counts n of type size_t may be 0: a
