@@ -1069,10 +1069,10 @@ bool rasa_nlu_b_seal(rasa_nlu_b *b, const rasa_ctx *c, size_t from)
 /* ------------------------------------------------------------------------
  * The fast path: an NLU file in the common shape, read without libyaml.
  *
- * Why: libyaml costs the most of a big file's read, even after the
- * pre-scan of the example blocks (rasa_data.c), and issue 4's benchmark
- * (importing CLINC150, 23,700 examples, at least 5x faster than PyYAML's
- * C loader merely loading it) leaves no room for it.
+ * Why: issue 4's benchmark (importing CLINC150, 23,700 examples, at least
+ * 5x faster than PyYAML's C loader merely loading it) leaves no room for
+ * libyaml's tree, even with the pre-scan of the example blocks
+ * (rasa_data.c), nor for reading each example line several times over.
  *
  * What: the shape Rasa itself writes, and nothing else:
  *
@@ -1092,12 +1092,16 @@ bool rasa_nlu_b_seal(rasa_nlu_b *b, const rasa_ctx *c, size_t from)
  * an intent with one '/' between two parts at most); the block bodies
  * the pre-scan takes (rasa_prescan_body).  Anything else (a comment, a
  * tab, metadata, quotes in a name, flow style, anchors, another key, a
- * name libyaml would read as a number, a file of 4 GiB) makes the file go
+ * name libyaml would read as a number, a file of 2 GiB) makes the file go
  * the libyaml way, untouched: the recogniser runs over the whole file
- * before anything is built or reported.  What is built is then built by
- * the same code as for libyaml's tree (the version check, each_block_line,
- * add_example, list_examples), with the places libyaml would give; the
- * test "fast_path" and the fuzz target rasa_nlu compare the two ways.
+ * before anything is built or reported, scanning each line once (its end,
+ * its indentation, whether it is plain: printable ASCII without brackets).
+ * What is built is then built by the same code as for libyaml's tree (the
+ * version check, block_line, add_example, list_examples), with the places
+ * libyaml would give, except that a plain "- text" line becomes its
+ * message directly (what add_example makes of it: no annotation, no
+ * warning, as many code points as bytes).  The test "fast_path" and the
+ * fuzz target rasa_nlu compare the two ways.
  */
 
 int rasa_nlu_fast = 1;
@@ -1248,12 +1252,14 @@ FAST_SCAN_WIDE(fast_scan_line_avx512, "avx512bw", 64, __m512i, AVX512_LOAD, _mm5
 
 typedef size_t (*fast_scan_fn)(const unsigned char *s, size_t n, size_t *sp, unsigned *flags);
 
+int rasa_nlu_fast_isa = 0;
+
 static fast_scan_fn fast_scanner(void)
 {
 #ifdef FAST_WIDE
-	if (__builtin_cpu_supports("avx512bw"))
+	if ((!rasa_nlu_fast_isa || rasa_nlu_fast_isa >= 3) && __builtin_cpu_supports("avx512bw"))
 		return fast_scan_line_avx512;
-	if (__builtin_cpu_supports("avx2"))
+	if ((!rasa_nlu_fast_isa || rasa_nlu_fast_isa >= 2) && __builtin_cpu_supports("avx2"))
 		return fast_scan_line_avx2;
 #endif
 	return fast_scan_line_sse2;

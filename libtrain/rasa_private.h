@@ -294,6 +294,9 @@ train_rasa_nlu *rasa_nlu_b_finish(rasa_nlu_b *b);
 int rasa_nlu_fast_read(rasa_nlu_b *b, rasa_ctx *c, bool *done);
 /* 0 turns the fast path off (tests compare the two); 1 by default. */
 extern int rasa_nlu_fast;
+/* The widest vectors its line scanner may use (tests): 0 the widest the
+ * processor has, 1 SSE2 (or none), 2 AVX2, 3 AVX-512BW. */
+extern int rasa_nlu_fast_isa;
 /* Would the fast path read `text`? (tests) */
 bool rasa_nlu_fast_accepts(const char *text, size_t len);
 /* train_rasa_nlu_parse of a copy of `text` that the result may keep, as

@@ -1244,12 +1244,17 @@ static void check_fast(const char *text, bool takes, const char *what)
 		fprintf(stderr, "%s: the fast path %s it\n", what, took ? "takes" : "does not take");
 	CU_ASSERT(took == takes);
 	for (int how = 0; how < 3; how++) {
-		char *a = read_dump(text, 1, how), *b = read_dump(text, 0, how);
-		if (strcmp(a, b) != 0)
-			fprintf(stderr, "%s (%d): the fast path reads differently:\n--- fast\n%s--- libyaml\n%s",
-			        what, how, a, b);
-		CU_ASSERT_STRING_EQUAL(a, b);
-		free(a);
+		char *b = read_dump(text, 0, how);
+		for (int isa = 1; isa <= 3; isa++) { /* each line scanner the processor has */
+			rasa_nlu_fast_isa = isa;
+			char *a = read_dump(text, 1, how);
+			if (strcmp(a, b) != 0)
+				fprintf(stderr, "%s (%d, isa %d): the fast path reads differently:\n--- fast\n%s"
+				        "--- libyaml\n%s", what, how, isa, a, b);
+			CU_ASSERT_STRING_EQUAL(a, b);
+			free(a);
+		}
+		rasa_nlu_fast_isa = 0;
 		free(b);
 	}
 }
@@ -1290,6 +1295,20 @@ static void test_fast_path(void)
 		        "- regex: none\n  examples: |\n    no dashes\n"
 		        "- intent: go\n  examples: |\n    - to [NYC](city:New York)\n" },
 		{ true, "nlu:\n- intent: Yes_no\n  examples: |\n    - yes\n- intent: nil\n  examples: |\n    - x\n" },
+		/* lines across the scanners' 16, 32 and 64 bytes, with what they look for near the edges */
+		{ true, "nlu:\n- intent: long\n  examples: |\n    - first\n"
+		        "                                  - thirty-four spaces in front, then text\n"
+		        "    - 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij\n"
+		        "    - 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678[x](y) z\n"
+		        "    - 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg\xc3\xa9\n"
+		        "    - 0123456789abcdefghijklmnopqrstuvwxyz\t\x7e]( and more text to pass sixty-four bytes\n"
+		        "    - 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijkl"
+		        "mnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN\n"
+		        "    - short\n    - 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567" },
+		{ false, "nlu:\n- intent: long\n  examples: |\n"
+		         "    - 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij\x7f\n" },
+		{ false, "nlu:\n- intent: long\n  examples: |\n"
+		         "    - 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567\xff\n" },
 		/* what the fast path leaves to libyaml */
 		{ false, "# a comment\nnlu:\n- intent: a\n  examples: |\n    - x\n" },
 		{ false, "nlu:\n- intent: a # c\n  examples: |\n    - x\n" },
