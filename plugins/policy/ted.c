@@ -542,8 +542,10 @@ static int tdata_state(tdata *d, const int *idx, const float *val, int n)
 		d->cap_f = cap;
 	}
 	d->st_start[d->n_st++] = d->n_f;
-	memcpy(d->idx + d->n_f, idx, (size_t)n * sizeof *idx);
-	memcpy(d->val + d->n_f, val, (size_t)n * sizeof *val);
+	if (n > 0) { /* an empty state may come with NULL arrays */
+		memcpy(d->idx + d->n_f, idx, (size_t)n * sizeof *idx);
+		memcpy(d->val + d->n_f, val, (size_t)n * sizeof *val);
+	}
 	d->n_f += (size_t)n;
 	d->st_start[d->n_st] = d->n_f;
 	return TRAIN_OK;
