@@ -70,6 +70,7 @@ typedef struct mm_key {
 	int transA, transB, bf16, accumulate;
 	int M, N, K, lda, ldb, ldc;
 	int mirA, mirB;              /* bf16: the operand is read from a mirror */
+	int bias, zero;              /* a bias row (unbatched only); padding, 0 */
 } mm_key;
 
 typedef struct mm_entry {
@@ -78,7 +79,7 @@ typedef struct mm_entry {
 	int emulated;         /* bf16 asked, fp32 primitive on rounded operands */
 	uint64_t tick;        /* last use, for LRU */
 	dnnl_primitive_t prim;
-	dnnl_memory_t src, wei, dst, scale;
+	dnnl_memory_t src, wei, dst, scale, bias;
 	/* bf16: reorders of the fp32 operands (strided) into dense bf16 scratch */
 	dnnl_primitive_t reorder_a, reorder_b;
 	dnnl_memory_t a32, b32;
@@ -226,7 +227,7 @@ static void entry_free(mm_entry *e)
 	for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
 		if (*prims[i])
 			dnnl_primitive_destroy(*prims[i]);
-	dnnl_memory_t *mems[] = { &e->src, &e->wei, &e->dst, &e->scale, &e->a32, &e->b32 };
+	dnnl_memory_t *mems[] = { &e->src, &e->wei, &e->dst, &e->scale, &e->bias, &e->a32, &e->b32 };
 	for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
 		if (*mems[i])
 			dnnl_memory_destroy(*mems[i]);
@@ -419,7 +420,7 @@ static int key_batched(const mm_key *key)
 static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 {
 	dnnl_status_t s;
-	dnnl_memory_desc_t a_md, b_md, c_md, s_md, a32_md, b32_md;
+	dnnl_memory_desc_t a_md, b_md, c_md, s_md, bias_md, a32_md, b32_md;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t ops = NULL;
 	dnnl_primitive_desc_t pd = NULL;
@@ -449,7 +450,10 @@ static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 	dnnl_dims_t one = { 1 };
 	if ((s = dnnl_memory_desc_init_by_tag(&s_md, 1, one, dnnl_f32, dnnl_a)))
 		goto out;
-	if ((s = dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md)))
+	dnnl_dims_t bias_dims = { 1, key->N };
+	if (key->bias && (s = dnnl_memory_desc_init_by_tag(&bias_md, 2, bias_dims, dnnl_f32, dnnl_ab)))
+		goto out;
+	if ((s = dnnl_matmul_desc_init(&desc, &a_md, &b_md, key->bias ? &bias_md : NULL, &c_md)))
 		goto out;
 	if ((s = dnnl_primitive_attr_create(&attr)))
 		goto out;
@@ -475,7 +479,8 @@ static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 	    (s = dnnl_memory_create(&e->src, &a_md, K.engine, DNNL_MEMORY_NONE)) ||
 	    (s = dnnl_memory_create(&e->wei, &b_md, K.engine, DNNL_MEMORY_NONE)) ||
 	    (s = dnnl_memory_create(&e->dst, &c_md, K.engine, DNNL_MEMORY_NONE)) ||
-	    (s = dnnl_memory_create(&e->scale, &s_md, K.engine, DNNL_MEMORY_NONE)))
+	    (s = dnnl_memory_create(&e->scale, &s_md, K.engine, DNNL_MEMORY_NONE)) ||
+	    (key->bias && (s = dnnl_memory_create(&e->bias, &bias_md, K.engine, DNNL_MEMORY_NONE))))
 		goto out;
 	/* The stored matrices: fp32 with the caller's strides -> dense bf16. */
 	dnnl_memory_desc_t a16_md, b16_md;
@@ -766,7 +771,8 @@ static void to_bf16_emulated(float *dst, const float *src, const int nb[2], cons
  * calls are 0. */
 static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int Kd, float alpha,
                       const float *A, int lda, const int64_t sa[2], const float *B, int ldb,
-                      const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2])
+                      const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2],
+                      const float *bias)
 {
 	int a_rows = transA ? Kd : M, a_cols = transA ? M : Kd;
 	int b_rows = transB ? N : Kd, b_cols = transB ? Kd : N;
@@ -793,6 +799,7 @@ static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int
 	key.M = M, key.N = N, key.K = Kd, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
 	key.bf16 = K.precision == TRAIN_PRECISION_BF16;
 	key.batch[0] = nb[0], key.batch[1] = nb[1];
+	key.bias = bias != NULL;
 	if (key_batched(&key))
 		for (int i = 0; i < 2; i++)
 			key.sa[i] = sa[i], key.sb[i] = sb[i], key.sc[i] = sc[i];
@@ -874,13 +881,18 @@ static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int
 		rc = status_code(s);
 		goto out;
 	}
+	if (bias && (s = dnnl_memory_set_data_handle(e->bias, (void *)bias))) {
+		rc = status_code(s);
+		goto out;
+	}
 	dnnl_exec_arg_t args[] = {
 		{ DNNL_ARG_SRC, e->src },
 		{ DNNL_ARG_WEIGHTS, e->wei },
 		{ DNNL_ARG_DST, e->dst },
 		{ DNNL_ARG_ATTR_OUTPUT_SCALES, e->scale },
+		{ DNNL_ARG_BIAS, e->bias },
 	};
-	if ((s = dnnl_primitive_execute(e->prim, K.stream, 4, args)) ||
+	if ((s = dnnl_primitive_execute(e->prim, K.stream, bias ? 5 : 4, args)) ||
 	    (s = dnnl_stream_wait(K.stream)))
 		rc = status_code(s);
 out:
@@ -908,7 +920,29 @@ int train_matmul(int transA, int transB, int M, int N, int Kd, float alpha, cons
 	static const int one[2] = { 1, 1 };
 	static const int64_t none[2] = { 0, 0 };
 	return matmul_run(transA, transB, one, M, N, Kd, alpha, A, lda, none, B, ldb, none, beta, C,
-	                  ldc, none);
+	                  ldc, none, NULL);
+}
+
+int train_matmul_bias(int transA, int transB, int M, int N, int Kd, const float *A, int lda,
+                      const float *B, int ldb, const float *bias, float *C, int ldc)
+{
+	if (!matmul_args_ok(transA, transB, M, N, Kd, lda, ldb, ldc))
+		return TRAIN_EINVAL;
+	if (M == 0 || N == 0)
+		return TRAIN_OK;
+	if (!C)
+		return TRAIN_EINVAL;
+	static const int one[2] = { 1, 1 };
+	static const int64_t none[2] = { 0, 0 };
+	if (!bias || Kd == 0) {
+		int rc = matmul_run(transA, transB, one, M, N, Kd, 1.0f, A, lda, none, B, ldb, none,
+		                    0.0f, C, ldc, none, NULL);
+		for (int i = 0; i < M && rc == TRAIN_OK && bias; i++) /* K = 0: C = bias */
+			memcpy(C + (size_t)i * (size_t)ldc, bias, (size_t)N * sizeof *C);
+		return rc;
+	}
+	return matmul_run(transA, transB, one, M, N, Kd, 1.0f, A, lda, none, B, ldb, none, 0.0f, C,
+	                  ldc, none, bias);
 }
 
 int train_matmul_batch(int transA, int transB, int batch0, int batch1, int M, int N, int Kd,
@@ -928,7 +962,7 @@ int train_matmul_batch(int transA, int transB, int batch0, int batch1, int M, in
 		return TRAIN_EINVAL;
 	const int nb[2] = { batch0, batch1 };
 	return matmul_run(transA, transB, nb, M, N, Kd, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc,
-	                  sc);
+	                  sc, NULL);
 }
 
 /* ---- eltwise, add and softmax ---------------------------------------------- */
@@ -1142,6 +1176,21 @@ static int run_accumulating_locked(int kind, int alg, int64_t rows, int64_t cols
 	bufs[2] = K.tmp;
 	int rc = op_run_locked(kind, alg, 0.0f, rows, cols, bufs);
 	return rc ? rc : add_locked(out, K.tmp, n);
+}
+
+int train_add(float *out, const float *a, const float *b, size_t n)
+{
+	if (n > (size_t)INT64_MAX / sizeof(float) || (n && (!out || !a || !b)))
+		return TRAIN_EINVAL;
+	if (n == 0)
+		return TRAIN_OK;
+	int rc = enter();
+	if (rc)
+		return rc;
+	void *bufs[3] = { (void *)a, (void *)b, out };
+	rc = op_run_locked(OP_ADD, 0, 0.0f, 1, (int64_t)n, bufs);
+	pthread_mutex_unlock(&K.lock);
+	return rc;
 }
 
 static int eltwise_alg_ok(train_eltwise_alg alg)

@@ -153,15 +153,9 @@ int train_linear_forward(float *out, const float *inp, const float *w, const flo
 {
 	if (!out || !inp || !w || N <= 0 || C <= 0 || OC <= 0)
 		return TRAIN_EINVAL;
-	/* out (N, OC) = inp (N, C) @ w^T (C, OC) */
-	int rc = train_matmul(0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
-	if (rc != TRAIN_OK || !b)
-		return rc;
-	for (int n = 0; n < N; n++) {
-		float *restrict o = out + (size_t)n * OC;
-		vacc(o, b, (size_t)OC);
-	}
-	return TRAIN_OK;
+	/* out (N, OC) = inp (N, C) @ w^T (C, OC) + b, the bias added by the
+	 * matmul's epilogue */
+	return train_matmul_bias(0, 1, N, OC, C, inp, C, w, C, b, out, OC);
 }
 
 int train_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
@@ -470,10 +464,14 @@ static void vadd(float *restrict out, const float *restrict a, const float *rest
 	LANES_FOR(i, n, out[i] = a[i] + b[i]);
 }
 
+/* The residual from TRAIN_KERNELS_ELTWISE_MIN elements: oneDNN's add,
+ * threaded (the same sums). */
 int train_residual_forward(float *out, const float *a, const float *b, size_t n)
 {
 	if (n && (!out || !a || !b))
 		return TRAIN_EINVAL;
+	if (n >= TRAIN_KERNELS_ELTWISE_MIN)
+		return train_add(out, a, b, n);
 	vadd(out, a, b, n);
 	return TRAIN_OK;
 }
@@ -482,6 +480,14 @@ int train_residual_backward(float *da, float *db, const float *dout, size_t n)
 {
 	if (n && !dout)
 		return TRAIN_EINVAL;
+	int rc = TRAIN_OK;
+	if (n >= TRAIN_KERNELS_ELTWISE_MIN) {
+		if (da)
+			rc = train_add(da, da, dout, n);
+		if (db && rc == TRAIN_OK)
+			rc = train_add(db, db, dout, n);
+		return rc;
+	}
 	if (da)
 		vacc(da, dout, n);
 	if (db)

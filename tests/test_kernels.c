@@ -539,6 +539,72 @@ static void test_matmul_batch(void)
 	CU_ASSERT(Cm[0] == 7 && Cm[1] == 10 && Cm[2] == 15 && Cm[3] == 22);
 }
 
+/* train_matmul_bias: the bias is added to the fp32 sum, so the values are
+ * those of train_matmul followed by + bias (to the last bit where the
+ * same kernel runs; 1e-6 relative is asked). */
+static void test_matmul_bias(void)
+{
+	static const train_precision precs[] = { TRAIN_PRECISION_FP32, TRAIN_PRECISION_BF16 };
+	for (int p = 0; p < 2; p++) {
+		CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, precs[p]), 0);
+		for (int t = 0; t < 4; t++) {
+			mm_case c;
+			case_make(&c, t & 1, t >> 1, 33, 17, 40, t == 3 ? 2 : 0, 1, 0);
+			float *bias = malloc(c.N * sizeof *bias), *ref = malloc(c.csz * sizeof *ref);
+			CU_ASSERT_FATAL(bias && ref);
+			train_rng_fill_uniform(&rng, bias, c.N, -1, 1);
+			memcpy(ref, c.C0, c.csz * sizeof *ref);
+			CU_ASSERT_EQUAL(train_matmul(c.ta, c.tb, c.M, c.N, c.K, 1, c.A, c.lda, c.B, c.ldb, 0,
+			                             ref, c.ldc), 0);
+			CU_ASSERT_EQUAL(train_matmul_bias(c.ta, c.tb, c.M, c.N, c.K, c.A, c.lda, c.B, c.ldb,
+			                                  bias, c.C, c.ldc), 0);
+			int ok = 1;
+			for (int i = 0; i < c.M; i++) {
+				for (int j = 0; j < c.N; j++) {
+					float want = ref[(size_t)i * c.ldc + j] + bias[j];
+					ok &= fabsf(c.C[(size_t)i * c.ldc + j] - want) <= 1e-6f * (1 + fabsf(want));
+				}
+				for (int j = c.N; j < c.ldc; j++) /* padding untouched */
+					ok &= c.C[(size_t)i * c.ldc + j] == -777.0f;
+			}
+			CU_ASSERT(ok);
+			/* NULL bias: train_matmul */
+			CU_ASSERT_EQUAL(train_matmul_bias(c.ta, c.tb, c.M, c.N, c.K, c.A, c.lda, c.B, c.ldb,
+			                                  NULL, c.C, c.ldc), 0);
+			CU_ASSERT(memcmp(c.C, ref, c.csz * sizeof *ref) == 0);
+			free(bias), free(ref);
+			case_free(&c);
+		}
+	}
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	/* K = 0: rows of bias; bad strides */
+	float bias[3] = { 1, 2, 3 }, C[6] = { 0 }, A[2] = { 0 };
+	CU_ASSERT_EQUAL(train_matmul_bias(0, 0, 2, 3, 0, NULL, 1, NULL, 3, bias, C, 3), 0);
+	CU_ASSERT(C[0] == 1 && C[2] == 3 && C[3] == 1 && C[5] == 3);
+	CU_ASSERT_EQUAL(train_matmul_bias(0, 0, 2, 3, 1, A, 1, A, 3, bias, C, 2), TRAIN_EINVAL);
+}
+
+/* train_add: exact fp32 sums, in place too. */
+static void test_add(void)
+{
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(0, TRAIN_PRECISION_FP32), 0);
+	size_t n = 40000;
+	float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *o = malloc(n * sizeof *o);
+	CU_ASSERT_FATAL(a && b && o);
+	train_rng_fill_uniform(&rng, a, n, -100, 100);
+	train_rng_fill_uniform(&rng, b, n, -1, 1);
+	CU_ASSERT_EQUAL(train_add(o, a, b, n), 0);
+	int exact = 1;
+	for (size_t i = 0; i < n; i++)
+		exact &= o[i] == a[i] + b[i];
+	CU_ASSERT(exact);
+	CU_ASSERT_EQUAL(train_add(a, a, b, n), 0);
+	CU_ASSERT(memcmp(a, o, n * sizeof *a) == 0);
+	CU_ASSERT_EQUAL(train_add(o, a, NULL, n), TRAIN_EINVAL);
+	CU_ASSERT_EQUAL(train_add(NULL, NULL, NULL, 0), 0);
+	free(a), free(b), free(o);
+}
+
 /* ---- eltwise and softmax ---------------------------------------------------- */
 
 static double gelu_ref(double x)
@@ -1003,6 +1069,8 @@ int main(void)
 		{ "cache", test_cache },
 		{ "threads", test_threads },
 		{ "matmul_batch", test_matmul_batch },
+		{ "matmul_bias", test_matmul_bias },
+		{ "add", test_add },
 		{ "eltwise", test_eltwise },
 		{ "softmax_rows", test_softmax_rows },
 		{ "layernorm_rows", test_layernorm_rows },

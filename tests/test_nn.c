@@ -815,9 +815,10 @@ static void test_layernorm_values(void)
  * max(1, |x|), its derivative 2.9e-7; softmax 1.4e-6 relative) doubled:
  *   activations: |out - ref| <= 4e-7 max(1, |x|),
  *                |dinp - dinp0 - dout * f'(x)| <= 8e-7 max(1, |dout|);
- *   softmax, attention: REF_RTOL * |ref| + REF_ATOL * max |ref| as above
- *                (their sums dominate the per-entry error).
- * Backward must still add to what dinp held.
+ *   softmax, layer norm, attention: REF_RTOL * |ref| + REF_ATOL * max |ref|
+ *                as above (their sums dominate the per-entry error).
+ * Backward must still add: gradients from zero are checked, then a second
+ * call must double them (to ACC_RTOL, as the harness asks).
  */
 
 #define BIG_ACT_FWD 4e-7
@@ -874,6 +875,28 @@ static double silu_exact_d(double x)
 	return s * (1 + x * (1 - s));
 }
 
+/* The residual from TRAIN_KERNELS_ELTWISE_MIN elements: oneDNN's add, the
+ * same fp32 sums as the loop. */
+static void test_big_residual(void)
+{
+	size_t n = 2 * TRAIN_KERNELS_ELTWISE_MIN + 3;
+	float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *o = malloc(n * sizeof *o);
+	float *da = malloc(n * sizeof *da), *db = malloc(n * sizeof *db);
+	CU_ASSERT_FATAL(a && b && o && da && db);
+	train_rng_fill_uniform(&rng, a, n, -3, 3);
+	train_rng_fill_uniform(&rng, b, n, -3, 3);
+	CU_ASSERT_EQUAL(train_residual_forward(o, a, b, n), TRAIN_OK);
+	memcpy(da, a, n * sizeof *da);
+	memcpy(db, b, n * sizeof *db);
+	CU_ASSERT_EQUAL(train_residual_backward(da, db, o, n), TRAIN_OK); /* da = a + o */
+	int exact = 1;
+	for (size_t i = 0; i < n; i++)
+		exact &= o[i] == a[i] + b[i] && da[i] == a[i] + o[i] && db[i] == b[i] + o[i];
+	CU_ASSERT(exact);
+	CU_ASSERT_EQUAL(train_residual_backward(NULL, db, o, n), TRAIN_OK);
+	free(a), free(b), free(o), free(da), free(db);
+}
+
 static void test_big_activations(void)
 {
 	check_big_activation("gelu", train_gelu_forward, train_gelu_backward, gelu_exact,
@@ -892,10 +915,12 @@ static void test_big_softmax(void)
 	CU_ASSERT_FATAL(x && p && dp && d && d0 && ref && dref);
 	train_rng_fill_uniform(&rng, x, n, -5, 5);
 	train_rng_fill_uniform(&rng, dp, n, -1, 1);
-	train_rng_fill_uniform(&rng, d0, n, -1, 1);
 	CU_ASSERT_EQUAL(train_softmax_forward(p, x, N, C), TRAIN_OK);
-	memcpy(d, d0, n * sizeof *d);
+	memset(d, 0, n * sizeof *d);
 	CU_ASSERT_EQUAL(train_softmax_backward(d, p, dp, N, C), TRAIN_OK);
+	memcpy(d0, d, n * sizeof *d);
+	CU_ASSERT_EQUAL(train_softmax_backward(d0, p, dp, N, C), TRAIN_OK); /* adds */
+	CU_ASSERT(grads_match(d0, d, n, 2.0));
 	for (int r = 0; r < N; r++) {
 		double m = -INFINITY, z = 0, pd = 0;
 		for (int c = 0; c < C; c++)
@@ -910,8 +935,6 @@ static void test_big_softmax(void)
 			dref[r * C + c] = p[r * C + c] * (dp[r * C + c] - pd);
 	}
 	CU_ASSERT(close_to_d("big softmax", p, ref, n));
-	for (size_t i = 0; i < n; i++)
-		d[i] -= d0[i];
 	CU_ASSERT(close_to_d("big softmax backward", d, dref, n));
 	free(x), free(p), free(dp), free(d), free(d0), free(ref), free(dref);
 }
@@ -956,18 +979,20 @@ static void test_big_layernorm(void)
 		}
 	}
 	CU_ASSERT(close_to_d("big layernorm", y, ref, n));
-	for (size_t i = 0; i < n; i++)
-		dx[i] = 0.5f;
-	for (int c = 0; c < C; c++)
-		dw[c] = db[c] = 0.5f;
+	memset(dx, 0, n * sizeof *dx);
+	memset(dw, 0, C * sizeof *dw);
+	memset(db, 0, C * sizeof *db);
 	CU_ASSERT_EQUAL(train_layernorm_backward(dx, dw, db, g, x, w, m, rs, N, C), TRAIN_OK);
-	for (size_t i = 0; i < n; i++)
-		dx[i] -= 0.5f;
-	for (int c = 0; c < C; c++)
-		dw[c] -= 0.5f, db[c] -= 0.5f;
 	CU_ASSERT(close_to_d("big layernorm dinp", dx, rdx, n));
 	CU_ASSERT(close_to_d("big layernorm dw", dw, rdw, (size_t)C));
 	CU_ASSERT(close_to_d("big layernorm db", db, rdb, (size_t)C));
+	/* backward adds */
+	float *dx2 = malloc(n * sizeof *dx2);
+	CU_ASSERT_FATAL(dx2 != NULL);
+	memcpy(dx2, dx, n * sizeof *dx2);
+	CU_ASSERT_EQUAL(train_layernorm_backward(dx2, NULL, NULL, g, x, w, m, rs, N, C), TRAIN_OK);
+	CU_ASSERT(grads_match(dx2, dx, n, 2.0));
+	free(dx2);
 	free(x), free(y), free(g), free(w), free(b), free(m), free(rs), free(dx), free(dw), free(db);
 	free(ref), free(rdx), free(rdw), free(rdb);
 }
@@ -1048,7 +1073,6 @@ static void check_big_attention(int B, int T, int C, int NH, int causal, int mas
 	CU_ASSERT_FATAL(qkv && out && att && dout && dqkv && dqkv0 && ref && dref && (km || !masked));
 	train_rng_fill_uniform(&rng, qkv, n_qkv, -1.5f, 1.5f);
 	train_rng_fill_uniform(&rng, dout, n_out, -1, 1);
-	train_rng_fill_uniform(&rng, dqkv0, n_qkv, -1, 1);
 	if (km) {
 		/* random padding, a sequence of padding, one padded at the start */
 		for (size_t i = 0; i < BT; i++)
@@ -1057,15 +1081,16 @@ static void check_big_attention(int B, int T, int C, int NH, int causal, int mas
 		memset(km, 0, (size_t)(T / 3));
 	}
 	CU_ASSERT_EQUAL(train_attention_forward(out, att, qkv, km, B, T, C, NH, causal), TRAIN_OK);
-	memcpy(dqkv, dqkv0, n_qkv * sizeof *dqkv);
+	memset(dqkv, 0, n_qkv * sizeof *dqkv);
 	CU_ASSERT_EQUAL(train_attention_backward(dqkv, dout, qkv, att, B, T, C, NH), TRAIN_OK);
+	memcpy(dqkv0, dqkv, n_qkv * sizeof *dqkv);
+	CU_ASSERT_EQUAL(train_attention_backward(dqkv0, dout, qkv, att, B, T, C, NH), TRAIN_OK);
+	CU_ASSERT(grads_match(dqkv0, dqkv, n_qkv, 2.0)); /* adds */
 	attention_ref_full(ref, dref, qkv, dout, km, B, T, C, NH, causal);
 	char what[96];
 	snprintf(what, sizeof what, "attention B=%d T=%d C=%d NH=%d causal=%d masked=%d", B, T, C,
 	         NH, causal, masked);
 	CU_ASSERT(close_to_d(what, out, ref, n_out));
-	for (size_t i = 0; i < n_qkv; i++)
-		dqkv[i] -= dqkv0[i]; /* backward added */
 	CU_ASSERT(close_to_d(what, dqkv, dref, n_qkv));
 	/* masked entries of att exactly 0 */
 	int zeros = 1;
@@ -1461,6 +1486,7 @@ static const test_case cases[] = {
 	{"PyTorch references", test_pytorch_reference},
 	{"bf16 matmuls", test_bf16},
 	{"oneDNN-sized activations", test_big_activations},
+	{"oneDNN-sized residual", test_big_residual},
 	{"oneDNN-sized softmax", test_big_softmax},
 	{"oneDNN-sized layer norm", test_big_layernorm},
 	{"attention at larger sizes", test_big_attention},

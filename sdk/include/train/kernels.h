@@ -73,6 +73,18 @@ TRAIN_API int train_matmul(int transA, int transB, int M, int N, int K, float al
                            float *C, int ldc);
 
 /**
+ * C = op(A) * op(B) + bias: train_matmul with alpha 1 and beta 0, with
+ * bias (N floats, or NULL for none) added to every row of C by the
+ * product's own epilogue rather than by a second pass over C.  The same
+ * values as the product followed by the addition (the fp32 sum, then one
+ * rounding of + bias).  K == 0 gives rows of bias.  Errors: those of
+ * train_matmul.
+ */
+TRAIN_API int train_matmul_bias(int transA, int transB, int M, int N, int K, const float *A,
+                                int lda, const float *B, int ldb, const float *bias, float *C,
+                                int ldc);
+
+/**
  * A batch of matmuls over a 2-level grid: for b0 < batch0, b1 < batch1,
  *   C[b0,b1] = alpha * op(A[b0,b1]) * op(B[b0,b1]) + beta * C[b0,b1]
  * where X[b0,b1] is the matrix at X + b0 * sx[0] + b1 * sx[1] (strides in
@@ -178,6 +190,8 @@ typedef enum train_eltwise_alg {
 	TRAIN_ELTWISE_SILU,         /* x sigmoid(x) */
 } train_eltwise_alg;
 
+/** out[i] = a[i] + b[i], n elements (out may be a or b): the residual add. */
+TRAIN_API int train_add(float *out, const float *a, const float *b, size_t n);
 /** out[i] = f(inp[i]), n elements. */
 TRAIN_API int train_eltwise_forward(train_eltwise_alg alg, float *out, const float *inp, size_t n);
 /** dinp[i] = dout[i] * f'(inp[i]), or += when `accumulate` (then through a
