@@ -1,23 +1,28 @@
 /*
- * kernels.c - the process-wide oneDNN context and train_matmul (see
- * <train/kernels.h> for the contract).
+ * kernels.c - the process-wide oneDNN context, the matmuls, and the
+ * eltwise, softmax, layer norm and add kernels (see <train/kernels.h> for
+ * the contract).
  *
  * State.  One CPU engine and one in-order stream, created once
- * (pthread_once) and kept until exit; the settings (threads, precision), a
- * cache of matmul primitives and the bf16 scratch buffers, all behind one
- * mutex: train_matmul calls are serialized, so the shared stream and
- * buffers are never used by two threads at once.  This is libtrain's one
- * piece of global mutable state (STYLE.md).
+ * (pthread_once) and kept until exit; the settings (threads, precision),
+ * two primitive caches, the bf16 scratch buffers and mirrors, all behind
+ * one mutex: calls are serialized, so the shared stream and buffers are
+ * never used by two threads at once.  This is libtrain's one piece of
+ * global mutable state (STYLE.md).
  *
  * Matmul.  Row-major C (M x N) = alpha * op(A) (M x K) * op(B) (K x N)
  * + beta * C maps onto a oneDNN matmul with src = op(A), weights = op(B),
  * dst = C, each described by strides: a transposed operand is the same
  * memory with the strides swapped, so nothing is copied in fp32.  alpha is
- * a run-time output scale (one primitive serves every alpha); beta is a
- * "sum" post-op of scale 1 when beta != 0, with C scaled by beta first when
- * beta is neither 0 nor 1 (an M x N pass, small next to the M x N x K
- * product).  With beta == 0, C is only written (NaNs in it do not leak
- * through), as in BLAS; alpha == 0 or K == 0 reads neither A nor B.
+ * a run-time output scale (one primitive serves every alpha; with it
+ * oneDNN picks its gemm-based implementation, which ran as fast as its
+ * brgemm one on the block's shapes, at the FMA peak); beta is a "sum"
+ * post-op of scale 1 when beta != 0, with C scaled by beta first when beta
+ * is neither 0 nor 1 (an M x N pass, small next to the M x N x K product).
+ * With beta == 0, C is only written (NaNs in it do not leak through), as
+ * in BLAS; alpha == 0 or K == 0 reads neither A nor B.  A batch
+ * (train_matmul_batch) is the same primitive with two more dimensions in
+ * front, each with its stride; a bias (train_matmul_bias) is oneDNN's.
  *
  * bf16.  A and B are converted (round-to-nearest-even) as stored into
  * dense bf16 scratch buffers that grow as needed and are reused across
@@ -29,21 +34,37 @@
  * to bf16 and back to fp32 and the fp32 primitive runs instead: the same
  * products (a bf16 x bf16 product is exact in fp32), at fp32 speed.
  *
- * Cache.  Keyed by (transA, transB, M, N, K, lda, ldb, ldc, bf16, beta
- * != 0): a matmul primitive (plus the two reorders for bf16) and its
- * memory objects, whose data handles are set per call.  64 slots, least
- * recently used evicted.  Changing the thread count
- * empties it, because oneDNN may size a primitive's work split by the
- * thread count it saw when the primitive was built.
+ * Mirrors.  A registered weight array, or an operand pinned by nn.c for
+ * the few matmuls of one call, has a bf16 copy at the same offsets.  An
+ * operand lying wholly inside one is read from it, with the caller's
+ * strides, instead of being reordered: the copy is converted (one 1-D
+ * reorder) on the first use after it went stale.  It goes stale when the
+ * caller says so (train_kernels_weights_changed) or a matmul writes into
+ * it.  If oneDNN has only reference code for the mirror's strides, the
+ * dense copies are used instead.
+ *
+ * Caches.  Matmuls are keyed by (transA, transB, M, N, K, lda, ldb, ldc,
+ * batch and its strides, bf16, mirrored operands, beta != 0, bias): a
+ * matmul primitive (plus the reorders for bf16) and its memory objects,
+ * whose data handles are set per call.  64 slots, least recently used
+ * evicted.  The other primitives (eltwise, softmax, layer norm, add, the
+ * mirrors' reorders) are keyed by (kind, algorithm or flags, eps, rows,
+ * cols) in 32 slots.  Changing the thread count empties both, because
+ * oneDNN may size a primitive's work split by the thread count it saw when
+ * the primitive was built.
+ *
+ * Accumulation.  oneDNN's eltwise, softmax and layer norm backward passes
+ * write their gradient; the += of <train/nn.h> is a write into a scratch
+ * array (kept, grown as needed) and an add primitive.
  *
  * Threads.  Debian's libdnnl2 (2.6) is built with OpenMP (libgomp: see
  * DNNL_CPU_THREADING_RUNTIME in dnnl_config.h and `ldd libdnnl.so.2`), so
  * its thread count is OpenMP's.  omp_set_num_threads sets it for the
- * calling thread only, so every thread that calls train_matmul applies the
- * current setting once (a per-thread generation number).  The function is
- * looked up with dlsym, because libtrain itself is not built with -fopenmp
- * and must not link libgomp directly; libdnnl has loaded it.  OpenBLAS
- * (the pthreads build here) gets openblas_set_num_threads.
+ * calling thread only, so every thread that calls in applies the current
+ * setting once (a per-thread generation number).  The function is looked
+ * up with dlsym, because libtrain itself is not built with -fopenmp and
+ * must not link libgomp directly; libdnnl has loaded it.  OpenBLAS (the
+ * pthreads build here) gets openblas_set_num_threads.
  */
 #include "kernels_private.h"
 

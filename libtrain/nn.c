@@ -723,18 +723,24 @@ int train_attention_forward(float *out, float *att, const float *qkv, const uint
 		int nb = B - b0 < chunk ? B - b0 : chunk;
 		const float *q = qkv + (size_t)b0 * T * C3, *k = q + C, *v = q + 2 * C;
 		float *att_c = att + (size_t)b0 * NH * T * T;
+		/* under bf16, q, k and v are read from one conversion of the chunk */
+		int pin = train_kernels_bf16_pin(q, (size_t)nb * T * C3);
 		/* att (T, T) = scale * q (T, HS) @ k^T (HS, T), for every (b, h) */
 		int rc = train_matmul_batch(0, 1, nb, NH, T, T, HS, scale, q, C3, s_qkv, k, C3, s_qkv,
 		                            0.0f, att_c, T, s_att);
-		if (rc != TRAIN_OK)
+		if (rc != TRAIN_OK) {
+			train_kernels_bf16_unpin(pin);
 			return rc;
+		}
 		if (causal || key_mask)
 			for (int b = b0; b < b0 + nb; b++)
 				mask_scores(att + (size_t)b * NH * T * T,
 				            key_mask ? key_mask + (size_t)b * T : NULL, NH, T, causal);
 		rc = train_softmax_rows_forward(att_c, att_c, nb * NH * T, T);
-		if (rc != TRAIN_OK)
+		if (rc != TRAIN_OK) {
+			train_kernels_bf16_unpin(pin);
 			return rc;
+		}
 		/* rows that see nothing: zero (and so a zero output, no gradient) */
 		for (int b = b0; b < b0 + nb && key_mask; b++) {
 			int first = first_visible(key_mask + (size_t)b * T, T);
@@ -746,6 +752,7 @@ int train_attention_forward(float *out, float *att, const float *qkv, const uint
 		/* out (T, HS) = att (T, T) @ v (T, HS), for every (b, h) */
 		rc = train_matmul_batch(0, 0, nb, NH, T, HS, T, 1.0f, att_c, T, s_att, v, C3, s_qkv,
 		                        0.0f, out + (size_t)b0 * T * C, C, s_out);
+		train_kernels_bf16_unpin(pin);
 		if (rc != TRAIN_OK)
 			return rc;
 	}
@@ -775,28 +782,33 @@ int train_attention_backward(float *dqkv, const float *dout, const float *qkv, c
 		float *dq = dqkv + (size_t)b0 * T * C3, *dk = dq + C, *dv = dq + 2 * C;
 		const float *att_c = att + (size_t)b0 * NH * T * T;
 		const float *dout_c = dout + (size_t)b0 * T * C;
+		/* under bf16, each of q/k/v, dout and dscores feeds two products or
+		 * shares a tensor: one conversion each (0: none, nothing to undo) */
+		int pins[3] = { train_kernels_bf16_pin(q, (size_t)nb * T * C3),
+			        train_kernels_bf16_pin(dout_c, (size_t)nb * T * C), 0 };
 		/* datt (T, T) = dout (T, HS) @ v^T (HS, T) */
-		if ((rc = train_matmul_batch(0, 1, nb, NH, T, T, HS, 1.0f, dout_c, C, s_out, v, C3,
-		                             s_qkv, 0.0f, datt, T, s_att)) != TRAIN_OK)
-			break;
+		rc = train_matmul_batch(0, 1, nb, NH, T, T, HS, 1.0f, dout_c, C, s_out, v, C3, s_qkv,
+		                        0.0f, datt, T, s_att);
 		/* dv (T, HS) += att^T (T, T) @ dout (T, HS) */
-		if ((rc = train_matmul_batch(1, 0, nb, NH, T, HS, T, 1.0f, att_c, T, s_att, dout_c, C,
-		                             s_out, 1.0f, dv, C3, s_qkv)) != TRAIN_OK)
-			break;
+		if (rc == TRAIN_OK)
+			rc = train_matmul_batch(1, 0, nb, NH, T, HS, T, 1.0f, att_c, T, s_att, dout_c, C,
+			                        s_out, 1.0f, dv, C3, s_qkv);
 		/* softmax backward in place: dscores = att * (datt - sum(att * datt)).
 		 * Masked entries have att = 0, so their scores get no gradient. */
-		if ((rc = train_softmax_rows_backward(datt, att_c, datt, nb * NH * T, T, 0)) != TRAIN_OK)
-			break;
-		/* under bf16, the next two products read one bf16 copy of dscores */
-		int pin = train_kernels_bf16_pin(datt, (size_t)nb * NH * T * T);
+		if (rc == TRAIN_OK)
+			rc = train_softmax_rows_backward(datt, att_c, datt, nb * NH * T, T, 0);
+		if (rc == TRAIN_OK)
+			pins[2] = train_kernels_bf16_pin(datt, (size_t)nb * NH * T * T);
 		/* dq (T, HS) += scale * dscores (T, T) @ k (T, HS) */
-		rc = train_matmul_batch(0, 0, nb, NH, T, HS, T, scale, datt, T, s_att, k, C3, s_qkv, 1.0f,
-		                        dq, C3, s_qkv);
+		if (rc == TRAIN_OK)
+			rc = train_matmul_batch(0, 0, nb, NH, T, HS, T, scale, datt, T, s_att, k, C3, s_qkv,
+			                        1.0f, dq, C3, s_qkv);
 		/* dk (T, HS) += scale * dscores^T (T, T) @ q (T, HS) */
 		if (rc == TRAIN_OK)
 			rc = train_matmul_batch(1, 0, nb, NH, T, HS, T, scale, datt, T, s_att, q, C3, s_qkv,
 			                        1.0f, dk, C3, s_qkv);
-		train_kernels_bf16_unpin(pin);
+		for (int i = 0; i < 3; i++)
+			train_kernels_bf16_unpin(pins[i]);
 	}
 	free(datt);
 	return rc;

@@ -1062,6 +1062,20 @@ static void attention_ref_full(double *out, double *dqkv, const float *qkv, cons
 	free(dp);
 }
 
+/* near_bf16's bound against a double reference: 2^-7 (|ref| + max |ref|) */
+static int close_to_bf16(const char *what, const float *a, const double *ref, size_t n)
+{
+	double scale = 0;
+	for (size_t i = 0; i < n; i++)
+		scale = fmax(scale, fabs(ref[i]));
+	for (size_t i = 0; i < n; i++)
+		if (!(fabs(a[i] - ref[i]) <= 0x1p-7 * (fabs(ref[i]) + scale))) {
+			fprintf(stderr, "%s[%zu] (bf16): %.9g, reference %.9g\n", what, i, a[i], ref[i]);
+			return 0;
+		}
+	return 1;
+}
+
 static void check_big_attention(int B, int T, int C, int NH, int causal, int masked)
 {
 	size_t BT = (size_t)B * T, n_qkv = BT * 3 * C, n_out = BT * C;
@@ -1090,8 +1104,13 @@ static void check_big_attention(int B, int T, int C, int NH, int causal, int mas
 	char what[96];
 	snprintf(what, sizeof what, "attention B=%d T=%d C=%d NH=%d causal=%d masked=%d", B, T, C,
 	         NH, causal, masked);
-	CU_ASSERT(close_to_d(what, out, ref, n_out));
-	CU_ASSERT(close_to_d(what, dqkv, dref, n_qkv));
+	if (train_kernels_precision() == TRAIN_PRECISION_BF16) {
+		CU_ASSERT(close_to_bf16(what, out, ref, n_out));
+		CU_ASSERT(close_to_bf16(what, dqkv, dref, n_qkv));
+	} else {
+		CU_ASSERT(close_to_d(what, out, ref, n_out));
+		CU_ASSERT(close_to_d(what, dqkv, dref, n_qkv));
+	}
 	/* masked entries of att exactly 0 */
 	int zeros = 1;
 	for (int b = 0; b < B; b++)
@@ -1113,6 +1132,12 @@ static void test_big_attention(void)
 	/* more (T, T) matrices than one chunk of backward's scratch (4M
 	 * floats): B = 5 sequences of 4 heads x 512 x 512 go 4 + 1 */
 	check_big_attention(5, 512, 8, 4, 1, 1);
+	/* bf16 (emulated where the CPU lacks it): products read pinned bf16
+	 * copies of qkv, dout and the score gradients */
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(1, TRAIN_PRECISION_BF16), TRAIN_OK);
+	check_big_attention(3, 37, 24, 3, 1, 1);
+	check_big_attention(2, 64, 32, 4, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(1, TRAIN_PRECISION_FP32), TRAIN_OK);
 }
 
 /* ---------------------------------------------------------------------------
