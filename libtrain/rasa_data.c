@@ -2,11 +2,14 @@
  * libtrain/rasa_data.c - what the Rasa readers share (<train/rasa.h>,
  * issue 4).
  *
- * Sections: the arena and its arrays; the string index; diagnostics; the
- * reading context and its messages; YAML node helpers; canonical JSON;
- * the `version:` check; sorting files into NLU / stories / rules / domain
- * by their top-level keys and walking files and folders; the public
- * loaders; the binary serialization of the three kinds of value.
+ * Sections: the arena and its arrays (big ones on huge pages); the string
+ * index; diagnostics; the reading context and its messages; YAML node
+ * helpers; canonical JSON; the `version:` check; sorting files into NLU /
+ * stories / rules / domain by their top-level keys; the pre-scan of
+ * example blocks and what the fast paths of rasa_nlu.c and rasa_domain.c
+ * share; walking files and folders (a file's buffer may stay with the NLU
+ * result); the public loaders; the binary serialization of the three
+ * kinds of value.
  *
  * The formats themselves are read in rasa_nlu.c, rasa_domain.c and
  * rasa_stories.c.  Left out: Rasa's `${ENV_VAR}` substitution in YAML,
@@ -16,10 +19,10 @@
 #include "rasa_private.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <inttypes.h>
 #include <locale.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2171,7 +2174,7 @@ void train_rasa_project_free(train_rasa_project *p)
 /* A writer into a buffer reserved up front from a size hint (encode_value),
  * grown by doubling past it.  Untouched reserved memory costs nothing. */
 typedef struct wr {
-	unsigned char *p;   /* NULL: the counting pass */
+	unsigned char *p;
 	size_t len, cap;
 	int rc;
 } wr;

@@ -97,8 +97,8 @@ typedef struct nameset {
 
 static uint64_t str_hash(const char *s, size_t n) { return XXH3_64bits(s, n); }
 
-/* The slot of `key` (hash `h`, `n` bytes): its entry, or the empty slot
- * where it goes.  The table is at most half full, so there is one. */
+/* The slot of `key` (whose hash is `h`): its entry, or the empty slot where
+ * it goes.  The table is at most half full, so there is one. */
 static name_ent *ns_slot(const nameset *s, const char *key, uint64_t h)
 {
 	for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
