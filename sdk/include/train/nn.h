@@ -11,17 +11,19 @@
  * channels, V vocabulary, NH heads, HS = C / NH, N rows (usually B*T),
  * K kernel width.  Shapes are in the comment beside every argument.
  *
- * Matmul-heavy layers (linear, attention) go through train_matmul() and
- * train_matmul_batch(), and so through oneDNN (bf16 where enabled, see
- * <train/kernels.h>).  GELU, SiLU and softmax on arrays of at least
+ * Matmul-heavy layers (linear, attention) go through train_matmul_bias(),
+ * train_matmul() and train_matmul_batch(), and so through oneDNN (bf16
+ * where enabled, see <train/kernels.h>; under bf16, register the weights
+ * with train_kernels_weights_register to convert them once per step).
+ * GELU, SiLU, softmax and the residual on arrays of at least
  * TRAIN_KERNELS_ELTWISE_MIN elements, layer norm on N*C that large, and
- * attention's softmax always, run as oneDNN eltwise, softmax and layer
- * normalization primitives (threaded, vectorised, fp32; their accuracy is
- * stated in <train/kernels.h>: a few 1e-7 for GELU and SiLU, 1.4e-6
- * relative for softmax, the loops' own for layer norm); smaller arrays and
- * the other layers are plain single-threaded C loops that gcc -O2
- * vectorises.  Numerics
- * follow PyTorch's definitions, noted at each layer.
+ * attention's softmax always, run as oneDNN eltwise, softmax, add and
+ * layer normalization primitives (threaded, vectorised, fp32; their
+ * accuracy is stated in <train/kernels.h>: a few 1e-7 for GELU and SiLU,
+ * 1.4e-6 relative for softmax, the loops' own for layer norm, exact for
+ * the add); smaller arrays and the other layers are plain single-threaded
+ * C loops that gcc -O2 vectorises.  Numerics follow PyTorch's definitions,
+ * noted at each layer.
  *
  * Memory: every array is caller-owned, row-major and contiguous.  An output
  * or gradient must not overlap any input of the same call (no in-place
@@ -40,7 +42,8 @@
  *                 written when this is returned.
  *   TRAIN_ENOMEM  scratch could not be allocated.
  *   any error of the <train/kernels.h> calls (linear, attention; GELU,
- *   SiLU and softmax at oneDNN sizes), when outputs may be partly written.
+ *   SiLU, softmax, layer norm and the residual at oneDNN sizes), when
+ *   outputs may be partly written.
  * Threads: the functions keep no state, so calls on different arrays may
  * run in different threads; the kernels they call follow the threading
  * rules of <train/kernels.h>.
