@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* ------------------------------------------------------------------------
  * Arena.
@@ -292,37 +293,25 @@ int rasa_vec_push_str(rasa_arena *a, rasa_vec *vec, const char *s)
  * String index.
  */
 
-static size_t str_hash(const char *s)
+static uint64_t str_hash(const char *s) { return XXH3_64bits(s, strlen(s)); }
+
+/* The slot of `key` (hash h): its own, or the empty one where it goes. */
+static rasa_index_slot *index_slot(const rasa_index *ix, const char *key, uint64_t h)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
+	size_t mask = ix->cap - 1;
+	for (size_t at = (size_t)h & mask;; at = (at + 1) & mask) {
+		rasa_index_slot *sl = &ix->slots[at];
+		if (!sl->key || sl->key == key || (sl->hash == h && strcmp(sl->key, key) == 0))
+			return sl;
 	}
-	return (size_t)(h ^ (h >> 29));
 }
 
 size_t rasa_index_get(const rasa_index *ix, const char *key)
 {
 	if (!ix->cap || !key)
 		return SIZE_MAX;
-	size_t mask = ix->cap - 1;
-	for (size_t at = str_hash(key) & mask;; at = (at + 1) & mask) {
-		if (!ix->keys[at])
-			return SIZE_MAX;
-		if (strcmp(ix->keys[at], key) == 0)
-			return ix->vals[at];
-	}
-}
-
-static void index_insert(const char **keys, size_t *vals, size_t cap, const char *key, size_t val)
-{
-	size_t mask = cap - 1;
-	size_t at = str_hash(key) & mask;
-	while (keys[at] && strcmp(keys[at], key) != 0)
-		at = (at + 1) & mask;
-	keys[at] = key;
-	vals[at] = val;
+	const rasa_index_slot *sl = index_slot(ix, key, str_hash(key));
+	return sl->key ? sl->val : SIZE_MAX;
 }
 
 int rasa_index_put(rasa_index *ix, const char *key, size_t val)
@@ -331,32 +320,35 @@ int rasa_index_put(rasa_index *ix, const char *key, size_t val)
 		return TRAIN_EINVAL;
 	if ((ix->n + 1) * 2 > ix->cap) {
 		size_t nc = ix->cap ? ix->cap * 2 : 32;
-		const char **nk = calloc(nc, sizeof *nk);
-		size_t *nv = calloc(nc, sizeof *nv);
-		if (!nk || !nv) {
-			free(nk);
-			free(nv);
+		rasa_index_slot *ns = calloc(nc, sizeof *ns);
+		if (!ns)
 			return TRAIN_ENOMEM;
+		for (size_t i = 0; i < ix->cap; i++) {
+			const rasa_index_slot *sl = &ix->slots[i];
+			if (!sl->key)
+				continue;
+			size_t at = (size_t)sl->hash & (nc - 1);
+			while (ns[at].key)
+				at = (at + 1) & (nc - 1);
+			ns[at] = *sl;
 		}
-		for (size_t i = 0; i < ix->cap; i++)
-			if (ix->keys[i])
-				index_insert(nk, nv, nc, ix->keys[i], ix->vals[i]);
-		free(ix->keys);
-		free(ix->vals);
-		ix->keys = nk;
-		ix->vals = nv;
+		free(ix->slots);
+		ix->slots = ns;
 		ix->cap = nc;
 	}
-	if (rasa_index_get(ix, key) == SIZE_MAX)
+	uint64_t h = str_hash(key);
+	rasa_index_slot *sl = index_slot(ix, key, h);
+	if (!sl->key)
 		ix->n++;
-	index_insert(ix->keys, ix->vals, ix->cap, key, val);
+	sl->key = key;
+	sl->val = val;
+	sl->hash = h;
 	return TRAIN_OK;
 }
 
 void rasa_index_free(rasa_index *ix)
 {
-	free(ix->keys);
-	free(ix->vals);
+	free(ix->slots);
 	memset(ix, 0, sizeof *ix);
 }
 

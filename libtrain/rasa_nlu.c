@@ -1126,8 +1126,12 @@ typedef struct fast_file {
 	const char *ver;       /* the version's text in the source, or NULL */
 	size_t ver_len;
 	unsigned ver_line, ver_col;
-	size_t (*scan)(const unsigned char *s, size_t n, size_t *sp, unsigned *flags);
+	int (*body)(struct fast_file *ff, const char *text, size_t len, size_t b0, size_t key_indent,
+	            size_t *end, unsigned *nlines, unsigned *indent_out);
 } fast_file;
+
+typedef int (*fast_body_fn)(fast_file *ff, const char *text, size_t len, size_t b0, size_t key_indent,
+                            size_t *end, unsigned *nlines, unsigned *indent_out);
 
 static void fast_file_free(fast_file *f)
 {
@@ -1140,7 +1144,8 @@ static void fast_file_free(fast_file *f)
  * also counts the spaces the line starts with (*sp) and tells, for the
  * bytes before the LF, whether one is '[' or ']' (*flags bit 1) or
  * anything but printable ASCII and tab (bit 2). */
-static size_t fast_scan_line_sse2(const unsigned char *s, size_t n, size_t *sp, unsigned *flags)
+static inline __attribute__((always_inline)) size_t fast_scan_line_sse2(const unsigned char *s, size_t n,
+                                                                         size_t *sp, unsigned *flags)
 {
 	size_t i = 0;
 	unsigned f = 0;
@@ -1200,8 +1205,8 @@ static size_t fast_scan_line_sse2(const unsigned char *s, size_t n, size_t *sp, 
 /* The same with 32 and 64 bytes at a time, where the processor has them
  * (most lines then take one step); the rest of the text as above. */
 #define FAST_SCAN_WIDE(NAME, TARGET, W, VEC, LOAD, SET1, EQ, LT, MASK_T)                        \
-	__attribute__((target(TARGET))) static size_t NAME(const unsigned char *s, size_t n,        \
-	                                                     size_t *sp, unsigned *flags)            \
+	__attribute__((target(TARGET), always_inline)) static inline size_t NAME(                   \
+	        const unsigned char *s, size_t n, size_t *sp, unsigned *flags)                      \
 	{                                                                                           \
 		size_t i = 0;                                                                       \
 		unsigned f = 0;                                                                     \
@@ -1250,67 +1255,188 @@ FAST_SCAN_WIDE(fast_scan_line_avx512, "avx512bw", 64, __m512i, AVX512_LOAD, _mm5
                _mm512_cmpeq_epi8_mask, _mm512_cmplt_epi8_mask, uint64_t)
 #endif
 
-typedef size_t (*fast_scan_fn)(const unsigned char *s, size_t n, size_t *sp, unsigned *flags);
+/* rasa_prescan_body, which it must equal (1, 0 or -1; the end, line
+ * count and indentation), in one pass per line that also records each
+ * line's end and whether it is plain; one per line scanner, with the
+ * scanner inlined. */
+#define FAST_BODY(NAME, ATTR, SCAN)                                                              \
+	ATTR static int NAME(fast_file *ff, const char *text, size_t len, size_t b0,                 \
+	                     size_t key_indent, size_t *end, unsigned *nlines, unsigned *indent_out)  \
+	{                                                                                          \
+		size_t q = b0, cindent = 0;                                                        \
+		bool any = false;                                                                  \
+		*nlines = 0;                                                                       \
+		*end = b0;                                                                         \
+		while (q < len) {                                                                  \
+			/* the line's end, leading spaces and kinds of bytes, in one pass          \
+			 * (spaces are fine bytes: the kinds are those of [q + sp, e)) */          \
+			size_t sp;                                                                 \
+			unsigned fl;                                                               \
+			size_t e = q + SCAN((const unsigned char *)text + q, len - q, &sp, &fl);   \
+			bool blank = q + sp == e;                                                  \
+			if (!any) {                                                                \
+				if (blank)                                                         \
+					return -1; /* a blank line before the content */           \
+				if (sp <= key_indent)                                              \
+					return 0; /* an empty scalar */                            \
+				cindent = sp;                                                      \
+				any = true;                                                        \
+			}                                                                          \
+			if (!blank && sp < cindent)                                                \
+				return text[q + sp] == '\t' ? -1 : 1;                              \
+			/* bytes other than printable ASCII: as the pre-scan checks them      \
+			 * (spaces up to sp are fine either way) */                                \
+			if ((fl & 2) && !rasa_body_bytes_ok((const unsigned char *)text + q + cindent, \
+			                                    e - q - cindent))                      \
+				return -1;                                                         \
+			if (ff->n_ends == ff->cap_ends && !fast_grow_ends(ff))                     \
+				return -1;                                                         \
+			ff->ends[ff->n_ends++] = (uint32_t)e | (fl ? 0 : FAST_PLAIN);              \
+			(*nlines)++;                                                               \
+			*indent_out = (unsigned)cindent;                                           \
+			q = e < len ? e + 1 : len;                                                 \
+			*end = q;                                                                  \
+		}                                                                                  \
+		return any ? 1 : 0;                                                                \
+	}
+
+static bool fast_grow_ends(fast_file *ff)
+{
+	size_t nc = ff->cap_ends ? ff->cap_ends * 2 : 1024;
+	uint32_t *ne = realloc(ff->ends, nc * sizeof *ne);
+	if (!ne)
+		return false;
+	ff->ends = ne;
+	ff->cap_ends = nc;
+	return true;
+}
+
+FAST_BODY(fast_body_sse2, , fast_scan_line_sse2)
+#ifdef FAST_WIDE
+FAST_BODY(fast_body_avx2, __attribute__((target("avx2"))), fast_scan_line_avx2)
+FAST_BODY(fast_body_avx512_lines, __attribute__((target("avx512bw"))), fast_scan_line_avx512)
+
+/* FAST_BODY for AVX-512BW, in batches of lines so that a line does not
+ * wait for the one before it (in FAST_BODY each line's scan starts where
+ * the last one's ended, one chain of dependent steps): first the ends of
+ * the next lines, 64 bytes at a time, then each of those lines from one
+ * 64-byte look at its start (a longer line as FAST_BODY scans it).  The
+ * same results as fast_body_avx512_lines, which the test compares. */
+__attribute__((target("avx512bw"))) static int fast_body_avx512(fast_file *ff, const char *text,
+                                                                size_t len, size_t b0,
+                                                                size_t key_indent, size_t *end,
+                                                                unsigned *nlines, unsigned *indent_out)
+{
+	enum { BATCH = 64 };
+	size_t ends[BATCH + 64 + 1];
+	const __m512i lf = _mm512_set1_epi8('\n'), ob = _mm512_set1_epi8('['), cb = _mm512_set1_epi8(']'),
+	              blank = _mm512_set1_epi8(' '), del = _mm512_set1_epi8(0x7f),
+	              tab = _mm512_set1_epi8('\t');
+	size_t q = b0, cindent = 0, ne = ff->n_ends;
+	unsigned nl_count = 0;
+	bool any = false;
+	int rc = 1;
+	while (q < len) {
+		/* the ends of the next lines: LF offsets, or the file's end */
+		size_t n = 0, p = q;
+		while (n < BATCH && p < len) {
+			if (p + 64 <= len) {
+				/* the LFs' offsets: four written whatever their number (no
+				 * branch on it), those past it overwritten next */
+				uint64_t m = _mm512_cmpeq_epi8_mask(_mm512_loadu_si512((const void *)(text + p)), lf);
+				size_t cnt = (size_t)__builtin_popcountll(m);
+				for (int j = 0; j < 4; j++) {
+					ends[n + (size_t)j] = p + (size_t)__builtin_ctzll(m | (1ull << 63));
+					m &= m - 1;
+				}
+				for (size_t j = 4; j < cnt; j++) {
+					ends[n + j] = p + (size_t)__builtin_ctzll(m);
+					m &= m - 1;
+				}
+				n += cnt;
+				p += 64;
+			} else {
+				const char *nl = memchr(text + p, '\n', len - p);
+				ends[n++] = nl ? (size_t)(nl - text) : len;
+				p = nl ? (size_t)(nl - text) + 1 : len;
+			}
+		}
+		/* a last line without an LF that the blocks ran to the end of */
+		if (p >= len && (n ? ends[n - 1] + 1 : q) < len)
+			ends[n++] = len;
+		for (size_t k = 0; k < n; k++) {
+			size_t e = ends[k], sp;
+			unsigned fl;
+			if (q + 64 <= len && e - q < 64) {
+				/* the line and its LF in one look */
+				__m512i v = _mm512_loadu_si512((const void *)(text + q));
+				uint64_t ns = ~_mm512_cmpeq_epi8_mask(v, blank); /* the LF is not a space */
+				uint64_t range = ((uint64_t)1 << (e - q)) - 1;
+				uint64_t br = _mm512_cmpeq_epi8_mask(v, ob) | _mm512_cmpeq_epi8_mask(v, cb);
+				uint64_t odd = (_mm512_cmplt_epi8_mask(v, blank) | _mm512_cmpeq_epi8_mask(v, del)) &
+				               ~_mm512_cmpeq_epi8_mask(v, tab);
+				sp = (size_t)__builtin_ctzll(ns);
+				fl = (br & range ? 1u : 0u) | (odd & range ? 2u : 0u);
+			} else {
+				size_t e2 = q + fast_scan_line_avx512((const unsigned char *)text + q, len - q, &sp, &fl);
+				(void)e2; /* == e */
+			}
+			bool isblank = q + sp == e;
+			if (!any) {
+				if (isblank || sp <= key_indent) {
+					/* a blank line before the content; an empty scalar */
+					rc = isblank ? -1 : 0;
+					goto done;
+				}
+				cindent = sp;
+				any = true;
+			}
+			if (!isblank && sp < cindent) {
+				rc = text[q + sp] == '\t' ? -1 : 1;
+				goto done;
+			}
+			if ((fl & 2) && !rasa_body_bytes_ok((const unsigned char *)text + q + cindent,
+			                                    e - q - cindent)) {
+				rc = -1;
+				goto done;
+			}
+			if (ne == ff->cap_ends) {
+				ff->n_ends = ne;
+				if (!fast_grow_ends(ff)) {
+					rc = -1;
+					goto done;
+				}
+			}
+			ff->ends[ne++] = (uint32_t)e | (fl ? 0 : FAST_PLAIN);
+			nl_count++;
+			q = e < len ? e + 1 : len;
+		}
+	}
+	rc = any ? 1 : 0;
+done:
+	/* (the results are kept in locals while the loop runs: stores through
+	 * these pointers could alias ff's fields and make them reloaded) */
+	ff->n_ends = ne;
+	*nlines = nl_count;
+	*indent_out = (unsigned)cindent;
+	*end = any ? q : b0;
+	return rc;
+}
+#endif
 
 int rasa_nlu_fast_isa = 0;
 
-static fast_scan_fn fast_scanner(void)
+static fast_body_fn fast_body_for_cpu(void)
 {
 #ifdef FAST_WIDE
+	if (rasa_nlu_fast_isa == 4 && __builtin_cpu_supports("avx512bw"))
+		return fast_body_avx512_lines;
 	if ((!rasa_nlu_fast_isa || rasa_nlu_fast_isa >= 3) && __builtin_cpu_supports("avx512bw"))
-		return fast_scan_line_avx512;
+		return fast_body_avx512;
 	if ((!rasa_nlu_fast_isa || rasa_nlu_fast_isa >= 2) && __builtin_cpu_supports("avx2"))
-		return fast_scan_line_avx2;
+		return fast_body_avx2;
 #endif
-	return fast_scan_line_sse2;
-}
-
-/* rasa_prescan_body, which it must equal (1, 0 or -1; the end, line
- * count and indentation), in one pass per line that also records each
- * line's end and whether it is plain. */
-static int fast_body(fast_file *ff, const char *text, size_t len, size_t b0, size_t key_indent,
-                     size_t *end, unsigned *nlines, unsigned *indent_out)
-{
-	size_t q = b0, cindent = 0;
-	bool any = false;
-	*nlines = 0;
-	*end = b0;
-	while (q < len) {
-		/* the line's end, leading spaces and kinds of bytes, in one pass
-		 * (spaces are fine bytes: the kinds are those of [q + sp, e)) */
-		size_t sp;
-		unsigned fl;
-		size_t e = q + ff->scan((const unsigned char *)text + q, len - q, &sp, &fl);
-		bool blank = q + sp == e;
-		if (!any) {
-			if (blank)
-				return -1; /* a blank line before the content */
-			if (sp <= key_indent)
-				return 0;  /* an empty scalar */
-			cindent = sp;
-			any = true;
-		}
-		if (!blank && sp < cindent)
-			return text[q + sp] == '\t' ? -1 : 1;
-		/* bytes other than printable ASCII: as the pre-scan checks them
-		 * (spaces up to sp are fine either way) */
-		if ((fl & 2) && !rasa_body_bytes_ok((const unsigned char *)text + q + cindent, e - q - cindent))
-			return -1;
-		if (ff->n_ends == ff->cap_ends) {
-			size_t nc = ff->cap_ends ? ff->cap_ends * 2 : 1024;
-			uint32_t *ne = realloc(ff->ends, nc * sizeof *ne);
-			if (!ne)
-				return -1;
-			ff->ends = ne;
-			ff->cap_ends = nc;
-		}
-		ff->ends[ff->n_ends++] = (uint32_t)e | (fl ? 0 : FAST_PLAIN);
-		(*nlines)++;
-		*indent_out = (unsigned)cindent;
-		q = e < len ? e + 1 : len;
-		*end = q;
-	}
-	return any ? 1 : 0;
+	return fast_body_sse2;
 }
 
 /* Recognise the file into *ff, or return false (ff then empty). */
@@ -1323,7 +1449,7 @@ static bool fast_scan(const char *t, size_t len, fast_file *ff)
 	unsigned line = 1;
 	size_t pos = 0;
 	memset(ff, 0, sizeof *ff);
-	ff->scan = fast_scanner();
+	ff->body = fast_body_for_cpu();
 	if (len >= FAST_PLAIN) /* offsets fit 31 bits; and columns, lines 32 */
 		goto no;
 	while (pos < len) {
@@ -1385,7 +1511,7 @@ static bool fast_scan(const char *t, size_t len, fast_file *ff)
 				goto no;
 			size_t end, first = ff->n_ends;
 			unsigned nlines = 0, cind = 0;
-			if (fast_body(ff, t, len, h.next, ind, &end, &nlines, &cind) != 1)
+			if (ff->body(ff, t, len, h.next, ind, &end, &nlines, &cind) != 1)
 				goto no;
 			if (ff->n == ff->cap) {
 				size_t nc = ff->cap ? ff->cap * 2 : 64;

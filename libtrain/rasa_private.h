@@ -62,12 +62,18 @@ static inline train_rasa_names rasa_names_of(const rasa_vec *vec)
 
 /* ------------------------------------------------------------------------
  * String index: key -> size_t, open addressing, malloc'd (not in the arena).
- * Keys are borrowed: they must outlive the index.
+ * Keys are borrowed: they must outlive the index.  Each slot keeps its
+ * key's hash: probes compare hashes before texts, growing rehashes nothing.
  */
+typedef struct rasa_index_slot {
+	const char *key;   /* NULL: empty */
+	size_t val;
+	uint64_t hash;
+} rasa_index_slot;
+
 typedef struct rasa_index {
-	const char **keys;
-	size_t *vals;
-	size_t n, cap; /* cap: 0 or a power of two */
+	rasa_index_slot *slots;
+	size_t n, cap; /* cap: 0 or a power of two, at least twice n */
 } rasa_index;
 
 /* Value of `key`, or SIZE_MAX when absent. */
@@ -295,7 +301,8 @@ int rasa_nlu_fast_read(rasa_nlu_b *b, rasa_ctx *c, bool *done);
 /* 0 turns the fast path off (tests compare the two); 1 by default. */
 extern int rasa_nlu_fast;
 /* The widest vectors its line scanner may use (tests): 0 the widest the
- * processor has, 1 SSE2 (or none), 2 AVX2, 3 AVX-512BW. */
+ * processor has, 1 SSE2 (or none), 2 AVX2, 3 AVX-512BW, 4 AVX-512BW a line
+ * at a time. */
 extern int rasa_nlu_fast_isa;
 /* Would the fast path read `text`? (tests) */
 bool rasa_nlu_fast_accepts(const char *text, size_t len);

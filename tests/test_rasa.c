@@ -1245,7 +1245,7 @@ static void check_fast(const char *text, bool takes, const char *what)
 	CU_ASSERT(took == takes);
 	for (int how = 0; how < 3; how++) {
 		char *b = read_dump(text, 0, how);
-		for (int isa = 1; isa <= 3; isa++) { /* each line scanner the processor has */
+		for (int isa = 1; isa <= 4; isa++) { /* each line scanner the processor has */
 			rasa_nlu_fast_isa = isa;
 			char *a = read_dump(text, 1, how);
 			if (strcmp(a, b) != 0)
@@ -1356,6 +1356,23 @@ static void test_fast_path(void)
 		char what[32];
 		snprintf(what, sizeof what, "case %zu", i);
 		check_fast(cases[i].text, cases[i].takes, what);
+	}
+	/* a last line without an LF, of each length around the vector widths
+	 * (found by fuzzing: one of 64 bytes hung the batched scanner) */
+	for (int n = 1; n <= 140; n++) {
+		for (int before = 0; before <= 70; before += 70) { /* after a batch of lines, too */
+			dump e = { 0 };
+			dump_add(&e, "nlu:\n- intent: a\n  examples: |\n");
+			for (int k = 0; k < before; k++)
+				dump_add(&e, "    - x\n");
+			dump_add(&e, "    ");
+			for (int k = 0; k < n; k++)
+				dump_add(&e, "%c", k == 0 ? '-' : k == 1 ? ' ' : (char)('a' + k % 26));
+			char what[48];
+			snprintf(what, sizeof what, "last line of %d after %d", n, before);
+			check_fast(e.p, true, what);
+			free(e.p);
+		}
 	}
 	/* a big one, as for the pre-scan */
 	dump t = { 0 };

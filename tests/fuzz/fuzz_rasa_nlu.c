@@ -121,8 +121,9 @@ static void check_fast_path(const uint8_t *data, size_t size)
 {
 	if (!rasa_nlu_fast_accepts((const char *)data, size))
 		return;
-	/* a line scanner (SSE2, AVX2, AVX-512BW, as the processor has them) by the size */
-	rasa_nlu_fast_isa = 1 + (int)(size % 3);
+	/* a line scanner (SSE2, AVX2, AVX-512BW batched or a line at a time, as
+	 * the processor has them) by the size */
+	rasa_nlu_fast_isa = 1 + (int)(size % 4);
 	for (int kept = 0; kept < 2; kept++) {
 		char *a = read_dump(data, size, 1, kept), *b = read_dump(data, size, 0, kept);
 		if (strcmp(a, b) != 0) {
