@@ -1646,6 +1646,8 @@ static int read_text(loader *L, const char *text, size_t len, const char *name, 
 	/* A buffer of our own (a file read) may stay with the NLU result, with
 	 * the plain example texts in it, instead of copies of them. */
 	c->keep_src = own && L->nlu;
+	c->src_open = 0;
+	c->src_used = false;
 	size_t first = L->nlu ? rasa_nlu_b_count(L->nlu) : 0;
 	int rc;
 	if (L->nlu && (mask & TRAIN_RASA_FILE_NLU) && rasa_nlu_fast) {

@@ -438,6 +438,8 @@ int rasa_parse_annotations(rasa_ctx *c, const char *s, size_t n, const train_con
 		uintptr_t p0 = (uintptr_t)c->src, ps = (uintptr_t)s;
 		if (c->text_in_src && c->src && ps >= p0 && ps - p0 <= c->src_len &&
 		    n <= c->src_len - (ps - p0)) {
+			c->src_open++;
+			c->src_used = true;
 			*text = s;
 			*text_len = n;
 			*text_chars = rasa_utf8_len(s, n);
@@ -1054,6 +1056,8 @@ bool rasa_nlu_b_seal(rasa_nlu_b *b, const rasa_ctx *c, size_t from)
 	bool any = false;
 	uintptr_t p0 = (uintptr_t)c->src;
 	train_rasa_message *m = b->messages.v;
+	if (!c->src_open)
+		return c->src_used;
 	for (size_t i = from; c->src && i < b->messages.n; i++) {
 		uintptr_t t = (uintptr_t)m[i].text;
 		if (t >= p0 && t - p0 <= c->src_len) {
@@ -1583,8 +1587,14 @@ static int fast_intent(rasa_nlu_b *b, rasa_ctx *c, const fast_file *ff, const fa
 			if (x1 > x0) {
 				size_t n = x1 - x0;
 				const char *text = l + x0;
-				if (!c->keep_src && !(text = rasa_strndup(b->a, text, n)))
+				if (c->keep_src) {
+					/* ended at once: its line is read (the next lines are
+					 * found by their recorded ends, not by their LFs) */
+					((char *)l)[x1] = '\0';
+					c->src_used = true;
+				} else if (!(text = rasa_strndup(b->a, text, n))) {
 					return rasa_nomem(c);
+				}
 				train_rasa_message *m = (train_rasa_message *)b->messages.v + b->messages.n++;
 				*m = (train_rasa_message){ text, (uint32_t)n, (uint32_t)n, ic->intent,
 					                   ic->response_key, NULL, 0, NULL, NULL,

@@ -105,6 +105,8 @@ typedef struct rasa_ctx {
 	bool keep_src;             /* `src` is a buffer the NLU result may keep:
 	                              plain example texts stay in it */
 	bool text_in_src;          /* set around an NLU example's annotations */
+	size_t src_open;           /* texts left in `src` not yet ended by a NUL */
+	bool src_used;             /* texts left in `src` (ended or not) */
 	bool oom;                  /* a warning could not be recorded */
 	void *c_locale;            /* locale_t for number text, lazily */
 } rasa_ctx;
@@ -313,8 +315,9 @@ int rasa_nlu_parse_kept(const char *text, size_t len, const char *name, train_ra
 /* Messages so far (the first of a file, for rasa_nlu_b_seal). */
 size_t rasa_nlu_b_count(const rasa_nlu_b *b);
 /* After a file with c->keep_src is read: end the texts of messages from
- * `from` on that lie in c->src with a NUL there.  True when there were
- * any: then the result must keep the source (adopt it into the arena). */
+ * `from` on that lie in c->src with a NUL there (when c->src_open says
+ * some are not yet).  True when there are texts in c->src: then the result
+ * must keep the source (adopt it into the arena). */
 bool rasa_nlu_b_seal(rasa_nlu_b *b, const rasa_ctx *c, size_t from);
 rasa_arena *rasa_nlu_b_arena(rasa_nlu_b *b);
 void rasa_nlu_b_free(rasa_nlu_b *b); /* frees the arena unless finished */
