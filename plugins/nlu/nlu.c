@@ -11,6 +11,10 @@
  *   FallbackClassifier   (nothing to train)
  *                        parse    -> parse   (process: low or ambiguous
  *                                              intents become nlu_fallback)
+ *   ResponseSelector     features, nlu -> report (train: retrieval intents'
+ *                                              examples and responses)
+ *                        features, parse -> parse (process: adds
+ *                                              "response_selector")
  *
  * `features` is the <train/features.h> value that the tokenizers and
  * featurizers produce; `nlu` the TRAIN_RASA_NLU_TYPE value of the RasaNLU
@@ -694,6 +698,414 @@ const train_component_class nlu_diet_class = {
 };
 
 /* ------------------------------------------------------------------------ */
+/* ResponseSelector */
+
+/*
+ * Rasa's ResponseSelector (DIET2BOW, use_text_as_label false): the same
+ * model as DIETClassifier without entities, whose labels are the
+ * retrieval intents' response keys ("chitchat/ask_name", Rasa's
+ * intent_response_key), one-hot; trained on the examples of retrieval
+ * intents (only `retrieval_intent`'s when set).  Its defaults are Rasa's:
+ * no transformer, hidden layers [256, 128] on both sides, dense dimension
+ * 512, connection density 1, no input dropout, scale_loss on.
+ *
+ * process adds Rasa's "response_selector" to each message of the parse:
+ *
+ *   "response_selector": {"all_retrieval_intents": ["chitchat"],
+ *     "default": {"response": {"responses": [{"text": "..."}],
+ *                              "confidence": 0.97,
+ *                              "intent_response_key": "chitchat/ask_name",
+ *                              "utter_action": "utter_chitchat/ask_name"},
+ *                 "ranking": [{"confidence": 0.97,
+ *                              "intent_response_key": "chitchat/ask_name"}, ...]}}
+ *
+ * under the retrieval intent's name instead of "default" when it is set.
+ * The responses are those of the NLU data's `responses:` (utter_<key>).
+ * use_text_as_label (DIET2DIET) is not supported.
+ */
+#define RS_FILE "responses.json"
+#define RS_FORMAT "libtrain.response_selector"
+
+static const train_param rs_param_table[] = {
+	{ "hidden_layers_sizes", TRAIN_PARAM_MAP, "{text: [256, 128], label: [256, 128]}",
+	  "feed-forward layers before the embeddings: text and label sizes" },
+	{ "share_hidden_layers", TRAIN_PARAM_BOOL, "false", "not supported" },
+	{ "transformer_size", TRAIN_PARAM_ANY, "~", "transformer units (256 when layers > 0)" },
+	{ "number_of_transformer_layers", TRAIN_PARAM_ANY, "0", "transformer layers" },
+	{ "number_of_attention_heads", TRAIN_PARAM_INT, "4", "attention heads" },
+	{ "use_key_relative_attention", TRAIN_PARAM_BOOL, "false", "not supported" },
+	{ "use_value_relative_attention", TRAIN_PARAM_BOOL, "false", "not supported" },
+	{ "max_relative_position", TRAIN_PARAM_ANY, "5", "relative attention only (unused)" },
+	{ "unidirectional_encoder", TRAIN_PARAM_BOOL, "false", "causal attention" },
+	{ "batch_size", TRAIN_PARAM_ANY, "[64, 256]", "batch size, or [first, last]" },
+	{ "batch_strategy", TRAIN_PARAM_STRING, "balanced", "balanced or sequence" },
+	{ "epochs", TRAIN_PARAM_INT, "300", "passes over the data" },
+	{ "random_seed", TRAIN_PARAM_ANY, "~", "seed of every random draw (null: 0)" },
+	{ "learning_rate", TRAIN_PARAM_FLOAT, "0.001", "Adam's learning rate" },
+	{ "embedding_dimension", TRAIN_PARAM_INT, "20", "size of the embeddings" },
+	{ "dense_dimension", TRAIN_PARAM_MAP, "{text: 512, label: 512}",
+	  "units of the sparse-to-dense layers (text)" },
+	{ "concat_dimension", TRAIN_PARAM_MAP, "{text: 512, label: 512}", "accepted" },
+	{ "number_of_negative_examples", TRAIN_PARAM_INT, "20", "accepted; a full softmax" },
+	{ "similarity_type", TRAIN_PARAM_STRING, "auto", "auto or inner" },
+	{ "loss_type", TRAIN_PARAM_STRING, "cross_entropy", "cross_entropy" },
+	{ "ranking_length", TRAIN_PARAM_INT, "10", "responses in the ranking, 0 for all" },
+	{ "renormalize_confidences", TRAIN_PARAM_BOOL, "false", "ranked confidences sum to 1" },
+	{ "maximum_positive_similarity", TRAIN_PARAM_FLOAT, "0.8", "margin loss only (unused)" },
+	{ "maximum_negative_similarity", TRAIN_PARAM_FLOAT, "-0.4", "margin loss only (unused)" },
+	{ "use_maximum_negative_similarity", TRAIN_PARAM_BOOL, "true", "margin loss only (unused)" },
+	{ "scale_loss", TRAIN_PARAM_BOOL, "true", "weight each loss by how badly it is predicted" },
+	{ "regularization_constant", TRAIN_PARAM_FLOAT, "0.002", "L2 factor of the kernels" },
+	{ "connection_density", TRAIN_PARAM_FLOAT, "1.0", "fraction of trained weights" },
+	{ "weight_sparsity", TRAIN_PARAM_ANY, "~", "deprecated: 1 - connection_density" },
+	{ "negative_margin_scale", TRAIN_PARAM_FLOAT, "0.8", "margin loss only (unused)" },
+	{ "drop_rate", TRAIN_PARAM_FLOAT, "0.2", "dropout rate" },
+	{ "drop_rate_attention", TRAIN_PARAM_FLOAT, "0.0", "only 0 is supported" },
+	{ "use_sparse_input_dropout", TRAIN_PARAM_BOOL, "false", "drop sparse feature entries" },
+	{ "use_dense_input_dropout", TRAIN_PARAM_BOOL, "false", "dropout after sparse-to-dense" },
+	{ "evaluate_every_number_of_epochs", TRAIN_PARAM_INT, "20", "hold-out evaluation period" },
+	{ "evaluate_on_number_of_examples", TRAIN_PARAM_INT, "0", "hold-out examples" },
+	{ "use_masked_language_model", TRAIN_PARAM_BOOL, "false", "not supported" },
+	{ "retrieval_intent", TRAIN_PARAM_ANY, "~", "the retrieval intent to learn (null: all)" },
+	{ "use_text_as_label", TRAIN_PARAM_BOOL, "false", "not supported" },
+	{ "tensorboard_log_directory", TRAIN_PARAM_ANY, "~", "accepted, ignored" },
+	{ "tensorboard_log_level", TRAIN_PARAM_STRING, "epoch", "accepted, ignored" },
+	{ "featurizers", TRAIN_PARAM_LIST, "[]", "feature blocks to use, [] for all" },
+	{ "checkpoint_model", TRAIN_PARAM_BOOL, "false", "accepted; the last weights are kept" },
+	{ "constrain_similarities", TRAIN_PARAM_BOOL, "false", "sigmoid loss on similarities" },
+	{ "model_confidence", TRAIN_PARAM_STRING, "softmax", "softmax" },
+	/* DIETClassifier's keys, which Rasa's ResponseSelector inherits */
+	{ "intent_classification", TRAIN_PARAM_BOOL, "true", "always on" },
+	{ "entity_recognition", TRAIN_PARAM_BOOL, "true", "always off" },
+	{ "BILOU_flag", TRAIN_PARAM_BOOL, "true", "unused" },
+	{ "split_entities_by_comma", TRAIN_PARAM_ANY, "true", "unused" },
+	{ "run_eagerly", TRAIN_PARAM_BOOL, "false", "accepted, ignored" },
+	{ "drop_small_last_batch", TRAIN_PARAM_BOOL, "false", "skip a small last batch" },
+	{ NULL, TRAIN_PARAM_END, NULL, NULL },
+};
+
+static const char *const rs_inputs[] = { "features", "nlu", NULL };
+static const char *const rs_process_inputs[] = { "features", "parse", NULL };
+
+typedef struct selector {
+	diet_comp d;               /* the model and its options */
+	json_t *responses;         /* "utter_<key>" -> [variations] */
+	json_t *retrieval_intents; /* sorted names */
+} selector;
+
+static void rs_destroy(void *self)
+{
+	selector *s = self;
+	if (!s)
+		return;
+	diet_opts_free(&s->d.o);
+	diet_free(s->d.model);
+	json_decref(s->responses);
+	json_decref(s->retrieval_intents);
+	free(s);
+}
+
+static int rs_make(const train_config *config, train_ctx *ctx, selector **out)
+{
+	selector *s = calloc(1, sizeof *s);
+	if (!s)
+		return TRAIN_ENOMEM;
+	int rc = diet_read_opts(config, &s->d.o, ctx);
+	if (!rc && train_config_bool(config, "use_text_as_label"))
+		rc = train_fail(ctx, "use_text_as_label: not supported; set it to false");
+	const train_config *ri = train_config_get(config, "retrieval_intent");
+	if (!rc && ri && train_config_kind(ri) != TRAIN_CFG_NULL) {
+		if (train_config_kind(ri) != TRAIN_CFG_STRING)
+			rc = train_fail(ctx, "retrieval_intent: expected an intent name or null");
+		else if (!(s->d.o.retrieval_intent = cfg_strdup(ri)))
+			rc = TRAIN_ENOMEM;
+	}
+	if (rc) {
+		rs_destroy(s);
+		return rc;
+	}
+	/* Rasa forces these for the response selector */
+	s->d.o.intent = 1;
+	s->d.o.entity = 0;
+	s->d.o.label_response_key = 1;
+	if (!(s->responses = json_object()) || !(s->retrieval_intents = json_array())) {
+		rs_destroy(s);
+		return TRAIN_ENOMEM;
+	}
+	*out = s;
+	return TRAIN_OK;
+}
+
+static int rs_create(const train_config *config, train_ctx *ctx, void **self)
+{
+	*self = NULL;
+	return rs_make(config, ctx, (selector **)self);
+}
+
+/* A response variation as Rasa keeps it: text, image, channel, custom,
+ * condition, buttons, and the other keys. */
+static json_t *variation_json(const train_rasa_variation *v)
+{
+	json_t *j = json_object();
+	if (!j)
+		return NULL;
+	if (v->extra) {
+		json_t *x = json_loads(v->extra, 0, NULL);
+		if (json_is_object(x))
+			json_object_update(j, x);
+		json_decref(x);
+	}
+	if (v->text)
+		json_object_set_new(j, "text", json_string(v->text));
+	if (v->image)
+		json_object_set_new(j, "image", json_string(v->image));
+	if (v->channel)
+		json_object_set_new(j, "channel", json_string(v->channel));
+	if (v->custom)
+		json_object_set_new(j, "custom", json_loads(v->custom, 0, NULL));
+	if (v->condition)
+		json_object_set_new(j, "condition", json_loads(v->condition, 0, NULL));
+	if (v->n_buttons) {
+		json_t *bs = json_array();
+		for (size_t i = 0; bs && i < v->n_buttons; i++) {
+			const train_rasa_button *b = &v->buttons[i];
+			json_t *bj = json_object();
+			if (b->extra) {
+				json_t *x = json_loads(b->extra, 0, NULL);
+				if (json_is_object(x))
+					json_object_update(bj, x);
+				json_decref(x);
+			}
+			if (b->title)
+				json_object_set_new(bj, "title", json_string(b->title));
+			if (b->payload)
+				json_object_set_new(bj, "payload", json_string(b->payload));
+			json_array_append_new(bs, bj);
+		}
+		json_object_set_new(j, "buttons", bs);
+	}
+	return j;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int rs_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+{
+	selector *s = self;
+	const train_value *nv = train_values_get(in, "nlu");
+	if (!nv)
+		return train_fail(ctx, "no input \"nlu\"");
+	if (strcmp(train_value_type(nv), TRAIN_RASA_NLU_TYPE))
+		return train_fail(ctx, "input nlu: expected type %s (from RasaNLU), got %s",
+		                  TRAIN_RASA_NLU_TYPE, train_value_type(nv));
+	train_rasa_nlu *nlu = NULL;
+	train_error err = { 0 };
+	int rc = train_rasa_nlu_from_value(nv, &nlu, &err);
+	if (rc)
+		return train_fail(ctx, "input nlu: %s", err.text);
+	json_t *resp = json_object(), *ris = json_array();
+	const char **names = calloc(nlu->n_messages + 1, sizeof *names);
+	size_t nn = 0;
+	rc = TRAIN_ENOMEM;
+	if (!resp || !ris || !names)
+		goto out;
+	for (size_t i = 0; i < nlu->n_responses; i++) {
+		const train_rasa_response *r = &nlu->responses[i];
+		json_t *vs = json_array();
+		for (size_t k = 0; vs && k < r->n_variations; k++)
+			json_array_append_new(vs, variation_json(&r->variations[k]));
+		if (!vs || json_object_set_new(resp, r->name, vs))
+			goto out;
+	}
+	/* all retrieval intents of the data (before any retrieval_intent filter) */
+	for (size_t i = 0; i < nlu->n_messages; i++)
+		if (nlu->messages[i].response_key && *nlu->messages[i].response_key)
+			names[nn++] = nlu->messages[i].intent;
+	qsort(names, nn, sizeof *names, cmp_cstr);
+	for (size_t i = 0; i < nn; i++)
+		if ((i == 0 || strcmp(names[i], names[i - 1])) &&
+		    json_array_append_new(ris, json_string(names[i])))
+			goto out;
+	json_decref(s->responses);
+	json_decref(s->retrieval_intents);
+	s->responses = resp;
+	s->retrieval_intents = ris;
+	resp = ris = NULL;
+	rc = diet_train_entry(&s->d, in, out, ctx);
+out:
+	json_decref(resp);
+	json_decref(ris);
+	free(names);
+	train_rasa_nlu_free(nlu);
+	return rc;
+}
+
+/* The "response_selector" of one message. */
+static json_t *rs_message_json(const selector *s, const diet_pred *p, json_t *old)
+{
+	const diet_model *m = s->d.model;
+	const char *key = p->n_rank ? diet_label(m, p->rank[0]) : NULL;
+	char *utter = NULL;
+	json_t *responses = NULL;
+	if (key) {
+		size_t n = strlen(key) + 7;
+		if (!(utter = malloc(n)))
+			return NULL;
+		snprintf(utter, n, "utter_%s", key);
+		responses = json_object_get(s->responses, utter);
+		/* Rasa: no responses for the key is a problem of the data; the key
+		 * stands in as the text */
+		responses = responses ? json_incref(responses) : json_pack("[{s:s}]", "text", key);
+	} else {
+		responses = json_null();
+	}
+	json_t *rank = json_array();
+	for (int i = 0; rank && i < p->n_rank; i++)
+		json_array_append_new(rank, json_pack("{s:f, s:s}", "confidence", (double)p->conf[i],
+		                                      "intent_response_key",
+		                                      diet_label(m, p->rank[i])));
+	json_t *pred = json_pack("{s:{s:o, s:f, s:s?, s:s?}, s:o}", "response", "responses",
+	                         responses, "confidence", p->n_rank ? (double)p->conf[0] : 0.0,
+	                         "intent_response_key", key, "utter_action", utter, "ranking", rank);
+	free(utter);
+	json_t *sel = json_is_object(old) ? json_deep_copy(old) : json_object();
+	if (!pred || !sel || json_object_set(sel, "all_retrieval_intents", s->retrieval_intents) ||
+	    json_object_set_new(sel, s->d.o.retrieval_intent ? s->d.o.retrieval_intent : "default",
+	                        pred)) {
+		json_decref(sel);
+		return NULL;
+	}
+	return sel;
+}
+
+static int rs_process(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+{
+	selector *s = self;
+	if (!s->d.model)
+		return train_fail(ctx, "the response selector has not been trained");
+	json_t *j = NULL;
+	train_features *f = NULL;
+	diet_pred *preds = NULL;
+	char why[512] = "";
+	int rc = get_parse(in, &j, ctx);
+	if (rc || (rc = get_features(in, &f, ctx)))
+		goto out;
+	if (parse_count(j) != f->n_messages) {
+		rc = train_fail(ctx, "input parse has %zu messages, features %zu", parse_count(j),
+		                f->n_messages);
+		goto out;
+	}
+	rc = TRAIN_ENOMEM;
+	if (!(preds = calloc(f->n_messages + 1, sizeof *preds)))
+		goto out;
+	if ((rc = diet_predict(s->d.model, &s->d.o, f, preds, why, sizeof why))) {
+		if (why[0])
+			rc = train_fail(ctx, "%s", why);
+		goto out;
+	}
+	for (size_t i = 0; i < f->n_messages; i++) {
+		json_t *msg = parse_at(j, i);
+		if (!json_is_object(msg))
+			continue;
+		json_t *sel = rs_message_json(s, &preds[i], json_object_get(msg, "response_selector"));
+		if (!sel || json_object_set_new(msg, "response_selector", sel)) {
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+	}
+	rc = put_json(out, "parse", j);
+	j = NULL;
+out:
+	if (preds && f)
+		for (size_t i = 0; i < f->n_messages; i++)
+			diet_pred_free(&preds[i]);
+	free(preds);
+	json_decref(j);
+	train_features_free(f);
+	return rc;
+}
+
+static int rs_persist(void *self, train_resource *res)
+{
+	selector *s = self;
+	int rc = diet_persist(&s->d, res);
+	if (rc)
+		return rc;
+	json_t *j = json_pack("{s:s, s:i, s:O, s:O}", "format", RS_FORMAT, "version", 1,
+	                      "responses", s->responses, "retrieval_intents", s->retrieval_intents);
+	char *text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) :
+	                 NULL;
+	json_decref(j);
+	if (!text)
+		return TRAIN_ENOMEM;
+	rc = train_resource_write(res, RS_FILE, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+static int rs_load(const train_config *config, const train_resource *res, train_ctx *ctx,
+                   void **self)
+{
+	*self = NULL;
+	selector *s;
+	int rc = rs_make(config, ctx, &s);
+	if (rc)
+		return rc;
+	char why[512] = "";
+	if ((rc = diet_load(&s->d.model, res, why, sizeof why))) {
+		rs_destroy(s);
+		return why[0] ? train_fail(ctx, "%s", why) : rc;
+	}
+	void *data;
+	size_t size;
+	if ((rc = train_resource_read(res, RS_FILE, &data, &size))) {
+		rs_destroy(s);
+		return train_fail(ctx, RS_FILE ": cannot read: %s", train_strerror(rc));
+	}
+	json_t *j = json_loadb(data, size, 0, NULL), *resp = NULL, *ris = NULL;
+	free(data);
+	const char *format = NULL;
+	int version = 0;
+	if (!j || json_unpack(j, "{s:s, s:i, s:o, s:o}", "format", &format, "version", &version,
+	                      "responses", &resp, "retrieval_intents", &ris) ||
+	    strcmp(format, RS_FORMAT) || version != 1 || !json_is_object(resp) ||
+	    !json_is_array(ris)) {
+		json_decref(j);
+		rs_destroy(s);
+		return train_fail(ctx, RS_FILE ": not a response table of format version 1");
+	}
+	json_decref(s->responses);
+	json_decref(s->retrieval_intents);
+	s->responses = json_incref(resp);
+	s->retrieval_intents = json_incref(ris);
+	json_decref(j);
+	*self = s;
+	return TRAIN_OK;
+}
+
+const train_component_class nlu_selector_class = {
+	.struct_size = sizeof(train_component_class),
+	.name = "ResponseSelector",
+	.version = "1",
+	.doc = "Rasa's ResponseSelector: picks the response of a retrieval intent (DIET's model "
+	       "with response keys as labels)",
+	.inputs = rs_inputs,
+	.outputs = diet_outputs,
+	.process_inputs = rs_process_inputs,
+	.process_outputs = diet_process_outputs,
+	.params = rs_param_table,
+	.create = rs_create,
+	.train = rs_train,
+	.process = rs_process,
+	.persist = rs_persist,
+	.load = rs_load,
+	.destroy = rs_destroy,
+};
+
+/* ------------------------------------------------------------------------ */
 /* EntitySynonymMapper */
 
 /*
@@ -1064,9 +1476,10 @@ const train_component_class nlu_fallback_class = {
 };
 
 static const train_component_class *const nlu_classes[] = {
-	&nlu_diet_class, &nlu_synonym_class, &nlu_fallback_class, NULL,
+	&nlu_diet_class, &nlu_synonym_class, &nlu_fallback_class, &nlu_selector_class, NULL,
 };
 
 TRAIN_PLUGIN_DEFINE("nlu", "1.0.0", "MIT",
-                    "Rasa NLU components: DIETClassifier, EntitySynonymMapper, FallbackClassifier",
+                    "Rasa NLU components: DIETClassifier, EntitySynonymMapper, FallbackClassifier, "
+                    "ResponseSelector",
                     nlu_classes);

@@ -89,6 +89,10 @@ typedef struct diet_opts {
 	char **featurizers; int n_featurizers;  /* empty: every block (owned) */
 	int split_default;             /* split_entities_by_comma */
 	char **split_names; int *split_values; int n_split; /* per entity type (owned) */
+	/* ResponseSelector: labels are "intent/response_key" (of retrieval_intent
+	 * only, when set, owned) */
+	int label_response_key;
+	char *retrieval_intent;
 } diet_opts;
 
 void diet_opts_free(diet_opts *o);
@@ -166,6 +170,7 @@ void diet_free(diet_model *m);
 extern const train_component_class nlu_diet_class;
 extern const train_component_class nlu_synonym_class;
 extern const train_component_class nlu_fallback_class;
+extern const train_component_class nlu_selector_class;
 
 #define NLU_PARSE_TYPE "application/json"
 
