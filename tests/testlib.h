@@ -49,6 +49,15 @@ static void test_cleanup_(void)
 	}
 }
 
+/* Under `make check-valgrind` (TRAIN_VALGRIND=1) or any valgrind run (its
+ * preload library is in LD_PRELOAD): a test may do less work, such as fewer
+ * epochs or finite-difference probes, but checks the same things. */
+static inline int test_light(void)
+{
+	const char *v = getenv("TRAIN_VALGRIND"), *p = getenv("LD_PRELOAD");
+	return (v && *v && strcmp(v, "0")) || (p && strstr(p, "vgpreload"));
+}
+
 static inline const char *test_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");
