@@ -14,6 +14,7 @@
  * thread) so that a host that called setlocale() cannot change what "0.5"
  * means or the bytes a fingerprint is computed from.
  */
+#include "config_private.h"
 #include <train/config.h>
 
 #include "util.h"
@@ -886,6 +887,86 @@ int train_config_copy(const train_config *c, train_config **out)
 		return TRAIN_EINVAL;
 	*out = copy_node(c);
 	return *out ? TRAIN_OK : TRAIN_ENOMEM;
+}
+
+/* A copy in which `fn` may replace or drop string scalars (see
+ * config_private.h). */
+static train_config *copy_subst(const train_config *c, train_config_subst_fn fn, void *arg,
+                                int *rc, bool *drop)
+{
+	*drop = false;
+	if (c->kind == TRAIN_CFG_STRING && fn) {
+		const train_config *repl = NULL;
+		int r = fn(c, &repl, arg);
+		if (r < 0) {
+			*rc = r;
+			return NULL;
+		}
+		if (r == TRAIN_SUBST_DROP) {
+			*drop = true;
+			return NULL;
+		}
+		if (r == TRAIN_SUBST_REPLACE && repl) {
+			train_config *n = copy_node(repl);
+			if (!n)
+				*rc = TRAIN_ENOMEM;
+			return n;
+		}
+	}
+	train_config *n = node_new(c->kind, c->file, c->line, c->col);
+	if (!n)
+		goto nomem;
+	n->b = c->b;
+	n->i = c->i;
+	n->f = c->f;
+	if (c->text && node_set_text(n, c->text, c->text_len))
+		goto nomem;
+	for (size_t i = 0; i < c->len; i++) {
+		bool d = false;
+		train_config *k = NULL, *v = copy_subst(c->items[i], fn, arg, rc, &d);
+		if (d)
+			continue;
+		if (!v)
+			goto fail;
+		if (c->kind == TRAIN_CFG_MAP && !(k = copy_node(c->keys[i]))) {
+			train_config_destroy(v);
+			goto nomem;
+		}
+		if (node_push(n, k, v)) {
+			train_config_destroy(k);
+			train_config_destroy(v);
+			goto nomem;
+		}
+	}
+	return n;
+nomem:
+	*rc = TRAIN_ENOMEM;
+fail:
+	train_config_destroy(n);
+	return NULL;
+}
+
+int train_config_copy_subst(const train_config *c, train_config_subst_fn fn, void *arg,
+                            train_config **out)
+{
+	int rc = TRAIN_OK;
+	bool drop = false;
+	*out = NULL;
+	if (!c)
+		return TRAIN_EINVAL;
+	*out = copy_subst(c, fn, arg, &rc, &drop);
+	if (drop) /* the root itself was dropped: an empty (null) node */
+		*out = node_new(TRAIN_CFG_NULL, c->file, c->line, c->col);
+	if (!*out && !rc)
+		rc = TRAIN_ENOMEM;
+	return rc;
+}
+
+int train_config_set_string(train_config *n, const char *text)
+{
+	if (!n || n->kind != TRAIN_CFG_STRING)
+		return TRAIN_EINVAL;
+	return node_set_text(n, text, strlen(text));
 }
 
 /* ------------------------------------------------------------------------

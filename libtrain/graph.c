@@ -18,6 +18,7 @@
 
 /* What a class without a params table accepts: nothing. */
 static const train_param no_params[] = { { NULL, TRAIN_PARAM_END, NULL, NULL } };
+#include "config_private.h"
 #include "graph.h"
 
 #define FP_DOMAIN "libtrain node v1"
@@ -116,6 +117,25 @@ static void mark_needed(train_graph *g, size_t i)
 			mark_needed(g, g->nodes[i].in[e].from);
 }
 
+static int paths_from_settings(train_gnode *n, const char *recipe_file, train_error *err)
+{
+	for (const train_param *p = n->cls->params; p && p->type != TRAIN_PARAM_END; p++) {
+		train_config *v = (train_config *)train_config_get(n->config, p->name);
+		const char *file = train_config_file(v), *text = train_config_as_string(v);
+		if (p->type != TRAIN_PARAM_PATH || train_config_kind(v) != TRAIN_CFG_STRING || !file[0] ||
+		    !strcmp(file, recipe_file) || text[0] == '/' || text[0] == '$')
+			continue;
+		char *dir = train_dirname(file);
+		char *full = dir ? train_resolve_path(text, dir, NULL, NULL) : NULL;
+		int rc = full ? train_config_set_string(v, full) : TRAIN_ENOMEM;
+		free(dir);
+		free(full);
+		if (rc)
+			return train_error_set(err, rc, NULL, 0, 0, "out of memory");
+	}
+	return TRAIN_OK;
+}
+
 int train_graph_build(const train_recipe *recipe, const train_recipe_schema *schema,
                       train_registry *reg, train_graph **out, train_error *err)
 {
@@ -164,6 +184,10 @@ int train_graph_build(const train_recipe *recipe, const train_recipe_schema *sch
 			}
 			goto out;
 		}
+		/* A PATH written in another file (a target's settings file) is
+		 * relative to that file's folder, not the recipe's. */
+		if ((rc = paths_from_settings(n, recipe->path, err)))
+			goto out;
 		/* Wire the inputs. */
 		n->n_in = rn->n_needs;
 		n->in = calloc(n->n_in ? n->n_in : 1, sizeof *n->in);

@@ -567,7 +567,8 @@ static int read_schema(const train_config *root, const char *sname, const train_
  * The whole recipe.
  */
 
-static const char *const top_keys[] = { "version", "name", "train", "predict", NULL };
+static const char *const top_keys[] = { "version", "name", "train", "predict", "config_ignored",
+                                        NULL };
 
 /* The default name: the file name without its directory and .yml/.yaml,
  * with anything a model file name should not hold replaced by '_'. */
@@ -629,6 +630,20 @@ static int read_recipe(train_recipe *r, train_error *err)
 	}
 	if (!r->name)
 		return nomem(err);
+
+	const train_config *ign = train_config_get(root, "config_ignored");
+	if (ign && train_config_kind(ign) != TRAIN_CFG_NULL) {
+		if (train_config_kind(ign) != TRAIN_CFG_MAP)
+			return fail_at(err, TRAIN_ECONFIG, ign,
+			               "'config_ignored' must be a map of SECTION.KEY: reason, not %s",
+			               kind_name(ign));
+		for (size_t i = 0; i < train_config_len(ign); i++)
+			if (!is_string(train_config_at(ign, i)))
+				return fail_at(err, TRAIN_ECONFIG, train_config_at(ign, i),
+				               "config_ignored: the reason for '%s' must be a string",
+				               train_config_key_at(ign, i));
+		r->config_ignored = ign;
+	}
 
 	if (!train_config_get(root, "train"))
 		return fail_at(err, TRAIN_ECONFIG, root, "the recipe has no 'train' section");

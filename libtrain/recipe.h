@@ -14,6 +14,8 @@
  *         component: NaiveBayes
  *         needs: {examples: corpus} # input name -> "node" or "node.output"
  *         config: {alpha: 0.5}
+ *   config_ignored:                 # optional, targets: settings-file keys
+ *     model.n_heads: "why"          # accepted with a note (see target.h)
  *   predict:                        # optional
  *     inputs: [text]                # names the caller passes in
  *     targets: [classify]
@@ -101,6 +103,7 @@ typedef struct train_recipe {
 	train_recipe_schema train;
 	train_recipe_schema predict;
 	train_config *root;       /* the whole parsed file */
+	const train_config *config_ignored; /* `config_ignored` (in root), or NULL */
 } train_recipe;
 
 int train_recipe_load(const char *path, train_recipe **out, train_error *err);

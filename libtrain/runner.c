@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "graph.h"
 #include "package.h"
 #include "recipe.h"
+#include "target.h"
 
 #define RESOURCE_OUTPUT "@resource"
 #define RESOURCE_TYPE "application/x-train-resource+tar"
@@ -844,6 +846,19 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	}
 	if ((rc = train_recipe_load(opt->recipe_path, &recipe, err)))
 		goto out;
+	/* A target's settings (added in 1.1: only read from callers that know it). */
+	{
+		const char *settings_path =
+			opt->struct_size >= offsetof(train_run_options, settings_path) + sizeof(char *)
+				? opt->settings_path : NULL;
+		train_config *settings = NULL;
+		if (settings_path && (rc = train_config_load(settings_path, &settings, err)))
+			goto out;
+		rc = train_target_apply(recipe, settings, r->log, err);
+		train_config_destroy(settings);
+		if (rc)
+			goto out;
+	}
 	if ((rc = train_graph_build(recipe, &recipe->train, reg, &r->g, err)))
 		goto out;
 	if (recipe->predict.present &&

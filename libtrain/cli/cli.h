@@ -43,4 +43,8 @@ int cli_rasa_detect(const char *sub, train_run_options *opt);
 int cli_rasa_recipe(const char *sub, const train_registry *reg, train_run_options *opt,
                     char **tmp_path);
 
+/* `--target NAME` (cli_target.c): the path of NAME.yml, malloc'd, or NULL
+ * after saying on stderr where it looked and which targets exist. */
+char *cli_target_recipe(const char *name);
+
 #endif

@@ -26,7 +26,11 @@ static void help(const char *sub)
 {
 	printf("usage: train %s [OPTIONS]\n\n"
 	       "  --recipe FILE          the recipe (default: ./recipe.yml)\n"
-	       "  --config FILE          a Rasa config.yml (default recipe), or a recipe\n"
+	       "  --target NAME          the recipe NAME.yml of the installed targets\n"
+	       "                         (mamba, transformer, ...; $TRAIN_RECIPE_PATH first)\n"
+	       "  --config FILE          with --target: the target's settings (model:,\n"
+	       "                         training:, data:); else a Rasa config.yml\n"
+	       "                         (default recipe), or a recipe\n"
 	       "  --domain FILE          what \"$domain\" means in path keys\n"
 	       "  --data DIR             what \"$data\" means in path keys\n"
 	       "  --out DIR              where models go (default: models)\n"
@@ -92,9 +96,10 @@ static void print_plan(const train_run_result *res)
 int cmd_train(int argc, char **argv, const char *sub)
 {
 	enum { O_RECIPE = 256, O_CONFIG, O_DOMAIN, O_DATA, O_OUT, O_FIXED, O_DRY, O_FORCE,
-	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP };
+	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET };
 	static const struct option longopts[] = {
 		{ "recipe", required_argument, NULL, O_RECIPE },
+		{ "target", required_argument, NULL, O_TARGET },
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "domain", required_argument, NULL, O_DOMAIN },
 		{ "data", required_argument, NULL, O_DATA },
@@ -123,12 +128,15 @@ int cmd_train(int argc, char **argv, const char *sub)
 	int finetune = 0, c;
 	char *finetune_model = NULL;
 	char *end;
+	const char *target = NULL, *config = NULL, *recipe = NULL;
+	char *target_recipe = NULL;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qvV", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_RECIPE:
-		case O_CONFIG: opt.recipe_path = optarg; break;
+		case O_RECIPE: recipe = optarg; break;
+		case O_CONFIG: config = optarg; break;
+		case O_TARGET: target = optarg; break;
 		case O_DOMAIN: opt.domain_path = optarg; break;
 		case O_DATA: opt.data_path = optarg; break;
 		case O_OUT: opt.out_dir = optarg; break;
@@ -175,14 +183,30 @@ int cmd_train(int argc, char **argv, const char *sub)
 		free(finetune_model);
 		return EXIT_USAGE;
 	}
+	if (target) {
+		if (recipe) {
+			fprintf(stderr, "train: --target and --recipe both name a recipe; give one\n");
+			free(finetune_model);
+			return EXIT_USAGE;
+		}
+		if (!(target_recipe = cli_target_recipe(target))) {
+			free(finetune_model);
+			return EXIT_USAGE;
+		}
+		opt.recipe_path = target_recipe;
+		opt.settings_path = config;
+	} else {
+		opt.recipe_path = recipe ? recipe : config;
+	}
 	/* A Rasa config.yml (cmd_rasa.c): defaults for --domain and --data. */
-	int rasa = cli_rasa_detect(sub, &opt);
+	int rasa = target ? 0 : cli_rasa_detect(sub, &opt);
 	char *rasa_recipe = NULL;
 	/* A Rasa project: import and check it before anything trains (issue 4). */
 	if ((!strcmp(sub, "nlu") || !strcmp(sub, "core")) && (opt.data_path || opt.domain_path)) {
 		int st = cli_rasa_precheck(sub, opt.domain_path, opt.data_path, (int)opt.verbosity);
 		if (st) {
 			free(finetune_model);
+			free(target_recipe);
 			return st;
 		}
 	}
@@ -198,6 +222,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 		finetune_model = newest_model(opt.out_dir);
 		if (!finetune_model) {
 			fprintf(stderr, "train: --finetune: no model in %s to continue from\n", opt.out_dir);
+			free(target_recipe);
 			return EXIT_USAGE;
 		}
 	}
@@ -212,6 +237,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 	if (status) {
 		train_registry_destroy(reg);
 		free(finetune_model);
+		free(target_recipe);
 		return status;
 	}
 	struct sigaction sa = { 0 };
@@ -237,6 +263,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 	train_run_result_free(&res);
 	train_registry_destroy(reg);
 	free(finetune_model);
+	free(target_recipe);
 	if (rasa_recipe)
 		unlink(rasa_recipe);
 	free(rasa_recipe);

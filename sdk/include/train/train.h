@@ -120,6 +120,9 @@ typedef struct train_run_options {
 	const train_log_sink *log;    /**< where the runner's lines go (NULL: stderr) */
 	const char *data_path;        /**< --data: what "$data" in a PATH key means */
 	const char *domain_path;      /**< --domain: what "$domain" in a PATH key means */
+	/** A target's settings file (`--target X --config FILE`): what the
+	 *  recipe's "$config.SECTION.KEY" values mean; NULL: none set. */
+	const char *settings_path;
 } train_run_options;
 
 TRAIN_API void train_run_options_init(train_run_options *o);

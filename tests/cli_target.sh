@@ -1,0 +1,68 @@
+#!/bin/bash
+# End to end: `train --target NAME --config SETTINGS` runs the recipe
+# NAME.yml with the settings file's values in place of its `$config.`
+# references (tests/data/target/hello.yml).
+. "${top_srcdir:-.}/tests/lib.sh"
+
+export TRAIN_RECIPE_PATH="$top_srcdir/tests/data/target"
+B="${TRAIN_BASIC_PLUGINS:-$top_builddir/plugins/basic/.libs}"
+mkdir -p "$WORK/proj/data"
+cp "$top_srcdir/examples/hello/intents.tsv" "$WORK/proj/data/"
+S="$WORK/proj/settings.yml"
+cat >"$S" <<'YML'
+model: {alpha: 0.5, lowercase: true, n_heads: 8}
+training: {num_epochs: 1}
+data: {train_file: data/intents.tsv}
+YML
+# Run from elsewhere: data/intents.tsv is relative to the settings file.
+cd "$WORK"
+T=("$TRAIN" --target hello --plugin-path "$B" --cache-dir "$WORK/cache" --out "$WORK/models")
+
+status_is 0 "train a target with its settings" "${T[@]}" --config "$S" --report "$WORK/r1.json"
+check "the ignored key is noted with its reason" grep -q "model.n_heads.*no attention heads" "$WORK/err"
+check "three nodes trained" test "$(count_status "$WORK/r1.json" trained)" -eq 3
+status_is 0 "nothing changed: nothing would train" "${T[@]}" --config "$S" -q --dry-run
+status_is 0 "predict with the target's model" "$TRAIN" predict "$WORK/models/"*.tar.gz \
+	--plugin-path "$B" "hello there"
+
+# One setting of the classifier changed: only the classifier retrains.
+sed -i 's/alpha: 0.5/alpha: 0.25/' "$S"
+status_is 0 "alpha changed" "${T[@]}" --config "$S" -q --report "$WORK/r2.json"
+check "only the classifier trained" test "$(count_status "$WORK/r2.json" trained)" -eq 1
+
+# Without settings, every reference falls back to the component's default
+# (train_file has none: a required key).
+status_is 65 "no settings: the required path is missing" "${T[@]}" -q
+check "names the missing key" grep -q "missing required key 'path'" "$WORK/err"
+
+cat >"$WORK/bad1.yml" <<'YML'
+model: {alpha: 0.5}
+training: {num_epochs: 1, learning_rate: 0.1}
+data: {train_file: proj/data/intents.tsv}
+YML
+status_is 65 "an unknown settings key" "${T[@]}" --config "$WORK/bad1.yml" -q
+check "unknown key: file:line:col and the known keys" \
+	grep -q "bad1.yml:2:27: unknown key 'training.learning_rate' for target hello; known keys: data.train_file, model.alpha, model.lowercase, training.num_epochs" "$WORK/err"
+
+cat >"$WORK/bad2.yml" <<'YML'
+model:
+  alpha: lots
+data: {train_file: proj/data/intents.tsv}
+YML
+status_is 65 "a setting of the wrong type" "${T[@]}" --config "$WORK/bad2.yml" -q
+check "wrong type: at the settings file's line" grep -q "bad2.yml:2:10: .*alpha" "$WORK/err"
+
+printf 'model: [1, 2]\n' >"$WORK/bad3.yml"
+status_is 65 "a section that is not a map" "${T[@]}" --config "$WORK/bad3.yml" -q
+printf '[1, 2]\n' >"$WORK/bad4.yml"
+status_is 65 "settings that are not a map" "${T[@]}" --config "$WORK/bad4.yml" -q
+printf 'model: {alpha: [1\n' >"$WORK/bad5.yml"
+status_is 65 "settings that are not YAML" "${T[@]}" --config "$WORK/bad5.yml" -q
+check "YAML error names the file" grep -q "bad5.yml:" "$WORK/err"
+status_is 65 "settings file missing" "${T[@]}" --config "$WORK/nope.yml" -q
+
+status_is 64 "an unknown target" "$TRAIN" --target nosuch --plugin-path "$B"
+check "lists the targets found" grep -q "targets found:.* hello" "$WORK/err"
+status_is 64 "a target name with a slash" "$TRAIN" --target ../hello --plugin-path "$B"
+status_is 64 "--target and --recipe together" "${T[@]}" --recipe x.yml
+finish
