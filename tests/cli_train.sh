@@ -97,6 +97,12 @@ status_is 0 "cache clear" "$TRAIN" cache clear --cache-dir "$WORK/cache"
 status_is 1 "after clear everything would train" "${T[@]}" --dry-run
 status_is 64 "cache with a bad action" "$TRAIN" cache nonsense --cache-dir "$WORK/cache"
 
+status_is 0 "hardware" "$TRAIN" hardware --dir "$WORK"
+check "hardware names the cpu and the precision" grep -q "recommended precision: \(bf16\|fp32\)" "$WORK/out"
+status_is 0 "hardware --json" "$TRAIN" hardware --json
+check "hardware --json has the fields" grep -q '"recommended_precision": "\(bf16\|fp32\)"' "$WORK/out"
+status_is 64 "hardware with an argument" "$TRAIN" hardware extra
+
 status_is 0 "--version" "$TRAIN" --version
 check "version text" grep -q '^train (libtrain) ' "$WORK/out"
 status_is 64 "unknown option" "$TRAIN" --recipe "$R" --bogus

@@ -190,14 +190,11 @@ static void test_big_chain(void)
 		else
 			train_buf_printf(&b, "    n%zu: {component: C}\n", i);
 	}
-	double t0 = train_now();
 	train_recipe *r = parse_ok(b.data);
-	double dt = train_now() - t0;
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	CU_ASSERT_EQUAL(r->train.n_nodes, n);
 	CU_ASSERT_EQUAL(train_recipe_find(&r->train, "n12345"), 12345);
-	/* Generous: the point is to catch O(n^2), which takes tens of seconds. */
-	CU_ASSERT_TRUE(dt < 5.0);
+	/* (Its speed is bench/graph_bench.sh's: no timing asserts in tests.) */
 	train_recipe_destroy(r);
 
 	/* Close the chain into a cycle: the message names all of it, cut to fit. */

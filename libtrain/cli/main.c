@@ -17,6 +17,7 @@ static void usage(FILE *f)
 	      "       train predict MODEL [--plugin-path DIRS] NAME=VALUE...|TEXT...|--conversation FILE\n"
 	      "       train test nlu|core MODEL [--data DIR|--stories FILE] [--out DIR]\n"
 	      "       train data validate [--domain PATH] [--data PATH]...  check a Rasa project\n"
+	      "       train hardware [--dir DIR] [--json]             what this machine offers\n"
 	      "       train --help | --version\n"
 	      "Run `train train --help` for the training options; man train for everything.\n",
 	      f);
@@ -107,6 +108,8 @@ int main(int argc, char **argv)
 		return cmd_data(argc - 1, argv + 1);
 	if (!strcmp(cmd, "test"))
 		return cmd_test(argc - 1, argv + 1);
+	if (!strcmp(cmd, "hardware"))
+		return cmd_hardware(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return cmd_train(argc, argv, "train");
 	fprintf(stderr, "train: unknown command '%s'\n", cmd);
