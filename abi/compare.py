@@ -173,14 +173,14 @@ def header_of(where):
 def compare(base, cur, in_probe):
     """[(kind, plugin_visible, in_lib, where, text)] for the changes from
     base to cur.  in_lib: libtrain.so's -version-info must say it (not for a
-    struct that carries struct_size growing compatibly: doc/plugin-abi.md,
-    "appending a field to a descriptor struct ... moves only the plugin ABI
-    minor")."""
+    plugin-visible struct that carries struct_size growing compatibly:
+    doc/plugin-abi.md, "appending a field to a descriptor struct ... moves
+    only the plugin ABI minor")."""
     out = []
 
     def note(kind, where, text, sized=False):
         visible = in_probe or header_of(where) not in HOST_ONLY_HEADERS
-        in_lib = not in_probe and not (sized and kind == ADDED)
+        in_lib = not in_probe and not (sized and kind == ADDED and visible)
         out.append((kind, visible, in_lib, where, text))
 
     for what, b, c in (("function", base.funcs, cur.funcs), ("variable", base.vars, cur.vars)):
