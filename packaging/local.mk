@@ -41,6 +41,8 @@ abi-baseline: libtrain/libtrain.la abi/probe.so
 
 .PHONY: abi-check abi-baseline
 CLEANFILES += abi/probe.so
+# The judge itself, on made-up changes (skips without abidw).
+cli_tests += tests/abi_compare.sh
 
 # ---------------------------------------------------------------------------
 # Debian packaging (debian/, packaging/check) and the ABI files travel in
