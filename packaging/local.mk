@@ -4,15 +4,20 @@
 # ---------------------------------------------------------------------------
 # Manual pages: train(1) is in Makefile.am; the recipe format and the plugin
 # ABI.  `make check-man` formats each with man's warnings on (groff -ww) and
-# fails on any warning.
+# fails on any warning, and checks that train(1) names every subcommand and
+# long option of the built program's help texts (doc/check-options.sh).
 dist_man_MANS += doc/train-recipe.5 doc/train-plugin.7
 
-check-man:
+check-man: train$(EXEEXT)
+	@if ! command -v man >/dev/null 2>&1; then \
+	  echo "FAIL: check-man needs man (Debian package man-db)"; exit 1; fi
 	@fail=0; for m in $(dist_man_MANS); do \
 	  w=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l $(srcdir)/$$m 2>&1 >/dev/null); \
 	  if test -n "$$w"; then echo "FAIL: $$m"; echo "$$w"; fail=1; \
 	  else echo "PASS: $$m (man --warnings)"; fi; \
-	done; exit $$fail
+	done; \
+	$(SHELL) $(srcdir)/doc/check-options.sh ./train$(EXEEXT) $(srcdir)/doc/train.1 || fail=1; \
+	exit $$fail
 
 .PHONY: check-man
 
@@ -47,5 +52,5 @@ cli_tests += tests/abi_compare.sh
 # ---------------------------------------------------------------------------
 # Debian packaging (debian/, packaging/check) and the ABI files travel in
 # the release tarball.
-EXTRA_DIST += debian packaging/check packaging/local.mk doc/abi.md \
+EXTRA_DIST += debian packaging/check packaging/local.mk doc/abi.md doc/check-options.sh \
 	abi/libtrain.abi abi/plugin.abi abi/versions abi/probe.c abi/abi-check abi/compare.py
