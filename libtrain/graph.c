@@ -11,6 +11,8 @@
  * change to one node changes its fingerprint, and those downstream only as
  * far as its outputs change.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +119,13 @@ static void mark_needed(train_graph *g, size_t i)
 			mark_needed(g, g->nodes[i].in[e].from);
 }
 
+/* The file a value was written in: a target's settings file, or the recipe. */
+static const char *where_written(const train_config *v, const char *recipe_file)
+{
+	const char *f = train_config_file(v);
+	return f && f[0] ? f : recipe_file;
+}
+
 static int paths_from_settings(train_gnode *n, const char *recipe_file, train_error *err)
 {
 	for (const train_param *p = n->cls->params; p && p->type != TRAIN_PARAM_END; p++) {
@@ -125,13 +134,17 @@ static int paths_from_settings(train_gnode *n, const char *recipe_file, train_er
 		if (p->type != TRAIN_PARAM_PATH || train_config_kind(v) != TRAIN_CFG_STRING || !file[0] ||
 		    !strcmp(file, recipe_file) || text[0] == '/' || text[0] == '$')
 			continue;
+		/* Absolute: components resolve what is relative against the recipe. */
 		char *dir = train_dirname(file);
-		char *full = dir ? train_resolve_path(text, dir, NULL, NULL) : NULL;
-		int rc = full ? train_config_set_string(v, full) : TRAIN_ENOMEM;
+		char *abs_dir = dir ? realpath(dir, NULL) : NULL;
+		char *full = abs_dir ? train_path_join(abs_dir, text) : NULL;
+		int rc = full ? train_config_set_string(v, full) : dir && !abs_dir ? -errno : TRAIN_ENOMEM;
 		free(dir);
+		free(abs_dir);
 		free(full);
 		if (rc)
-			return train_error_set(err, rc, NULL, 0, 0, "out of memory");
+			return train_error_set(err, rc, file, 0, 0, "cannot resolve the folder of %s: %s",
+			                       file, rc == TRAIN_ENOMEM ? "out of memory" : strerror(-rc));
 	}
 	return TRAIN_OK;
 }
@@ -310,7 +323,7 @@ static int hash_config(train_hasher *h, const train_gnode *n, const train_graph_
 			char *full = train_resolve_path(p, base_dir, vars ? vars->data_path : NULL,
 			                                vars ? vars->domain_path : NULL);
 			if (!full) {
-				rc = train_error_set(err, TRAIN_ECONFIG, file, train_config_line(v),
+				rc = train_error_set(err, TRAIN_ECONFIG, where_written(v, file), train_config_line(v),
 				                     train_config_col(v),
 				                     "node '%s': '%s' needs %s on the command line",
 				                     n->rn->name, p, p[1] == 'd' && p[2] == 'a' ? "--data" : "--domain");
@@ -320,7 +333,7 @@ static int hash_config(train_hasher *h, const train_gnode *n, const train_graph_
 			train_hasher_str(h, "path-content");
 			rc = train_hasher_path(h, full, &perr);
 			if (rc)
-				rc = train_error_set(err, rc, file, train_config_line(v), train_config_col(v),
+				rc = train_error_set(err, rc, where_written(v, file), train_config_line(v), train_config_col(v),
 				                     "node '%s': key '%s': %s: %s", n->rn->name, sorted[i]->name,
 				                     full, perr.text);
 			free(full);

@@ -30,6 +30,14 @@ sed -i 's/alpha: 0.5/alpha: 0.25/' "$S"
 status_is 0 "alpha changed" "${T[@]}" --config "$S" -q --report "$WORK/r2.json"
 check "only the classifier trained" test "$(count_status "$WORK/r2.json" trained)" -eq 1
 
+# A relative --config: its paths are still the settings file's.
+status_is 0 "relative --config path" "${T[@]}" --config proj/settings.yml -q --dry-run
+cat >"$WORK/proj/missing.yml" <<'YML'
+data: {train_file: data/nothing.tsv}
+YML
+status_is 65 "a settings path that names nothing" "${T[@]}" --config proj/missing.yml -q
+check "the error is at the settings file's line" grep -q "proj/missing.yml:1:20: .*nothing.tsv" "$WORK/err"
+
 # Without settings, every reference falls back to the component's default
 # (train_file has none: a required key).
 status_is 65 "no settings: the required path is missing" "${T[@]}" -q
