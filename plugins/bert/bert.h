@@ -209,10 +209,13 @@ int bert_vocab_from(const char *const *tokens, size_t n, int lowercase, bert_voc
 /* vocab.txt bytes (malloc'd) */
 int bert_vocab_text(const bert_vocab *v, char **out, size_t *len);
 void bert_vocab_free(bert_vocab *v);
-/* A vocabulary learned from texts: the five special tokens, every character
- * seen (and its "##" form), then the most frequent words and word suffixes
- * ("##"-prefixed endings of frequent words) until `size` entries; ties in
- * byte order.  Deterministic. */
+/* A vocabulary learned from texts: the five special tokens ([PAD] 0, [UNK],
+ * [CLS], [SEP], [MASK]), every character seen as a first character and as a
+ * "##" continuation (sorted bytewise), then the most frequent words of two
+ * or more characters (ties in byte order) until `size` entries (the
+ * characters are always kept, so the vocabulary may be larger).  Not the
+ * merge-score trainer of plugins/tokenizers: any word still encodes, as
+ * characters where it is not whole in the vocabulary.  Deterministic. */
 int bert_vocab_train(const char *const *texts, size_t n_texts, size_t size, int lowercase,
                      bert_vocab *v);
 /* Token ids of one text, without [CLS]/[SEP]; at most `max` are written,
