@@ -23,6 +23,7 @@
 #include "testlib.h"
 
 #include "../plugins/bert/bert.h"
+#include "../plugins/bert/bert_train.h"
 
 #include <train/kernels.h>
 #include <train/nn.h>
@@ -425,12 +426,86 @@ static void test_bad_checkpoints(void)
 		fprintf(stderr, "%s\n", e);
 }
 
+/* ---- 5. training runs: resume is bit-identical ---------------------------------- */
+
+static const char *const texts[] = {
+	"book a flight to paris", "what is the weather today", "hello world", "play music",
+	"the quick brown fox jumps over the lazy dog", "how are you", "i want to book a flight",
+	"what is the weather", "hello", "play some music today", "book flight", "weather today",
+};
+static const int32_t text_labels[] = { 1, 2, 0, 0, 0, 0, 1, 2, 0, 0, 1, 2 };
+
+static void run_once(int mlm, const char *ckdir, int64_t stop_after, float *out, size_t *np,
+                     bert_run_result *res, int *rc_out)
+{
+	bert_vocab v;
+	bert_model *m;
+	CU_ASSERT_EQUAL_FATAL(bert_vocab_train(texts, 12, 40, 1, &v), 0);
+	bert_config cfg = { .vocab_size = (int)v.n, .hidden = 16, .layers = 1, .heads = 2, .intermediate = 32,
+	                    .max_position = 32, .type_vocab = 2, .ln_eps = 1e-12f,
+	                    .num_labels = mlm ? 0 : 3, .mlm_head = mlm };
+	CU_ASSERT_EQUAL_FATAL(bert_model_create(&cfg, &m), 0);
+	bert_model_init(m, 42);
+	bert_data tr = { 0 }, va = { 0 };
+	for (int i = 0; i < 12; i++)
+		CU_ASSERT_EQUAL(bert_data_add(i < 9 ? &tr : &va, &v, texts[i], strlen(texts[i]), 16, text_labels[i]), 0);
+	bert_run_opts o = { .mlm = mlm, .batch_size = 2, .num_epochs = 3, .grad_accum = 2, .warmup_steps = 2,
+	                    .eval_steps = 2, .save_steps = 2, .learning_rate = 1e-3, .weight_decay = 0.01,
+	                    .dropout = 0.1, .mask_prob = 0.15, .seed = 11, .checkpoint_dir = ckdir,
+	                    .stop_after = stop_after, .threads = 1 };
+	*rc_out = bert_train_run(m, &v, &tr, mlm ? &tr : &va, &o, NULL, res);
+	*np = m->n_params;
+	if (out)
+		memcpy(out, m->params, m->n_params * sizeof *out);
+	bert_data_free(&tr);
+	bert_data_free(&va);
+	bert_vocab_free(&v);
+	bert_model_destroy(m);
+}
+
+static void resume_check(int mlm)
+{
+	const char *d1 = test_tmpdir(), *d2 = test_tmpdir();
+	float *w1 = malloc(1 << 22), *w2 = malloc(1 << 22);
+	size_t n1, n2;
+	bert_run_result r1, r2, r3;
+	int rc;
+	run_once(mlm, d1, 0, w1, &n1, &r1, &rc);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(r1.steps, 9);
+	CU_ASSERT(!r1.resumed);
+	run_once(mlm, d2, 5, NULL, &n2, &r2, &rc);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECANCELED);
+	char p[700];
+	snprintf(p, sizeof p, "%s/bert-checkpoint.safetensors", d2);
+	CU_ASSERT(access(p, F_OK) == 0);
+	run_once(mlm, d2, 0, w2, &n2, &r3, &rc);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT(r3.resumed);
+	CU_ASSERT_EQUAL(n1, n2);
+	CU_ASSERT(memcmp(w1, w2, n1 * sizeof *w1) == 0);
+	CU_ASSERT(r1.log_json && r3.log_json && strcmp(r1.log_json, r3.log_json) == 0);
+	CU_ASSERT(access(p, F_OK) != 0); /* a finished run leaves no checkpoint */
+	if (!mlm)
+		CU_ASSERT(r1.val_accuracy >= 0.0);
+	free(r1.log_json);
+	free(r2.log_json);
+	free(r3.log_json);
+	free(w1);
+	free(w2);
+}
+
+static void test_resume_cls(void) { resume_check(0); }
+static void test_resume_mlm(void) { resume_check(1); }
+
 static const test_case cases[] = {
 	{ "backward vs finite differences", test_backward },
 	{ "backward with dropout", test_backward_dropout },
 	{ "outputs and WordPiece ids against PyTorch", test_fixture },
 	{ "fine-tune, save in HF layout, reload", test_finetune_save },
 	{ "bad checkpoints", test_bad_checkpoints },
+	{ "classifier: resume is bit-identical", test_resume_cls },
+	{ "masked LM: resume is bit-identical", test_resume_mlm },
 	{ NULL, NULL },
 };
 
