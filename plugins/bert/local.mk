@@ -10,3 +10,13 @@ tests_test_bert_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS) $(LIBM)
 EXTRA_DIST += tests/fixtures/bert_fixture.py tests/fixtures/bert_expected.safetensors \
 	tests/fixtures/bert-tiny-hf/config.json tests/fixtures/bert-tiny-hf/vocab.txt \
 	tests/fixtures/bert-tiny-hf/tokenizer_config.json tests/fixtures/bert-tiny-hf/model.safetensors
+
+plugin_LTLIBRARIES += plugins/bert/bert.la
+plugins_bert_bert_la_SOURCES = plugins/bert/bert_plugin.c plugins/bert/bert_train.c \
+	plugins/bert/bert_train.h $(bert_sources) $(rasa_text_sources)
+plugins_bert_bert_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+plugins_bert_bert_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_bert_bert_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM)
+
+cli_tests += tests/cli_bert.sh
+EXTRA_DIST += tests/cli_bert.sh
