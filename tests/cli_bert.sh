@@ -57,4 +57,31 @@ check "names the key" grep -q 'bad2.yml:.*num_epochs' "$WORK/err"
 sed 's/train_file: corpus.txt/train_file: missing.txt/' "$D/transformer.yml" >"$D/bad3.yml"
 status_is 65 "a missing corpus" "${T[@]}" --recipe "$D/bad3.yml"
 check "names the file" grep -q 'missing.txt' "$WORK/err"
+
+# The target: recipes/transformer.yml with a settings file (PATHs in it are
+# relative to it); the issue's transfer_train.yaml names a model that is not
+# here.
+export TRAIN_RECIPE_PATH="$top_srcdir/recipes"
+cat >"$D/settings.yml" <<'YML'
+model: {base_model: bert-tiny, num_labels: 3, max_length: 32, vocab_size: 200}
+training: {batch_size: 8, num_epochs: 2, learning_rate: 0.001, seed: 3, eval_steps: 2}
+pretraining: {num_epochs: 1, batch_size: 8}
+data: {train_file: train.jsonl, pretrain_file: corpus.txt}
+YML
+TT=("$TRAIN" --target transformer --plugin-path "$P" --cache-dir "$WORK/cache" --out "$WORK/models" -q --threads 1)
+status_is 0 "--target transformer" "${TT[@]}" --config "$D/settings.yml" --report "$WORK/r5.json"
+check "target: both nodes trained" test "$(count_status "$WORK/r5.json" trained)" -eq 2
+sed -i 's/num_epochs: 2, learning_rate/num_epochs: 3, learning_rate/' "$D/settings.yml"
+status_is 0 "target: training.num_epochs changed" "${TT[@]}" --config "$D/settings.yml" --report "$WORK/r6.json"
+check "target: pretraining stayed cached" grep -A1 '"name": "pretrain"' "$WORK/r6.json" | grep -q cached
+check "target: the classifier retrained" test "$(count_status "$WORK/r6.json" trained)" -eq 1
+cat >"$D/transfer_train.yaml" <<'YML'
+model:    {base_model: "bert-base-uncased", num_labels: 3}
+training: {batch_size: 16, num_epochs: 5, learning_rate: 0.00005}
+YML
+status_is 70 "target: a model that is not downloaded" "${TT[@]}" --config "$D/transfer_train.yaml"
+check "target: says so" grep -q 'bert-base-uncased.*nothing is downloaded' "$WORK/err"
+printf 'model: {base_model: bert-tiny, n_layers: 4}\n' >"$D/bad4.yml"
+status_is 65 "target: an unknown settings key" "${TT[@]}" --config "$D/bad4.yml"
+check "target: lists the known keys" grep -q "unknown key 'model.n_layers'.*known keys: data.pretrain_file" "$WORK/err"
 finish

@@ -20,3 +20,4 @@ plugins_bert_bert_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM)
 
 cli_tests += tests/cli_bert.sh
 EXTRA_DIST += tests/cli_bert.sh
+recipe_DATA += recipes/transformer.yml
