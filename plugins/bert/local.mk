@@ -21,3 +21,14 @@ plugins_bert_bert_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM)
 cli_tests += tests/cli_bert.sh
 EXTRA_DIST += tests/cli_bert.sh
 recipe_DATA += recipes/transformer.yml
+
+# `make bench`: bench/bert_bench.sh (ours against PyTorch, steps/s).
+EXTRA_PROGRAMS += bench/bert_bench
+bench_bert_bench_SOURCES = bench/bert_bench.c $(bert_sources) $(rasa_text_sources)
+bench_bert_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+bench_bert_bench_LDADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM)
+EXTRA_DIST += bench/bert_bench.sh bench/bert_torch.py
+bench_targets += bench-bert
+bench-bert: bench/bert_bench$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/bert_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
+.PHONY: bench-bert
