@@ -32,3 +32,4 @@ bench_targets += bench-bert
 bench-bert: bench/bert_bench$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/bert_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
 .PHONY: bench-bert
+EXTRA_DIST += doc/bert.md
