@@ -442,6 +442,10 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 	res->best_val_loss = res->val_accuracy = NAN;
 	if (n == 0 || o->batch_size <= 0 || o->grad_accum <= 0 || o->num_epochs < 0)
 		return ctx ? train_fail(ctx, "no training data, or a bad batch size") : TRAIN_EINVAL;
+	/* the precision asked for, restored at the end: the kernel context is
+	 * process-wide, and other components keep theirs */
+	const int old_threads = train_kernels_threads();
+	const train_precision old_prec = train_kernels_precision();
 	if ((rc = train_kernels_init(o->threads > 0 ? o->threads : 0,
 	                             o->mixed_precision ? TRAIN_PRECISION_AUTO : TRAIN_PRECISION_FP32)))
 		return rc;
@@ -592,6 +596,7 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 out:
 	if (registered)
 		train_kernels_weights_unregister(m->params);
+	train_kernels_init(old_threads, old_prec);
 	json_decref(s.log);
 	free(am);
 	free(av);
