@@ -345,7 +345,7 @@ static char *load_err(const char *dir)
 	return buf;
 }
 
-static void bad_dir(const char *dir, int drop_tensor, int64_t hidden_mismatch)
+static void bad_dir(const char *dir, const char *drop_prefix, int64_t hidden_mismatch)
 {
 	const char *names[] = { "config.json", "vocab.txt" };
 	mkdir(dir, 0777);
@@ -363,7 +363,7 @@ static void bad_dir(const char *dir, int drop_tensor, int64_t hidden_mismatch)
 	size_t k = 0;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const bert_tensor *t = &m->tensors[i];
-		if (drop_tensor && strcmp(t->name, "bert.encoder.layer.1.output.dense.bias") == 0)
+		if (drop_prefix && strncmp(t->name, drop_prefix, strlen(drop_prefix)) == 0)
 			continue;
 		nt[k].name = t->name;
 		nt[k].t.dtype = TRAIN_F32;
@@ -390,18 +390,18 @@ static void test_bad_checkpoints(void)
 	const char *e;
 
 	snprintf(d, sizeof d, "%s/missing", tmp);
-	bad_dir(d, 1, 0);
+	bad_dir(d, "bert.encoder.layer.1.output.dense.bias", 0);
 	e = load_err(d);
 	CU_ASSERT(strstr(e, "model.safetensors: tensor bert.encoder.layer.1.output.dense.bias is missing") != NULL);
 
 	snprintf(d, sizeof d, "%s/shape", tmp);
-	bad_dir(d, 0, 12);
+	bad_dir(d, NULL, 12);
 	e = load_err(d);
 	CU_ASSERT(strstr(e, "model.safetensors: tensor bert.pooler.dense.weight has shape [12, 24], "
 	                    "config.json says [24, 24]") != NULL);
 
 	snprintf(d, sizeof d, "%s/truncated", tmp);
-	bad_dir(d, 0, 0);
+	bad_dir(d, NULL, 0);
 	snprintf(p, sizeof p, "%s/model.safetensors", d);
 	CU_ASSERT_EQUAL(truncate(p, 3000), 0);
 	e = load_err(d);
@@ -418,6 +418,19 @@ static void test_bad_checkpoints(void)
 	test_write(p, "{\"vocab_size\": 56,");
 	e = load_err(d);
 	CU_ASSERT(strstr(e, "config.json") != NULL);
+
+	/* no pooler (as BertForMaskedLM saves): loads, with a fresh one */
+	snprintf(d, sizeof d, "%s/nopooler", tmp);
+	bad_dir(d, "bert.pooler.", 0);
+	bert_model *m;
+	bert_vocab v;
+	train_error err = { 0 };
+	CU_ASSERT_EQUAL(bert_hf_load(d, -1, -1, 1, &m, &v, &err), 0);
+	if (!err.code) {
+		CU_ASSERT(m->pool_w[0] != 0.0f);
+		bert_vocab_free(&v);
+		bert_model_destroy(m);
+	}
 
 	snprintf(d, sizeof d, "%s/nowhere", tmp);
 	e = load_err("bert-base-uncased");

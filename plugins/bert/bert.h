@@ -230,7 +230,8 @@ int bert_tokenize(const bert_vocab *v, const char *text, size_t len, int32_t *id
  * written by transformers' BertModel / BertForSequenceClassification /
  * BertForMaskedLM / BertForPreTraining (tensor names with or without the
  * "bert." prefix; "gamma"/"beta" layer-norm names accepted; F32, F16 and
- * BF16 tensors).  num_labels >= 0 asks for a classifier of that size (a
+ * BF16 tensors; a checkpoint without a pooler, as BertForMaskedLM saves,
+ * gets a fresh one).  num_labels >= 0 asks for a classifier of that size (a
  * checkpoint without one, or with another size, gets a fresh
  * normal(0, 0.02) one from `seed`); -1 takes the checkpoint's.  mlm 1 asks
  * for the masked-LM head (fresh if absent).  Every tensor is checked for

@@ -641,10 +641,15 @@ int bert_hf_load(const char *dir, int num_labels, int mlm, uint64_t seed, bert_m
 		fresh(m, "classifier.", &r);
 	if (c.mlm_head && !has_mlm)
 		fresh(m, "cls.predictions.", &r);
+	/* BertForMaskedLM saves no pooler: a fresh one, as transformers makes */
+	int has_pool = find_hf(st, "bert.pooler.dense.weight", &probe);
+	if (!has_pool)
+		fresh(m, "bert.pooler.", &r);
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const bert_tensor *bt = &m->tensors[i];
 		if ((!load_cls && strncmp(bt->name, "classifier.", 11) == 0) ||
-		    (!has_mlm && strncmp(bt->name, "cls.predictions.", 16) == 0))
+		    (!has_mlm && strncmp(bt->name, "cls.predictions.", 16) == 0) ||
+		    (!has_pool && strncmp(bt->name, "bert.pooler.", 12) == 0))
 			continue;
 		train_tensor t;
 		if (!find_hf(st, bt->name, &t)) {
