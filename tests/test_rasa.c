@@ -837,6 +837,43 @@ static void test_anchors_env(void)
 	unsetenv("TRAIN_TEST_BOT_NAME");
 }
 
+/* `user: /intent{"entity": "value"}` in stories: entities from the JSON, as Rasa unpacks them. */
+static void test_user_intent_text(void)
+{
+	train_error e = { 0 };
+	const char st[] = "version: \"3.1\"\nstories:\n- story: s\n  steps:\n  - intent: greet\n"
+	                  "    user: '/greet@0.9{\"name\": \"Zoë\", \"city\": [\"Paris\", \"Rome\"], \"n\": 2}'\n"
+	                  "  - action: utter_greet\n  - user: /bye\n  - action: utter_bye\n";
+	train_rasa_stories *s = NULL;
+	train_rasa_diags *d = NULL;
+	train_rasa_diags_create(&d);
+	CU_ASSERT_EQUAL_FATAL(train_rasa_stories_parse(st, sizeof st - 1, "stories.yml", &s, d, &e), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_rasa_diags_len(d), 0);
+	CU_ASSERT_EQUAL_FATAL(s->n_items, 1);
+	const train_rasa_event *ev = &s->items[0].events[0];
+	CU_ASSERT_STRING_EQUAL(ev->name, "greet");
+	CU_ASSERT_STRING_EQUAL(ev->text, "/greet@0.9{\"name\": \"Zoë\", \"city\": [\"Paris\", \"Rome\"], \"n\": 2}");
+	CU_ASSERT_EQUAL_FATAL(ev->n_entities, 4);
+	CU_ASSERT_STRING_EQUAL(ev->entities[0].entity, "name");
+	CU_ASSERT_STRING_EQUAL(ev->entities[0].value, "Zoë");
+	CU_ASSERT_STRING_EQUAL(ev->entities[1].value, "Paris");
+	CU_ASSERT_STRING_EQUAL(ev->entities[2].entity, "city");
+	CU_ASSERT_STRING_EQUAL(ev->entities[2].value, "Rome");
+	CU_ASSERT_STRING_EQUAL(ev->entities[3].value, "2");
+	/* the span is the JSON text, in code points and bytes */
+	CU_ASSERT_EQUAL(ev->entities[0].start, 10);
+	CU_ASSERT_EQUAL(ev->entities[0].end, 60);
+	CU_ASSERT_EQUAL(ev->entities[0].byte_start, 10);
+	CU_ASSERT_EQUAL(ev->entities[0].byte_end, 61);
+	/* no intent key: an end-to-end turn with its text, as in Rasa */
+	ev = &s->items[0].events[2];
+	CU_ASSERT_PTR_NULL(ev->name);
+	CU_ASSERT_STRING_EQUAL(ev->text, "/bye");
+	CU_ASSERT_EQUAL(ev->n_entities, 0);
+	train_rasa_stories_free(s);
+	train_rasa_diags_destroy(d);
+}
+
 static void test_classify(void)
 {
 	int k = -1;
@@ -1622,6 +1659,7 @@ static const test_case cases[] = {
 	{ "parse_api", test_parse_api },
 	{ "classify", test_classify },
 	{ "anchors and environment variables", test_anchors_env },
+	{ "user /intent{...} texts", test_user_intent_text },
 	{ "rasa2_domain", test_rasa2_domain },
 	{ "loaders", test_loaders },
 	{ "diags", test_diags },
