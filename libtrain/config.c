@@ -65,16 +65,15 @@ struct train_config {
  * recipe with thousands of nodes. */
 #define CFG_INDEX_MIN 16
 
+/* The file name lives in the node's own allocation (one malloc per node). */
 static train_config *node_new(train_cfg_kind kind, const char *file, unsigned line, unsigned col)
 {
-	train_config *n = calloc(1, sizeof *n);
+	size_t flen = strlen(file ? file : "");
+	train_config *n = calloc(1, sizeof *n + flen + 1);
 	if (!n)
 		return NULL;
-	n->file = strdup(file ? file : "");
-	if (!n->file) {
-		free(n);
-		return NULL;
-	}
+	n->file = (char *)(n + 1);
+	memcpy(n->file, file ? file : "", flen + 1);
 	n->kind = kind;
 	n->line = line;
 	n->col = col;
@@ -177,7 +176,6 @@ void train_config_destroy(train_config *c)
 	free(c->keys);
 	free(c->slots);
 	free(c->text);
-	free(c->file);
 	free(c);
 }
 
@@ -954,7 +952,9 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 		 * mean as a value. */
 		if (!rc) {
 			key->kind = TRAIN_CFG_STRING;
-			if (node_set_text(key, (const char *)ev.data.scalar.value, ev.data.scalar.length))
+			if ((!key->text || key->text_len != ev.data.scalar.length ||
+			     memcmp(key->text, ev.data.scalar.value, key->text_len) != 0) &&
+			    node_set_text(key, (const char *)ev.data.scalar.value, ev.data.scalar.length))
 				rc = nomem(p->err);
 		}
 		yaml_event_delete(&ev);
