@@ -9,6 +9,11 @@
  * Left out on purpose: anchors and aliases (a config is a tree, and an
  * alias would make one value appear twice in the canonical form), tags
  * other than !!str/!!map/!!seq, multiple documents, and writing block YAML.
+ * The Rasa readers parse with train_config_parse_flags() (util.h), which
+ * can take anchors, aliases (each alias becomes a copy of its anchor's
+ * node, with the anchor's places; at most CFG_MAX_ALIAS_NODES nodes copied
+ * in all, so that nested aliases cannot blow a small file up) and "<<"
+ * merge keys, and `${VAR}` in plain scalars as Rasa substitutes them.
  *
  * Numbers are read and written in the "C" numeric locale (uselocale, per
  * thread) so that a host that called setlocale() cannot change what "0.5"
@@ -60,16 +65,15 @@ struct train_config {
  * recipe with thousands of nodes. */
 #define CFG_INDEX_MIN 16
 
+/* The file name lives in the node's own allocation (one malloc per node). */
 static train_config *node_new(train_cfg_kind kind, const char *file, unsigned line, unsigned col)
 {
-	train_config *n = calloc(1, sizeof *n);
+	size_t flen = strlen(file ? file : "");
+	train_config *n = calloc(1, sizeof *n + flen + 1);
 	if (!n)
 		return NULL;
-	n->file = strdup(file ? file : "");
-	if (!n->file) {
-		free(n);
-		return NULL;
-	}
+	n->file = (char *)(n + 1);
+	memcpy(n->file, file ? file : "", flen + 1);
 	n->kind = kind;
 	n->line = line;
 	n->col = col;
@@ -172,7 +176,6 @@ void train_config_destroy(train_config *c)
 	free(c->keys);
 	free(c->slots);
 	free(c->text);
-	free(c->file);
 	free(c);
 }
 
@@ -492,13 +495,26 @@ static train_cfg_kind plain_kind(const char *s, size_t len)
  * Parsing.
  */
 
+typedef struct cfg_anchor {
+	char *name;
+	train_config *node;    /* a copy, owned here */
+} cfg_anchor;
+
 typedef struct cfg_parser {
 	yaml_parser_t yp;
 	const char *name;      /* file name for locations */
 	const char *text;      /* the input, to place reader errors */
 	size_t size;
 	train_error *err;
+	unsigned flags;        /* TRAIN_CFG_PARSE_* */
+	cfg_anchor *anchors;   /* in the order defined; a later one of a name wins */
+	size_t n_anchors, cap_anchors;
+	size_t alias_nodes;    /* nodes copied for aliases and merges so far */
 } cfg_parser;
+
+/* Nodes that aliases may copy in one file (a "billion laughs" file is
+ * refused with a message instead of taking the memory). */
+#define CFG_MAX_ALIAS_NODES 1000000
 
 static unsigned mark_line(yaml_mark_t m) { return (unsigned)m.line + 1; }
 static unsigned mark_col(yaml_mark_t m) { return (unsigned)m.column + 1; }
@@ -565,6 +581,239 @@ static int nomem(train_error *err)
 
 static int parse_value(cfg_parser *p, yaml_event_t *ev, int depth, train_config **out);
 
+/* ------------------------------------------------------------------------
+ * Environment variables (TRAIN_CFG_PARSE_ENV), as Rasa reads YAML: a plain
+ * scalar that matches ^(.*)\$\{(.*)\}(.*)$ (one line with "${" and a later
+ * "}") is a string with $NAME and ${NAME} replaced by the variables' values
+ * (Python's os.path.expandvars: NAME of [A-Za-z0-9_], "${...}" up to the
+ * first "}"; an unset variable stays as written).  Rasa then refuses the
+ * value when a whitespace-separated word of the result starts with '$' and
+ * appears in the original text; so do we, naming the unset variables.
+ * Quoted and block scalars are never substituted (Rasa's resolver is an
+ * implicit one, and those only apply to plain scalars).
+ */
+
+static bool env_pattern(const char *s, size_t len)
+{
+	if (memchr(s, '\n', len))
+		return false;
+	const char *o = NULL;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (s[i] == '$' && s[i + 1] == '{') {
+			o = s + i;
+			break;
+		}
+	return o && memchr(o + 2, '}', len - (size_t)(o + 2 - s)) != NULL;
+}
+
+static bool env_word_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_';
+}
+
+static bool env_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+/* memmem for short needles */
+static bool env_contains(const char *h, size_t hn, const char *nd, size_t nn)
+{
+	if (nn == 0)
+		return true;
+	for (size_t i = 0; i + nn <= hn; i++)
+		if (h[i] == nd[0] && memcmp(h + i, nd, nn) == 0)
+			return true;
+	return false;
+}
+
+static int env_expand(cfg_parser *p, train_config *n)
+{
+	const char *s = n->text;
+	size_t len = n->text_len;
+	train_buf out = { 0 }, unset = { 0 };
+	int rc = TRAIN_OK;
+	size_t n_unset = 0;
+	for (size_t i = 0; i < len && rc == TRAIN_OK;) {
+		size_t name0 = 0, name_len = 0, end = 0;
+		if (s[i] == '$' && i + 1 < len && s[i + 1] == '{') {
+			const char *close = memchr(s + i + 2, '}', len - i - 2);
+			if (close) {
+				name0 = i + 2;
+				name_len = (size_t)(close - (s + name0));
+				end = (size_t)(close - s) + 1;
+			}
+		} else if (s[i] == '$' && i + 1 < len && env_word_char(s[i + 1])) {
+			name0 = i + 1;
+			end = name0;
+			while (end < len && env_word_char(s[end]))
+				end++;
+			name_len = end - name0;
+		}
+		if (!end) {
+			rc = train_buf_add(&out, s + i, 1);
+			i++;
+			continue;
+		}
+		char *name = strndup(s + name0, name_len);
+		if (!name) {
+			rc = TRAIN_ENOMEM;
+			break;
+		}
+		const char *v = name_len ? getenv(name) : NULL;
+		if (v) {
+			rc = train_buf_str(&out, v);
+		} else {
+			rc = train_buf_add(&out, s + i, end - i);
+			if (rc == TRAIN_OK)
+				rc = train_buf_printf(&unset, "%s'%s'", n_unset ? ", " : "", name);
+			n_unset++;
+		}
+		free(name);
+		i = end;
+	}
+	if (rc == TRAIN_OK)
+		rc = train_buf_add(&out, "", 1);
+	if (rc) {
+		rc = nomem(p->err);
+		goto done;
+	}
+	/* Rasa's check: a word of the result that starts with '$' and is in the value. */
+	bool refuse = false;
+	size_t olen = out.len - 1;
+	for (size_t i = 0; i < olen && !refuse;) {
+		while (i < olen && env_space(out.data[i]))
+			i++;
+		size_t w = i;
+		while (i < olen && !env_space(out.data[i]))
+			i++;
+		if (i > w && out.data[w] == '$' && env_contains(s, len, out.data + w, i - w))
+			refuse = true;
+	}
+	if (refuse) {
+		rc = train_error_set(p->err, TRAIN_EINVAL, p->name, n->line, n->col,
+		                     "environment variable%s %s of '%s' %s not set: set %s, or quote the "
+		                     "value to keep it as written",
+		                     n_unset == 1 ? "" : "s", unset.data ? unset.data : "''", s,
+		                     n_unset == 1 ? "is" : "are", n_unset == 1 ? "it" : "them");
+		goto done;
+	}
+	if (node_set_text(n, out.data, olen))
+		rc = nomem(p->err);
+	n->kind = TRAIN_CFG_STRING;
+done:
+	train_buf_free(&out);
+	train_buf_free(&unset);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Anchors and aliases (TRAIN_CFG_PARSE_ALIASES).
+ */
+
+static void anchors_free(cfg_parser *p)
+{
+	for (size_t i = 0; i < p->n_anchors; i++) {
+		free(p->anchors[i].name);
+		train_config_destroy(p->anchors[i].node);
+	}
+	free(p->anchors);
+	p->anchors = NULL;
+	p->n_anchors = p->cap_anchors = 0;
+}
+
+static size_t count_nodes(const train_config *c)
+{
+	size_t k = 1;
+	for (size_t i = 0; i < c->len; i++)
+		k += count_nodes(c->items[i]) + (c->keys && c->keys[i] ? 1 : 0);
+	return k;
+}
+
+static train_config *copy_node(const train_config *c);
+
+/* A copy of `c` for an alias or a merge, within the budget. */
+static int alias_copy(cfg_parser *p, const train_config *c, yaml_mark_t m, train_config **out)
+{
+	size_t k = count_nodes(c);
+	*out = NULL;
+	if (k > CFG_MAX_ALIAS_NODES - p->alias_nodes)
+		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
+		                       "aliases expand to more than %d nodes", CFG_MAX_ALIAS_NODES);
+	p->alias_nodes += k;
+	if (!(*out = copy_node(c)))
+		return nomem(p->err);
+	return TRAIN_OK;
+}
+
+static int anchor_add(cfg_parser *p, const char *name, const train_config *node)
+{
+	if (p->n_anchors == p->cap_anchors) {
+		size_t nc = p->cap_anchors ? p->cap_anchors * 2 : 8;
+		cfg_anchor *v = realloc(p->anchors, nc * sizeof *v);
+		if (!v)
+			return nomem(p->err);
+		p->anchors = v;
+		p->cap_anchors = nc;
+	}
+	cfg_anchor *a = &p->anchors[p->n_anchors];
+	if (!(a->name = train_strdup(name)) || !(a->node = copy_node(node))) {
+		free(a->name);
+		return nomem(p->err);
+	}
+	p->n_anchors++;
+	return TRAIN_OK;
+}
+
+static int alias_value(cfg_parser *p, const yaml_event_t *ev, train_config **out)
+{
+	const char *name = (const char *)ev->data.alias.anchor;
+	for (size_t i = p->n_anchors; i-- > 0;)
+		if (strcmp(p->anchors[i].name, name) == 0)
+			return alias_copy(p, p->anchors[i].node, ev->start_mark, out);
+	return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(ev->start_mark),
+	                       mark_col(ev->start_mark), "alias '*%s' names no anchor before it", name);
+}
+
+/* The "<<" key's value: a map, or a list of maps; their keys that `n` does
+ * not have yet are added (the first map of a list wins, keys written in `n`
+ * win over every merged one). */
+static int merge_into(cfg_parser *p, train_config *n, const train_config *v)
+{
+	const train_config *const *maps = (const train_config *const *)&v;
+	size_t n_maps = 1;
+	if (v->kind == TRAIN_CFG_LIST) {
+		maps = (const train_config *const *)v->items;
+		n_maps = v->len;
+	}
+	for (size_t m = 0; m < n_maps; m++) {
+		const train_config *src = maps[m];
+		if (src->kind != TRAIN_CFG_MAP)
+			return train_error_set(p->err, TRAIN_EPARSE, p->name, src->line, src->col,
+			                       "the value of a merge key '<<' must be a map or a list of maps");
+		for (size_t i = 0; i < src->len; i++) {
+			if (map_find(n, src->keys[i]->text, src->keys[i]->text_len) >= 0)
+				continue;
+			yaml_mark_t mk = { 0 };
+			mk.line = src->line ? src->line - 1 : 0;
+			mk.column = src->col ? src->col - 1 : 0;
+			train_config *k = NULL, *val = NULL;
+			int rc = alias_copy(p, src->keys[i], mk, &k);
+			if (!rc)
+				rc = alias_copy(p, src->items[i], mk, &val);
+			if (!rc && node_push(n, k, val))
+				rc = nomem(p->err);
+			if (rc) {
+				train_config_destroy(k);
+				train_config_destroy(val);
+				return rc;
+			}
+		}
+	}
+	return TRAIN_OK;
+}
+
 static int parse_scalar(cfg_parser *p, yaml_event_t *ev, train_config **out)
 {
 	int rc = TRAIN_OK;
@@ -580,6 +829,10 @@ static int parse_scalar(cfg_parser *p, yaml_event_t *ev, train_config **out)
 	train_config *n = node_new(TRAIN_CFG_STRING, p->name, mark_line(m), mark_col(m));
 	if (!n || node_set_text(n, (const char *)ev->data.scalar.value, ev->data.scalar.length)) {
 		rc = nomem(p->err);
+		goto out;
+	}
+	if (plain && (p->flags & TRAIN_CFG_PARSE_ENV) && env_pattern(n->text, n->text_len)) {
+		rc = env_expand(p, n);
 		goto out;
 	}
 	if (plain) {
@@ -641,7 +894,7 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 {
 	int rc = TRAIN_OK;
 	yaml_mark_t m = start->start_mark;
-	train_config *key = NULL, *value = NULL;
+	train_config *key = NULL, *value = NULL, *merges = NULL;
 	train_config *n = node_new(TRAIN_CFG_MAP, p->name, mark_line(m), mark_col(m));
 	if (!n) {
 		rc = nomem(p->err);
@@ -658,20 +911,50 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 		}
 		if (ev.type != YAML_SCALAR_EVENT) {
 			/* An alias key gets the alias message; any other is a collection. */
-			if (ev.type == YAML_ALIAS_EVENT)
+			if (ev.type == YAML_ALIAS_EVENT && !(p->flags & TRAIN_CFG_PARSE_ALIASES))
 				rc = parse_value(p, &ev, depth + 1, &key);
+			else if (ev.type == YAML_ALIAS_EVENT)
+				rc = train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(ev.start_mark),
+				                     mark_col(ev.start_mark), "an alias as a map key is not "
+				                     "supported");
 			else
 				rc = train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(ev.start_mark),
 				                     mark_col(ev.start_mark), "map keys must be scalars");
 			yaml_event_delete(&ev);
 			goto out;
 		}
+		/* "<<" (plain, untagged) is a merge key where aliases are taken. */
+		bool merge = (p->flags & TRAIN_CFG_PARSE_ALIASES) && ev.data.scalar.length == 2 &&
+		             memcmp(ev.data.scalar.value, "<<", 2) == 0 &&
+		             ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev.data.scalar.tag &&
+		             !ev.data.scalar.anchor;
+		if (merge) {
+			yaml_event_delete(&ev);
+			if ((rc = next_event(p, &ev)))
+				goto out;
+			rc = parse_value(p, &ev, depth + 1, &value);
+			yaml_event_delete(&ev);
+			if (rc)
+				goto out;
+			if (!merges && !(merges = node_new(TRAIN_CFG_LIST, p->name, value->line, value->col))) {
+				rc = nomem(p->err);
+				goto out;
+			}
+			if (node_push(merges, NULL, value)) {
+				rc = nomem(p->err);
+				goto out;
+			}
+			value = NULL;
+			continue;
+		}
 		rc = parse_value(p, &ev, depth + 1, &key);
 		/* A key is a name: keep its text ("1", "~", "") whatever it would
 		 * mean as a value. */
 		if (!rc) {
 			key->kind = TRAIN_CFG_STRING;
-			if (node_set_text(key, (const char *)ev.data.scalar.value, ev.data.scalar.length))
+			if ((!key->text || key->text_len != ev.data.scalar.length ||
+			     memcmp(key->text, ev.data.scalar.value, key->text_len) != 0) &&
+			    node_set_text(key, (const char *)ev.data.scalar.value, ev.data.scalar.length))
 				rc = nomem(p->err);
 		}
 		yaml_event_delete(&ev);
@@ -697,9 +980,12 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 		}
 		key = value = NULL;
 	}
+	for (size_t i = 0; merges && i < merges->len && rc == TRAIN_OK; i++)
+		rc = merge_into(p, n, merges->items[i]);
 out:
 	train_config_destroy(key);
 	train_config_destroy(value);
+	train_config_destroy(merges);
 	if (rc) {
 		train_config_destroy(n);
 		n = NULL;
@@ -719,6 +1005,8 @@ static int parse_value(cfg_parser *p, yaml_event_t *ev, int depth, train_config 
 		                       "nested more than %d levels deep", CFG_MAX_DEPTH);
 	switch (ev->type) {
 	case YAML_ALIAS_EVENT:
+		if (p->flags & TRAIN_CFG_PARSE_ALIASES)
+			return alias_value(p, ev, out);
 		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
 		                       "aliases are not supported");
 	case YAML_SCALAR_EVENT:
@@ -740,15 +1028,22 @@ static int parse_value(cfg_parser *p, yaml_event_t *ev, int depth, train_config 
 		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
 		                       "unexpected YAML event %d", (int)ev->type);
 	}
-	if (anchor)
+	if (anchor && !(p->flags & TRAIN_CFG_PARSE_ALIASES))
 		return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
 		                       "anchor '%s': anchors and aliases are not supported",
 		                       (const char *)anchor);
+	int rc;
 	if (ev->type == YAML_SCALAR_EVENT)
-		return parse_scalar(p, ev, out);
-	if (ev->type == YAML_SEQUENCE_START_EVENT)
-		return parse_sequence(p, ev, depth, out);
-	return parse_mapping(p, ev, depth, out);
+		rc = parse_scalar(p, ev, out);
+	else if (ev->type == YAML_SEQUENCE_START_EVENT)
+		rc = parse_sequence(p, ev, depth, out);
+	else
+		rc = parse_mapping(p, ev, depth, out);
+	if (rc == TRAIN_OK && anchor && (rc = anchor_add(p, (const char *)anchor, *out))) {
+		train_config_destroy(*out);
+		*out = NULL;
+	}
+	return rc;
 bad_tag:
 	return train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(m), mark_col(m),
 	                       "tag '%s' is not supported", (const char *)tag);
@@ -813,8 +1108,15 @@ out:
 int train_config_parse(const char *text, size_t size, const char *name, train_config **out,
                        train_error *err)
 {
+	return train_config_parse_flags(text, size, name, 0, out, err);
+}
+
+int train_config_parse_flags(const char *text, size_t size, const char *name, unsigned flags,
+                             train_config **out, train_error *err)
+{
 	int rc = TRAIN_OK;
-	cfg_parser p = { .name = name ? name : "", .text = text, .size = size, .err = err };
+	cfg_parser p = { .name = name ? name : "", .text = text, .size = size, .err = err,
+		         .flags = flags };
 	c_numeric loc;
 	bool inited = false;
 
@@ -828,6 +1130,7 @@ int train_config_parse(const char *text, size_t size, const char *name, train_co
 	c_numeric_enter(&loc);
 	rc = parse_stream(&p, out);
 	c_numeric_leave(&loc);
+	anchors_free(&p);
 	if (inited)
 		yaml_parser_delete(&p.yp);
 	return rc;
@@ -835,13 +1138,18 @@ int train_config_parse(const char *text, size_t size, const char *name, train_co
 
 int train_config_load(const char *path, train_config **out, train_error *err)
 {
+	return train_config_load_flags(path, 0, out, err);
+}
+
+int train_config_load_flags(const char *path, unsigned flags, train_config **out, train_error *err)
+{
 	char *data = NULL;
 	size_t size = 0;
 	*out = NULL;
 	int rc = train_read_file(path, &data, &size, err);
 	if (rc)
 		return rc;
-	rc = train_config_parse(data, size, path, out, err);
+	rc = train_config_parse_flags(data, size, path, flags, out, err);
 	free(data);
 	return rc;
 }

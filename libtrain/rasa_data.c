@@ -12,9 +12,10 @@
  * kinds of value.
  *
  * The formats themselves are read in rasa_nlu.c, rasa_domain.c and
- * rasa_stories.c.  Left out: Rasa's `${ENV_VAR}` substitution in YAML,
- * YAML anchors and aliases (the config reader refuses them), the Markdown
- * and JSON training data formats of Rasa 1.
+ * rasa_stories.c.  Files are parsed as Rasa's ruamel reads them: anchors,
+ * aliases and "<<" merge keys, `${ENV_VAR}` in plain scalars (config.c's
+ * TRAIN_CFG_PARSE_RASA).  Left out: the Markdown and JSON training data
+ * formats of Rasa 1.
  */
 #include "rasa_private.h"
 
@@ -1166,7 +1167,7 @@ int train_rasa_classify(const char *text, size_t len, const char *name, int *kin
 	if (!kinds || (!text && len))
 		return train_error_set(err, TRAIN_EINVAL, name, 0, 0, "train_rasa_classify: NULL argument");
 	train_config *root = NULL;
-	int rc = train_config_parse(text ? text : "", len, name, &root, err);
+	int rc = train_config_parse_flags(text ? text : "", len, name, TRAIN_CFG_PARSE_RASA, &root, err);
 	if (rc)
 		return rc;
 	*kinds = kinds_of(root);
@@ -1590,7 +1591,8 @@ static int parse_fast(rasa_ctx *c, const char *text, size_t len, const char *nam
 	if (ps->n) {
 		train_error e2;
 		memset(&e2, 0, sizeof e2);
-		if (train_config_parse(ps->patched, ps->patched_len, name, root, &e2) == TRAIN_OK) {
+		if (train_config_parse_flags(ps->patched, ps->patched_len, name, TRAIN_CFG_PARSE_RASA, root,
+		                             &e2) == TRAIN_OK) {
 			c->blocks = ps->v;
 			c->n_blocks = ps->n;
 			c->block_lines = 0;
@@ -1615,7 +1617,7 @@ static int parse_fast(rasa_ctx *c, const char *text, size_t len, const char *nam
 		c->n_blocks = 0;
 		prescan_free(ps);
 	}
-	return train_config_parse(text, len, name, root, e);
+	return train_config_parse_flags(text, len, name, TRAIN_CFG_PARSE_RASA, root, e);
 }
 
 /* ------------------------------------------------------------------------

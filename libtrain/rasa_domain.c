@@ -1056,7 +1056,8 @@ int rasa_domain_b_read(rasa_domain_b *b, rasa_ctx *c, const train_config *root)
  * with empty or space-only lines between lines; names as rasa_fast_name
  * takes them (no spaces in response names); TEXT a one-line "..." without
  * '\' or '"', '...' without '\'', or plain (a letter, then printable ASCII
- * but ':' and '#'; not null, true or false), no tabs, no control bytes.
+ * but ':', '#' and '$' (a ${VAR} is libyaml's way); not null, true or
+ * false), no tabs, no control bytes.
  * Any other file goes the libyaml way untouched: the recogniser reads the
  * whole file first.  The building then follows rasa_domain_b_read (its
  * order of keys, the same helpers, libyaml's places); the test
@@ -1156,7 +1157,7 @@ static bool dfast_text(const char *t, size_t p, size_t e, size_t *v0, size_t *vn
 	size_t end = p;
 	for (size_t i = p; i < e; i++) {
 		unsigned char ch = (unsigned char)t[i];
-		if (ch < 0x20 || ch > 0x7e || ch == ':' || ch == '#')
+		if (ch < 0x20 || ch > 0x7e || ch == ':' || ch == '#' || ch == '$')
 			return false;
 		if (ch != ' ')
 			end = i + 1;

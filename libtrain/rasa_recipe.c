@@ -406,7 +406,7 @@ int train_rasa_config_detect(const char *path)
 {
 	train_config *c = NULL;
 	train_error err = { 0 };
-	int rc = train_config_load(path, &c, &err);
+	int rc = train_config_load_flags(path, TRAIN_CFG_PARSE_ALIASES, &c, &err);
 	if (rc)
 		return rc < 0 && rc > -4096 ? rc : 0;
 	int yes = train_config_kind(c) == TRAIN_CFG_MAP && !train_config_get(c, "train") &&
@@ -424,7 +424,8 @@ int train_rasa_recipe_from_config(const char *path, train_rasa_part part,
 	size_t npl = 0, npo = 0;
 	train_buf b = { 0 };
 	*yaml = NULL;
-	int rc = train_config_load(path, &cfg, err);
+	/* As Rasa reads config.yml: anchors, aliases, ${VAR} in plain scalars. */
+	int rc = train_config_load_flags(path, TRAIN_CFG_PARSE_RASA, &cfg, err);
 	if (rc)
 		return rc;
 	if (train_config_kind(cfg) != TRAIN_CFG_MAP) {

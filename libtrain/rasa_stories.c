@@ -32,6 +32,8 @@
  */
 #include "rasa_private.h"
 
+#include <jansson.h>
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -209,6 +211,115 @@ static int parse_entities(rasa_ctx *c, const train_config *n, rasa_vec *out)
 	return TRAIN_OK;
 }
 
+/*
+ * A `user` text that starts with '/' is unpacked as Rasa's story reader
+ * unpacks it (YAMLStoryReader.unpack_regex_message with no domain): the
+ * pattern ^/(INTENT: [^{@]+)(@[0-9.]+)?({.+})?(REST: .*) where '.' stops at
+ * a line break and {.+} reaches the line's last '}'.  Its entities, and
+ * only those (annotations in such a text are dropped, as Rasa drops them),
+ * come from the JSON object: each key an entity, each value (each item of
+ * a list value) one entity, spanning the whole JSON text.  The text and
+ * the step's intent stay as written (a step without `intent:` is an
+ * end-to-end turn in Rasa too).  What Rasa warns about and reads past is a
+ * warning here: no intent after '/', JSON that is not an object, text after
+ * it.
+ */
+static size_t cp_count(const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return k;
+}
+
+static int unpack_intent_text(rasa_ctx *c, const train_config *un, train_rasa_event *ev)
+{
+	const char *t = ev->text;
+	size_t len = strlen(t);
+	ev->entities = NULL;
+	ev->n_entities = 0;
+	size_t i = 1;
+	while (i < len && t[i] != '{' && t[i] != '@')
+		i++;
+	if (i == 1) {
+		rasa_warn(c, un, "user text '%.200s' starts with '/' but names no intent after it (the form "
+		          "is /intent{\"entity\": \"value\"}): Rasa reads it as plain text", t);
+		return TRAIN_OK;
+	}
+	if (i < len && t[i] == '@') {
+		size_t j = i + 1;
+		while (j < len && ((t[j] >= '0' && t[j] <= '9') || t[j] == '.'))
+			j++;
+		if (j > i + 1)
+			i = j;
+	}
+	size_t eol = i;
+	while (eol < len && t[eol] != '\n')
+		eol++;
+	size_t js = 0, je = 0; /* the JSON text t[js..je) */
+	if (i < eol && t[i] == '{') {
+		for (size_t k = eol; k > i + 2; k--)
+			if (t[k - 1] == '}') {
+				js = i;
+				je = k;
+				break;
+			}
+	}
+	size_t rest = je ? je : i;
+	if (rest < eol)
+		rasa_warn(c, un, "user text '%.200s': '%.*s' after the intent%s is not read (the form is "
+		          "/intent@confidence{\"entity\": \"value\"}); Rasa goes on without it", t,
+		          (int)(eol - rest), t + rest, je ? " and its entities" : "");
+	if (!je)
+		return TRAIN_OK;
+	json_error_t jerr;
+	json_t *o = json_loadb(t + js, je - js, 0, &jerr);
+	if (!o || !json_is_object(o)) {
+		rasa_warn(c, un, "user text '%.200s': %.*s is not a JSON object (%s): the turn is read "
+		          "without entities; write them like /greet{\"name\": \"Ann\"}", t, (int)(je - js),
+		          t + js, o ? "another JSON value" : jerr.text);
+		json_decref(o);
+		return TRAIN_OK;
+	}
+	rasa_vec ents = { 0 };
+	uint32_t cs = (uint32_t)cp_count(t, js), ce = cs + (uint32_t)cp_count(t + js, je - js);
+	const char *key;
+	json_t *val;
+	int rc = TRAIN_OK;
+	json_object_foreach(o, key, val) {
+		size_t nv = json_is_array(val) ? json_array_size(val) : 1;
+		for (size_t k = 0; k < nv && rc == TRAIN_OK; k++) {
+			json_t *v = json_is_array(val) ? json_array_get(val, k) : val;
+			train_rasa_entity *e = rasa_vec_push(c->arena, &ents, sizeof *e);
+			char *dump = NULL;
+			if (!e) {
+				rc = rasa_nomem(c);
+				break;
+			}
+			memset(e, 0, sizeof *e);
+			e->entity = rasa_strdup(c->arena, key);
+			if (json_is_string(v)) {
+				e->value = rasa_strdup(c->arena, json_string_value(v));
+			} else if ((dump = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT))) {
+				e->value = rasa_strdup(c->arena, dump);
+				free(dump);
+			}
+			e->start = cs;
+			e->end = ce;
+			e->byte_start = (uint32_t)js;
+			e->byte_end = (uint32_t)je;
+			if (!e->entity || !e->value)
+				rc = rasa_nomem(c);
+		}
+	}
+	json_decref(o);
+	if (rc)
+		return rc;
+	ev->entities = ents.v;
+	ev->n_entities = ents.n;
+	return TRAIN_OK;
+}
+
 /* A user turn.  Returns TRAIN_OK with ev->kind 0 when the step is skipped. */
 static int parse_user(rasa_ctx *c, const train_config *step, train_rasa_event *ev)
 {
@@ -250,6 +361,8 @@ static int parse_user(rasa_ctx *c, const train_config *step, train_rasa_event *e
 			return rc;
 		ev->entities = ents.v;
 		ev->n_entities = ents.n;
+		if (ev->text && ev->text[0] == '/' && (rc = unpack_intent_text(c, un, ev)))
+			return rc;
 		if (train_config_get(step, "entities"))
 			rasa_warn(c, train_config_get(step, "entities"), "'entities' is ignored when the step "
 			          "has a 'user' text (annotate the entities in the text)");

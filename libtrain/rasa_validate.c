@@ -234,6 +234,11 @@ typedef struct slot_info {
 	size_t n_fills;
 	char **values;           /* categorical: lower-cased values */
 	size_t n_values;
+	/* The last value whose features were computed and those features (a
+	 * story's states repeat a slot's value step after step; each value
+	 * is JSON text to parse). */
+	train_buf memo_val, memo_feat;
+	bool memo_ok;
 } slot_info;
 
 typedef struct vctx {
@@ -1418,7 +1423,18 @@ static int state_of(const vctx *v, const replay *r, train_buf *b)
 		if ((rc = train_buf_printf(b, "%s=", si->slot->name)))
 			break;
 		size_t before = b->len;
-		slot_feature(si, r->slot_val[i], b);
+		slot_info *sm = &v->slots[i];
+		const char *val = r->slot_val[i];
+		size_t vlen = strlen(val);
+		if (sm->memo_ok && sm->memo_val.len == vlen + 1 && !memcmp(sm->memo_val.data, val, vlen)) {
+			if (sm->memo_feat.len && (rc = train_buf_add(b, sm->memo_feat.data, sm->memo_feat.len)))
+				break;
+		} else {
+			slot_feature(si, val, b);
+			sm->memo_val.len = sm->memo_feat.len = 0;
+			sm->memo_ok = !train_buf_add(&sm->memo_val, val, vlen + 1) &&
+			              !train_buf_add(&sm->memo_feat, b->data + before, b->len - before);
+		}
 		if (b->len == before)
 			b->len = mark; /* all-zero features: not in the state */
 		else
@@ -1824,6 +1840,8 @@ int train_rasa_validate(const train_rasa_domain *domain, const train_rasa_nlu *n
 		for (size_t k = 0; k < v.slots[i].n_values; k++)
 			free(v.slots[i].values[k]);
 		free(v.slots[i].values);
+		train_buf_free(&v.slots[i].memo_val);
+		train_buf_free(&v.slots[i].memo_feat);
 	}
 	free(v.slots);
 	nameset *sets[] = { &v.d_intents, &v.d_entities, &v.d_slots, &v.d_responses, &v.d_actions,

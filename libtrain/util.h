@@ -45,6 +45,18 @@ bool train_safe_relname(const char *name);
 int train_list_files(const char *dir, char ***names, size_t *count, train_error *err);
 void train_strv_free(char **v, size_t n);
 
+/* train_config_parse()/train_config_load() with extensions the Rasa readers
+ * take (config.c): TRAIN_CFG_PARSE_ALIASES anchors, aliases (copies) and
+ * "<<" merge keys; TRAIN_CFG_PARSE_ENV ${VAR} in plain scalars as Rasa. */
+#define TRAIN_CFG_PARSE_ALIASES 1u
+#define TRAIN_CFG_PARSE_ENV 2u
+#define TRAIN_CFG_PARSE_RASA (TRAIN_CFG_PARSE_ALIASES | TRAIN_CFG_PARSE_ENV)
+struct train_config;
+int train_config_parse_flags(const char *text, size_t size, const char *name, unsigned flags,
+                             struct train_config **out, train_error *err);
+int train_config_load_flags(const char *path, unsigned flags, struct train_config **out,
+                            train_error *err);
+
 /* A growable byte buffer. */
 typedef struct train_buf {
 	char *data;

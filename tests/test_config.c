@@ -6,6 +6,7 @@
 #include <train/config.h>
 
 #include "testlib.h"
+#include "util.h"
 
 #include <locale.h>
 #include <math.h>
@@ -638,6 +639,106 @@ static void test_locale(void)
 	setlocale(LC_NUMERIC, "C");
 }
 
+/* ------------------------------------------------------------------------
+ * The Rasa readers' extensions (train_config_parse_flags).
+ */
+
+/* Parse with flags into flow text ("" on an error, whose text goes to *msg). */
+static const char *rflow(const char *yaml, unsigned flags, const char **msg)
+{
+	static char buf[700];
+	static char *last;
+	train_config *c = NULL;
+	train_error err = { 0 };
+	free(last);
+	last = NULL;
+	*msg = "";
+	if (train_config_parse_flags(yaml, strlen(yaml), "t.yml", flags, &c, &err)) {
+		CU_ASSERT_PTR_NULL(c);
+		*msg = train_error_format(&err, buf, sizeof buf);
+		return "";
+	}
+	CU_ASSERT_EQUAL(train_config_to_flow(c, &last), TRAIN_OK);
+	train_config_destroy(c);
+	return last ? last : "";
+}
+
+static void test_aliases(void)
+{
+	const char *m;
+	const unsigned A = TRAIN_CFG_PARSE_ALIASES;
+	CU_ASSERT_STRING_EQUAL(rflow("a: &x 1\nb: *x\n", A, &m), "{a: 1, b: 1}");
+	CU_ASSERT_STRING_EQUAL(rflow("a: &l [p, q]\nb: *l\nc: *l\n", A, &m),
+	                       "{a: [p, q], b: [p, q], c: [p, q]}");
+	/* a later anchor of the same name wins from there on */
+	CU_ASSERT_STRING_EQUAL(rflow("- &x 1\n- *x\n- &x 2\n- *x\n", A, &m), "[1, 1, 2, 2]");
+	/* merge keys: written keys win, the first map of a list wins */
+	CU_ASSERT_STRING_EQUAL(rflow("d: &d {k: 1, v: 2}\ne: {<<: *d, v: 3}\n", A, &m),
+	                       "{d: {k: 1, v: 2}, e: {v: 3, k: 1}}");
+	CU_ASSERT_STRING_EQUAL(rflow("a: &a {k: 1}\nb: &b {k: 2, j: 3}\nc:\n  <<: [*a, *b]\n", A, &m),
+	                       "{a: {k: 1}, b: {k: 2, j: 3}, c: {k: 1, j: 3}}");
+	/* the alias keeps the anchor's place (a block map's: its anchor's line) */
+	train_config *c = NULL;
+	train_error err = { 0 };
+	const char *y = "a: &x\n  k: 1\nb: *x\n";
+	CU_ASSERT_EQUAL_FATAL(train_config_parse_flags(y, strlen(y), "t.yml", A, &c, &err), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_line(train_config_get(c, "b")), 1);
+	train_config_destroy(c);
+	/* a quoted "<<" is a plain key */
+	CU_ASSERT_STRING_EQUAL(rflow("\"<<\": 1\n", A, &m), "{\"<<\": 1}");
+	/* errors */
+	CU_ASSERT_STRING_EQUAL(rflow("a: *nope\n", A, &m), "");
+	CU_ASSERT_STRING_EQUAL(m, "t.yml:1:4: alias '*nope' names no anchor before it");
+	CU_ASSERT_STRING_EQUAL(rflow("a: &k x\n*k : 1\n", A, &m), "");
+	CU_ASSERT_STRING_EQUAL(m, "t.yml:2:1: an alias as a map key is not supported");
+	CU_ASSERT_STRING_EQUAL(rflow("a: &s x\nb:\n  <<: *s\n", A, &m), "");
+	CU_ASSERT_STRING_EQUAL(m, "t.yml:1:4: the value of a merge key '<<' must be a map or a list of maps");
+	/* without the flag: refused as before */
+	CU_ASSERT_STRING_EQUAL(rflow("a: &x 1\nb: *x\n", 0, &m), "");
+	CU_ASSERT_STRING_EQUAL(m, "t.yml:1:4: anchor 'x': anchors and aliases are not supported");
+	/* a billion laughs stops at the copy budget, with a message */
+	char lol[2048];
+	size_t o = (size_t)snprintf(lol, sizeof lol, "a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+	for (char ch = 'b'; ch <= 'i'; ch++)
+		o += (size_t)snprintf(lol + o, sizeof lol - o, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n",
+		                      ch, ch, ch - 1, ch - 1, ch - 1, ch - 1, ch - 1, ch - 1, ch - 1, ch - 1, ch - 1, ch - 1);
+	CU_ASSERT_STRING_EQUAL(rflow(lol, A, &m), "");
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "aliases expand to more than 1000000 nodes"));
+}
+
+static void test_env(void)
+{
+	const char *m;
+	const unsigned E = TRAIN_CFG_PARSE_ENV;
+	setenv("TRAIN_TEST_ENV_A", "alpha", 1);
+	setenv("TRAIN_TEST_ENV_N", "5005", 1);
+	unsetenv("TRAIN_TEST_ENV_UNSET");
+	CU_ASSERT_STRING_EQUAL(rflow("a: ${TRAIN_TEST_ENV_A}\n", E, &m), "{a: alpha}");
+	/* the result is a string, whatever it looks like */
+	CU_ASSERT_STRING_EQUAL(rflow("p: ${TRAIN_TEST_ENV_N}\n", E, &m), "{p: \"5005\"}");
+	/* prefix, suffix, and $NAME too once the value has a ${...} */
+	CU_ASSERT_STRING_EQUAL(rflow("u: http://${TRAIN_TEST_ENV_A}:$TRAIN_TEST_ENV_N/x\n", E, &m),
+	                       "{u: \"http://alpha:5005/x\"}");
+	/* quoted and block scalars, and plain ones without ${...}, stay as written */
+	CU_ASSERT_STRING_EQUAL(rflow("a: \"${TRAIN_TEST_ENV_A}\"\nb: $TRAIN_TEST_ENV_A\nc: |\n  ${TRAIN_TEST_ENV_A}\n", E, &m),
+	                       "{a: \"${TRAIN_TEST_ENV_A}\", b: \"$TRAIN_TEST_ENV_A\", c: \"${TRAIN_TEST_ENV_A}\\n\"}");
+	/* keys are names */
+	CU_ASSERT_STRING_EQUAL(rflow("${TRAIN_TEST_ENV_A}: 1\n", E, &m), "{\"${TRAIN_TEST_ENV_A}\": 1}");
+	/* without the flag: as written */
+	CU_ASSERT_STRING_EQUAL(rflow("a: ${TRAIN_TEST_ENV_A}\n", 0, &m), "{a: \"${TRAIN_TEST_ENV_A}\"}");
+	/* an unset variable: refused as Rasa refuses it */
+	CU_ASSERT_STRING_EQUAL(rflow("a:\n  b: x ${TRAIN_TEST_ENV_UNSET}\n", E, &m), "");
+	CU_ASSERT_STRING_EQUAL(m, "t.yml:2:6: environment variable 'TRAIN_TEST_ENV_UNSET' of 'x "
+	                          "${TRAIN_TEST_ENV_UNSET}' is not set: set it, or quote the value to "
+	                          "keep it as written");
+	CU_ASSERT_STRING_EQUAL(rflow("- ${TRAIN_TEST_ENV_UNSET}/${}\n", E, &m), "");
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "t.yml:1:3: environment variables 'TRAIN_TEST_ENV_UNSET', '' of"));
+	/* ... except where Rasa's check lets it through (the word does not start with '$') */
+	CU_ASSERT_STRING_EQUAL(rflow("a: x${TRAIN_TEST_ENV_UNSET}\n", E, &m), "{a: \"x${TRAIN_TEST_ENV_UNSET}\"}");
+	unsetenv("TRAIN_TEST_ENV_A");
+	unsetenv("TRAIN_TEST_ENV_N");
+}
+
 int main(void)
 {
 	static const test_case cases[] = {
@@ -659,6 +760,8 @@ int main(void)
 		{ "canonical validated", test_canonical_validated },
 		{ "flow", test_flow },
 		{ "locale", test_locale },
+		{ "aliases", test_aliases },
+		{ "environment variables", test_env },
 		{ NULL, NULL },
 	};
 	return test_main("config", cases);

@@ -795,6 +795,85 @@ static void test_parse_api(void)
 	train_rasa_stories_free(s);
 }
 
+/* Anchors, aliases, merge keys and ${VAR} as Rasa's YAML reader takes them. */
+static void test_anchors_env(void)
+{
+	train_error e = { 0 };
+	setenv("TRAIN_TEST_BOT_NAME", "Sara", 1);
+	const char dom[] = "version: \"3.1\"\nintents: [greet]\nentities: [city]\nslots:\n"
+	                   "  home: &city_slot\n    type: text\n    mappings:\n    - type: from_entity\n"
+	                   "      entity: city\n  work:\n    <<: *city_slot\n    influence_conversation: false\n"
+	                   "responses:\n  utter_greet:\n  - text: Hello from ${TRAIN_TEST_BOT_NAME}!\n"
+	                   "  utter_bye:\n  - text: \"${TRAIN_TEST_BOT_NAME} stays\"\n";
+	train_rasa_domain *d = NULL;
+	CU_ASSERT_EQUAL_FATAL(train_rasa_domain_parse(dom, sizeof dom - 1, "domain.yml", &d, NULL, &e), TRAIN_OK);
+	CU_ASSERT_EQUAL_FATAL(d->n_slots, 2);
+	CU_ASSERT_STRING_EQUAL(d->slots[1].name, "work");
+	CU_ASSERT_EQUAL(d->slots[1].type, d->slots[0].type);
+	CU_ASSERT_FALSE(d->slots[1].influence_conversation);
+	CU_ASSERT_TRUE(d->slots[0].influence_conversation);
+	CU_ASSERT_STRING_EQUAL(d->slots[1].mappings, d->slots[0].mappings);
+	CU_ASSERT_EQUAL_FATAL(d->n_responses, 2);
+	CU_ASSERT_STRING_EQUAL(d->responses[0].variations[0].text, "Hello from Sara!");
+	CU_ASSERT_STRING_EQUAL(d->responses[1].variations[0].text, "${TRAIN_TEST_BOT_NAME} stays");
+	train_rasa_domain_free(d);
+	const char st[] = "version: \"3.1\"\nstories:\n- story: one\n  steps: &steps\n  - intent: greet\n"
+	                  "  - action: utter_greet\n- story: two\n  steps: *steps\n";
+	train_rasa_stories *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(train_rasa_stories_parse(st, sizeof st - 1, "stories.yml", &s, NULL, &e), TRAIN_OK);
+	CU_ASSERT_EQUAL_FATAL(s->n_items, 2);
+	CU_ASSERT_EQUAL(s->items[1].n_events, 2);
+	CU_ASSERT_STRING_EQUAL(s->items[1].events[1].name, "utter_greet");
+	train_rasa_stories_free(s);
+	/* an NLU file with an anchor goes the libyaml way and reads the same */
+	const char nl[] = "version: \"3.1\"\nnlu:\n- intent: greet\n  examples: &ex |\n    - hi\n    - hello\n"
+	                  "- intent: hello\n  examples: *ex\n";
+	train_rasa_nlu *n = NULL;
+	CU_ASSERT_EQUAL_FATAL(train_rasa_nlu_parse(nl, sizeof nl - 1, "nlu.yml", &n, NULL, &e), TRAIN_OK);
+	CU_ASSERT_EQUAL_FATAL(n->n_messages, 4);
+	CU_ASSERT_STRING_EQUAL(n->messages[3].text, "hello");
+	CU_ASSERT_STRING_EQUAL(n->messages[3].intent, "hello");
+	train_rasa_nlu_free(n);
+	unsetenv("TRAIN_TEST_BOT_NAME");
+}
+
+/* `user: /intent{"entity": "value"}` in stories: entities from the JSON, as Rasa unpacks them. */
+static void test_user_intent_text(void)
+{
+	train_error e = { 0 };
+	const char st[] = "version: \"3.1\"\nstories:\n- story: s\n  steps:\n  - intent: greet\n"
+	                  "    user: '/greet@0.9{\"name\": \"Zoë\", \"city\": [\"Paris\", \"Rome\"], \"n\": 2}'\n"
+	                  "  - action: utter_greet\n  - user: /bye\n  - action: utter_bye\n";
+	train_rasa_stories *s = NULL;
+	train_rasa_diags *d = NULL;
+	train_rasa_diags_create(&d);
+	CU_ASSERT_EQUAL_FATAL(train_rasa_stories_parse(st, sizeof st - 1, "stories.yml", &s, d, &e), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_rasa_diags_len(d), 0);
+	CU_ASSERT_EQUAL_FATAL(s->n_items, 1);
+	const train_rasa_event *ev = &s->items[0].events[0];
+	CU_ASSERT_STRING_EQUAL(ev->name, "greet");
+	CU_ASSERT_STRING_EQUAL(ev->text, "/greet@0.9{\"name\": \"Zoë\", \"city\": [\"Paris\", \"Rome\"], \"n\": 2}");
+	CU_ASSERT_EQUAL_FATAL(ev->n_entities, 4);
+	CU_ASSERT_STRING_EQUAL(ev->entities[0].entity, "name");
+	CU_ASSERT_STRING_EQUAL(ev->entities[0].value, "Zoë");
+	CU_ASSERT_STRING_EQUAL(ev->entities[1].value, "Paris");
+	CU_ASSERT_STRING_EQUAL(ev->entities[2].entity, "city");
+	CU_ASSERT_STRING_EQUAL(ev->entities[2].value, "Rome");
+	CU_ASSERT_STRING_EQUAL(ev->entities[3].value, "2");
+	/* the span is the JSON text, in code points and bytes */
+	CU_ASSERT_EQUAL(ev->entities[0].start, 10);
+	CU_ASSERT_EQUAL(ev->entities[0].end, 60);
+	CU_ASSERT_EQUAL(ev->entities[0].byte_start, 10);
+	CU_ASSERT_EQUAL(ev->entities[0].byte_end, 61);
+	/* no intent key: an end-to-end turn with its text, as in Rasa */
+	ev = &s->items[0].events[2];
+	CU_ASSERT_PTR_NULL(ev->name);
+	CU_ASSERT_STRING_EQUAL(ev->text, "/bye");
+	CU_ASSERT_EQUAL(ev->n_entities, 0);
+	train_rasa_stories_free(s);
+	train_rasa_diags_destroy(d);
+}
+
 static void test_classify(void)
 {
 	int k = -1;
@@ -1579,6 +1658,8 @@ static const test_case cases[] = {
 	{ "bad_cases", test_bad_cases },
 	{ "parse_api", test_parse_api },
 	{ "classify", test_classify },
+	{ "anchors and environment variables", test_anchors_env },
+	{ "user /intent{...} texts", test_user_intent_text },
 	{ "rasa2_domain", test_rasa2_domain },
 	{ "loaders", test_loaders },
 	{ "diags", test_diags },

@@ -4,7 +4,11 @@
  * (libtrain/recipe.h) on the same input.  Besides "no crash", it checks the
  * round trip <train/config.h> documents: the flow text of a tree parses to
  * a tree with the same canonical form, and a copy has it too.  A config
- * validation against a small parameter table runs on every map.
+ * validation against a small parameter table runs on every map.  The
+ * Rasa readers' parse (train_config_parse_flags: anchors, aliases, merge
+ * keys, ${VAR}) runs too, with the same properties, and must accept what
+ * the plain parse accepts with the same tree unless the text has '$' or
+ * "<<".
  */
 #define FUZZ_NAME "config"
 #include "fuzz.h"
@@ -12,6 +16,7 @@
 #include <train/config.h>
 
 #include "recipe.h"
+#include "util.h"
 
 static void fuzz_fail(const char *what)
 {
@@ -72,6 +77,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_tree(c);
 	else if (c)
 		fuzz_fail("no tree on error");
+
+	/* what only the Rasa parse reads differently: ${VAR} and "<<" keys */
+	bool same = !memchr(data, '$', size) && !memmem(data, size, "<<", 2);
+	train_config *x = NULL;
+	int rx = train_config_parse_flags((const char *)data, size, "fuzz.yml", TRAIN_CFG_PARSE_RASA, &x, &err);
+	if (rx == TRAIN_OK) {
+		check_tree(x);
+		if (c && same) {
+			char *a = NULL, *b = NULL;
+			size_t na = 0, nb = 0;
+			if (train_config_canonical(c, &a, &na) || train_config_canonical(x, &b, &nb) || na != nb ||
+			    memcmp(a, b, na))
+				fuzz_fail("without '$' or '<<', the Rasa parse of a plain-parsed text is the same tree");
+			free(a);
+			free(b);
+		}
+	} else if (x) {
+		fuzz_fail("no tree on error (Rasa parse)");
+	} else if (c && same) {
+		fuzz_fail("the Rasa parse accepts what the plain parse accepts");
+	}
+	train_config_destroy(x);
 	train_config_destroy(c);
 
 	train_recipe *r = NULL;

@@ -337,7 +337,8 @@ typedef struct train_rasa_event train_rasa_event;
  *  USER        name = intent (NULL for an end-to-end turn with only `user`),
  *              response_key (a full retrieval intent was written), text =
  *              cleaned `user` text or NULL, entities (with spans when they
- *              come from annotations in `user`);
+ *              come from annotations in `user`; for a `user` text
+ *              /intent{"entity": "value"} the JSON's, each spanning it);
  *  ACTION      name;  BOT  text;
  *  SLOT        name, value = JSON text, or NULL when only the name was
  *              written (`- slot_was_set: [my_slot]`: Rasa takes "filled"
