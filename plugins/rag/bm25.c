@@ -502,7 +502,7 @@ static int score_term(void *ud, const char *t, size_t len, size_t s, size_t e)
 	const unsigned char *p = ix->post + ix->poff[ti], *end = ix->post + ix->poff[ti + 1];
 	uint32_t doc = 0;
 	while (p < end) {
-		uint32_t gap, tf;
+		uint32_t gap = 0, tf = 0;
 		p += get_varint(p, end, &gap);
 		p += get_varint(p, end, &tf);
 		doc += gap;

@@ -1,6 +1,6 @@
 # plugins/rag (issue 8): documents, BM25, HNSW, retrieval; included at the
 # end of Makefile.am.
-rag_sources = plugins/rag/rag.c plugins/rag/rag.h plugins/rag/hnsw.c plugins/rag/hnsw.h \
+rag_sources = plugins/rag/rag.c plugins/rag/hnsw.c plugins/rag/hnsw.h \
 	plugins/rag/bm25.c plugins/rag/bm25.h
 plugin_LTLIBRARIES += plugins/rag/rag.la
 plugins_rag_rag_la_SOURCES = $(rag_sources) $(rasa_text_sources)
