@@ -73,6 +73,8 @@ def ref(d, dim, M, efc, threads, efs):
             out.append(len(q) / (time.time() - t))
         print("hnswlib ef %d recall10 %.4f qps1 %.0f qps2 %.0f" % (ef, recall(labels, gt), out[0], out[1]))
     del p
+    if os.environ.get("RAG_BENCH_FAISS", "1") == "0":
+        return
     import faiss
     faiss.omp_set_num_threads(threads)
     f = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
