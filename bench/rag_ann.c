@@ -67,8 +67,10 @@ typedef struct job {
 static void *run(void *arg)
 {
 	job *j = arg;
+	hnsw_scratch *s = hnsw_scratch_new(); /* one per thread, as a server keeps it */
 	for (size_t i = j->from; i < j->to; i++)
-		hnsw_search(j->h, j->q + i * j->dim, 10, j->ef, j->out + i * 10, NULL);
+		hnsw_search_with(j->h, s, j->q + i * j->dim, 10, j->ef, j->out + i * 10, NULL);
+	hnsw_scratch_free(s);
 	return NULL;
 }
 

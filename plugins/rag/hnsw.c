@@ -500,18 +500,60 @@ static uint32_t greedy(const hnsw *h, const float *q, uint32_t cur, float *curd,
 	return cur;
 }
 
-size_t hnsw_search(const hnsw *h, const float *q, size_t k, size_t ef, uint32_t *ids, float *dists)
+struct hnsw_scratch {
+	searcher s;
+	float *qn;
+	uint32_t qdim;
+};
+
+hnsw_scratch *hnsw_scratch_new(void) { return calloc(1, sizeof(hnsw_scratch)); }
+
+void hnsw_scratch_free(hnsw_scratch *s)
 {
-	if (!h->n || !k)
+	if (!s)
+		return;
+	searcher_free(&s->s);
+	free(s->qn);
+	free(s);
+}
+
+/* Make the scratch fit an index of n nodes. */
+static int scratch_fit(hnsw_scratch *sc, const hnsw *h)
+{
+	searcher *s = &sc->s;
+	if (s->mark_n < h->n) {
+		uint16_t *m = calloc(h->n, sizeof *m);
+		if (!m)
+			return -1;
+		free(s->mark);
+		s->mark = m;
+		s->mark_n = h->n;
+		s->gen = 0;
+	}
+	if (!s->buf) {
+		s->buf = malloc((1 + 512) * sizeof *s->buf);
+		if (!s->buf)
+			return -1;
+	}
+	if (sc->qdim < h->dim) {
+		float *q = realloc(sc->qn, h->dim * sizeof *q);
+		if (!q)
+			return -1;
+		sc->qn = q;
+		sc->qdim = h->dim;
+	}
+	return 0;
+}
+
+size_t hnsw_search_with(const hnsw *h, hnsw_scratch *sc, const float *q, size_t k, size_t ef,
+                        uint32_t *ids, float *dists)
+{
+	if (!h->n || !k || scratch_fit(sc, h))
 		return 0;
-	float *qn = NULL;
 	if (h->metric == HNSW_COSINE) {
-		qn = malloc(h->dim * sizeof *qn);
-		if (!qn)
-			return 0;
-		memcpy(qn, q, h->dim * sizeof *qn);
-		hnsw_normalize(qn, h->dim);
-		q = qn;
+		memcpy(sc->qn, q, h->dim * sizeof *q);
+		hnsw_normalize(sc->qn, h->dim);
+		q = sc->qn;
 	}
 	if (ef < k)
 		ef = k;
@@ -519,22 +561,27 @@ size_t hnsw_search(const hnsw *h, const float *q, size_t k, size_t ef, uint32_t 
 	float curd = dist(h, q, vec(h, cur));
 	for (uint32_t l = h->max_level; l > 0; l--)
 		cur = greedy(h, q, cur, &curd, l, 0);
-	searcher s;
-	size_t got = 0;
-	if (searcher_init(&s, h->n, h->M0) == 0 && search_level(h, &s, q, cur, curd, ef, 0, 0) == 0) {
-		while (s.res.n > k)
-			heap_pop(&s.res, 1);
-		got = s.res.n;
-		for (size_t i = got; i-- > 0;) {
-			cand c = heap_pop(&s.res, 1);
-			if (ids)
-				ids[i] = c.id;
-			if (dists)
-				dists[i] = c.d;
-		}
+	searcher *s = &sc->s;
+	if (search_level(h, s, q, cur, curd, ef, 0, 0))
+		return 0;
+	while (s->res.n > k)
+		heap_pop(&s->res, 1);
+	size_t got = s->res.n;
+	for (size_t i = got; i-- > 0;) {
+		cand c = heap_pop(&s->res, 1);
+		if (ids)
+			ids[i] = c.id;
+		if (dists)
+			dists[i] = c.d;
 	}
-	searcher_free(&s);
-	free(qn);
+	return got;
+}
+
+size_t hnsw_search(const hnsw *h, const float *q, size_t k, size_t ef, uint32_t *ids, float *dists)
+{
+	hnsw_scratch *sc = hnsw_scratch_new();
+	size_t got = sc ? hnsw_search_with(h, sc, q, k, ef, ids, dists) : 0;
+	hnsw_scratch_free(sc);
 	return got;
 }
 

@@ -83,6 +83,16 @@ int hnsw_add(hnsw *h, const float *vectors, size_t n, int threads, char *err);
 size_t hnsw_search(const hnsw *h, const float *q, size_t k, size_t ef, uint32_t *ids,
                    float *dists);
 
+/* Search state reused across queries (visited marks, heaps): one per
+ * thread.  hnsw_search() makes and frees one per call; a caller that runs
+ * many queries keeps one (on a large index that saves clearing and mapping
+ * n bytes per query).  It fits any index (it grows). */
+typedef struct hnsw_scratch hnsw_scratch;
+hnsw_scratch *hnsw_scratch_new(void);
+void hnsw_scratch_free(hnsw_scratch *s);
+size_t hnsw_search_with(const hnsw *h, hnsw_scratch *s, const float *q, size_t k, size_t ef,
+                        uint32_t *ids, float *dists);
+
 /* Serialize into a malloc'd buffer / write a file (temp name + rename). */
 int hnsw_serialize(const hnsw *h, void **buf, size_t *size);
 int hnsw_save(const hnsw *h, const char *path, char *err);

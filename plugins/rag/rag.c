@@ -750,6 +750,7 @@ typedef struct retriever {
 	chunkset cs;
 	bm25 *bm;
 	hnsw *hn;
+	hnsw_scratch *scratch; /* reused across queries */
 	int dense; /* a HybridRetriever */
 } retriever;
 
@@ -766,6 +767,7 @@ static void retriever_destroy(void *self)
 	chunkset_free(&r->cs);
 	bm25_destroy(r->bm);
 	hnsw_destroy(r->hn);
+	hnsw_scratch_free(r->scratch);
 	free(r);
 }
 
@@ -1091,7 +1093,11 @@ static int retriever_process(void *self, const train_values *in, train_values *o
 		if (want_bm)
 			na = bm25_search(r->bm, query, want, ia, sa);
 		if (want_dense) {
-			nb = hnsw_search(r->hn, qv, want,
+			if (!r->scratch && !(r->scratch = hnsw_scratch_new())) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			nb = hnsw_search_with(r->hn, r->scratch, qv, want,
 			                 (size_t)r->ef_search > want ? (size_t)r->ef_search : want, ib, sb);
 			for (size_t i = 0; i < nb; i++) /* similarity, larger is better */
 				sb[i] = hnsw_get_metric(r->hn) == HNSW_L2 ? -sb[i] : 1.0f - sb[i];
