@@ -82,9 +82,13 @@ predict:
       resource: retriever
       needs: {query: \$input.query, k: \$input.k, mode: \$input.mode, query_vector: \$input.query_vector}
 YML
-# document i's vector is the unit vector e_i
-python3 -c 'import struct,sys; sys.stdout.buffer.write(b"".join(struct.pack("<8f",*[1.0 if j==i else 0.0 for j in range(8)]) for i in range(6)))' >"$WORK/vec.f32" 2>/dev/null ||
-	printf '' >"$WORK/vec.f32"
+# document i's vector is the unit vector e_i (float32 1.0 is 00 00 80 3f)
+: >"$WORK/vec.f32"
+for i in 0 1 2 3 4 5; do
+	for j in 0 1 2 3 4 5 6 7; do
+		if [ "$i" -eq "$j" ]; then printf '\000\000\200\077'; else printf '\000\000\000\000'; fi
+	done >>"$WORK/vec.f32"
+done
 if [ -s "$WORK/vec.f32" ]; then
 	status_is 0 "train the hybrid recipe" "$TRAIN" --recipe "$WORK/hybrid.yml" --plugin-path "$P" \
 		--cache-dir "$WORK/cache" --out "$WORK/models" --fixed-model-name hybrid
@@ -96,6 +100,15 @@ if [ -s "$WORK/vec.f32" ]; then
 		--mode hybrid -k 3 --vector '[0,1,0,0,0,0,0,0]'
 	check "both sides agree: berlin first" \
 		test "$(grep -m1 '"id"' "$WORK/out" | tr -d ' ,')" = '"id":"berlin"'
+	# weighted fusion, all weight on the dense side: its nearest wins
+	sed 's/resource: retriever/resource: retriever\n      config: {fusion: weighted, dense_weight: 1.0}/' \
+		"$WORK/hybrid.yml" >"$WORK/hybrid_w.yml"
+	status_is 0 "package weighted fusion" "$TRAIN" --recipe "$WORK/hybrid_w.yml" --plugin-path "$P" \
+		--cache-dir "$WORK/cache" --out "$WORK/models" --fixed-model-name hybrid_w
+	status_is 0 "hybrid query (weighted)" "$TRAIN" query "$WORK/models/hybrid_w.tar.gz" \
+		--plugin-path "$P" "capital of Germany" --mode hybrid -k 3 --vector '[0,0,0,0,0,1,0,0]'
+	check "dense weight 1: jupiter first" \
+		test "$(grep -m1 '"id"' "$WORK/out" | tr -d ' ,')" = '"id":"jupiter"'
 	status_is 70 "a vector of the wrong size" "$TRAIN" query "$H" --plugin-path "$P" "x" \
 		--mode dense --vector '[1,2]'
 fi

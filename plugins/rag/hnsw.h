@@ -15,7 +15,7 @@
  * 1 - <a, b>; cosine normalizes every stored and query vector and is then
  * 1 - <a, b>.  Smaller is nearer.  The kernels (AVX-512, AVX2+FMA, plain C)
  * are chosen once per process from the CPU; TRAIN_RAG_SIMD=scalar|avx2|avx512
- * forces one (tests compare them).
+ * forces one (run tests/test_hnsw under each to compare them).
  *
  * File layout (little-endian; every section 64-byte aligned so the vectors
  * can be used in place from an mmap):
