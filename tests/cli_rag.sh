@@ -44,6 +44,9 @@ check "JSON report" grep -q '"recall@5"' "$WORK/results/rag_report.json"
 check "every gold document within 5" grep -q '"recall@5": 1' "$WORK/results/rag_report.json"
 check "dense reported as not available" grep -q "^dense.*not available" "$WORK/out"
 
+status_is 0 "train --evaluate QUERIES" "${T[@]}" --config "$S" -q --evaluate "$D/queries.jsonl"
+check "the table after training" grep -q "^bm25 " "$WORK/out"
+
 # Nothing changed: nothing trains.  One document changed: the documents
 # node and what reads its chunks retrain (3), nothing else exists to stay.
 status_is 0 "retrain, nothing changed" "${T[@]}" --config "$S" -q --report "$WORK/r2.json"

@@ -81,7 +81,7 @@ int cmd_query(int argc, char **argv)
 	};
 	const char *plugin_path = NULL, *mode = NULL, *vec = NULL, *pos[2] = { NULL, NULL };
 	int k = 5, c, npos = 0;
-	optind = 1;
+	optind = 0; /* 0: GNU getopt starts afresh (cmd_train may have used it) */
 	while (optind < argc) {
 		if ((c = getopt_long(argc, argv, "+k:", longopts, NULL)) == -1) {
 			if (npos == 2) {
@@ -187,7 +187,7 @@ int cmd_test_rag(int argc, char **argv)
 	};
 	const char *plugin_path = NULL, *queries = NULL, *qvec = NULL, *out = "results", *model = NULL;
 	int c;
-	optind = 1;
+	optind = 0; /* 0: GNU getopt starts afresh (cmd_train may have used it) */
 	while (optind < argc) {
 		if ((c = getopt_long(argc, argv, "+", longopts, NULL)) == -1) {
 			if (model) {
