@@ -752,7 +752,8 @@ static int own(hnsw *h)
 	memcpy(l0, h->links0, n * (1 + (size_t)h->M0) * 4);
 	memcpy(lv, h->levels, n * 4);
 	memcpy(uo, h->uoffs, n * 8);
-	memcpy(up, h->upper, h->upper_n * 4);
+	if (h->upper_n)
+		memcpy(up, h->upper, h->upper_n * 4);
 	if (h->map_is_mmap)
 		munmap((void *)h->map, h->map_size);
 	h->map = NULL;
@@ -807,7 +808,8 @@ int hnsw_add(hnsw *h, const float *vectors, size_t n, int threads, char *err)
 			goto nomem;
 		h->upper_cap = cap;
 	}
-	memset(h->upper + h->upper_n, 0, (up - h->upper_n) * 4);
+	if (up > h->upper_n)
+		memset(h->upper + h->upper_n, 0, (up - h->upper_n) * 4);
 	h->upper_n = up;
 	memcpy(h->vecs + first * h->dim, vectors, n * h->dim * sizeof(float));
 	memset(h->links0 + first * (1 + (size_t)h->M0), 0, n * (1 + (size_t)h->M0) * 4);
