@@ -109,7 +109,8 @@ static void check_recall(hnsw_metric m, int clusters)
 		}
 	hnsw *h = NULL;
 	CU_ASSERT_EQUAL_FATAL(hnsw_create(dim, m, 16, 100, 7, &h), 0);
-	CU_ASSERT_EQUAL(hnsw_add(h, base, n, 2, NULL), 0);
+	/* one thread: the same graph every run (two threads: see test_threads) */
+	CU_ASSERT_EQUAL(hnsw_add(h, base, n, 1, NULL), 0);
 	CU_ASSERT_EQUAL(hnsw_count(h), n);
 	double r = recall(h, m, base, n, dim, qs, nq, 400);
 	printf("\n  %s %s (%s): recall@10 %.4f at ef 400", hnsw_metric_name(m),
@@ -130,6 +131,29 @@ static void test_recall_clustered(void)
 	check_recall(HNSW_L2, 16);
 	check_recall(HNSW_IP, 16);
 	check_recall(HNSW_COSINE, 16);
+}
+
+/* A build on two threads (the order of insertion varies from run to run,
+ * so the graph does): every node reachable, recall close to one thread's. */
+static void test_threads(void)
+{
+	size_t n = test_light() ? 800 : 4000, nq = test_light() ? 20 : 100;
+	uint32_t dim = 24;
+	float *base = make_data(n, dim, 16), *qs = make_data(nq, dim, 16);
+	hnsw *h = NULL;
+	CU_ASSERT_EQUAL_FATAL(hnsw_create(dim, HNSW_L2, 16, 100, 7, &h), 0);
+	CU_ASSERT_EQUAL(hnsw_add(h, base, n, 2, NULL), 0);
+	double r = recall(h, HNSW_L2, base, n, dim, qs, nq, 400);
+	printf("\n  two threads: recall@10 %.4f at ef 400", r);
+	CU_ASSERT(r >= 0.97);
+	/* each stored vector finds itself */
+	size_t self = 0;
+	uint32_t id;
+	for (size_t i = 0; i < n; i += 7)
+		self += hnsw_search(h, base + i * dim, 1, 100, &id, NULL) == 1 && id == i;
+	CU_ASSERT(self >= (n + 6) / 7 * 98 / 100);
+	hnsw_destroy(h);
+	free(base), free(qs);
 }
 
 /* The kernels agree with plain C on every length up to 70 (tails included). */
@@ -194,9 +218,9 @@ static void test_incremental(void)
 	hnsw *full = NULL, *inc = NULL;
 	CU_ASSERT_EQUAL_FATAL(hnsw_create(dim, HNSW_L2, 12, 100, 5, &full), 0);
 	CU_ASSERT_EQUAL_FATAL(hnsw_create(dim, HNSW_L2, 12, 100, 5, &inc), 0);
-	CU_ASSERT_EQUAL(hnsw_add(full, base, n, 2, NULL), 0);
-	CU_ASSERT_EQUAL(hnsw_add(inc, base, n / 2, 2, NULL), 0);
-	CU_ASSERT_EQUAL(hnsw_add(inc, base + n / 2 * dim, n - n / 2, 2, NULL), 0);
+	CU_ASSERT_EQUAL(hnsw_add(full, base, n, 1, NULL), 0);
+	CU_ASSERT_EQUAL(hnsw_add(inc, base, n / 2, 1, NULL), 0);
+	CU_ASSERT_EQUAL(hnsw_add(inc, base + n / 2 * dim, n - n / 2, 1, NULL), 0);
 	double rf = recall(full, HNSW_L2, base, n, dim, qs, nq, 200);
 	double ri = recall(inc, HNSW_L2, base, n, dim, qs, nq, 200);
 	printf("\n  full %.4f, half + half %.4f", rf, ri);
@@ -327,6 +351,7 @@ static const test_case cases[] = {
 	{ "kernels", test_kernels },
 	{ "recall_random", test_recall_random },
 	{ "recall_clustered", test_recall_clustered },
+	{ "threads", test_threads },
 	{ "save_load", test_save_load },
 	{ "incremental", test_incremental },
 	{ "corrupt", test_corrupt },
