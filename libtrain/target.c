@@ -135,13 +135,20 @@ static bool covered(const char *path, const subst *st, const train_config *ignor
 	return false;
 }
 
-/* Does some reference lie below section `path`? */
-static bool below(const char *path, const subst *st)
+/* Does some reference, or some config_ignored key, lie below section
+ * `path`?  (A section whose keys are all ignored, such as the RAG target's
+ * `model:` until its encoder lands, is looked into like any other.) */
+static bool below(const char *path, const subst *st, const train_config *ignored)
 {
 	size_t l = strlen(path);
 	for (size_t i = 0; i < st->n_refs; i++)
 		if (!strncmp(st->refs[i].path, path, l) && st->refs[i].path[l] == '.')
 			return true;
+	for (size_t i = 0; ignored && i < train_config_len(ignored); i++) {
+		const char *k = train_config_key_at(ignored, i);
+		if (!strncmp(k, path, l) && k[l] == '.')
+			return true;
+	}
 	return false;
 }
 
@@ -183,7 +190,7 @@ static int check_keys(const train_config *map, const char *prefix, const subst *
 			           train_config_as_string(why) ? train_config_as_string(why) : "");
 		} else if (covered(path, st, ignored)) {
 			/* taken whole */
-		} else if (train_config_kind(v) == TRAIN_CFG_MAP && below(path, st)) {
+		} else if (train_config_kind(v) == TRAIN_CFG_MAP && below(path, st, ignored)) {
 			rc = check_keys(v, path, st, ignored, target, log, err);
 		} else {
 			rc = unknown_key(st, train_config_key_node_at(map, i), path, target, err);

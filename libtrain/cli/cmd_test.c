@@ -505,6 +505,8 @@ int cmd_test(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	if (argc >= 2 && !strcmp(argv[1], "rag")) /* cmd_rag.c (issue 8) */
+		return cmd_test_rag(argc - 1, argv + 1);
 	if (argc < 2 || (strcmp(argv[1], "nlu") && strcmp(argv[1], "core"))) {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 			fputs(usage_text, stdout);

@@ -45,6 +45,7 @@ static void help(const char *sub)
 	       "  --threads N            nodes run at once (default: the cores)\n"
 	       "  --report FILE          write a JSON report of the run\n"
 	       "  --dot FILE             write the plan as Graphviz\n"
+	       "  --evaluate QUERIES     then test a RAG model: recall@k and MRR (train test rag)\n"
 	       "  -q, --quiet            only errors\n"
 	       "  -v, --verbose          more detail\n",
 	       sub);
@@ -96,7 +97,8 @@ static void print_plan(const train_run_result *res)
 int cmd_train(int argc, char **argv, const char *sub)
 {
 	enum { O_RECIPE = 256, O_CONFIG, O_DOMAIN, O_DATA, O_OUT, O_FIXED, O_DRY, O_FORCE,
-	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET };
+	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET,
+	       O_EVALUATE };
 	static const struct option longopts[] = {
 		{ "recipe", required_argument, NULL, O_RECIPE },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -114,6 +116,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "report", required_argument, NULL, O_REPORT },
 		{ "dot", required_argument, NULL, O_DOT },
+		{ "evaluate", required_argument, NULL, O_EVALUATE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -129,6 +132,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 	char *finetune_model = NULL;
 	char *end;
 	const char *target = NULL, *config = NULL, *recipe = NULL;
+	const char *evaluate = NULL; /* --evaluate QUERIES: train test rag on the new model */
 	char *target_recipe = NULL;
 
 	optind = 1;
@@ -168,6 +172,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 			break;
 		case O_REPORT: opt.report_path = optarg; break;
 		case O_DOT: opt.dot_path = optarg; break;
+		case O_EVALUATE: evaluate = optarg; break;
 		case 'q': opt.verbosity = TRAIN_QUIET; break;
 		case 'v': opt.verbosity = TRAIN_VERBOSE; break;
 		case O_HELP: help(sub); return 0;
@@ -259,6 +264,11 @@ int cmd_train(int argc, char **argv, const char *sub)
 		status = graph ? 0 : res.dry_flags;
 	} else {
 		status = 0;
+		if (evaluate && res.model_path) {
+			char *targv[] = { "rag", res.model_path, "--queries", (char *)evaluate,
+			                  "--plugin-path", (char *)plugin_path, NULL };
+			status = cmd_test_rag(plugin_path ? 6 : 4, targv);
+		}
 	}
 	train_run_result_free(&res);
 	train_registry_destroy(reg);

@@ -16,6 +16,8 @@ static void usage(FILE *f)
 	      "       train inspect MODEL                             print a model's metadata\n"
 	      "       train predict MODEL [--plugin-path DIRS] NAME=VALUE...|TEXT...|--conversation FILE\n"
 	      "       train test nlu|core MODEL [--data DIR|--stories FILE] [--out DIR]\n"
+	      "       train test rag MODEL --queries FILE [--out DIR]     recall@k and MRR\n"
+	      "       train query MODEL QUESTION [-k 5] [--mode bm25|dense|hybrid]\n"
 	      "       train data validate [--domain PATH] [--data PATH]...  check a Rasa project\n"
 	      "       train hardware [--dir DIR] [--json]             what this machine offers\n"
 	      "       train --help | --version\n"
@@ -108,6 +110,8 @@ int main(int argc, char **argv)
 		return cmd_data(argc - 1, argv + 1);
 	if (!strcmp(cmd, "test"))
 		return cmd_test(argc - 1, argv + 1);
+	if (!strcmp(cmd, "query"))
+		return cmd_query(argc - 1, argv + 1);
 	if (!strcmp(cmd, "hardware"))
 		return cmd_hardware(argc - 1, argv + 1);
 	if (cmd[0] == '-')

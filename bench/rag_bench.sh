@@ -1,0 +1,81 @@
+#!/bin/sh
+# bench/rag_bench.sh BUILDDIR SRCDIR - the RAG plugin (issue 8) beside its
+# references, in one run:
+#
+# (a) retrieval quality on ../shared/data/squad-v1.1-dev (2,067 passages,
+#     10,570 questions with their gold passage): `train --target rag` then
+#     `train test rag`, recall@1/3/5/10/20 and MRR, beside a plain Python
+#     BM25 with the same terms and parameters (bench/rag_bm25.py; k1 0.9,
+#     b 0.4).  Dense and hybrid rows appear when the model has an encoder.
+# (b) ANN speed: HNSW (bench/rag_ann.c) beside hnswlib and FAISS
+#     IndexHNSWFlat on the same vectors (bench/rag_ann.py: a Gaussian
+#     mixture shaped like sentence embeddings; libtrain has no sentence
+#     encoder yet), dimension 384, M 32, ef_construction 200, ef_search
+#     16/32/64/128: recall@10, queries/s on 1 and 2 threads, build time and
+#     memory.  RAG_BENCH_N vectors (default 20000 for a quick run; the
+#     issue's size is RAG_BENCH_N=200000), RAG_BENCH_NQ queries (1000),
+#     RAG_BENCH_FAISS=0 leaves FAISS out (its build is the slowest).
+#
+# Ends with:
+#   bench bm25-squad-r5: ours X, python-bm25 Y, ratio R
+#   bench hnsw-qps-ef64: ours X q/s, hnswlib Y q/s, ratio R
+#   bench hnsw-build: ours X s, hnswlib Y s, ratio R
+set -eu
+B=${1:-.}
+S=${2:-.}
+PY=/usr/bin/python3
+N=${RAG_BENCH_N:-20000}
+NQ=${RAG_BENCH_NQ:-1000}
+W=$(mktemp -d "${TMPDIR:-/tmp}/rag-bench-XXXXXX")
+trap 'rm -rf "$W"' EXIT
+P="$B/plugins/rag/.libs"
+SQ=${RAG_BENCH_SQUAD:-$S/../shared/data/squad-v1.1-dev}
+# a worktree under /work/wt/NAME sees the data one folder further up
+[ -f "$SQ/passages.tsv" ] || [ ! -f "$S/../../shared/data/squad-v1.1-dev/passages.tsv" ] ||
+	SQ="$S/../../shared/data/squad-v1.1-dev"
+lines=""
+
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) (shared with other jobs)"
+if [ -f "$SQ/passages.tsv" ]; then
+	echo "== (a) SQuAD v1.1 dev: BM25 (k1 0.9, b 0.4)"
+	$PY "$S/bench/rag_bm25.py" convert "$SQ" "$W/sq"
+	printf 'model: {embedding_model: "sentence-transformers/all-MiniLM-L6-v2", embedding_dim: 384}\ndata: {documents_file: documents.jsonl}\nrag: {k1: 0.9, b: 0.4}\n' >"$W/sq/settings.yaml"
+	t0=$(date +%s.%N)
+	TRAIN_RECIPE_PATH="$S/recipes" "$B/train" --target rag --config "$W/sq/settings.yaml" \
+		--plugin-path "$P" --cache-dir "$W/cache" --out "$W/models" --fixed-model-name squad -q
+	t1=$(date +%s.%N)
+	"$B/train" test rag "$W/models/squad.tar.gz" --plugin-path "$P" \
+		--queries "$W/sq/queries.jsonl" --out "$W/results" | tee "$W/ours.txt"
+	t2=$(date +%s.%N)
+	echo "ours: index $(echo "$t1 - $t0" | bc) s, $(wc -l <"$W/sq/queries.jsonl") queries x 1 retriever in $(echo "$t2 - $t1" | bc) s (train test rag, one predict call per query)"
+	echo "python-bm25:"
+	$PY "$S/bench/rag_bm25.py" eval "$W/sq" 0.9 0.4 | tee "$W/py.txt"
+	o=$(awk '$1 == "bm25" { print $4 }' "$W/ours.txt")
+	p=$(awk '$1 == "recall@5" { print $2 }' "$W/py.txt")
+	lines="${lines}bench bm25-squad-r5: ours $o, python-bm25 $p, ratio $(echo "scale=3; $o / $p" | bc)
+"
+else
+	echo "== (a) skipped: $SQ is absent"
+fi
+
+echo "== (b) ANN: $N vectors of 384 (Gaussian mixture, unit length, inner product), $NQ queries, M 32, ef_construction 200, 2 build threads"
+mkdir -p "$W/ann"
+$PY "$S/bench/rag_ann.py" gen "$W/ann" "$N" "$NQ" 384
+echo "ours ($B/bench/rag_ann):"
+"$B/bench/rag_ann" "$W/ann/base.f32" "$W/ann/queries.f32" "$W/ann/gt.i32" 384 32 200 2 16 32 64 128 | tee "$W/ann_ours.txt"
+echo "references (hnswlib one query per call on 1 thread, its batch call on 2; FAISS batch calls):"
+if [ "${RAG_BENCH_FAISS:-1}" = 0 ]; then
+	RAG_BENCH_FAISS=0 $PY "$S/bench/rag_ann.py" ref "$W/ann" 384 32 200 2 16 32 64 128 | tee "$W/ann_ref.txt"
+else
+	$PY "$S/bench/rag_ann.py" ref "$W/ann" 384 32 200 2 16 32 64 128 | tee "$W/ann_ref.txt"
+fi
+# The summary lines use CPU time (one thread's queries per CPU second; the
+# build's CPU seconds over both threads): on a shared machine wall time
+# measures the share of the cores a run was given.  Wall figures are above.
+oq=$(awk '$1 == "ef" && $2 == 64 { print $10 }' "$W/ann_ours.txt")
+hq=$(awk '$1 == "hnswlib" && $2 == "ef" && $3 == 64 { print $11 }' "$W/ann_ref.txt")
+ob=$(awk '$1 == "build" { print $5 }' "$W/ann_ours.txt")
+hb=$(awk '$1 == "hnswlib" && $2 == "build" { print $6 }' "$W/ann_ref.txt")
+printf '%s' "$lines"
+echo "bench hnsw-qps-ef64: ours $oq q/s, hnswlib $hq q/s, ratio $(echo "scale=2; $oq / $hq" | bc)"
+echo "bench hnsw-build: ours $ob s, hnswlib $hb s, ratio $(echo "scale=2; $ob / $hb" | bc)"

@@ -1,0 +1,35 @@
+# plugins/rag (issue 8): documents, BM25, HNSW, retrieval; included at the
+# end of Makefile.am.
+rag_sources = plugins/rag/rag.c plugins/rag/hnsw.c plugins/rag/hnsw.h \
+	plugins/rag/bm25.c plugins/rag/bm25.h
+plugin_LTLIBRARIES += plugins/rag/rag.la
+plugins_rag_rag_la_SOURCES = $(rag_sources) $(rasa_text_sources)
+plugins_rag_rag_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PTHREAD_CFLAGS)
+plugins_rag_rag_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_rag_rag_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM) -lpthread
+
+unit_tests += tests/test_hnsw tests/test_bm25
+tests_test_hnsw_SOURCES = tests/test_hnsw.c tests/testlib.h plugins/rag/hnsw.c plugins/rag/hnsw.h
+tests_test_hnsw_CFLAGS = $(UNIT_CFLAGS)
+tests_test_hnsw_LDADD = $(UNIT_LDADD) $(LIBM) -lpthread
+tests_test_bm25_SOURCES = tests/test_bm25.c tests/testlib.h plugins/rag/bm25.c plugins/rag/bm25.h \
+	$(rasa_text_sources)
+tests_test_bm25_CFLAGS = $(UNIT_CFLAGS)
+tests_test_bm25_LDADD = $(UNIT_LDADD) $(LIBM)
+
+# `train query` and `train test rag`
+train_SOURCES += libtrain/cli/cmd_rag.c
+
+cli_tests += tests/cli_rag.sh
+EXTRA_DIST += tests/cli_rag.sh tests/data/rag bench/rag_bench.sh bench/rag_ann.py \
+	bench/rag_bm25.py
+recipe_DATA += recipes/rag.yml
+
+check_PROGRAMS += bench/rag_ann
+bench_rag_ann_SOURCES = bench/rag_ann.c plugins/rag/hnsw.c plugins/rag/hnsw.h
+bench_rag_ann_CFLAGS = $(AM_CFLAGS) -O3
+bench_rag_ann_LDADD = $(LIBM) -lpthread
+bench_targets += rag-bench
+rag-bench: all bench/rag_ann$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/rag_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
+.PHONY: rag-bench
