@@ -44,6 +44,8 @@ static void help(const char *sub)
 	       "                         $XDG_CACHE_HOME/train)\n"
 	       "  --threads N            nodes run at once (default: the cores)\n"
 	       "  --report FILE          write a JSON report of the run\n"
+	       "  --progress FILE        append a JSON Lines progress stream (nodes,\n"
+	       "                         steps, loss) as the run goes\n"
 	       "  --dot FILE             write the plan as Graphviz\n"
 	       "  -q, --quiet            only errors\n"
 	       "  -v, --verbose          more detail\n",
@@ -96,7 +98,8 @@ static void print_plan(const train_run_result *res)
 int cmd_train(int argc, char **argv, const char *sub)
 {
 	enum { O_RECIPE = 256, O_CONFIG, O_DOMAIN, O_DATA, O_OUT, O_FIXED, O_DRY, O_FORCE,
-	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET };
+	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET,
+	       O_PROGRESS };
 	static const struct option longopts[] = {
 		{ "recipe", required_argument, NULL, O_RECIPE },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -113,6 +116,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 		{ "cache-dir", required_argument, NULL, O_CACHE },
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "report", required_argument, NULL, O_REPORT },
+		{ "progress", required_argument, NULL, O_PROGRESS },
 		{ "dot", required_argument, NULL, O_DOT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -167,6 +171,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 			}
 			break;
 		case O_REPORT: opt.report_path = optarg; break;
+		case O_PROGRESS: opt.progress_path = optarg; break;
 		case O_DOT: opt.dot_path = optarg; break;
 		case 'q': opt.verbosity = TRAIN_QUIET; break;
 		case 'v': opt.verbosity = TRAIN_VERBOSE; break;
