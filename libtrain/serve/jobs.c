@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <lmdb.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -721,9 +722,18 @@ json_t *serve_jobs_create(serve_jobs *js, const char *mode, json_t *body, serve_
 		fail_set(f, 500, "out of memory");
 		return NULL;
 	}
-	pthread_mutex_lock(&js->mu);
-	snprintf(j->id, sizeof j->id, "job-%06lu", js->next_id++);
-	pthread_mutex_unlock(&js->mu);
+	/* The check runs in a folder of its own; the job gets its id (and the
+	 * folder its name) once it is accepted: a refused job leaves nothing. */
+	char pending[PATH_MAX];
+	snprintf(pending, sizeof pending, "%s/jobs/.new-XXXXXX", js->opt->state_dir);
+	if (!mkdtemp(pending)) {
+		free(j);
+		json_decref(settings);
+		fail_set(f, 500, "cannot make a job folder: %s", strerror(errno));
+		return NULL;
+	}
+	rmdir(pending);
+	snprintf(j->id, sizeof j->id, "%s", strrchr(pending, '/') + 1);
 	char created[32];
 	iso_now(created, sizeof created);
 	j->rec = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:f, s:n, s:n, s:n, s:n, s:n, s:n, s:i}",
@@ -747,14 +757,23 @@ json_t *serve_jobs_create(serve_jobs *js, const char *mode, json_t *body, serve_
 		return NULL;
 	}
 	pthread_mutex_lock(&js->mu);
-	int rc = add_job(js, j);
+	snprintf(j->id, sizeof j->id, "job-%06lu", js->next_id++);
+	json_object_set_new(j->rec, "id", json_string(j->id));
+	char *dir = job_dir(js, j->id);
+	int rc = dir && rename(pending, dir) == 0 ? 0 : errno ? errno : ENOMEM;
+	free(dir);
+	int added = 0;
+	if (!rc && !(rc = add_job(js, j)))
+		added = 1;
 	if (!rc)
 		rc = persist(js, j);
 	json_t *ans = rc ? NULL : json_deep_copy(j->rec);
 	pthread_mutex_unlock(&js->mu);
 	if (rc) {
-		fail_set(f, 500, "cannot store the job: %s", mdb_strerror(rc));
-		return NULL;
+		fail_set(f, 500, "cannot store the job: %s", rc > 0 ? strerror(rc) : mdb_strerror(rc));
+		if (!added)
+			job_free(j);
+		return NULL; /* (one in the list but not stored stays for this run) */
 	}
 	return ans;
 }

@@ -199,7 +199,7 @@ static enum MHD_Result answer_text(struct MHD_Connection *c, unsigned status, ch
 
 static enum MHD_Result answer_json(struct MHD_Connection *c, unsigned status, json_t *o)
 {
-	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
 	json_decref(o);
 	if (!text)
 		return MHD_NO;
