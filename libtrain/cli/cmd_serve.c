@@ -41,6 +41,22 @@ static int count_arg(const char *opt, const char *s, long lo, long hi, long *out
 	return 0;
 }
 
+/* A colon-separated list of folders with each made absolute (malloc'd). */
+static char *absolute_list(const char *list)
+{
+	size_t cap = strlen(list) * 2 + PATH_MAX * 8;
+	char *copy = strdup(list), *save = NULL, *out = calloc(1, cap);
+	for (char *t = copy ? strtok_r(copy, ":", &save) : NULL; t && out;
+	     t = strtok_r(NULL, ":", &save)) {
+		char *r = realpath(t, NULL);
+		size_t l = strlen(out);
+		snprintf(out + l, cap - l, "%s%s", l ? ":" : "", r ? r : t);
+		free(r);
+	}
+	free(copy);
+	return out;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_STATE, O_DATA, O_MODELS, O_MAXJOBS, O_JOBTHREADS, O_MAXBODY,
@@ -128,20 +144,15 @@ int cmd_serve(int argc, char **argv)
 	}
 	o.data_dir = dd;
 	o.models_dir = md;
-	if (o.plugin_path) {
-		/* each folder of the list made absolute */
-		size_t cap = strlen(o.plugin_path) * 2 + PATH_MAX * 4;
-		char *copy = strdup(o.plugin_path), *save = NULL;
-		pp = calloc(1, cap);
-		for (char *t = copy ? strtok_r(copy, ":", &save) : NULL; t && pp;
-		     t = strtok_r(NULL, ":", &save)) {
-			char *r = realpath(t, NULL);
-			size_t l = strlen(pp);
-			snprintf(pp + l, cap - l, "%s%s", l ? ":" : "", r ? r : t);
-			free(r);
-		}
-		free(copy);
-		o.plugin_path = pp;
+	if (o.plugin_path)
+		o.plugin_path = pp = absolute_list(o.plugin_path);
+	/* the jobs' train runs in the job's folder: its recipe path too */
+	const char *rp = getenv("TRAIN_RECIPE_PATH");
+	if (rp && *rp) {
+		char *abs = absolute_list(rp);
+		if (abs)
+			setenv("TRAIN_RECIPE_PATH", abs, 1);
+		free(abs);
 	}
 	status = serve_run(&o);
 out:

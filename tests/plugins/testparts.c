@@ -25,6 +25,8 @@ typedef struct part {
 	int fail;
 	int sleep_ms;
 	int steps, crash_at;
+	int64_t work;
+	uint64_t sink;
 } part;
 
 static void part_destroy(void *self)
@@ -110,6 +112,9 @@ static const train_param source_params[] = {
 	{ "steps", TRAIN_PARAM_INT, "0",
 	  "report this many progress steps (with a falling loss) across sleep_ms" },
 	{ "crash_at", TRAIN_PARAM_INT, "0", "abort() the process at this step (0: never)" },
+	{ "work", TRAIN_PARAM_INT, "0",
+	  "with steps: instead of sleeping, compute this many million steps of an LCG per step "
+	  "(a CPU-bound job for bench/serve_bench)" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 static const char *const out_only[] = { "out", NULL };
@@ -125,6 +130,7 @@ static int source_create(const train_config *config, train_ctx *ctx, void **self
 	p->fail = train_config_bool(config, "fail");
 	p->steps = (int)train_config_int(config, "steps");
 	p->crash_at = (int)train_config_int(config, "crash_at");
+	p->work = train_config_int(config, "work");
 	*self = p;
 	return TRAIN_OK;
 }
@@ -134,6 +140,18 @@ static int source_train(void *self, const train_values *in, train_values *out, t
 	(void)in;
 	part *p = self;
 	int ticks = p->sleep_ms / 10, steps = p->steps > 0 ? p->steps : 0, step = 0;
+	if (steps && p->work > 0) {
+		uint64_t x = 1;
+		for (int k = 1; k <= steps; k++) {
+			if (train_ctx_canceled(ctx))
+				return TRAIN_ECANCELED;
+			for (int64_t i = 0; i < p->work * 1000000; i++)
+				x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			train_progress_loss(ctx, (uint64_t)k, (uint64_t)steps, 2.0 / (1.0 + 0.2 * k));
+		}
+		p->sink = x;
+		ticks = 0;
+	}
 	for (int t = 0; t < ticks; t++) {
 		if (train_ctx_canceled(ctx))
 			return TRAIN_ECANCELED;
