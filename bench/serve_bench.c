@@ -2,7 +2,8 @@
  * serve_bench.c - a small HTTP/1.1 load client for bench/serve_bench.sh:
  * CLIENTS threads, each with its own keep-alive connection to 127.0.0.1,
  * send GET PATH with a bearer token for SECONDS and read each answer
- * (Content-Length bodies).  Prints one line:
+ * (Content-Length bodies); with RATE, the clients together pace themselves
+ * to RATE requests/s (each waits for its next slot).  Prints one line:
  *   requests N errors E seconds S req_per_s R p50_ms A p99_ms B
  * Loopback only: the address is fixed.
  */
@@ -22,6 +23,7 @@ static int port;
 static char req[2048];
 static size_t req_len;
 static double deadline;
+static double interval; /* seconds between one client's requests; 0: flat out */
 
 #define MAX_SAMPLES 400000
 
@@ -86,7 +88,14 @@ static void *run(void *arg)
 	worker *w = arg;
 	char *buf = malloc(1 << 16);
 	int fd = -1;
+	double next = now();
 	while (now() < deadline) {
+		if (interval > 0) {
+			next += interval;
+			double wait = next - now();
+			if (wait > 0)
+				usleep((useconds_t)(wait * 1e6));
+		}
 		if (fd < 0 && (fd = connect_one()) < 0) {
 			w->errors++;
 			usleep(1000);
@@ -121,8 +130,8 @@ static int cmp_float(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	if (argc != 6) {
-		fprintf(stderr, "usage: serve_bench PORT PATH TOKEN CLIENTS SECONDS\n");
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: serve_bench PORT PATH TOKEN CLIENTS SECONDS [RATE]\n");
 		return 64;
 	}
 	port = atoi(argv[1]);
@@ -132,6 +141,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "serve_bench: bad arguments\n");
 		return 64;
 	}
+	if (argc == 7 && atof(argv[6]) > 0)
+		interval = clients / atof(argv[6]);
 	req_len = (size_t)snprintf(req, sizeof req,
 	                           "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n\r\n",
 	                           argv[2], port, argv[3]);
