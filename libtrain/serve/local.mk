@@ -7,7 +7,7 @@ nodist_train_SOURCES = libtrain/serve/page.c
 train_CFLAGS += $(MHD_CFLAGS) $(LMDB_CFLAGS)
 train_LDADD += $(MHD_LIBS) $(LMDB_LIBS)
 CLEANFILES += libtrain/serve/page.c
-EXTRA_DIST += libtrain/serve/page.html tests/cli_serve.sh tests/serve_page.sh \
+EXTRA_DIST += doc/serve.md libtrain/serve/page.html tests/cli_serve.sh tests/serve_page.sh \
 	tests/data/serve/steps.yml bench/serve_bench.sh bench/serve_bench.c
 
 libtrain/serve/page.c: $(srcdir)/libtrain/serve/page.html
