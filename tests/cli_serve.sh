@@ -78,6 +78,24 @@ wait_step() {
 }
 n_jobs() { api GET jobs >/dev/null; grep -o '"id":"job-[0-9]*"' "$WORK/resp" | wc -l; }
 
+# ---- the runner's progress stream, which the server reads
+cat >"$WORK/steps.yml" <<'YML'
+model: {value: v}
+training: {steps: 4, sleep_ms: 80}
+YML
+status_is 0 "train --progress" "$TRAIN" --target steps --config "$WORK/steps.yml" \
+	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/p0.jsonl" -q
+check "progress: the plan" grep -q '^{"t": [0-9.]*, "event": "plan", "nodes": 3}$' "$WORK/p0.jsonl"
+check "progress: four steps with a loss" \
+	test "$(grep -c '"event": "step", "node": "slow", "step": [1-4], "total": 4, "loss": [0-9.]*}$' "$WORK/p0.jsonl")" -eq 4
+check "progress: each node" test "$(grep -c '"event": "node"' "$WORK/p0.jsonl")" -eq 3
+check "progress: the end, last" test "$(tail -1 "$WORK/p0.jsonl" | grep -c '"event": "end", "status": "ok"}$')" -eq 1
+printf 'model: {value: v}\ntraining: {steps: 4, sleep_ms: 80, crash_at: 0, bogus: 1}\n' >"$WORK/bad.yml"
+status_is 65 "a run that fails before the plan" "$TRAIN" --target steps --config "$WORK/bad.yml" \
+	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/p1.jsonl" -q
+status_is 74 "--progress into a missing folder" "$TRAIN" --target steps --config "$WORK/steps.yml" \
+	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/no/p.jsonl" -q
+
 start_server
 check "the server wrote its address" test -s "$ST/address"
 check "tokens file is mode 0600" test "$(stat -c %a "$ST/tokens.json")" = 600
