@@ -136,6 +136,8 @@ api_is 400 "an unknown field" POST jobs/basic '{"target": "hello", "gpus": 8}'
 check "names the unknown field and the known ones" resp_has "unknown field for a basic job; known: target"
 api_is 400 "advanced fields in a basic job" POST jobs/basic '{"target": "hello", "threads": 2}'
 api_is 400 "an unknown target" POST jobs/basic '{"target": "nosuch"}'
+api_is 400 "no settings: the target's required path is missing" POST jobs/basic '{"target": "hello"}'
+check "the target's message" resp_has "missing required key 'path'"
 api_is 400 "'..' in a data set id" POST jobs/basic \
 	'{"target": "hello", "settings": {"data": {"train_file": {"dataset": "../datasets/intents.tsv"}}}}'
 check "says it is not a data set id" resp_has "is not a dataset id"

@@ -736,13 +736,19 @@ json_t *serve_jobs_create(serve_jobs *js, const char *mode, json_t *body, serve_
 	snprintf(j->id, sizeof j->id, "%s", strrchr(pending, '/') + 1);
 	char created[32];
 	iso_now(created, sizeof created);
-	j->rec = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:f, s:n, s:n, s:n, s:n, s:n, s:n, s:i}",
+	json_t *given = json_object_get(body, "settings");
+	j->rec = json_pack("{s:s, s:s, s:O, s:o, s:s, s:s, s:f, s:n, s:n, s:n, s:n, s:n, s:n, s:i}",
 	                   "id", j->id, "mode", mode, "target", json_object_get(body, "target"),
-	                   "settings", json_object_get(body, "settings") ?
-	                   json_object_get(body, "settings") : json_object(),
+	                   "settings", given ? json_incref(given) : json_object(),
 	                   "status", "created", "created_at", created, "progress", 0.0, "node",
 	                   "step", "total", "loss", "eta_seconds", "error", "attempts", 0);
 	j->curve = json_array();
+	if (!j->rec) {
+		json_decref(settings);
+		job_free(j);
+		fail_set(f, 500, "out of memory");
+		return NULL;
+	}
 	if (json_object_get(body, "name"))
 		json_object_set(j->rec, "name", json_object_get(body, "name"));
 	if (json_object_get(body, "threads"))

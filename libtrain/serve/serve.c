@@ -416,7 +416,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
 		if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 			return answer_json(c, 405, error_json("/ takes GET", NULL));
-		return answer_text(c, 200, strdup(serve_page_html), "text/html; charset=utf-8");
+		char *page = strdup(serve_page_html);
+		return page ? answer_text(c, 200, page, "text/html; charset=utf-8") : MHD_NO;
 	}
 	if (strncmp(url, "/api/", 5) != 0)
 		return answer_json(c, 404, error_json("not found; the API is under " API, NULL));
