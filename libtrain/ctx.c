@@ -4,6 +4,7 @@
  */
 #include <train/plugin.h>
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,11 +44,78 @@ int train_fail(train_ctx *ctx, const char *fmt, ...)
 	return TRAIN_ECOMPONENT;
 }
 
+void train_json_str(char *buf, size_t cap, size_t *len, const char *str)
+{
+	size_t n = *len;
+	if (n + 1 < cap)
+		buf[n++] = '"';
+	for (const unsigned char *p = (const unsigned char *)(str ? str : ""); *p && n + 8 < cap; p++) {
+		if (*p == '"' || *p == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = (char)*p;
+		} else if (*p < 0x20) {
+			n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", *p);
+		} else {
+			buf[n++] = (char)*p;
+		}
+	}
+	if (n + 1 < cap)
+		buf[n++] = '"';
+	buf[n < cap ? n : cap - 1] = '\0';
+	*len = n;
+}
+
+void train_progress_emit(train_progress_sink *s, const char *fmt, ...)
+{
+	if (!s || !s->f)
+		return;
+	char body[1536];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof body, fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&s->mu);
+	fprintf(s->f, "{\"t\": %.3f, %s}\n", train_now() - s->t0, body);
+	fflush(s->f);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void progress_step(train_ctx *ctx, uint64_t done, uint64_t total, double loss, int has_loss)
+{
+	if (!ctx)
+		return;
+	if (ctx->verbose_progress) {
+		if (has_loss)
+			train_logf(ctx->log, TRAIN_LOG_DEBUG, "%s: %llu/%llu loss %.6g", ctx->node,
+			           (unsigned long long)done, (unsigned long long)total, loss);
+		else
+			train_logf(ctx->log, TRAIN_LOG_DEBUG, "%s: %llu/%llu", ctx->node,
+			           (unsigned long long)done, (unsigned long long)total);
+	}
+	if (!ctx->progress)
+		return;
+	char node[512];
+	size_t n = 0;
+	train_json_str(node, sizeof node, &n, ctx->node);
+	if (has_loss && isfinite(loss))
+		train_progress_emit(ctx->progress,
+		                    "\"event\": \"step\", \"node\": %s, \"step\": %llu, \"total\": %llu, "
+		                    "\"loss\": %.9g", node, (unsigned long long)done,
+		                    (unsigned long long)total, loss);
+	else
+		train_progress_emit(ctx->progress,
+		                    "\"event\": \"step\", \"node\": %s, \"step\": %llu, \"total\": %llu",
+		                    node, (unsigned long long)done, (unsigned long long)total);
+}
+
 void train_progress(train_ctx *ctx, uint64_t done, uint64_t total)
 {
-	if (ctx && ctx->verbose_progress)
-		train_logf(ctx->log, TRAIN_LOG_DEBUG, "%s: %llu/%llu", ctx->node,
-		           (unsigned long long)done, (unsigned long long)total);
+	progress_step(ctx, done, total, 0, 0);
+}
+
+void train_progress_loss(train_ctx *ctx, uint64_t done, uint64_t total, double loss)
+{
+	progress_step(ctx, done, total, loss, 1);
 }
 
 int train_ctx_canceled(const train_ctx *ctx)

@@ -5,8 +5,24 @@
 #ifndef TRAIN_CTX_PRIVATE_H
 #define TRAIN_CTX_PRIVATE_H
 
+#include <pthread.h>
+#include <stdio.h>
+
 #include <train/train.h>
 #include "util.h"
+
+/* The run's JSON Lines progress stream (train_run_options.progress_path). */
+typedef struct train_progress_sink {
+	FILE *f;
+	pthread_mutex_t mu;
+	double t0;
+} train_progress_sink;
+
+/* Write one line: {"t": ..., then `body` (the rest of the object, without
+ * the braces' opening).  No-op when `s` or its file is NULL. */
+void train_progress_emit(train_progress_sink *s, const char *fmt, ...) TRAIN_PRINTF(2, 3);
+/* Append `str` as a JSON string (quotes and escapes) to buf[cap] at *len. */
+void train_json_str(char *buf, size_t cap, size_t *len, const char *str);
 
 struct train_ctx {
 	const char *node;
@@ -19,6 +35,7 @@ struct train_ctx {
 	const char *domain_path;
 	const volatile int *cancel;
 	int verbose_progress;           /* print progress lines */
+	train_progress_sink *progress;  /* the run's progress stream, or NULL */
 	char fail[TRAIN_ERROR_TEXT];    /* set by train_fail() */
 };
 

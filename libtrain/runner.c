@@ -102,6 +102,8 @@ typedef struct run {
 	int threads;
 	bool tty;               /* stderr is a terminal: keep a progress line */
 	train_log_sink sink;    /* stderr at the run's verbosity, when no sink is given */
+	train_progress_sink progress; /* --progress stream (its f NULL: none) */
+	size_t n_done;          /* needed nodes finished (for the progress stream) */
 	size_t total;           /* needed nodes */
 
 	pthread_mutex_t mu;     /* guards everything below and the cache */
@@ -353,6 +355,16 @@ static void *worker(void *arg)
 			logi(r, "%-20s %-18s %s %.3fs", n->rn->name, n->cls->name,
 			     train_node_status_name(s->status), s->seconds);
 			finish_node(r, i);
+			if (r->progress.f) {
+				char name[512];
+				size_t len = 0;
+				train_json_str(name, sizeof name, &len, n->rn->name);
+				r->n_done++;
+				train_progress_emit(&r->progress,
+				                    "\"event\": \"node\", \"node\": %s, \"status\": \"%s\", "
+				                    "\"done\": %zu, \"nodes\": %zu", name,
+				                    train_node_status_name(s->status), r->n_done, r->total);
+			}
 		}
 		pthread_cond_broadcast(&r->cv);
 	}
@@ -384,6 +396,7 @@ static int run_pool(run *r)
 		r->ready[a] = r->ready[b - 1];
 		r->ready[b - 1] = t;
 	}
+	train_progress_emit(&r->progress, "\"event\": \"plan\", \"nodes\": %zu", r->total);
 	int nt = r->threads;
 	if ((size_t)nt > r->remaining)
 		nt = r->remaining ? (int)r->remaining : 1;
@@ -870,6 +883,22 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	r->proto.domain_path = opt->domain_path;
 	r->proto.cancel = opt->cancel;
 	r->proto.verbose_progress = opt->verbosity >= TRAIN_VERBOSE;
+	{
+		/* The progress stream (added after settings_path). */
+		const char *progress_path =
+			opt->struct_size >= offsetof(train_run_options, progress_path) + sizeof(char *)
+				? opt->progress_path : NULL;
+		if (progress_path && !opt->dry_run) {
+			if (!(r->progress.f = fopen(progress_path, "ae"))) {
+				rc = train_error_set(err, TRAIN_EIO, progress_path, 0, 0,
+				                     "cannot open the progress stream: %s", strerror(errno));
+				goto out;
+			}
+			pthread_mutex_init(&r->progress.mu, NULL);
+			r->progress.t0 = t0;
+			r->proto.progress = &r->progress;
+		}
+	}
 
 	if (opt->finetune_model) {
 		size_t size;
@@ -971,6 +1000,17 @@ report:
 	if (opt->dot_path && (rc = write_dot(opt->dot_path, r->g, res, err)))
 		goto out;
 out:
+	if (r->progress.f) {
+		char why[1100];
+		size_t len = 0;
+		if (rc)
+			train_json_str(why, sizeof why, &len, err->text[0] ? err->text : train_strerror(rc));
+		train_progress_emit(&r->progress, "\"event\": \"end\", \"status\": \"%s\"%s%s",
+		                    !rc ? "ok" : rc == TRAIN_ECANCELED ? "canceled" : "failed",
+		                    rc ? ", \"error\": " : "", rc ? why : "");
+		fclose(r->progress.f);
+		pthread_mutex_destroy(&r->progress.mu);
+	}
 	if (rc && opt->report_path && res->nodes) {
 		res->seconds = train_now() - t0;
 		write_report(opt, res, opt->dry_run, NULL);

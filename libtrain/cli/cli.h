@@ -31,7 +31,12 @@ int cmd_inspect(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_test(int argc, char **argv);
-int cmd_hardware(int argc, char **argv); /* cmd_hardware.c */ /* cmd_test.c: train test nlu|core */
+int cmd_hardware(int argc, char **argv); /* cmd_hardware.c */
+#ifdef JANSSON_H
+#include <train/hardware.h>
+/* The hardware as `train hardware --json` prints it (a new reference). */
+json_t *cli_hardware_json(const train_hardware *hw, const char *dir);
+#endif
 /* cmd_rag.c (issue 8): train query MODEL QUESTION; train test rag MODEL --queries FILE */
 int cmd_query(int argc, char **argv);
 int cmd_test_rag(int argc, char **argv);
@@ -50,5 +55,11 @@ int cli_rasa_recipe(const char *sub, const train_registry *reg, train_run_option
 /* `--target NAME` (cli_target.c): the path of NAME.yml, malloc'd, or NULL
  * after saying on stderr where it looked and which targets exist. */
 char *cli_target_recipe(const char *name);
+/* Call fn for every NAME.yml in the target folders, in search order (a name
+ * may come twice: the first one is the one --target runs); the count. */
+int cli_target_each(void (*fn)(void *ud, const char *name, const char *path), void *ud);
+
+/* `train serve` (cmd_serve.c, libtrain/serve/). */
+int cmd_serve(int argc, char **argv);
 
 #endif

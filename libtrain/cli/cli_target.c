@@ -104,3 +104,29 @@ out:
 		free(dirs[i]);
 	return found;
 }
+
+int cli_target_each(void (*fn)(void *ud, const char *name, const char *path), void *ud)
+{
+	char *dirs[MAX_DIRS] = { 0 };
+	size_t n = search_dirs(dirs);
+	int count = 0;
+	for (size_t i = 0; i < n; i++) {
+		DIR *d = dirs[i] ? opendir(dirs[i]) : NULL;
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			size_t l = strlen(e->d_name);
+			if (l > 4 && !strcmp(e->d_name + l - 4, ".yml") && good_name(e->d_name)) {
+				char name[256], path[PATH_MAX];
+				snprintf(name, sizeof name, "%.*s", (int)(l - 4), e->d_name);
+				snprintf(path, sizeof path, "%s/%s", dirs[i], e->d_name);
+				fn(ud, name, path);
+				count++;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	return count;
+}

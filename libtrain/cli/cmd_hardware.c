@@ -36,7 +36,7 @@ static void print_text(const train_hardware *hw, const char *dir)
 	       hw->bf16_native ? "supported (bf16)" : "not supported", hw->precision);
 }
 
-static int print_json(const train_hardware *hw, const char *dir)
+json_t *cli_hardware_json(const train_hardware *hw, const char *dir)
 {
 	char isa[512];
 	train_hardware_isa_names(hw->isa, isa, sizeof isa);
@@ -58,6 +58,12 @@ static int print_json(const train_hardware *hw, const char *dir)
 	json_object_set_new(o, "bf16_native", json_boolean(hw->bf16_native));
 	json_object_set_new(o, "mixed_precision", json_boolean(hw->bf16_native));
 	json_object_set_new(o, "recommended_precision", json_string(hw->precision));
+	return o;
+}
+
+static int print_json(const train_hardware *hw, const char *dir)
+{
+	json_t *o = cli_hardware_json(hw, dir);
 	int rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	putchar('\n');

@@ -44,6 +44,8 @@ static void help(const char *sub)
 	       "                         $XDG_CACHE_HOME/train)\n"
 	       "  --threads N            nodes run at once (default: the cores)\n"
 	       "  --report FILE          write a JSON report of the run\n"
+	       "  --progress FILE        append a JSON Lines progress stream (nodes,\n"
+	       "                         steps, loss) as the run goes\n"
 	       "  --dot FILE             write the plan as Graphviz\n"
 	       "  --evaluate QUERIES     then test a RAG model: recall@k and MRR (train test rag)\n"
 	       "  -q, --quiet            only errors\n"
@@ -98,7 +100,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 {
 	enum { O_RECIPE = 256, O_CONFIG, O_DOMAIN, O_DATA, O_OUT, O_FIXED, O_DRY, O_FORCE,
 	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET,
-	       O_EVALUATE };
+	       O_EVALUATE, O_PROGRESS };
 	static const struct option longopts[] = {
 		{ "recipe", required_argument, NULL, O_RECIPE },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -115,6 +117,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 		{ "cache-dir", required_argument, NULL, O_CACHE },
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "report", required_argument, NULL, O_REPORT },
+		{ "progress", required_argument, NULL, O_PROGRESS },
 		{ "dot", required_argument, NULL, O_DOT },
 		{ "evaluate", required_argument, NULL, O_EVALUATE },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -171,6 +174,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 			}
 			break;
 		case O_REPORT: opt.report_path = optarg; break;
+		case O_PROGRESS: opt.progress_path = optarg; break;
 		case O_DOT: opt.dot_path = optarg; break;
 		case O_EVALUATE: evaluate = optarg; break;
 		case 'q': opt.verbosity = TRAIN_QUIET; break;

@@ -114,6 +114,8 @@ int main(int argc, char **argv)
 		return cmd_query(argc - 1, argv + 1);
 	if (!strcmp(cmd, "hardware"))
 		return cmd_hardware(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return cmd_train(argc, argv, "train");
 	fprintf(stderr, "train: unknown command '%s'\n", cmd);

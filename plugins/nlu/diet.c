@@ -2131,7 +2131,7 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 		if (ep == 0)
 			rep->first_epoch_loss = rep->loss;
 		rep->epochs = ep + 1;
-		train_progress(ctx, (uint64_t)ep + 1, (uint64_t)epochs);
+		train_progress_loss(ctx, (uint64_t)ep + 1, (uint64_t)epochs, rep->loss);
 		if (d.n_eval && o->eval_epochs > 0 &&
 		    ((ep + 1) % o->eval_epochs == 0 || ep + 1 == epochs)) {
 			double acc;

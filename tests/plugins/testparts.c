@@ -1,7 +1,8 @@
 /*
  * testparts.c - small, real components for the graph and runner tests.
  *
- *   Source    no inputs; out = config `value`; may sleep (`sleep_ms`) or fail
+ *   Source    no inputs; out = config `value`; may sleep (`sleep_ms`, in `steps`
+ *             with a loss), fail, or abort (`crash_at`)
  *   Echo      in -> out = in + `suffix`; counts epochs across finetunes
  *   Join      a, b -> out = a "|" b
  *   Split     in -> left, right (halves of the text)
@@ -23,6 +24,9 @@ typedef struct part {
 	int configured_epochs;
 	int fail;
 	int sleep_ms;
+	int steps, crash_at;
+	int64_t work;
+	uint64_t sink;
 } part;
 
 static void part_destroy(void *self)
@@ -105,6 +109,12 @@ static const train_param source_params[] = {
 	{ "value", TRAIN_PARAM_STRING, "x", "the text to emit" },
 	{ "sleep_ms", TRAIN_PARAM_INT, "0", "sleep this long in train()" },
 	{ "fail", TRAIN_PARAM_BOOL, "false", "fail in train()" },
+	{ "steps", TRAIN_PARAM_INT, "0",
+	  "report this many progress steps (with a falling loss) across sleep_ms" },
+	{ "crash_at", TRAIN_PARAM_INT, "0", "abort() the process at this step (0: never)" },
+	{ "work", TRAIN_PARAM_INT, "0",
+	  "with steps: instead of sleeping, compute this many million steps of an LCG per step "
+	  "(a CPU-bound job for bench/serve_bench)" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 static const char *const out_only[] = { "out", NULL };
@@ -118,6 +128,9 @@ static int source_create(const train_config *config, train_ctx *ctx, void **self
 		return rc;
 	p->sleep_ms = (int)train_config_int(config, "sleep_ms");
 	p->fail = train_config_bool(config, "fail");
+	p->steps = (int)train_config_int(config, "steps");
+	p->crash_at = (int)train_config_int(config, "crash_at");
+	p->work = train_config_int(config, "work");
 	*self = p;
 	return TRAIN_OK;
 }
@@ -126,11 +139,33 @@ static int source_train(void *self, const train_values *in, train_values *out, t
 {
 	(void)in;
 	part *p = self;
-	for (int t = 0; t < p->sleep_ms / 10; t++) {
+	int ticks = p->sleep_ms / 10, steps = p->steps > 0 ? p->steps : 0, step = 0;
+	if (steps && p->work > 0) {
+		uint64_t x = 1;
+		for (int k = 1; k <= steps; k++) {
+			if (train_ctx_canceled(ctx))
+				return TRAIN_ECANCELED;
+			for (int64_t i = 0; i < p->work * 1000000; i++)
+				x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			train_progress_loss(ctx, (uint64_t)k, (uint64_t)steps, 2.0 / (1.0 + 0.2 * k));
+		}
+		p->sink = x;
+		ticks = 0;
+	}
+	for (int t = 0; t < ticks; t++) {
 		if (train_ctx_canceled(ctx))
 			return TRAIN_ECANCELED;
 		struct timespec ts = { 0, 10 * 1000000L };
 		nanosleep(&ts, NULL);
+		/* step k of `steps` ends at tick ceil(k * ticks / steps) */
+		while (steps && step < steps && (long)(t + 1) * steps >= (long)(step + 1) * ticks) {
+			step++;
+			if (p->crash_at && step == p->crash_at) {
+				train_log(ctx, TRAIN_LOG_ERROR, "crashing at step %d as asked", step);
+				abort();
+			}
+			train_progress_loss(ctx, (uint64_t)step, (uint64_t)steps, 2.0 / (1.0 + 0.2 * step));
+		}
 	}
 	if (p->fail)
 		return train_fail(ctx, "asked to fail");

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define TRAIN_ABI_MAJOR 1
-#define TRAIN_ABI_MINOR 0
+#define TRAIN_ABI_MINOR 1
 
 /** The symbol every plugin exports. */
 #define TRAIN_PLUGIN_SYMBOL "train_plugin_descriptor"
@@ -65,6 +65,10 @@ TRAIN_API void train_log(train_ctx *ctx, train_log_level level, const char *fmt,
 TRAIN_API int train_fail(train_ctx *ctx, const char *fmt, ...) TRAIN_PRINTF(2, 3);
 /** Report progress (e.g. epoch 3 of 10). */
 TRAIN_API void train_progress(train_ctx *ctx, uint64_t done, uint64_t total);
+/** The same with the training loss at that point (for the run's progress
+ *  stream, train_run_options.progress_path; a non-finite loss is left out).
+ *  Since plugin ABI 1.1. */
+TRAIN_API void train_progress_loss(train_ctx *ctx, uint64_t done, uint64_t total, double loss);
 /** Non-zero when the run has been asked to stop: return TRAIN_ECANCELED soon. */
 TRAIN_API int train_ctx_canceled(const train_ctx *ctx);
 /** Threads this component may use for its own work (>= 1). */

@@ -123,6 +123,14 @@ typedef struct train_run_options {
 	/** A target's settings file (`--target X --config FILE`): what the
 	 *  recipe's "$config.SECTION.KEY" values mean; NULL: none set. */
 	const char *settings_path;
+	/** Append a JSON Lines progress stream here (`train --progress FILE`),
+	 *  or NULL: one object a line, flushed as written: {"event": "plan",
+	 *  "nodes": N}; {"event": "node", "node", "status", "done", "nodes"} as
+	 *  each node ends; {"event": "step", "node", "step", "total"[, "loss"]}
+	 *  from train_progress()/train_progress_loss(); {"event": "end",
+	 *  "status": "ok"|"failed"|"canceled"[, "error"]}.  Every line has "t",
+	 *  seconds since the run began. */
+	const char *progress_path;
 } train_run_options;
 
 TRAIN_API void train_run_options_init(train_run_options *o);
