@@ -66,7 +66,7 @@ B=$(plugin_dir testparts.so wrongabi.so newminor.so nosymbol.so)
 echo "not a shared object" >"$B/junk.so"
 status_is 0 "plugins" "$TRAIN" plugins --plugin-path "$B"
 check "testparts listed" grep -q '^testparts 1.0.0' "$WORK/out"
-check "wrong ABI refused" grep -q "^refused $B/wrongabi.so: .*ABI 2.0" "$WORK/out"
+check "wrong ABI refused" grep -q "^refused $B/wrongabi.so: .*ABI 2\.[0-9]" "$WORK/out"
 check "newer minor refused" grep -q "^refused $B/newminor.so: " "$WORK/out"
 check "missing symbol refused" grep -q "^refused $B/nosymbol.so: .*train_plugin_descriptor" "$WORK/out"
 check "junk refused" grep -q "^refused $B/junk.so: " "$WORK/out"
