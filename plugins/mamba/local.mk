@@ -1,0 +1,9 @@
+# plugins/mamba (issue 7): the Mamba language model, its tests and benchmark.
+mamba_sources = plugins/mamba/mamba.h plugins/mamba/scan.c plugins/mamba/model.c
+# The scan's lane loops are written to be vectorized; gcc's -O2 cost model
+# ("very cheap") leaves some of them scalar.
+MAMBA_VEC_CFLAGS = -fvect-cost-model=dynamic
+unit_tests += tests/test_mamba
+tests_test_mamba_SOURCES = tests/test_mamba.c tests/testlib.h $(mamba_sources)
+tests_test_mamba_CFLAGS = $(UNIT_CFLAGS) $(MAMBA_VEC_CFLAGS)
+tests_test_mamba_LDADD = $(UNIT_LDADD)
