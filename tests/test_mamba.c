@@ -15,7 +15,10 @@
  */
 #include "testlib.h"
 
-#include "../plugins/mamba/mamba.h"
+#include "../plugins/mamba/mamba.c"
+#include "ctx_private.h"
+
+#include <jansson.h>
 
 #include <math.h>
 
@@ -294,12 +297,238 @@ static void test_dims(void)
 	CU_ASSERT_EQUAL(d.R, 3); /* ceil(40 / 16) */
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* the MambaLM component (plugins/mamba/mamba.c, compiled in) */
+
+static void quiet_fn(void *ud, train_log_level level, const char *msg)
+{
+	(void)ud;
+	(void)level;
+	if (getenv("TEST_VERBOSE"))
+		fprintf(stderr, "  %s\n", msg);
+}
+
+static const train_log_sink quiet = { quiet_fn, NULL, TRAIN_LOG_DEBUG };
+
+static const char *corpus_path(void)
+{
+	static char p[1024];
+	const char *d = getenv("TRAIN_TEST_DATA");
+	snprintf(p, sizeof p, "%s/mamba/corpus.txt", d ? d : "tests/data");
+	return p;
+}
+
+/* A validated config from YAML flow text with train_file filled in. */
+static int make_config(const char *extra, train_config **out, train_error *err)
+{
+	char text[2048];
+	snprintf(text, sizeof text, "{train_file: \"%s\", %s}", corpus_path(), extra);
+	train_config *user = NULL;
+	int rc = train_config_parse(text, strlen(text), "test.yml", &user, err);
+	if (!rc)
+		rc = train_config_validate(user, params, "component MambaLM", out, err);
+	train_config_destroy(user);
+	return rc;
+}
+
+#define TINY "d_model: 16, n_layers: 2, max_length: 24, batch_size: 4, learning_rate: 0.01, " \
+	"eval_batches: 2, seed: 3, threads: 1"
+
+/* Train a MambaLM of config `extra` in dir; returns the component (or NULL
+ * with *rc set). */
+static mlm *train_one(const char *extra, const char *dir, int64_t stop_at, int *rc_out,
+                      char *fail, size_t nfail)
+{
+	train_config *cfg = NULL;
+	train_error err = { 0 };
+	*rc_out = make_config(extra, &cfg, &err);
+	if (*rc_out) {
+		snprintf(fail, nfail, "%s", err.text);
+		return NULL;
+	}
+	train_ctx ctx;
+	train_ctx_init(&ctx, "lm", &quiet, 1, dir);
+	void *self = NULL;
+	int rc = mlm_create(cfg, &ctx, &self);
+	train_values *in = NULL, *out = NULL;
+	train_values_create(&in);
+	train_values_create(&out);
+	if (!rc) {
+		((mlm *)self)->stop_at = stop_at;
+		rc = mlm_train(self, in, out, &ctx);
+	}
+	if (!rc)
+		CU_ASSERT_PTR_NOT_NULL(train_values_get(out, "log"));
+	snprintf(fail, nfail, "%s", ctx.fail);
+	train_values_destroy(in);
+	train_values_destroy(out);
+	train_config_destroy(cfg);
+	*rc_out = rc;
+	if (rc) {
+		mlm_destroy(self);
+		return NULL;
+	}
+	return self;
+}
+
+static void test_lm_train_persist_generate(void)
+{
+	const char *dir = test_tmpdir();
+	char fail[TRAIN_ERROR_TEXT];
+	int rc;
+	mlm *c = train_one(TINY ", max_steps: 40, eval_steps: 10, save_steps: 0", dir, 0, &rc, fail,
+	                   sizeof fail);
+	CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+	json_t *log = json_loads(c->log_json, 0, NULL);
+	json_t *val = json_object_get(log, "validation"), *trn = json_object_get(log, "train");
+	CU_ASSERT_EQUAL(json_array_size(trn), 40);
+	CU_ASSERT_EQUAL(json_array_size(val), 4);
+	double first = json_real_value(json_array_get(json_array_get(trn, 0), 1));
+	double best = json_real_value(json_object_get(json_object_get(log, "best"), "loss"));
+	CU_ASSERT(first > 2.5);   /* about log(V) at the start */
+	CU_ASSERT(best < first - 0.7); /* it learns */
+	json_decref(log);
+	/* persist, load, generate */
+	struct train_resource res = { (char *)dir };
+	CU_ASSERT_EQUAL_FATAL(mlm_persist(c, &res), TRAIN_OK);
+	train_config *cfg = NULL;
+	train_error err = { 0 };
+	CU_ASSERT_EQUAL_FATAL(make_config(TINY ", max_new_tokens: 30", &cfg, &err), TRAIN_OK);
+	train_ctx ctx;
+	train_ctx_init(&ctx, "lm", &quiet, 1, dir);
+	void *loaded = NULL;
+	CU_ASSERT_EQUAL_FATAL(mlm_load(cfg, &res, &ctx, &loaded), TRAIN_OK);
+	mlm *l = loaded;
+	CU_ASSERT_EQUAL(memcmp(l->m->params, c->m->params, c->m->n_params * sizeof(float)), 0);
+	CU_ASSERT_EQUAL(l->nvocab, c->nvocab);
+	char *texts[2] = { NULL, NULL };
+	for (int k = 0; k < 2; k++) {
+		train_values *in = NULL, *out = NULL;
+		train_values_create(&in);
+		train_values_create(&out);
+		train_values_put_bytes(in, "prompt", "text/plain", "The cat", 7);
+		train_values_put_bytes(in, "temperature", "text/plain", "0.8", 3);
+		train_values_put_bytes(in, "top_k", "text/plain", "5", 1);
+		train_values_put_bytes(in, "seed", "text/plain", "11", 2);
+		train_values_put_bytes(in, "max_new_tokens", "text/plain", "", 0);
+		CU_ASSERT_EQUAL_FATAL(mlm_process(l, in, out, &ctx), TRAIN_OK);
+		const train_value *t = train_values_get(out, "text");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+		texts[k] = strndup(train_value_data(t), train_value_size(t));
+		train_values_destroy(in);
+		train_values_destroy(out);
+	}
+	CU_ASSERT_EQUAL(strncmp(texts[0], "The cat", 7), 0);
+	CU_ASSERT_EQUAL(strlen(texts[0]), 37); /* ASCII corpus: 30 characters more */
+	CU_ASSERT_STRING_EQUAL(texts[0], texts[1]); /* the seed decides */
+	if (getenv("TEST_VERBOSE"))
+		fprintf(stderr, "generated: %s\n", texts[0]);
+	free(texts[0]);
+	free(texts[1]);
+	/* a bad process input */
+	train_values *in = NULL, *out = NULL;
+	train_values_create(&in);
+	train_values_create(&out);
+	train_values_put_bytes(in, "temperature", "text/plain", "hot", 3);
+	CU_ASSERT_EQUAL(mlm_process(l, in, out, &ctx), TRAIN_ECOMPONENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(ctx.fail, "temperature"));
+	train_values_destroy(in);
+	train_values_destroy(out);
+	mlm_destroy(l);
+	mlm_destroy(c);
+	train_config_destroy(cfg);
+}
+
+static void test_lm_resume(void)
+{
+	const char *d1 = test_tmpdir(), *d2 = test_tmpdir();
+	char fail[TRAIN_ERROR_TEXT], ck[1100];
+	int rc;
+	const char *cfg = TINY ", max_steps: 24, eval_steps: 4, save_steps: 6, "
+	                       "gradient_accumulation_steps: 2, warmup_steps: 3, weight_decay: 0.1";
+	mlm *a = train_one(cfg, d1, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+	/* stopped after the checkpoint of step 12 */
+	mlm *b = train_one(cfg, d2, 12, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECANCELED);
+	CU_ASSERT_PTR_NULL(b);
+	snprintf(ck, sizeof ck, "%s/checkpoints/lm.safetensors", d2);
+	CU_ASSERT_EQUAL(access(ck, F_OK), 0);
+	/* a resumed run ends with the same bytes */
+	b = train_one(cfg, d2, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+	CU_ASSERT_EQUAL(memcmp(a->m->params, b->m->params, a->m->n_params * sizeof(float)), 0);
+	json_t *la = json_loads(a->log_json, 0, NULL), *lb = json_loads(b->log_json, 0, NULL);
+	CU_ASSERT(json_equal(json_object_get(la, "train"), json_object_get(lb, "train")));
+	CU_ASSERT(json_equal(json_object_get(la, "validation"), json_object_get(lb, "validation")));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(lb, "resumed_at")), 12);
+	json_decref(la);
+	json_decref(lb);
+	/* the finished run removed its checkpoint */
+	CU_ASSERT_NOT_EQUAL(access(ck, F_OK), 0);
+	mlm_destroy(a);
+	mlm_destroy(b);
+
+	/* a truncated checkpoint is a clear error */
+	b = train_one(cfg, d2, 12, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECANCELED);
+	CU_ASSERT_EQUAL_FATAL(truncate(ck, 1000), 0);
+	b = train_one(cfg, d2, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECOMPONENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fail, "damaged"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(fail, "lm.safetensors"));
+	/* resume: false starts over */
+	char cfg2[1024];
+	snprintf(cfg2, sizeof cfg2, "%s, resume: false", cfg);
+	b = train_one(cfg2, d2, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_OK);
+	mlm_destroy(b);
+}
+
+static void test_lm_errors(void)
+{
+	const char *dir = test_tmpdir();
+	char fail[TRAIN_ERROR_TEXT];
+	int rc;
+	/* wrong types: the host's validation against the parameter table */
+	train_config *cfg = NULL;
+	train_error err = { 0 };
+	CU_ASSERT_EQUAL(make_config("d_model: \"wide\"", &cfg, &err), TRAIN_ECONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "d_model"));
+	CU_ASSERT_EQUAL(make_config("mixed_precision: 1", &cfg, &err), TRAIN_ECONFIG);
+	CU_ASSERT_EQUAL(make_config("n_heads: 8", &cfg, &err), TRAIN_ECONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "known keys"));
+	/* values the types cannot express */
+	mlm *c = train_one("d_model: 12", dir, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECOMPONENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fail, "multiple of 8"));
+	c = train_one(TINY ", gradient_accumulation_steps: 0", dir, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECOMPONENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fail, "gradient_accumulation_steps"));
+	/* a missing corpus */
+	c = train_one(TINY ", validation_file: nowhere.txt", dir, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECOMPONENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fail, "nowhere.txt"));
+	/* too few distinct tokens allowed, too short a text */
+	c = train_one(TINY ", vocab_size: 10", dir, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECOMPONENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fail, "vocab_size"));
+	c = train_one("d_model: 16, max_length: 100000", dir, 0, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL(rc, TRAIN_ECOMPONENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fail, "max_length"));
+	CU_ASSERT_PTR_NULL(c);
+}
+
 static const test_case cases[] = {
 	{ "fexp", test_fexp },
 	{ "dims", test_dims },
 	{ "scan_reference", test_scan_reference },
 	{ "block_fd", test_block_fd },
 	{ "step_matches_forward", test_step_matches_forward },
+	{ "lm_train_persist_generate", test_lm_train_persist_generate },
+	{ "lm_resume", test_lm_resume },
+	{ "lm_errors", test_lm_errors },
 	{ NULL, NULL },
 };
 
