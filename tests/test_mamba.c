@@ -189,6 +189,15 @@ static void test_fexp(void)
 	}
 	CU_ASSERT(worst < 3e-7);
 	CU_ASSERT(mamba_fexp(-1000.0f) < 1e-37f);
+	/* softplus through the fast log1p: 2e-7 absolute + 2e-7 relative */
+	double wsp = 0;
+	for (float x = -30.0f; x < 30.0f; x += 0.00731f) {
+		double want = log1p(exp((double)x));
+		wsp = fmax(wsp, fabs(mamba_softplus(x) - want) / (2e-7 + 2e-7 * want));
+	}
+	CU_ASSERT(wsp <= 1.0);
+	if (wsp > 1.0)
+		fprintf(stderr, "softplus: %g of the bound\n", wsp);
 }
 
 /* ------------------------------------------------------------------------ */

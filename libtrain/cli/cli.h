@@ -32,6 +32,7 @@ int cmd_predict(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_hardware(int argc, char **argv); /* cmd_hardware.c */ /* cmd_test.c: train test nlu|core */
+int cmd_generate(int argc, char **argv); /* cmd_generate.c: text from a prompt */
 /* `train nlu|core` with --data/--domain: import and check the Rasa project
  * first (cmd_data.c); 0 to go on, else the exit status. */
 int cli_rasa_precheck(const char *sub, const char *domain, const char *data, int verbosity);

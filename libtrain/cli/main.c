@@ -15,6 +15,7 @@ static void usage(FILE *f)
 	      "       train cache stats|clear|gc [--cache-dir DIR] [--max-size SIZE]\n"
 	      "       train inspect MODEL                             print a model's metadata\n"
 	      "       train predict MODEL [--plugin-path DIRS] NAME=VALUE...|TEXT...|--conversation FILE\n"
+	      "       train generate MODEL [--temperature T] [--top-k K] [--seed S] PROMPT...  sample text\n"
 	      "       train test nlu|core MODEL [--data DIR|--stories FILE] [--out DIR]\n"
 	      "       train data validate [--domain PATH] [--data PATH]...  check a Rasa project\n"
 	      "       train hardware [--dir DIR] [--json]             what this machine offers\n"
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
 		return cmd_inspect(argc - 1, argv + 1);
 	if (!strcmp(cmd, "predict"))
 		return cmd_predict(argc - 1, argv + 1);
+	if (!strcmp(cmd, "generate"))
+		return cmd_generate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "data"))
 		return cmd_data(argc - 1, argv + 1);
 	if (!strcmp(cmd, "test"))

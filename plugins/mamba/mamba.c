@@ -61,7 +61,7 @@
 #define MODEL_FORMAT "libtrain.mamba"
 
 static const train_param params[] = {
-	{ "train_file", TRAIN_PARAM_PATH, NULL, "the training text (UTF-8)" },
+	{ "train_file", TRAIN_PARAM_PATH, "~", "the training text (UTF-8); required to train" },
 	{ "validation_file", TRAIN_PARAM_PATH, "~", "validation text (default: the last validation_split of train_file)" },
 	{ "validation_split", TRAIN_PARAM_FLOAT, "0.1", "share of train_file kept for validation when there is no validation_file" },
 	{ "vocab_size", TRAIN_PARAM_INT, "5000", "most tokens (characters + 1)" },
@@ -147,7 +147,9 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 	                 ? train_config_string(cfg, "validation_file") : NULL;
 	const char *lf = train_config_kind(train_config_get(cfg, "log_file")) == TRAIN_CFG_STRING
 	                 ? train_config_string(cfg, "log_file") : NULL;
-	c->train_file = dup_or_null(train_config_string(cfg, "train_file"));
+	const char *tf = train_config_kind(train_config_get(cfg, "train_file")) == TRAIN_CFG_STRING
+	                 ? train_config_string(cfg, "train_file") : NULL;
+	c->train_file = dup_or_null(tf);
 	c->valid_file = dup_or_null(vf);
 	c->ckpt_dir = dup_or_null(train_config_string(cfg, "checkpoint_dir"));
 	c->log_file = dup_or_null(lf);
@@ -174,7 +176,7 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 	c->top_k = train_config_int(cfg, "top_k");
 	c->mixed = train_config_bool(cfg, "mixed_precision");
 	c->resume = train_config_bool(cfg, "resume");
-	if (!c->train_file || !c->ckpt_dir) {
+	if ((tf && !c->train_file) || !c->ckpt_dir || (vf && !c->valid_file) || (lf && !c->log_file)) {
 		mlm_free(c);
 		return TRAIN_ENOMEM;
 	}
@@ -277,12 +279,6 @@ static int read_text(const char *path, int32_t **cps, size_t *n, train_ctx *ctx)
 	return TRAIN_OK;
 }
 
-static int cmp_i32(const void *a, const void *b)
-{
-	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-	return (x > y) - (x < y);
-}
-
 /* The id of a code point (0: unknown), by binary search in vocab[1..]. */
 static int32_t char_id(const int32_t *vocab, int nvocab, int32_t cp)
 {
@@ -301,30 +297,33 @@ static int32_t char_id(const int32_t *vocab, int nvocab, int32_t cp)
 
 static int build_vocab(mlm *c, const int32_t *cps, size_t n, train_ctx *ctx)
 {
-	int32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
-	if (!tmp)
+	/* code points seen, one byte each (0x110000 of them) */
+	unsigned char *seen = calloc(0x110000, 1);
+	if (!seen)
 		return TRAIN_ENOMEM;
-	memcpy(tmp, cps, n * sizeof *tmp);
-	qsort(tmp, n, sizeof *tmp, cmp_i32);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (!k || tmp[i] != tmp[k - 1])
-			tmp[k++] = tmp[i];
+		if (cps[i] >= 0 && cps[i] < 0x110000 && !seen[cps[i]]) {
+			seen[cps[i]] = 1;
+			k++;
+		}
 	if ((int64_t)k + 1 > c->vocab_size) {
-		free(tmp);
+		free(seen);
 		return train_fail(ctx, "%s has %zu distinct characters: more than vocab_size %lld allows "
 		                  "(characters + 1)", c->train_file, k, (long long)c->vocab_size);
 	}
 	free(c->vocab);
 	c->vocab = malloc((k + 1) * sizeof *c->vocab);
 	if (!c->vocab) {
-		free(tmp);
+		free(seen);
 		return TRAIN_ENOMEM;
 	}
 	c->vocab[0] = -1;
-	memcpy(c->vocab + 1, tmp, k * sizeof *tmp);
-	c->nvocab = (int)k + 1;
-	free(tmp);
+	c->nvocab = 1;
+	for (int32_t v = 0; v < 0x110000; v++)
+		if (seen[v])
+			c->vocab[c->nvocab++] = v;
+	free(seen);
 	return TRAIN_OK;
 }
 
@@ -622,6 +621,10 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 	int rc = TRAIN_OK;
 	char msg[256];
 
+	if (!c->train_file) {
+		rc = train_fail(ctx, "no train_file: MambaLM trains on a text file");
+		goto out;
+	}
 	tpath = train_ctx_resolve(ctx, c->train_file);
 	vpath = c->valid_file ? train_ctx_resolve(ctx, c->valid_file) : NULL;
 	if (!tpath || (c->valid_file && !vpath)) {

@@ -52,9 +52,65 @@ int mamba_scan_forward(const mamba_scan *s, float *y, float *hs);
 int mamba_scan_backward(const mamba_scan *s, const float *dy, const float *hs, float *dx,
                         float *ddelta, float *dA, float *dDp, float *dBm, float *dCm);
 
-/* exp for x <= 88 in plain arithmetic (so loops vectorize): Cephes'
- * polynomial after reduction by ln 2; relative error below 2e-7; 0 under -87. */
-float mamba_fexp(float x);
+/* exp in plain arithmetic (so that loops vectorize): Cephes' expf
+ * polynomial after reduction by ln 2; relative error below 3e-7; the
+ * argument is clamped to [-87, 88]. */
+static inline float mamba_fexp(float x)
+{
+	x = x < -87.0f ? -87.0f : x;
+	x = x > 88.0f ? 88.0f : x;
+	float t = x * 1.44269504088896341f;
+	/* round to nearest with the 1.5*2^23 trick (|t| < 2^22) */
+	float k = (t + 12582912.0f) - 12582912.0f;
+	float r = x - k * 0.693359375f;
+	r = r - k * -2.12194440e-4f;
+	float p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	union { int32_t i; float f; } u = { .i = ((int32_t)k + 127) << 23 };
+	return p * u.f;
+}
+
+/* log(1 + y) for y in [0, 1], in plain arithmetic: Cephes' logf polynomial
+ * on the mantissa of 1 + y; absolute error below 1e-7. */
+static inline float mamba_flog1p(float y)
+{
+	float z = 1.0f + y;
+	union { float f; int32_t i; } u = { .f = z };
+	int32_t e = ((u.i >> 23) & 0xff) - 127;
+	u.i = (u.i & 0x007fffff) | 0x3f800000; /* m in [1, 2) */
+	float m = u.f, fe = (float)e;
+	/* m in [sqrt(1/2), sqrt(2)) */
+	int big = m > 1.41421356f;
+	m = big ? m * 0.5f : m;
+	fe = big ? fe + 1.0f : fe;
+	float x = m - 1.0f, x2 = x * x;
+	float p = 7.0376836292e-2f;
+	p = p * x - 1.1514610310e-1f;
+	p = p * x + 1.1676998740e-1f;
+	p = p * x - 1.2420140846e-1f;
+	p = p * x + 1.4249322787e-1f;
+	p = p * x - 1.6668057665e-1f;
+	p = p * x + 2.0000714765e-1f;
+	p = p * x - 2.4999993993e-1f;
+	p = p * x + 3.3333331174e-1f;
+	float r = x * x2 * p - 0.5f * x2 + x;
+	r = fe * -2.12194440e-4f + r;
+	r = r + fe * 0.693359375f;
+	/* 1 + y rounds y away when y is tiny: log1p(y) = y there */
+	return y < 1e-4f ? y - 0.5f * y * y : r;
+}
+
+/* softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
+static inline float mamba_softplus(float x)
+{
+	float ax = x < 0 ? -x : x;
+	return (x > 0 ? x : 0.0f) + mamba_flog1p(mamba_fexp(-ax));
+}
 
 /* Run fn(arg, i) for i < n on up to `threads` threads (the caller's is one). */
 int mamba_parallel(int threads, int n, void (*fn)(void *arg, int i), void *arg);

@@ -309,7 +309,7 @@ const float *mamba_logits(const mamba_model *m)
 
 static inline float softplus(float x)
 {
-	return x > 20.0f ? x : log1pf(mamba_fexp(x));
+	return mamba_softplus(x);
 }
 
 static inline float sigmoid(float x)
@@ -544,7 +544,7 @@ int mamba_step(const mamba_model *m, mamba_state *st, int32_t token)
 		matvec(dt, w->dt_w, dbc, w->dt_b, Di, R);
 		const float *Bv = dbc + R, *Cv = dbc + R + NS;
 		for (int c = 0; c < Di; c++) {
-			float delta = dt[c] > 20.0f ? dt[c] : log1pf(expf(dt[c]));
+			float delta = mamba_softplus(dt[c]);
 			float acc = 0.0f;
 			for (int n = 0; n < NS; n++) {
 				float a = -expf(w->A_log[(size_t)c * NS + n]);

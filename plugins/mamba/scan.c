@@ -38,35 +38,7 @@
 #define W MAMBA_W
 #define L MAMBA_L
 
-/* ------------------------------------------------------------------------ */
-/* exp without libm */
-
-static inline float fexp(float x)
-{
-	/* Cephes expf: x = k ln2 + r, |r| <= ln2/2, e^r by a degree-7 polynomial */
-	x = x < -87.0f ? -87.0f : x;
-	x = x > 88.0f ? 88.0f : x;
-	float t = x * 1.44269504088896341f;
-	/* round to nearest with the 1.5*2^23 trick (|t| < 2^22) */
-	float k = (t + 12582912.0f) - 12582912.0f;
-	float r = x - k * 0.693359375f;
-	r = r - k * -2.12194440e-4f;
-	float p = 1.9875691500e-4f;
-	p = p * r + 1.3981999507e-3f;
-	p = p * r + 8.3334519073e-3f;
-	p = p * r + 4.1665795894e-2f;
-	p = p * r + 1.6666665459e-1f;
-	p = p * r + 5.0000001201e-1f;
-	p = p * r * r + r + 1.0f;
-	int32_t ki = (int32_t)k + 127;
-	union { int32_t i; float f; } u = { .i = ki << 23 };
-	return p * u.f;
-}
-
-float mamba_fexp(float x)
-{
-	return fexp(x);
-}
+#define fexp mamba_fexp
 
 /* ------------------------------------------------------------------------ */
 /* threads */
@@ -264,7 +236,7 @@ static void scan_bwd_block(const bwd_args *a, int b, int blk)
 			}
 			float *pb = part + row * 2 * NS, *pc = pb + NS;
 			for (int n = 0; n < NS; n++) {
-				float bn = bt[n], cn = ct[n], sb = 0.0f, sc_ = 0.0f;
+				float bn = bt[n], cn = ct[n];
 				float tb[W], tc[W];
 				for (int l = 0; l < W; l++) {
 					float G = carry[n][l] + dyv[l] * cn; /* dL/ds_t */
@@ -277,12 +249,14 @@ static void scan_bwd_block(const bwd_args *a, int b, int blk)
 					dxv[l] += G * dv[l] * bn;
 					carry[n][l] = G * e;
 				}
-				for (int l = 0; l < W; l++) {
-					sb += tb[l];
-					sc_ += tc[l];
-				}
-				pb[n] = sb;
-				pc[n] = sc_;
+				/* the sums over the block's channels, as a tree (vectorizes) */
+				for (int hw = W / 2; hw >= 1; hw /= 2)
+					for (int l = 0; l < hw; l++) {
+						tb[l] += tb[l + hw];
+						tc[l] += tc[l + hw];
+					}
+				pb[n] = tb[0];
+				pc[n] = tc[0];
 			}
 			float *dxt = a->dx + row * Di + d0, *ddt = a->ddelta + row * Di + d0;
 			for (int l = 0; l < W; l++) {
