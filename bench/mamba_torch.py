@@ -94,9 +94,9 @@ def main():
                       float(sys.argv[8])) if len(sys.argv) > 8 else (128, 4, 256, 8, 2e-3)
     torch.set_num_threads(threads)
     torch.manual_seed(42)
-    cfg = torch.__config__.show()
-    blas = [l.strip() for l in cfg.splitlines() if "BLAS" in l or "LAPACK" in l]
-    print("torch %s, %d threads; %s" % (torch.__version__, threads, "; ".join(blas) or "BLAS: ?"))
+    cfg = torch.__config__.show().replace(",", "\n")
+    blas = [l.strip() for l in cfg.splitlines() if l.strip().startswith(("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "USE_OPENMP"))]
+    print("torch %s, %d threads; %s" % (torch.__version__, threads, ", ".join(blas) or "BLAS_INFO=?"))
     text = open(path, encoding="utf-8").read()
     # the plugin's tokens: id 0 unknown, then the characters in code point order
     chars = sorted(set(text))

@@ -21,6 +21,7 @@ member() { # member MODEL PATH: one file of a model archive on stdout
 }
 
 d=$(proj base)
+cd "$d" # checkpoints and the log go to the current folder
 status_is 0 "train the test recipe" "$TRAIN" --recipe "$d/recipe.yml" --plugin-path "$P" \
 	--out "$WORK/models" --fixed-model-name lm
 check "a JSON loss log with validation points" grep -q '"validation": *\[\[10,' "$d/loss_log.json"
@@ -44,9 +45,11 @@ check "names the input" grep -q temperature "$WORK/err"
 # kill after a checkpoint, resume, compare with an uninterrupted run
 long='s/max_steps: 30/max_steps: 1000/; s/save_steps: 5/save_steps: 20/; s/eval_steps: 10/eval_steps: 100/'
 u=$(proj whole -e "$long")
+cd "$u"
 status_is 0 "an uninterrupted run" "$TRAIN" --recipe "$u/recipe.yml" --plugin-path "$P" \
 	--out "$WORK/models" --fixed-model-name whole --cache-dir "$WORK/cache-whole"
 k=$(proj killed -e "$long")
+cd "$k"
 "$TRAIN" --recipe "$k/recipe.yml" --plugin-path "$P" --out "$WORK/models" \
 	--fixed-model-name killed --cache-dir "$WORK/cache-killed" 2>"$WORK/kill-err" &
 pid=$!
@@ -82,8 +85,37 @@ b=$(proj nocorpus -e 's/train_file: corpus.txt/train_file: missing.txt/')
 status_is 65 "a missing corpus" "$TRAIN" --recipe "$b/recipe.yml" --plugin-path "$P" --out "$WORK/models"
 check "the message names the file" grep -q "missing.txt" "$WORK/err"
 t=$(proj trunc -e 's/max_steps: 30/max_steps: 1000/; s/save_steps: 5/save_steps: 20/')
+cd "$t"
 mkdir -p "$t/checkpoints"
 head -c 3000 "$WORK/w1" >"$t/checkpoints/lm.safetensors" 2>/dev/null || printf 'xx' >"$t/checkpoints/lm.safetensors"
 status_is 70 "a truncated checkpoint (the component refuses it)" "$TRAIN" --recipe "$t/recipe.yml" --plugin-path "$P" --out "$WORK/models"
 check "the message names the checkpoint" grep -q "checkpoints/lm.safetensors is damaged" "$WORK/err"
+# the target: recipes/mamba.yml with a settings file of the usual shape
+s=$(proj target)
+cd "$s"
+cat >settings.yml <<'YML'
+model: {vocab_size: 100, d_model: 16, n_heads: 8, n_layers: 2, max_length: 24}
+training: {batch_size: 4, num_epochs: 1, learning_rate: 0.01, mixed_precision: false,
+           gradient_accumulation_steps: 1, warmup_steps: 2, weight_decay: 0.0,
+           eval_steps: 10, save_steps: 20, seed: 1}
+data: {train_file: corpus.txt}
+YML
+export TRAIN_RECIPE_PATH="$top_srcdir/recipes"
+# (an absolute --config: with a relative one, main resolves the settings
+# file's PATHs against the recipe's folder)
+status_is 0 "train --target mamba --config settings.yml" "$TRAIN" --target mamba --config "$s/settings.yml" \
+	--plugin-path "$P" --out "$WORK/models" --fixed-model-name target
+check "n_heads is noted, not refused" grep -q "model.n_heads" "$WORK/err"
+status_is 0 "generate from the target's model" "$TRAIN" generate "$WORK/models/target.tar.gz" \
+	--plugin-path "$P" --seed 2 --max-new-tokens 12 "The"
+check "15 characters" test "$(tr -d '\n' <"$WORK/out" | wc -c)" -eq 15
+printf 'training: {batch_size: eight}\n' >bad.yml
+status_is 65 "a wrong type in the settings file" "$TRAIN" --target mamba --config "$s/bad.yml" \
+	--plugin-path "$P" --out "$WORK/models"
+check "reported at the settings file" grep -q "bad.yml:1.*batch_size" "$WORK/err"
+printf 'model: {d_model: 16}\n' >nodata.yml
+status_is 70 "no train_file" "$TRAIN" --target mamba --config "$s/nodata.yml" --plugin-path "$P" \
+	--out "$WORK/models"
+check "says so" grep -q "no train_file" "$WORK/err"
+cd "$WORK"
 finish

@@ -320,6 +320,9 @@ static void quiet_fn(void *ud, train_log_level level, const char *msg)
 
 static const train_log_sink quiet = { quiet_fn, NULL, TRAIN_LOG_DEBUG };
 
+/* checkpoints go to ckpt_base/checkpoints (train_one sets it) */
+static char ckpt_base[600] = ".";
+
 static const char *corpus_path(void)
 {
 	static char p[1024];
@@ -331,8 +334,9 @@ static const char *corpus_path(void)
 /* A validated config from YAML flow text with train_file filled in. */
 static int make_config(const char *extra, train_config **out, train_error *err)
 {
-	char text[2048];
-	snprintf(text, sizeof text, "{train_file: \"%s\", %s}", corpus_path(), extra);
+	char text[3072];
+	snprintf(text, sizeof text, "{train_file: \"%s\", checkpoint_dir: \"%s/checkpoints\", %s}",
+	         corpus_path(), ckpt_base, extra);
 	train_config *user = NULL;
 	int rc = train_config_parse(text, strlen(text), "test.yml", &user, err);
 	if (!rc)
@@ -351,6 +355,7 @@ static mlm *train_one(const char *extra, const char *dir, int64_t stop_at, int *
 {
 	train_config *cfg = NULL;
 	train_error err = { 0 };
+	snprintf(ckpt_base, sizeof ckpt_base, "%s", dir);
 	*rc_out = make_config(extra, &cfg, &err);
 	if (*rc_out) {
 		snprintf(fail, nfail, "%s", err.text);

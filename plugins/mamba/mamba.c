@@ -28,7 +28,8 @@
  * parameters so far are kept; they are what persist writes.  Every
  * save_steps steps a checkpoint (parameters, AdamW moments, best
  * parameters, step, the generator, the log so far) is written, temporary
- * name then rename, to checkpoint_dir/<node>.safetensors; a later run of
+ * name then rename, to checkpoint_dir/<node>.safetensors (relative to the
+ * current folder); a later run of
  * the same config and data continues from it (resume: true) and ends with
  * the same bytes as a run that was never interrupted.  mixed_precision
  * runs the matmuls in bf16 where the CPU has it.
@@ -80,9 +81,9 @@ static const train_param params[] = {
 	{ "eval_steps", TRAIN_PARAM_INT, "100", "validation every this many steps (0: only at the end)" },
 	{ "eval_batches", TRAIN_PARAM_INT, "20", "validation batches per evaluation (0: the whole validation text)" },
 	{ "save_steps", TRAIN_PARAM_INT, "500", "checkpoint every this many steps (0: never)" },
-	{ "checkpoint_dir", TRAIN_PARAM_STRING, "checkpoints", "checkpoints' folder, relative to the recipe's" },
+	{ "checkpoint_dir", TRAIN_PARAM_STRING, "checkpoints", "checkpoints' folder, relative to the current one" },
 	{ "resume", TRAIN_PARAM_BOOL, "true", "continue from a checkpoint of the same config and data" },
-	{ "log_file", TRAIN_PARAM_STRING, "~", "also write the JSON loss log here (relative to the recipe's folder)" },
+	{ "log_file", TRAIN_PARAM_STRING, "~", "also write the JSON loss log here (relative to the current folder)" },
 	{ "seed", TRAIN_PARAM_INT, "42", "seed of the initialisation and the data order" },
 	{ "threads", TRAIN_PARAM_INT, "0", "threads (0: the node's share)" },
 	{ "max_new_tokens", TRAIN_PARAM_INT, "200", "generation: tokens to sample" },
@@ -528,16 +529,13 @@ static int eval_loss(run *R, const int32_t *val, size_t nval, int32_t *ids, int3
 	return TRAIN_OK;
 }
 
+/* Where a run writes (checkpoints, the log): relative to the current
+ * folder, as other trainers' output_dir, since a target's recipe may sit in
+ * a read-only installed folder. */
 static char *resolve_rel(train_ctx *ctx, const char *p)
 {
-	if (p[0] == '/')
-		return strdup(p);
-	const char *base = train_ctx_base_dir(ctx);
-	size_t n = strlen(base) + strlen(p) + 2;
-	char *s = malloc(n);
-	if (s)
-		snprintf(s, n, "%s/%s", base, p);
-	return s;
+	(void)ctx;
+	return strdup(p);
 }
 
 /* mkdir -p */
