@@ -95,8 +95,12 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(42)
     cfg = torch.__config__.show().replace(",", "\n")
-    blas = [l.strip() for l in cfg.splitlines() if l.strip().startswith(("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "USE_OPENMP"))]
-    print("torch %s, %d threads; %s" % (torch.__version__, threads, ", ".join(blas) or "BLAS_INFO=?"))
+    blas = [l.strip().split()[-1] for l in cfg.splitlines()
+            if any(k in l for k in ("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "USE_OPENMP"))]
+    torch.randn(64, 64) @ torch.randn(64, 64)
+    libs = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.lower()})
+    print("torch %s, %d threads; %s; BLAS libraries mapped: %s" % (
+        torch.__version__, threads, ", ".join(blas) or "BLAS_INFO=?", " ".join(libs) or "none"))
     text = open(path, encoding="utf-8").read()
     # the plugin's tokens: id 0 unknown, then the characters in code point order
     chars = sorted(set(text))
