@@ -234,7 +234,7 @@ static void test_block_fd(void)
 	CU_ASSERT_EQUAL_FATAL(mamba_forward(m, ids, tg, B, T, &loss), TRAIN_OK);
 	memset(m->grads, 0, m->n_params * sizeof(float));
 	CU_ASSERT_EQUAL_FATAL(mamba_backward(m, ids, tg, B, T, 1.0f), TRAIN_OK);
-	int probes = test_light() ? 2 : 4, bad = 0, checked = 0;
+	int probes = test_light() ? 1 : 4, bad = 0, checked = 0;
 	for (size_t k = 0; k < m->n_info; k++) {
 		const mamba_tensor_info *t = &m->info[k];
 		for (int q = 0; q < probes; q++) {
@@ -255,7 +255,7 @@ static void test_block_fd(void)
 		}
 	}
 	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT(checked >= 20);
+	CU_ASSERT(checked >= 22);
 	/* accumulation: a second backward doubles the gradients */
 	float *g1 = malloc(m->n_params * sizeof *g1);
 	memcpy(g1, m->grads, m->n_params * sizeof *g1);
@@ -459,12 +459,15 @@ static void test_lm_resume(void)
 	const char *d1 = test_tmpdir(), *d2 = test_tmpdir();
 	char fail[TRAIN_ERROR_TEXT], ck[1100];
 	int rc;
-	const char *cfg = TINY ", max_steps: 24, eval_steps: 4, save_steps: 6, "
-	                       "gradient_accumulation_steps: 2, warmup_steps: 3, weight_decay: 0.1";
+	/* under valgrind: 12 steps, stopped at 6 (the same checks) */
+	int light = test_light(), stop = light ? 6 : 12;
+	char cfg[512];
+	snprintf(cfg, sizeof cfg, TINY ", max_steps: %d, eval_steps: 4, save_steps: 6, "
+	         "gradient_accumulation_steps: 2, warmup_steps: 3, weight_decay: 0.1", light ? 12 : 24);
 	mlm *a = train_one(cfg, d1, 0, &rc, fail, sizeof fail);
 	CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
-	/* stopped after the checkpoint of step 12 */
-	mlm *b = train_one(cfg, d2, 12, &rc, fail, sizeof fail);
+	/* stopped after the checkpoint of step `stop` */
+	mlm *b = train_one(cfg, d2, stop, &rc, fail, sizeof fail);
 	CU_ASSERT_EQUAL(rc, TRAIN_ECANCELED);
 	CU_ASSERT_PTR_NULL(b);
 	snprintf(ck, sizeof ck, "%s/checkpoints/lm.safetensors", d2);
@@ -476,7 +479,7 @@ static void test_lm_resume(void)
 	json_t *la = json_loads(a->log_json, 0, NULL), *lb = json_loads(b->log_json, 0, NULL);
 	CU_ASSERT(json_equal(json_object_get(la, "train"), json_object_get(lb, "train")));
 	CU_ASSERT(json_equal(json_object_get(la, "validation"), json_object_get(lb, "validation")));
-	CU_ASSERT_EQUAL(json_integer_value(json_object_get(lb, "resumed_at")), 12);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(lb, "resumed_at")), stop);
 	json_decref(la);
 	json_decref(lb);
 	/* the finished run removed its checkpoint */
@@ -485,7 +488,7 @@ static void test_lm_resume(void)
 	mlm_destroy(b);
 
 	/* a truncated checkpoint is a clear error */
-	b = train_one(cfg, d2, 12, &rc, fail, sizeof fail);
+	b = train_one(cfg, d2, stop, &rc, fail, sizeof fail);
 	CU_ASSERT_EQUAL(rc, TRAIN_ECANCELED);
 	CU_ASSERT_EQUAL_FATAL(truncate(ck, 1000), 0);
 	b = train_one(cfg, d2, 0, &rc, fail, sizeof fail);
