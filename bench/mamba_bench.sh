@@ -47,8 +47,11 @@ train:
         log_file: log.json
 EOR
 echo "load before the run: $(cat /proc/loadavg)"
-"$build/train" --recipe "$work/recipe.yml" --plugin-path "$build/plugins/mamba/.libs" \
-	--out "$work/models" --cache-dir "$work/cache" --force -q
+build=$(cd "$build" && pwd)
+src=$(cd "$src" && pwd)
+# the log (log_file) goes to the current folder
+(cd "$work" && "$build/train" --recipe "$work/recipe.yml" --plugin-path "$build/plugins/mamba/.libs" \
+	--out "$work/models" --cache-dir "$work/cache" --force -q)
 ours_tps=$(/usr/bin/python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["tokens_per_second"])' "$work/log.json")
 ours_val=$(/usr/bin/python3 -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["validation"][-1][1])' "$work/log.json")
 ours_steps=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps"])' "$work/log.json")
