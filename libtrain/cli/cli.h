@@ -40,6 +40,7 @@ json_t *cli_hardware_json(const train_hardware *hw, const char *dir);
 /* cmd_rag.c (issue 8): train query MODEL QUESTION; train test rag MODEL --queries FILE */
 int cmd_query(int argc, char **argv);
 int cmd_test_rag(int argc, char **argv);
+int cmd_generate(int argc, char **argv); /* cmd_generate.c: text from a prompt */
 /* `train nlu|core` with --data/--domain: import and check the Rasa project
  * first (cmd_data.c); 0 to go on, else the exit status. */
 int cli_rasa_precheck(const char *sub, const char *domain, const char *data, int verbosity);

@@ -15,6 +15,7 @@ static void usage(FILE *f)
 	      "       train cache stats|clear|gc [--cache-dir DIR] [--max-size SIZE]\n"
 	      "       train inspect MODEL                             print a model's metadata\n"
 	      "       train predict MODEL [--plugin-path DIRS] NAME=VALUE...|TEXT...|--conversation FILE\n"
+	      "       train generate MODEL [--temperature T] [--top-k K] [--seed S] PROMPT...  sample text\n"
 	      "       train test nlu|core MODEL [--data DIR|--stories FILE] [--out DIR]\n"
 	      "       train test rag MODEL --queries FILE [--out DIR]     recall@k and MRR\n"
 	      "       train query MODEL QUESTION [-k 5] [--mode bm25|dense|hybrid]\n"
@@ -106,6 +107,8 @@ int main(int argc, char **argv)
 		return cmd_inspect(argc - 1, argv + 1);
 	if (!strcmp(cmd, "predict"))
 		return cmd_predict(argc - 1, argv + 1);
+	if (!strcmp(cmd, "generate"))
+		return cmd_generate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "data"))
 		return cmd_data(argc - 1, argv + 1);
 	if (!strcmp(cmd, "test"))

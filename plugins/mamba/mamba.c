@@ -1,0 +1,1199 @@
+/*
+ * plugins/mamba/mamba.c - the "mamba" plugin (issue 7): MambaLM, a Mamba
+ * language model trained from scratch on a text corpus, character by
+ * character.
+ *
+ *   MambaLM  (no inputs)        -> log   (train: reads train_file, and
+ *                                          validation_file or the last
+ *                                          validation_split of it)
+ *            prompt, temperature, top_k, seed, max_new_tokens -> text
+ *                                          (process: the prompt and its
+ *                                          continuation, sampled with the
+ *                                          recurrent form, O(1) per token)
+ *
+ * `log` is application/json: the loss curve {"train": [[step, loss], ...],
+ * "validation": [[step, loss], ...], "best": {"step", "loss"}, ...}.  A
+ * process input given as "" takes the config's value.
+ *
+ * Tokens are characters (Unicode code points) of the training text, in
+ * code point order, after id 0, which stands for any character the
+ * training text lacks; vocab_size is an upper bound (more distinct
+ * characters is an error).
+ *
+ * Training: AdamW, warm-up then cosine decay to a tenth of the rate,
+ * gradient clipping at 1, random windows of max_length + 1 characters
+ * drawn from the training tokens by a seeded generator,
+ * gradient_accumulation_steps micro-batches per step.  Every eval_steps
+ * steps (and at the end) the validation loss is measured and the best
+ * parameters so far are kept; they are what persist writes.  Every
+ * save_steps steps a checkpoint (parameters, AdamW moments, best
+ * parameters, step, the generator, the log so far) is written, temporary
+ * name then rename, to checkpoint_dir/<node>.safetensors (relative to the
+ * current folder); a later run of
+ * the same config and data continues from it (resume: true) and ends with
+ * the same bytes as a run that was never interrupted.  mixed_precision
+ * runs the matmuls in bf16 where the CPU has it.
+ *
+ * Persisted: model.safetensors (Hugging Face MambaForCausalLM tensor
+ * names), vocab.json (the characters by id, id 0 null), loss_log.json.
+ *
+ * Threads: no global mutable state of its own; train() sets the kernels'
+ * thread count and precision (process-wide, <train/kernels.h>).
+ */
+#include "mamba.h"
+
+#include <train/corpus.h>
+#include <train/plugin.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JSON_TYPE "application/json"
+#define TEXT_TYPE "text/plain"
+#define WEIGHTS "model.safetensors"
+#define CKPT_FORMAT "libtrain.mamba.checkpoint"
+#define MODEL_FORMAT "libtrain.mamba"
+
+static const train_param params[] = {
+	{ "train_file", TRAIN_PARAM_PATH, "~", "the training text (UTF-8); required to train" },
+	{ "validation_file", TRAIN_PARAM_PATH, "~", "validation text (default: the last validation_split of train_file)" },
+	{ "validation_split", TRAIN_PARAM_FLOAT, "0.1", "share of train_file kept for validation when there is no validation_file" },
+	{ "vocab_size", TRAIN_PARAM_INT, "5000", "most tokens (characters + 1)" },
+	{ "d_model", TRAIN_PARAM_INT, "256", "model width (a multiple of 8)" },
+	{ "n_layers", TRAIN_PARAM_INT, "4", "Mamba blocks" },
+	{ "max_length", TRAIN_PARAM_INT, "512", "training context in tokens" },
+	{ "batch_size", TRAIN_PARAM_INT, "8", "sequences per micro-batch" },
+	{ "num_epochs", TRAIN_PARAM_INT, "10", "passes over the training tokens" },
+	{ "max_steps", TRAIN_PARAM_INT, "0", "optimizer steps; 0: num_epochs decides" },
+	{ "max_seconds", TRAIN_PARAM_FLOAT, "0", "stop after this much training time (0: no limit; not reproducible)" },
+	{ "learning_rate", TRAIN_PARAM_FLOAT, "0.0001", "peak learning rate" },
+	{ "mixed_precision", TRAIN_PARAM_BOOL, "false", "bf16 matmuls where the CPU has them" },
+	{ "gradient_accumulation_steps", TRAIN_PARAM_INT, "1", "micro-batches per optimizer step" },
+	{ "warmup_steps", TRAIN_PARAM_INT, "0", "linear warm-up steps" },
+	{ "weight_decay", TRAIN_PARAM_FLOAT, "0.0", "AdamW's decoupled weight decay" },
+	{ "eval_steps", TRAIN_PARAM_INT, "100", "validation every this many steps (0: only at the end)" },
+	{ "eval_batches", TRAIN_PARAM_INT, "20", "validation batches per evaluation (0: the whole validation text)" },
+	{ "save_steps", TRAIN_PARAM_INT, "500", "checkpoint every this many steps (0: never)" },
+	{ "checkpoint_dir", TRAIN_PARAM_STRING, "checkpoints", "checkpoints' folder, relative to the current one" },
+	{ "resume", TRAIN_PARAM_BOOL, "true", "continue from a checkpoint of the same config and data" },
+	{ "log_file", TRAIN_PARAM_STRING, "~", "also write the JSON loss log here (relative to the current folder)" },
+	{ "seed", TRAIN_PARAM_INT, "42", "seed of the initialisation and the data order" },
+	{ "threads", TRAIN_PARAM_INT, "0", "threads (0: the node's share)" },
+	{ "max_new_tokens", TRAIN_PARAM_INT, "200", "generation: tokens to sample" },
+	{ "temperature", TRAIN_PARAM_FLOAT, "1.0", "generation: softmax temperature (0: greedy)" },
+	{ "top_k", TRAIN_PARAM_INT, "0", "generation: sample among the k likeliest (0: all)" },
+	{ NULL, TRAIN_PARAM_END, NULL, NULL },
+};
+
+static const char *const outputs[] = { "log", NULL };
+static const char *const proc_in[] = { "prompt", "temperature", "top_k", "seed", "max_new_tokens", NULL };
+static const char *const proc_out[] = { "text", NULL };
+
+typedef struct mlm {
+	/* config */
+	char *train_file, *valid_file, *ckpt_dir, *log_file;
+	double valid_split, lr, wd, max_seconds, temperature;
+	int64_t vocab_size, d_model, n_layers, max_length, batch, epochs, max_steps, gas, warmup,
+		eval_steps, eval_batches, save_steps, seed, threads, max_new, top_k;
+	int mixed, resume;
+	/* trained state */
+	mamba_model *m;
+	int32_t *vocab; /* id -> code point (id 0: -1) */
+	int nvocab;
+	char *log_json;
+	/* tests: return TRAIN_ECANCELED after this step (0: never) */
+	int64_t stop_at;
+} mlm;
+
+/* ------------------------------------------------------------------------ */
+/* create / destroy */
+
+static void mlm_free(mlm *c)
+{
+	if (!c)
+		return;
+	free(c->train_file);
+	free(c->valid_file);
+	free(c->ckpt_dir);
+	free(c->log_file);
+	mamba_model_destroy(c->m);
+	free(c->vocab);
+	free(c->log_json);
+	free(c);
+}
+
+static void mlm_destroy(void *self)
+{
+	mlm_free(self);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
+{
+	mlm *c = calloc(1, sizeof *c);
+	if (!c)
+		return TRAIN_ENOMEM;
+	const char *vf = train_config_kind(train_config_get(cfg, "validation_file")) == TRAIN_CFG_STRING
+	                 ? train_config_string(cfg, "validation_file") : NULL;
+	const char *lf = train_config_kind(train_config_get(cfg, "log_file")) == TRAIN_CFG_STRING
+	                 ? train_config_string(cfg, "log_file") : NULL;
+	const char *tf = train_config_kind(train_config_get(cfg, "train_file")) == TRAIN_CFG_STRING
+	                 ? train_config_string(cfg, "train_file") : NULL;
+	c->train_file = dup_or_null(tf);
+	c->valid_file = dup_or_null(vf);
+	c->ckpt_dir = dup_or_null(train_config_string(cfg, "checkpoint_dir"));
+	c->log_file = dup_or_null(lf);
+	c->valid_split = train_config_float(cfg, "validation_split");
+	c->lr = train_config_float(cfg, "learning_rate");
+	c->wd = train_config_float(cfg, "weight_decay");
+	c->max_seconds = train_config_float(cfg, "max_seconds");
+	c->temperature = train_config_float(cfg, "temperature");
+	c->vocab_size = train_config_int(cfg, "vocab_size");
+	c->d_model = train_config_int(cfg, "d_model");
+	c->n_layers = train_config_int(cfg, "n_layers");
+	c->max_length = train_config_int(cfg, "max_length");
+	c->batch = train_config_int(cfg, "batch_size");
+	c->epochs = train_config_int(cfg, "num_epochs");
+	c->max_steps = train_config_int(cfg, "max_steps");
+	c->gas = train_config_int(cfg, "gradient_accumulation_steps");
+	c->warmup = train_config_int(cfg, "warmup_steps");
+	c->eval_steps = train_config_int(cfg, "eval_steps");
+	c->eval_batches = train_config_int(cfg, "eval_batches");
+	c->save_steps = train_config_int(cfg, "save_steps");
+	c->seed = train_config_int(cfg, "seed");
+	c->threads = train_config_int(cfg, "threads");
+	c->max_new = train_config_int(cfg, "max_new_tokens");
+	c->top_k = train_config_int(cfg, "top_k");
+	c->mixed = train_config_bool(cfg, "mixed_precision");
+	c->resume = train_config_bool(cfg, "resume");
+	if ((tf && !c->train_file) || !c->ckpt_dir || (vf && !c->valid_file) || (lf && !c->log_file)) {
+		mlm_free(c);
+		return TRAIN_ENOMEM;
+	}
+	const char *bad = NULL;
+	mamba_dims d;
+	if (c->d_model < 8 || c->d_model % 8 || c->d_model > 65536)
+		bad = "d_model must be a positive multiple of 8 (the scan runs 16 channels of 2*d_model at a time)";
+	else if (c->n_layers < 1 || c->n_layers > MAMBA_MAX_LAYERS)
+		bad = "n_layers must be from 1 to 256";
+	else if (c->vocab_size < 2 || c->vocab_size > (1 << 24))
+		bad = "vocab_size must be from 2 to 16777216";
+	else if (mamba_dims_make((int)c->vocab_size, (int)c->d_model, (int)c->n_layers, &d))
+		bad = "bad model size";
+	else if (c->max_length < 1 || c->max_length > (1 << 20))
+		bad = "max_length must be from 1 to 1048576";
+	else if (c->batch < 1 || c->batch > 65536 || c->batch * c->max_length > (1 << 24))
+		bad = "batch_size must be positive, and batch_size * max_length at most 2^24";
+	else if (c->epochs < 0 || c->max_steps < 0)
+		bad = "num_epochs and max_steps must not be negative";
+	else if (c->gas < 1 || c->gas > 65536)
+		bad = "gradient_accumulation_steps must be at least 1";
+	else if (c->warmup < 0 || c->eval_steps < 0 || c->save_steps < 0 || c->eval_batches < 0)
+		bad = "warmup_steps, eval_steps, eval_batches and save_steps must not be negative";
+	else if (!(c->lr > 0 && c->lr < 10) || !(c->wd >= 0 && c->wd < 1))
+		bad = "learning_rate must be in (0, 10) and weight_decay in [0, 1)";
+	else if (!(c->valid_split >= 0 && c->valid_split < 1))
+		bad = "validation_split must be in [0, 1)";
+	else if (!(c->max_seconds >= 0))
+		bad = "max_seconds must not be negative";
+	else if (c->threads < 0 || c->threads > 1024)
+		bad = "threads must be from 0 to 1024";
+	else if (c->max_new < 0 || c->top_k < 0 || !(c->temperature >= 0))
+		bad = "max_new_tokens, top_k and temperature must not be negative";
+	if (bad) {
+		mlm_free(c);
+		return train_fail(ctx, "%s", bad);
+	}
+	*out = c;
+	return TRAIN_OK;
+}
+
+static int mlm_create(const train_config *cfg, train_ctx *ctx, void **self)
+{
+	mlm *c = NULL;
+	int rc = mlm_config(cfg, ctx, &c);
+	*self = c;
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* text and characters */
+
+/* Read a text file as code points (lines joined by '\n'). */
+static int read_text(const char *path, int32_t **cps, size_t *n, train_ctx *ctx)
+{
+	train_corpus_options opt = TRAIN_CORPUS_OPTIONS_INIT;
+	opt.format = TRAIN_CORPUS_TEXT;
+	train_corpus *r = NULL;
+	train_error err = { 0 };
+	const train_record *rec;
+	int32_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	char msg[1024];
+	int rc = train_corpus_open(path, &opt, &r, &err);
+	while (!rc && (rc = train_corpus_next(r, &rec, &err)) > 0) {
+		if (len + rec->text_len + 1 > cap) {
+			size_t nc = (len + rec->text_len + 1) * 2;
+			int32_t *nb = realloc(buf, nc * sizeof *nb);
+			if (!nb) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = nc;
+		}
+		const unsigned char *s = (const unsigned char *)rec->text;
+		for (size_t i = 0; i < rec->text_len;) { /* valid UTF-8: the reader checked */
+			unsigned c = s[i];
+			int k = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+			uint32_t v = k == 1 ? c : k == 2 ? c & 0x1F : k == 3 ? c & 0x0F : c & 0x07;
+			for (int j = 1; j < k; j++)
+				v = v << 6 | (s[i + j] & 0x3F);
+			buf[len++] = (int32_t)v;
+			i += (size_t)k;
+		}
+		buf[len++] = '\n';
+		rc = 0;
+	}
+	train_corpus_close(r);
+	if (rc < 0) {
+		free(buf);
+		if (rc == TRAIN_ENOMEM)
+			return rc;
+		if (!err.text[0])
+			train_error_set(&err, rc, path, 0, 0, "%s", train_strerror(rc));
+		return train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
+	}
+	*cps = buf;
+	*n = len;
+	return TRAIN_OK;
+}
+
+/* The id of a code point (0: unknown), by binary search in vocab[1..]. */
+static int32_t char_id(const int32_t *vocab, int nvocab, int32_t cp)
+{
+	int lo = 1, hi = nvocab - 1;
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		if (vocab[mid] == cp)
+			return mid;
+		if (vocab[mid] < cp)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return 0;
+}
+
+static int build_vocab(mlm *c, const int32_t *cps, size_t n, train_ctx *ctx)
+{
+	/* code points seen, one byte each (0x110000 of them) */
+	unsigned char *seen = calloc(0x110000, 1);
+	if (!seen)
+		return TRAIN_ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (cps[i] >= 0 && cps[i] < 0x110000 && !seen[cps[i]]) {
+			seen[cps[i]] = 1;
+			k++;
+		}
+	if ((int64_t)k + 1 > c->vocab_size) {
+		free(seen);
+		return train_fail(ctx, "%s has %zu distinct characters: more than vocab_size %lld allows "
+		                  "(characters + 1)", c->train_file, k, (long long)c->vocab_size);
+	}
+	free(c->vocab);
+	c->vocab = malloc((k + 1) * sizeof *c->vocab);
+	if (!c->vocab) {
+		free(seen);
+		return TRAIN_ENOMEM;
+	}
+	c->vocab[0] = -1;
+	c->nvocab = 1;
+	for (int32_t v = 0; v < 0x110000; v++)
+		if (seen[v])
+			c->vocab[c->nvocab++] = v;
+	free(seen);
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* checkpoints */
+
+typedef struct run {
+	mlm *c;
+	train_ctx *ctx;
+	mamba_model *m;
+	float *mom, *vel, *best;
+	int64_t step, total, best_step;
+	double best_loss;
+	train_rng rng;
+	json_t *log;
+	train_fp fp;
+	char *ckpt_path;
+} run;
+
+static void hex_rng(const train_rng *r, char out[65])
+{
+	for (int i = 0; i < 4; i++)
+		snprintf(out + 16 * i, 17, "%016llx", (unsigned long long)r->s[i]);
+}
+
+static int parse_rng(const char *s, train_rng *r)
+{
+	if (!s || strlen(s) != 64)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		char part[17];
+		memcpy(part, s + 16 * i, 16);
+		part[16] = 0;
+		char *end;
+		r->s[i] = strtoull(part, &end, 16);
+		if (*end)
+			return -1;
+	}
+	return 0;
+}
+
+static int save_checkpoint(run *R)
+{
+	const mamba_model *m = R->m;
+	size_t n = m->n_info, k = 0;
+	train_named_tensor *nt = calloc(4 * n, sizeof *nt);
+	char (*names)[80] = calloc(4 * n, sizeof *names);
+	char *logtxt = json_dumps(R->log, JSON_COMPACT);
+	int rc = TRAIN_ENOMEM;
+	if (!nt || !names || !logtxt)
+		goto out;
+	float *arrs[4] = { m->params, R->mom, R->vel, R->best };
+	const char *pre[4] = { "param", "adam_m", "adam_v", "best" };
+	for (int a = 0; a < (R->best_step > 0 ? 4 : 3); a++)
+		for (size_t i = 0; i < n; i++, k++) {
+			const mamba_tensor_info *t = &m->info[i];
+			snprintf(names[k], sizeof names[k], "%s.%s", pre[a], t->name);
+			nt[k].name = names[k];
+			nt[k].t.dtype = TRAIN_F32;
+			nt[k].t.ndim = t->ndim;
+			for (int j = 0; j < 4; j++)
+				nt[k].t.shape[j] = j < t->ndim ? t->shape[j] : 1;
+			nt[k].t.data = arrs[a] + t->offset;
+		}
+	char step[32], best_step[32], best_loss[40], rng[65], fp[TRAIN_FP_HEX];
+	snprintf(step, sizeof step, "%lld", (long long)R->step);
+	snprintf(best_step, sizeof best_step, "%lld", (long long)R->best_step);
+	snprintf(best_loss, sizeof best_loss, "%.17g", R->best_loss);
+	hex_rng(&R->rng, rng);
+	train_fp_hex(R->fp, fp);
+	const char *meta[] = { "format", CKPT_FORMAT, "version", "1", "step", step, "best_step",
+		               best_step, "best_loss", best_loss, "rng", rng, "fingerprint", fp,
+		               "log", logtxt, NULL };
+	train_error err = { 0 };
+	rc = train_safetensors_write(R->ckpt_path, nt, k, meta, &err);
+	if (rc) {
+		char msg[1024];
+		rc = train_fail(R->ctx, "cannot write the checkpoint: %s",
+		                train_error_format(&err, msg, sizeof msg));
+	}
+out:
+	free(nt);
+	free(names);
+	free(logtxt);
+	return rc;
+}
+
+/* 1: resumed, 0: nothing to resume (or another config's), < 0: error. */
+static int load_checkpoint(run *R)
+{
+	if (access(R->ckpt_path, F_OK) != 0)
+		return 0;
+	train_safetensors *f = NULL;
+	train_error err = { 0 };
+	char msg[1024];
+	int rc = train_safetensors_open(R->ckpt_path, &f, &err);
+	if (rc)
+		return train_fail(R->ctx, "the checkpoint %s is damaged (%s): remove it to start over",
+		                  R->ckpt_path, train_error_format(&err, msg, sizeof msg));
+	const char *fmt = train_safetensors_meta(f, "format"), *ver = train_safetensors_meta(f, "version");
+	const char *fph = train_safetensors_meta(f, "fingerprint");
+	char want[TRAIN_FP_HEX];
+	train_fp_hex(R->fp, want);
+	if (!fmt || strcmp(fmt, CKPT_FORMAT) || !ver || strcmp(ver, "1")) {
+		train_safetensors_close(f);
+		return train_fail(R->ctx, "%s is not a MambaLM checkpoint (version 1): remove it to start over",
+		                  R->ckpt_path);
+	}
+	if (!fph || strcmp(fph, want)) {
+		train_safetensors_close(f);
+		train_log(R->ctx, TRAIN_LOG_WARN, "%s is from another config or data: starting over",
+		          R->ckpt_path);
+		return 0;
+	}
+	const char *st = train_safetensors_meta(f, "step"), *bs = train_safetensors_meta(f, "best_step");
+	const char *bl = train_safetensors_meta(f, "best_loss"), *lg = train_safetensors_meta(f, "log");
+	char *end1 = NULL, *end2 = NULL, *end3 = NULL;
+	long long step = st ? strtoll(st, &end1, 10) : -1, best_step = bs ? strtoll(bs, &end2, 10) : -1;
+	double best_loss = bl ? strtod(bl, &end3) : 0;
+	json_t *log = lg ? json_loads(lg, 0, NULL) : NULL;
+	train_rng rng;
+	if (!st || *end1 || step < 0 || step > R->total || !bs || *end2 || best_step < 0 ||
+	    !bl || *end3 || !log || parse_rng(train_safetensors_meta(f, "rng"), &rng)) {
+		json_decref(log);
+		train_safetensors_close(f);
+		return train_fail(R->ctx, "the checkpoint %s has bad metadata: remove it to start over",
+		                  R->ckpt_path);
+	}
+	const mamba_model *m = R->m;
+	float *arrs[4] = { m->params, R->mom, R->vel, R->best };
+	const char *pre[4] = { "param", "adam_m", "adam_v", "best" };
+	/* check everything, then copy */
+	for (int pass = 0; pass < 2; pass++)
+		for (int a = 0; a < (best_step > 0 ? 4 : 3); a++)
+			for (size_t i = 0; i < m->n_info; i++) {
+				const mamba_tensor_info *t = &m->info[i];
+				char name[96];
+				train_tensor tt;
+				snprintf(name, sizeof name, "%s.%s", pre[a], t->name);
+				if (train_safetensors_get(f, name, &tt) || tt.dtype != TRAIN_F32 ||
+				    train_tensor_numel(&tt) != t->numel) {
+					json_decref(log);
+					train_safetensors_close(f);
+					return train_fail(R->ctx, "the checkpoint %s lacks %s or holds it in another "
+					                  "shape: remove it to start over", R->ckpt_path, name);
+				}
+				if (pass)
+					memcpy(arrs[a] + t->offset, tt.data, t->numel * sizeof(float));
+			}
+	train_safetensors_close(f);
+	R->step = step;
+	R->best_step = best_step;
+	R->best_loss = best_loss;
+	R->rng = rng;
+	json_decref(R->log);
+	R->log = log;
+	return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* training */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Mean loss over validation windows of T tokens, B at a time. */
+static int eval_loss(run *R, const int32_t *val, size_t nval, int32_t *ids, int32_t *tg,
+                     double *out)
+{
+	mlm *c = R->c;
+	int T = (int)c->max_length, B = (int)c->batch;
+	if (nval < 2) {
+		*out = NAN;
+		return TRAIN_OK;
+	}
+	if ((size_t)T > nval - 1)
+		T = (int)(nval - 1);
+	size_t windows = (nval - 1) / (size_t)T, nb = (windows + B - 1) / B;
+	if (c->eval_batches > 0 && nb > (size_t)c->eval_batches)
+		nb = (size_t)c->eval_batches;
+	double sum = 0;
+	size_t count = 0;
+	for (size_t b = 0; b < nb; b++) {
+		int rows = 0;
+		for (; rows < B && (b * B + rows) < windows; rows++) {
+			size_t s = (b * B + rows) * (size_t)T;
+			memcpy(ids + (size_t)rows * T, val + s, (size_t)T * sizeof *ids);
+			memcpy(tg + (size_t)rows * T, val + s + 1, (size_t)T * sizeof *tg);
+		}
+		float loss;
+		int rc = mamba_forward(R->m, ids, tg, rows, T, &loss);
+		if (rc)
+			return rc;
+		sum += (double)loss * rows * T;
+		count += (size_t)rows * T;
+	}
+	*out = count ? sum / (double)count : NAN;
+	return TRAIN_OK;
+}
+
+/* Where a run writes (checkpoints, the log): relative to the current
+ * folder, as other trainers' output_dir, since a target's recipe may sit in
+ * a read-only installed folder. */
+static char *resolve_rel(train_ctx *ctx, const char *p)
+{
+	(void)ctx;
+	return strdup(p);
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+	char *p = strdup(path);
+	if (!p)
+		return TRAIN_ENOMEM;
+	for (char *q = p + 1; *q; q++)
+		if (*q == '/') {
+			*q = 0;
+			if (mkdir(p, 0777) && errno != EEXIST) {
+				free(p);
+				return -errno;
+			}
+			*q = '/';
+		}
+	int rc = mkdir(p, 0777) && errno != EEXIST ? -errno : 0;
+	free(p);
+	return rc;
+}
+
+static int write_file_atomic(const char *path, const char *text)
+{
+	size_t n = strlen(path) + 16;
+	char *tmp = malloc(n);
+	if (!tmp)
+		return TRAIN_ENOMEM;
+	snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "wb");
+	int rc = f && fputs(text, f) >= 0 ? 0 : TRAIN_EIO;
+	if (f && fclose(f))
+		rc = TRAIN_EIO;
+	if (!rc && rename(tmp, path))
+		rc = TRAIN_EIO;
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* What decides the weights: the data and every config value that matters. */
+static train_fp run_fingerprint(const mlm *c, const int32_t *tr, size_t ntr, const int32_t *va,
+                                size_t nva)
+{
+	train_hasher *h = NULL;
+	train_fp fp = { 0, 0 };
+	if (train_hasher_create(&h))
+		return fp;
+	char buf[512];
+	snprintf(buf, sizeof buf, "mamba1 V%lld D%lld L%lld T%lld B%lld E%lld S%lld lr%.17g wd%.17g "
+	         "gas%lld wu%lld ev%lld eb%lld seed%lld mp%d",
+	         (long long)c->vocab_size, (long long)c->d_model, (long long)c->n_layers,
+	         (long long)c->max_length, (long long)c->batch, (long long)c->epochs,
+	         (long long)c->max_steps, c->lr, c->wd, (long long)c->gas, (long long)c->warmup,
+	         (long long)c->eval_steps, (long long)c->eval_batches, (long long)c->seed, c->mixed);
+	train_hasher_str(h, buf);
+	train_hasher_u64(h, ntr);
+	train_hasher_update(h, tr, ntr * sizeof *tr);
+	train_hasher_u64(h, nva);
+	train_hasher_update(h, va, nva * sizeof *va);
+	fp = train_hasher_digest(h);
+	train_hasher_destroy(h);
+	return fp;
+}
+
+static int log_point(json_t *log, const char *key, int64_t step, double loss)
+{
+	json_t *a = json_object_get(log, key);
+	return json_array_append_new(a, json_pack("[I, f]", (json_int_t)step, loss));
+}
+
+static int mlm_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+{
+	(void)in;
+	mlm *c = self;
+	run R = { .c = c, .ctx = ctx, .best_loss = INFINITY };
+	int32_t *text = NULL, *vtext = NULL, *tok = NULL, *ids = NULL, *tg = NULL;
+	size_t ntext = 0, nvtext = 0;
+	char *tpath = NULL, *vpath = NULL, *logpath = NULL;
+	int rc = TRAIN_OK;
+	char msg[256];
+
+	if (!c->train_file) {
+		rc = train_fail(ctx, "no train_file: MambaLM trains on a text file");
+		goto out;
+	}
+	tpath = train_ctx_resolve(ctx, c->train_file);
+	vpath = c->valid_file ? train_ctx_resolve(ctx, c->valid_file) : NULL;
+	if (!tpath || (c->valid_file && !vpath)) {
+		rc = train_fail(ctx, "cannot resolve the data files");
+		goto out;
+	}
+	if ((rc = read_text(tpath, &text, &ntext, ctx)))
+		goto out;
+	if (vpath && (rc = read_text(vpath, &vtext, &nvtext, ctx)))
+		goto out;
+	if ((rc = build_vocab(c, text, ntext, ctx)))
+		goto out;
+	/* tokens: train part, then validation part */
+	size_t ntr = ntext, nva = nvtext;
+	if (!vpath) {
+		nva = (size_t)((double)ntext * c->valid_split);
+		ntr = ntext - nva;
+	}
+	tok = malloc((ntr + nva + 1) * sizeof *tok);
+	if (!tok) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ntext; i++)
+		tok[i] = char_id(c->vocab, c->nvocab, text[i]);
+	for (size_t i = 0; i < nvtext; i++)
+		tok[ntext + i] = char_id(c->vocab, c->nvocab, vtext[i]);
+	const int32_t *tr = tok, *va = tok + ntr;
+	int T = (int)c->max_length, B = (int)c->batch;
+	if (ntr < (size_t)T + 2) {
+		rc = train_fail(ctx, "%s: %zu training characters, fewer than max_length + 2 = %d",
+		                c->train_file, ntr, T + 2);
+		goto out;
+	}
+	/* the kernels: threads and precision for this run */
+	int threads = c->threads ? (int)c->threads : train_ctx_threads(ctx);
+	if ((rc = train_kernels_init(threads, c->mixed ? TRAIN_PRECISION_AUTO : TRAIN_PRECISION_FP32)))
+		goto out;
+	mamba_dims d;
+	if ((rc = mamba_dims_make(c->nvocab, (int)c->d_model, (int)c->n_layers, &d)) ||
+	    (rc = mamba_model_create(&d, 1, &R.m)))
+		goto out;
+	R.m->threads = threads;
+	R.mom = calloc(R.m->n_params, sizeof(float));
+	R.vel = calloc(R.m->n_params, sizeof(float));
+	R.best = calloc(R.m->n_params, sizeof(float));
+	ids = malloc((size_t)B * T * sizeof *ids);
+	tg = malloc((size_t)B * T * sizeof *tg);
+	R.log = json_pack("{s:[], s:[]}", "train", "validation");
+	if (!R.mom || !R.vel || !R.best || !ids || !tg || !R.log) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	train_rng init_rng;
+	train_rng_seed(&init_rng, (uint64_t)c->seed);
+	mamba_model_init(R.m, &init_rng);
+	train_rng_seed(&R.rng, (uint64_t)c->seed ^ 0x9e3779b97f4a7c15ull);
+	size_t per_step = (size_t)B * T * (size_t)c->gas;
+	int64_t spe = (int64_t)((ntr - 1) / per_step);
+	if (spe < 1)
+		spe = 1;
+	R.total = c->max_steps > 0 ? c->max_steps : c->epochs * spe;
+	R.fp = run_fingerprint(c, tr, ntr, va, nva);
+	/* checkpoints */
+	char *dir = resolve_rel(ctx, c->ckpt_dir);
+	if (!dir) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	const char *node = train_ctx_node(ctx);
+	size_t pl = strlen(dir) + strlen(node) + 32;
+	R.ckpt_path = malloc(pl);
+	if (R.ckpt_path)
+		snprintf(R.ckpt_path, pl, "%s/%s.safetensors", dir, node[0] ? node : "mamba");
+	if (!R.ckpt_path) {
+		free(dir);
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	if (c->resume) {
+		int r = load_checkpoint(&R);
+		if (r < 0) {
+			free(dir);
+			rc = r;
+			goto out;
+		}
+		if (r > 0)
+			train_log(ctx, TRAIN_LOG_INFO, "resuming from %s at step %lld of %lld", R.ckpt_path,
+			          (long long)R.step, (long long)R.total);
+	}
+	if (c->save_steps > 0 && R.step < R.total && (rc = make_dirs(dir))) {
+		rc = train_fail(ctx, "cannot make %s: %s", dir, strerror(-rc));
+		free(dir);
+		goto out;
+	}
+	free(dir);
+	train_kernels_weights_register(R.m->params, R.m->n_params);
+	train_kernels_weights_changed(R.m->params);
+	train_log(ctx, TRAIN_LOG_INFO, "%zu parameters, %d tokens, %zu training and %zu validation "
+	          "characters, %lld steps of %zu tokens", R.m->n_params, c->nvocab, ntr, nva,
+	          (long long)R.total, per_step);
+	train_adamw_cfg acfg = train_adamw_defaults();
+	acfg.weight_decay = (float)c->wd;
+	double t0 = now_s(), tlog = t0, train_secs = 0;
+	int64_t tokens_done = 0, step0 = R.step;
+	int tty = isatty(2);
+	while (R.step < R.total) {
+		if (train_ctx_canceled(ctx) || (c->stop_at && R.step == c->stop_at)) {
+			rc = TRAIN_ECANCELED;
+			goto out;
+		}
+		double ts = now_s();
+		float lr = train_lr_at(TRAIN_SCHED_COSINE, (float)c->lr, (float)c->lr * 0.1f, R.step,
+		                       c->warmup, R.total);
+		memset(R.m->grads, 0, R.m->n_params * sizeof(float));
+		double lsum = 0;
+		for (int64_t k = 0; k < c->gas; k++) {
+			for (int b = 0; b < B; b++) {
+				size_t s = (size_t)train_rng_below(&R.rng, ntr - (size_t)T - 1);
+				memcpy(ids + (size_t)b * T, tr + s, (size_t)T * sizeof *ids);
+				memcpy(tg + (size_t)b * T, tr + s + 1, (size_t)T * sizeof *tg);
+			}
+			float loss;
+			if ((rc = mamba_forward(R.m, ids, tg, B, T, &loss)) ||
+			    (rc = mamba_backward(R.m, ids, tg, B, T, 1.0f / (float)c->gas)))
+				goto out;
+			lsum += loss;
+		}
+		double loss = lsum / (double)c->gas;
+		if (!isfinite(loss)) {
+			rc = train_fail(ctx, "the loss is not finite at step %lld: lower learning_rate",
+			                (long long)R.step);
+			goto out;
+		}
+		train_clip_grad_norm(R.m->grads, R.m->n_params, 1.0f);
+		train_adamw_step(&acfg, R.m->params, R.m->grads, R.mom, R.vel, R.m->n_params, lr,
+		                 R.step + 1);
+		train_kernels_weights_changed(R.m->params);
+		R.step++;
+		tokens_done += (int64_t)per_step;
+		train_secs += now_s() - ts;
+		log_point(R.log, "train", R.step, loss);
+		int stop_time = c->max_seconds > 0 && now_s() - t0 >= c->max_seconds;
+		if (stop_time)
+			R.total = R.step;
+		if ((c->eval_steps && R.step % c->eval_steps == 0) || R.step == R.total) {
+			double vl;
+			if ((rc = eval_loss(&R, va, nva, ids, tg, &vl)))
+				goto out;
+			if (isfinite(vl)) {
+				log_point(R.log, "validation", R.step, vl);
+				if (vl < R.best_loss) {
+					R.best_loss = vl;
+					R.best_step = R.step;
+					memcpy(R.best, R.m->params, R.m->n_params * sizeof(float));
+				}
+			}
+			double tps = train_secs > 0 ? tokens_done / train_secs : 0;
+			double eta = tps > 0 ? (double)(R.total - R.step) * per_step / tps : 0;
+			train_log(ctx, TRAIN_LOG_INFO, "step %lld/%lld: loss %.4f, validation %.4f, %.0f "
+			          "tokens/s, ETA %.0fs", (long long)R.step, (long long)R.total, loss, vl,
+			          tps, eta);
+		}
+		if (tty && now_s() - tlog > 0.5) {
+			double tps = train_secs > 0 ? tokens_done / train_secs : 0;
+			double eta = tps > 0 ? (double)(R.total - R.step) * per_step / tps : 0;
+			int w = (int)(30 * R.step / (R.total ? R.total : 1));
+			fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld loss %.3f %.0f tok/s ETA %.0fs ", node,
+			        w, "==============================", 30 - w, "", (long long)R.step,
+			        (long long)R.total, loss, tps, eta);
+			tlog = now_s();
+		}
+		train_progress(ctx, (uint64_t)R.step, (uint64_t)R.total);
+		if (c->save_steps && R.step % c->save_steps == 0 && R.step < R.total &&
+		    (rc = save_checkpoint(&R)))
+			goto out;
+	}
+	if (tty)
+		fputc('\n', stderr);
+	/* the result: the best parameters, else the last */
+	if (R.best_step > 0)
+		memcpy(R.m->params, R.best, R.m->n_params * sizeof(float));
+	json_object_set_new(R.log, "best", R.best_step > 0
+	                    ? json_pack("{s:I, s:f}", "step", (json_int_t)R.best_step, "loss", R.best_loss)
+	                    : json_null());
+	json_object_set_new(R.log, "steps", json_integer(R.total));
+	json_object_set_new(R.log, "parameters", json_integer((json_int_t)R.m->n_params));
+	json_object_set_new(R.log, "vocabulary", json_integer(c->nvocab));
+	json_object_set_new(R.log, "tokens_per_second",
+	                    json_real(train_secs > 0 ? tokens_done / train_secs : 0));
+	json_object_set_new(R.log, "resumed_at", json_integer(step0));
+	free(c->log_json);
+	c->log_json = json_dumps(R.log, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	if (!c->log_json) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	if (c->log_file) {
+		logpath = resolve_rel(ctx, c->log_file);
+		if (!logpath || write_file_atomic(logpath, c->log_json)) {
+			rc = train_fail(ctx, "cannot write %s", logpath ? logpath : c->log_file);
+			goto out;
+		}
+	}
+	/* a finished run needs its checkpoint no more */
+	unlink(R.ckpt_path);
+	if ((rc = train_values_put_bytes(out, "log", JSON_TYPE, c->log_json, strlen(c->log_json))))
+		goto out;
+	mamba_model_destroy(c->m);
+	c->m = R.m;
+	R.m = NULL;
+	(void)msg;
+out:
+	if (R.m)
+		train_kernels_weights_unregister(R.m->params);
+	else if (c->m)
+		train_kernels_weights_unregister(c->m->params);
+	mamba_model_destroy(R.m);
+	free(R.mom);
+	free(R.vel);
+	free(R.best);
+	free(R.ckpt_path);
+	json_decref(R.log);
+	free(text);
+	free(vtext);
+	free(tok);
+	free(ids);
+	free(tg);
+	free(tpath);
+	free(vpath);
+	free(logpath);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* persist / load */
+
+static char *res_path(const train_resource *res, const char *name)
+{
+	const char *d = train_resource_dir(res);
+	size_t n = strlen(d) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", d, name);
+	return p;
+}
+
+static int mlm_persist(void *self, train_resource *res)
+{
+	mlm *c = self;
+	if (!c->m)
+		return TRAIN_EINVAL;
+	const mamba_model *m = c->m;
+	train_named_tensor *nt = calloc(m->n_info, sizeof *nt);
+	json_t *voc = json_array();
+	char *vs = NULL, *path = res_path(res, WEIGHTS);
+	int rc = TRAIN_ENOMEM;
+	if (!nt || !voc || !path)
+		goto out;
+	for (size_t i = 0; i < m->n_info; i++) {
+		const mamba_tensor_info *t = &m->info[i];
+		nt[i].name = t->name;
+		nt[i].t.dtype = TRAIN_F32;
+		nt[i].t.ndim = t->ndim;
+		for (int j = 0; j < 4; j++)
+			nt[i].t.shape[j] = j < t->ndim ? t->shape[j] : 1;
+		nt[i].t.data = m->params + t->offset;
+	}
+	char sv[24], sd[24], sl[24];
+	snprintf(sv, sizeof sv, "%d", m->d.V);
+	snprintf(sd, sizeof sd, "%d", m->d.D);
+	snprintf(sl, sizeof sl, "%d", m->d.n_layers);
+	const char *meta[] = { "format", MODEL_FORMAT, "version", "1", "vocab_size", sv, "d_model", sd,
+		               "n_layers", sl, "d_state", "16", "d_conv", "4", "expand", "2", NULL };
+	train_error err = { 0 };
+	if ((rc = train_safetensors_write(path, nt, m->n_info, meta, &err)))
+		goto out;
+	for (int i = 0; i < c->nvocab; i++) {
+		if (c->vocab[i] < 0) {
+			json_array_append_new(voc, json_null());
+			continue;
+		}
+		char u[5];
+		uint32_t v = (uint32_t)c->vocab[i];
+		int k = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
+		if (k == 1)
+			u[0] = (char)v;
+		else {
+			for (int j = k - 1; j > 0; j--, v >>= 6)
+				u[j] = (char)(0x80 | (v & 0x3F));
+			u[0] = (char)((k == 2 ? 0xC0 : k == 3 ? 0xE0 : 0xF0) | v);
+		}
+		json_array_append_new(voc, json_stringn(u, (size_t)k));
+	}
+	vs = json_dumps(voc, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (!vs) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	if ((rc = train_resource_write(res, "vocab.json", vs, strlen(vs))))
+		goto out;
+	if (c->log_json)
+		rc = train_resource_write(res, "loss_log.json", c->log_json, strlen(c->log_json));
+out:
+	free(nt);
+	json_decref(voc);
+	free(vs);
+	free(path);
+	return rc;
+}
+
+static int mlm_load(const train_config *cfg, const train_resource *res, train_ctx *ctx, void **self)
+{
+	mlm *c = NULL;
+	int rc = mlm_config(cfg, ctx, &c);
+	*self = NULL;
+	if (rc)
+		return rc;
+	char *path = res_path(res, WEIGHTS), *vs = NULL;
+	train_safetensors *f = NULL;
+	train_error err = { 0 };
+	char msg[1024];
+	json_t *voc = NULL;
+	size_t vn;
+	if (!path) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	if ((rc = train_safetensors_open(path, &f, &err))) {
+		rc = train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
+		goto out;
+	}
+	const char *fmt = train_safetensors_meta(f, "format");
+	const char *sv = train_safetensors_meta(f, "vocab_size"), *sd = train_safetensors_meta(f, "d_model");
+	const char *sl = train_safetensors_meta(f, "n_layers");
+	mamba_dims d;
+	if (!fmt || strcmp(fmt, MODEL_FORMAT) || !sv || !sd || !sl ||
+	    mamba_dims_make(atoi(sv), atoi(sd), atoi(sl), &d)) {
+		rc = train_fail(ctx, "%s: not a MambaLM model (version 1)", WEIGHTS);
+		goto out;
+	}
+	if ((rc = mamba_model_create(&d, 0, &c->m)))
+		goto out;
+	for (size_t i = 0; i < c->m->n_info; i++) {
+		const mamba_tensor_info *t = &c->m->info[i];
+		train_tensor tt;
+		if (train_safetensors_get(f, t->name, &tt) || tt.dtype != TRAIN_F32 ||
+		    train_tensor_numel(&tt) != t->numel) {
+			rc = train_fail(ctx, "%s: %s missing or of another shape", WEIGHTS, t->name);
+			goto out;
+		}
+		memcpy(c->m->params + t->offset, tt.data, t->numel * sizeof(float));
+	}
+	if ((rc = train_resource_read(res, "vocab.json", (void **)&vs, &vn)))
+		goto out;
+	voc = json_loads(vs, 0, NULL);
+	if (!json_is_array(voc) || (int)json_array_size(voc) != d.V) {
+		rc = train_fail(ctx, "vocab.json: not a list of %d characters", d.V);
+		goto out;
+	}
+	c->nvocab = d.V;
+	c->vocab = malloc((size_t)d.V * sizeof *c->vocab);
+	if (!c->vocab) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < d.V; i++) {
+		json_t *e = json_array_get(voc, (size_t)i);
+		const unsigned char *s = (const unsigned char *)json_string_value(e);
+		if (i == 0 ? !json_is_null(e) : !s || !s[0]) {
+			rc = train_fail(ctx, "vocab.json: entry %d is not a character", i);
+			goto out;
+		}
+		if (i == 0) {
+			c->vocab[0] = -1;
+			continue;
+		}
+		unsigned ch = s[0];
+		int k = ch < 0x80 ? 1 : ch < 0xE0 ? 2 : ch < 0xF0 ? 3 : 4;
+		uint32_t v = k == 1 ? ch : k == 2 ? ch & 0x1F : k == 3 ? ch & 0x0F : ch & 0x07;
+		for (int j = 1; j < k && s[j]; j++)
+			v = v << 6 | (s[j] & 0x3F);
+		c->vocab[i] = (int32_t)v;
+		if (i > 1 && c->vocab[i] <= c->vocab[i - 1]) {
+			rc = train_fail(ctx, "vocab.json: characters out of order at entry %d", i);
+			goto out;
+		}
+	}
+	char *lj = NULL;
+	size_t ln;
+	if (train_resource_read(res, "loss_log.json", (void **)&lj, &ln) == TRAIN_OK)
+		c->log_json = lj;
+out:
+	train_safetensors_close(f);
+	json_decref(voc);
+	free(vs);
+	free(path);
+	if (rc) {
+		mlm_free(c);
+		return rc;
+	}
+	*self = c;
+	return TRAIN_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* generation */
+
+/* A process input: "" or absent means the config's value. */
+static const char *in_text(const train_values *in, const char *name, char *buf, size_t n)
+{
+	const train_value *v = train_values_get(in, name);
+	if (!v || train_value_size(v) == 0)
+		return NULL;
+	size_t k = train_value_size(v) < n - 1 ? train_value_size(v) : n - 1;
+	memcpy(buf, train_value_data(v), k);
+	buf[k] = 0;
+	return buf;
+}
+
+static int put_utf8(char **out, size_t *len, size_t *cap, int32_t cp)
+{
+	if (*len + 5 > *cap) {
+		size_t nc = (*cap + 5) * 2;
+		char *nb = realloc(*out, nc);
+		if (!nb)
+			return TRAIN_ENOMEM;
+		*out = nb;
+		*cap = nc;
+	}
+	uint32_t v = (uint32_t)cp;
+	char *o = *out + *len;
+	int k = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
+	if (k == 1)
+		o[0] = (char)v;
+	else {
+		for (int j = k - 1; j > 0; j--, v >>= 6)
+			o[j] = (char)(0x80 | (v & 0x3F));
+		o[0] = (char)((k == 2 ? 0xC0 : k == 3 ? 0xE0 : 0xF0) | v);
+	}
+	*len += (size_t)k;
+	return TRAIN_OK;
+}
+
+/* Sample an id from logits (V) with temperature and top-k. */
+static int32_t sample(float *logits, int V, double temp, int top_k, float *work, train_rng *r)
+{
+	logits[0] = -INFINITY; /* never the unknown character */
+	int best = 1;
+	for (int i = 1; i < V; i++)
+		if (logits[i] > logits[best])
+			best = i;
+	if (temp <= 0)
+		return best;
+	float cut = -INFINITY;
+	if (top_k > 0 && top_k < V - 1) {
+		memcpy(work, logits, (size_t)V * sizeof *work);
+		/* the k-th largest by partial selection */
+		for (int k = 0; k < top_k; k++) {
+			int m = k;
+			for (int i = k + 1; i < V; i++)
+				if (work[i] > work[m])
+					m = i;
+			float t = work[k];
+			work[k] = work[m];
+			work[m] = t;
+		}
+		cut = work[top_k - 1];
+	}
+	double sum = 0;
+	for (int i = 0; i < V; i++) {
+		work[i] = logits[i] >= cut && i > 0 ? (float)exp((logits[i] - logits[best]) / temp) : 0.0f;
+		sum += work[i];
+	}
+	double u = train_rng_uniform(r) * sum, acc = 0;
+	for (int i = 1; i < V; i++) {
+		acc += work[i];
+		if (u < acc && work[i] > 0)
+			return i;
+	}
+	return best;
+}
+
+static int mlm_process(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+{
+	mlm *c = self;
+	if (!c->m)
+		return train_fail(ctx, "the model is not trained");
+	char buf[64], *end;
+	const char *s;
+	double temp = c->temperature;
+	int64_t top_k = c->top_k, seed = c->seed, max_new = c->max_new;
+	if ((s = in_text(in, "temperature", buf, sizeof buf)) &&
+	    (temp = strtod(s, &end), *end || !(temp >= 0 && temp < 1e6)))
+		return train_fail(ctx, "temperature: '%s' is not a number >= 0", s);
+	if ((s = in_text(in, "top_k", buf, sizeof buf)) &&
+	    (top_k = strtoll(s, &end, 10), *end || top_k < 0))
+		return train_fail(ctx, "top_k: '%s' is not a count >= 0", s);
+	if ((s = in_text(in, "seed", buf, sizeof buf)) && (seed = strtoll(s, &end, 10), *end))
+		return train_fail(ctx, "seed: '%s' is not an integer", s);
+	if ((s = in_text(in, "max_new_tokens", buf, sizeof buf)) &&
+	    (max_new = strtoll(s, &end, 10), *end || max_new < 0 || max_new > 100000000))
+		return train_fail(ctx, "max_new_tokens: '%s' is not a count >= 0", s);
+	const train_value *pv = train_values_get(in, "prompt");
+	const unsigned char *p = pv ? train_value_data(pv) : NULL;
+	size_t pn = pv ? train_value_size(pv) : 0;
+	mamba_state st;
+	int rc = mamba_state_create(c->m, &st);
+	if (rc)
+		return rc;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	float *work = malloc((size_t)c->m->d.V * sizeof *work);
+	train_rng r;
+	train_rng_seed(&r, (uint64_t)seed);
+	int32_t last = char_id(c->vocab, c->nvocab, '\n');
+	if (!work)
+		rc = TRAIN_ENOMEM;
+	/* the prompt, character by character (a bad UTF-8 byte counts as unknown) */
+	for (size_t i = 0; i < pn && !rc;) {
+		unsigned ch = p[i];
+		int k = ch < 0x80 ? 1 : ch < 0xE0 ? 2 : ch < 0xF0 ? 3 : 4;
+		if (i + (size_t)k > pn)
+			k = 1;
+		uint32_t v = k == 1 ? ch : k == 2 ? ch & 0x1F : k == 3 ? ch & 0x0F : ch & 0x07;
+		for (int j = 1; j < k; j++)
+			v = v << 6 | (p[i + j] & 0x3F);
+		i += (size_t)k;
+		if ((rc = put_utf8(&text, &len, &cap, (int32_t)v)))
+			break;
+		last = char_id(c->vocab, c->nvocab, (int32_t)v);
+		rc = mamba_step(c->m, &st, last);
+	}
+	if (!pn && !rc) /* no prompt: start from a line end (or id 1) */
+		rc = mamba_step(c->m, &st, last > 0 ? last : 1);
+	for (int64_t t = 0; t < max_new && !rc; t++) {
+		int32_t id = sample(st.logits, c->m->d.V, temp, (int)top_k, work, &r);
+		if ((rc = put_utf8(&text, &len, &cap, c->vocab[id])))
+			break;
+		if (t + 1 < max_new)
+			rc = mamba_step(c->m, &st, id);
+		if (!rc && train_ctx_canceled(ctx))
+			rc = TRAIN_ECANCELED;
+	}
+	if (!rc)
+		rc = train_values_put_bytes(out, "text", TEXT_TYPE, text ? text : "", len);
+	free(text);
+	free(work);
+	mamba_state_free(&st);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static const train_component_class mamba_lm = {
+	.struct_size = sizeof(train_component_class),
+	.name = "MambaLM",
+	.version = "1",
+	.doc = "a Mamba language model over characters, trained from scratch (issue 7)",
+	.inputs = NULL,
+	.outputs = outputs,
+	.process_inputs = proc_in,
+	.process_outputs = proc_out,
+	.params = params,
+	.create = mlm_create,
+	.train = mlm_train,
+	.process = mlm_process,
+	.persist = mlm_persist,
+	.load = mlm_load,
+	.destroy = mlm_destroy,
+};
+
+static const train_component_class *const classes[] = { &mamba_lm, NULL };
+TRAIN_PLUGIN_DEFINE("mamba", "1.0.0", "MIT", "Mamba language models trained from scratch", classes);

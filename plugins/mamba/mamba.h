@@ -1,0 +1,197 @@
+/*
+ * plugins/mamba/mamba.h - the Mamba language model (Gu & Dao, 2023) of the
+ * "mamba" plugin (issue 7): the selective scan (scan.c), the model with its
+ * forward and backward passes and the recurrent step for sampling
+ * (model.c), and the MambaLM component (mamba.c).
+ *
+ * Legend: B batch, T time, D d_model, Di = 2*D (expand 2), NS d_state (16),
+ * R dt_rank = ceil(D/16), K d_conv (4), V vocabulary, Nt = B*T rows.
+ *
+ * Threads: every function works on its own arrays; the scan splits its
+ * work over `threads` POSIX threads by blocks of 16 channels, and the
+ * results do not depend on the thread count (each block's sums are made in
+ * one order by one thread).
+ */
+#ifndef MAMBA_H
+#define MAMBA_H
+
+#include <train/kernels.h>
+#include <train/nn.h>
+#include <train/optim.h>
+#include <train/tensor.h>
+
+#define MAMBA_NS 16    /* d_state */
+#define MAMBA_W 16     /* channels per scan block (one AVX-512 register) */
+#define MAMBA_L 16     /* time steps per checkpointed chunk of the scan */
+#define MAMBA_K 4      /* d_conv */
+#define MAMBA_MAX_LAYERS 256
+
+/* ---- the selective scan -------------------------------------------------- */
+
+/*
+ * Per batch row b and channel d, with the state s (NS) starting at 0:
+ *   s_t = exp(delta_t A_d) * s_t-1 + delta_t x_t B_t;   y_t = C_t . s_t + Dp_d x_t
+ * x, delta, y: (B, T, Di); A (Di, NS) (already -exp(A_log)); Bm, Cm: rows of
+ * NS floats at row stride ldbc ((B, T, ldbc)); Dp (Di).  hs (B, nch, Di, NS),
+ * nch = ceil(T / MAMBA_L), receives the state at the start of every chunk
+ * (NULL: not kept); backward recomputes each chunk's states from it.
+ * Di must be a multiple of MAMBA_W.
+ */
+typedef struct mamba_scan {
+	int B, T, Di, ldbc, threads;
+	const float *x, *delta, *A, *Bm, *Cm, *Dp;
+} mamba_scan;
+
+size_t mamba_scan_hs_floats(int B, int T, int Di);
+int mamba_scan_forward(const mamba_scan *s, float *y, float *hs);
+/*
+ * Gradients, added (+=) into dx, ddelta (B, T, Di), dA (Di, NS), dDp (Di),
+ * dBm, dCm (rows of NS at stride ldbc).  dy (B, T, Di); hs from forward.
+ * Scratch: (Di/MAMBA_W) * B*T * 2*NS floats, malloc'd for the call.
+ */
+int mamba_scan_backward(const mamba_scan *s, const float *dy, const float *hs, float *dx,
+                        float *ddelta, float *dA, float *dDp, float *dBm, float *dCm);
+
+/* exp in plain arithmetic (so that loops vectorize): Cephes' expf
+ * polynomial after reduction by ln 2; relative error below 3e-7; the
+ * argument is clamped to [-87, 88]. */
+static inline float mamba_fexp(float x)
+{
+	x = x < -87.0f ? -87.0f : x;
+	x = x > 88.0f ? 88.0f : x;
+	float t = x * 1.44269504088896341f;
+	/* round to nearest with the 1.5*2^23 trick (|t| < 2^22) */
+	float k = (t + 12582912.0f) - 12582912.0f;
+	float r = x - k * 0.693359375f;
+	r = r - k * -2.12194440e-4f;
+	float p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	union { int32_t i; float f; } u = { .i = ((int32_t)k + 127) << 23 };
+	return p * u.f;
+}
+
+/* log(1 + y) for y in [0, 1], in plain arithmetic: Cephes' logf polynomial
+ * on the mantissa of 1 + y; absolute error below 1e-7. */
+static inline float mamba_flog1p(float y)
+{
+	float z = 1.0f + y;
+	union { float f; int32_t i; } u = { .f = z };
+	int32_t e = ((u.i >> 23) & 0xff) - 127;
+	u.i = (u.i & 0x007fffff) | 0x3f800000; /* m in [1, 2) */
+	float m = u.f, fe = (float)e;
+	/* m in [sqrt(1/2), sqrt(2)) */
+	int big = m > 1.41421356f;
+	m = big ? m * 0.5f : m;
+	fe = big ? fe + 1.0f : fe;
+	float x = m - 1.0f, x2 = x * x;
+	float p = 7.0376836292e-2f;
+	p = p * x - 1.1514610310e-1f;
+	p = p * x + 1.1676998740e-1f;
+	p = p * x - 1.2420140846e-1f;
+	p = p * x + 1.4249322787e-1f;
+	p = p * x - 1.6668057665e-1f;
+	p = p * x + 2.0000714765e-1f;
+	p = p * x - 2.4999993993e-1f;
+	p = p * x + 3.3333331174e-1f;
+	float r = x * x2 * p - 0.5f * x2 + x;
+	r = fe * -2.12194440e-4f + r;
+	r = r + fe * 0.693359375f;
+	/* 1 + y rounds y away when y is tiny: log1p(y) = y there */
+	return y < 1e-4f ? y - 0.5f * y * y : r;
+}
+
+/* softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
+static inline float mamba_softplus(float x)
+{
+	float ax = x < 0 ? -x : x;
+	return (x > 0 ? x : 0.0f) + mamba_flog1p(mamba_fexp(-ax));
+}
+
+/* Run fn(arg, i) for i < n on up to `threads` threads (the caller's is one). */
+int mamba_parallel(int threads, int n, void (*fn)(void *arg, int i), void *arg);
+
+/* ---- the model --------------------------------------------------------- */
+
+typedef struct mamba_dims {
+	int V, D, n_layers, Di, NS, R, K;
+} mamba_dims;
+
+/* Views of one layer's tensors in a flat array (params or grads). */
+typedef struct mamba_layer_w {
+	float *norm;     /* (D) */
+	float *in_proj;  /* (2Di, D): x rows, then z rows */
+	float *conv_w;   /* (Di, 1, K) */
+	float *conv_b;   /* (Di) */
+	float *x_proj;   /* (R + 2NS, Di) */
+	float *dt_w;     /* (Di, R) */
+	float *dt_b;     /* (Di) */
+	float *A_log;    /* (Di, NS) */
+	float *Dp;       /* (Di) */
+	float *out_proj; /* (D, Di) */
+} mamba_layer_w;
+
+typedef struct mamba_weights {
+	float *emb;      /* (V, D), also the output head */
+	mamba_layer_w *layer; /* n_layers */
+	float *norm_f;   /* (D) */
+} mamba_weights;
+
+/* One named tensor of the flat layout: HF's MambaForCausalLM names. */
+typedef struct mamba_tensor_info {
+	char name[64];
+	int ndim;
+	int64_t shape[3];
+	size_t offset, numel;
+} mamba_tensor_info;
+
+typedef struct mamba_model {
+	mamba_dims d;
+	size_t n_params;
+	float *params, *grads;      /* n_params each (grads NULL until asked) */
+	mamba_weights w, g;         /* views */
+	mamba_tensor_info *info;    /* n_info */
+	size_t n_info;
+	int threads;
+	/* activations of the last forward (for backward), sized for B, T */
+	int ab, at;
+	float *acts;
+	size_t acts_floats;
+} mamba_model;
+
+/* dims from d_model, layers, vocabulary; EINVAL unless D % 8 == 0 etc. */
+int mamba_dims_make(int V, int D, int n_layers, mamba_dims *out);
+int mamba_model_create(const mamba_dims *d, int with_grads, mamba_model **out);
+void mamba_model_destroy(mamba_model *m);
+/* Mamba's initialisation (mamba_ssm / HF) from `rng`. */
+void mamba_model_init(mamba_model *m, train_rng *rng);
+/*
+ * Forward over ids (B, T) -> mean cross-entropy against targets (B, T) in
+ * *loss (targets NULL: logits only, in m's activations).  Keeps what
+ * backward needs.
+ */
+int mamba_forward(mamba_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                  float *loss);
+/* Gradients of scale * loss into m->grads (+=), after mamba_forward with targets. */
+int mamba_backward(mamba_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                   float scale);
+/* The logits (B*T, V) of the last forward. */
+const float *mamba_logits(const mamba_model *m);
+
+/* The recurrent form: state for one sequence, O(1) work per token. */
+typedef struct mamba_state {
+	float *conv;   /* (n_layers, K-1, Di) last conv inputs */
+	float *ssm;    /* (n_layers, Di, NS) */
+	float *buf;    /* scratch */
+	float *logits; /* (V) after mamba_step */
+} mamba_state;
+int mamba_state_create(const mamba_model *m, mamba_state *st);
+void mamba_state_free(mamba_state *st);
+/* Feed one token; st->logits gets the next token's logits. */
+int mamba_step(const mamba_model *m, mamba_state *st, int32_t token);
+
+#endif
