@@ -2,9 +2,11 @@
 """Convert CLINC150 (data_full.json) into a Rasa 3.x project for the
 import benchmark: OUT/data/nlu.yml and OUT/domain.yml.
 
-  python3 bench/clinc_to_rasa.py [DATA_FULL_JSON] OUT
+  python3 bench/clinc_to_rasa.py [--splits S1,S2,...] [DATA_FULL_JSON] OUT
 
-Every split is used (train, val, test and the out-of-scope oos_train,
+--splits picks the splits (the accuracy benchmark, bench/clinc_bench.sh,
+makes a project of "train" and a test set of "test"); by default every
+split is used (train, val, test and the out-of-scope oos_train,
 oos_val, oos_test: 23,700 examples over 150 intents plus "oos"), grouped
 by intent in order of first appearance, each intent's examples in file
 order, as a block string of "- text" lines, which is how Rasa writes NLU
@@ -29,6 +31,13 @@ def quote(s):
 
 
 def main(argv):
+    splits = SPLITS
+    if len(argv) >= 3 and argv[1] == "--splits":
+        splits = tuple(argv[2].split(","))
+        bad = [x for x in splits if x not in SPLITS]
+        if bad:
+            sys.exit(f"--splits: unknown split {bad[0]!r}; known: {', '.join(SPLITS)}")
+        argv = argv[:1] + argv[3:]
     if len(argv) == 2:
         src, out = "../shared/data/clinc150/data_full.json", argv[1]
     elif len(argv) == 3:
@@ -39,7 +48,7 @@ def main(argv):
         data = json.load(f)
     by_intent = {}
     n = 0
-    for split in SPLITS:
+    for split in splits:
         for text, intent in data[split]:
             if "\n" in text or "\r" in text:
                 sys.exit(f"{src}: a {split} example spans lines: {text!r}")
