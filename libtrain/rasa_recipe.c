@@ -19,6 +19,7 @@ typedef enum role {
 	R_CLASSIFIER,  /* features -> report; process: features -> parse */
 	R_PARSE_TRAIN, /* nlu -> (trained); process: parse -> parse */
 	R_PARSE_ONLY,  /* nothing to train; process: parse -> parse */
+	R_SELECTOR,    /* features + nlu -> report; process: features + parse -> parse */
 	R_POLICY,      /* domain + stories -> policy; process: conversation -> conversation */
 } role;
 
@@ -36,6 +37,7 @@ static const known pipeline_known[] = {
 	{ "DIETClassifier", R_CLASSIFIER },
 	{ "EntitySynonymMapper", R_PARSE_TRAIN },
 	{ "FallbackClassifier", R_PARSE_ONLY },
+	{ "ResponseSelector", R_SELECTOR },
 	{ NULL, R_TOKENIZER },
 };
 
@@ -48,8 +50,9 @@ static const known policy_known[] = {
 };
 
 /* Rasa 3's default config (rasa/shared/importers/default_config.yml),
- * without the components libtrain does not have (ResponseSelector,
- * UnexpecTEDIntentPolicy). */
+ * without the components libtrain does not have (UnexpecTEDIntentPolicy)
+ * and without ResponseSelector (Rasa's default has it; here it would fail
+ * a project without retrieval intents: name it in config.yml). */
 static const char default_config[] =
 	"pipeline:\n"
 	"- name: WhitespaceTokenizer\n"
@@ -293,6 +296,7 @@ static int check_order(const comp *c, size_t n, const train_config *list, const 
 			break;
 		case R_PARSE_TRAIN:
 		case R_PARSE_ONLY:
+		case R_SELECTOR:
 			if (!cls)
 				return set_at(err, TRAIN_ECONFIG, at, path, "'%s' works on a classifier's "
 				              "predictions: put it after DIETClassifier", c[i].name);
@@ -354,6 +358,10 @@ static int emit(train_buf *b, train_rasa_part part, const comp *pl, size_t npl, 
 			rc = train_buf_printf(b, "    %s: {component: %s, needs: {nlu: nlu}, config: %s}\n",
 			                      c->node, c->name, c->flow);
 			break;
+		case R_SELECTOR:
+			rc = train_buf_printf(b, "    %s: {component: %s, needs: {features: %s, nlu: nlu}, "
+			                      "config: %s}\n", c->node, c->name, feat, c->flow);
+			break;
 		case R_PARSE_ONLY:
 		case R_POLICY: break;
 		}
@@ -376,11 +384,18 @@ static int emit(train_buf *b, train_rasa_part part, const comp *pl, size_t npl, 
 	if (!rc)
 		rc = train_buf_str(b, "]\n  nodes:\n");
 	const char *prev = NULL;
+	feat = NULL;
 	for (size_t i = 0; nlu && i < npl && !rc; i++) {
 		const comp *c = &pl[i];
 		const char *key = c->r == R_TOKENIZER ? "text" :
 		                  c->r == R_PARSE_TRAIN || c->r == R_PARSE_ONLY ? "parse" : "features";
-		if (c->r == R_PARSE_ONLY)
+		if (c->r == R_TOKENIZER || c->r == R_FEATURIZER || c->r == R_FEAT_NLU)
+			feat = c->node;
+		if (c->r == R_SELECTOR)
+			rc = train_buf_printf(b, "    %s: {component: %s, resource: %s, needs: {features: %s, "
+			                      "parse: %s}, config: %s}\n", c->node, c->name, c->node, feat,
+			                      prev, c->flow);
+		else if (c->r == R_PARSE_ONLY)
 			rc = train_buf_printf(b, "    %s: {component: %s, needs: {%s: %s}, config: %s}\n",
 			                      c->node, c->name, key, prev, c->flow);
 		else

@@ -15,13 +15,16 @@ if [ ! -d "$S/rasa-examples" ]; then
 fi
 B="$top_builddir/plugins"
 P="$B/rasa/.libs:$B/tokenizers/.libs:$B/featurizers/.libs:$B/nlu/.libs:$B/policy/.libs"
-# Known gaps, reported but not failed (TRAIN_RASA_STRICT=1 fails them):
-# moodbot: 1 of 68 examples ("good afternoon", goodbye) goes to greet with
-# this small DIET; formbot: the test story "unhappy path" (chitchat inside
-# the form) mispredicts one action; responseselectorbot (75 of 76) and
-# financial-demo (577 of 578) each miss one training example in the plain
-# build.  Each is a gap of issue 6's "100 % on its own data", open.
-KNOWN=" moodbot:nlu formbot:core responseselectorbot:nlu financial-demo:nlu "
+# Own-data NLU accuracy: 100 % except for examples whose text the data
+# itself gives two intents (moodbot and responseselectorbot have "good
+# afternoon" under greet and under goodbye, financial-demo "what places
+# have I spent money?" under check_balance and search_transactions): one
+# of each pair is necessarily wrong.  `train data validate` names them; the
+# test allows a miss only on such a text, at most one per text.
+# Known gap, reported but not failed (TRAIN_RASA_STRICT=1 fails it):
+# formbot: the test story "unhappy path" (chitchat inside the form)
+# mispredicts one action.
+KNOWN=" formbot:core "
 has() { # has DESCRIPTION REGEX FILE [KEY]
 	if grep -Eq -- "$2" "$3"; then
 		ok "$1"
@@ -29,6 +32,28 @@ has() { # has DESCRIPTION REGEX FILE [KEY]
 		echo "known gap: $1:"; sed 's/^/  | /' "$3"
 	else
 		fail "$1: no /$2/ in:"; sed 's/^/  | /' "$3" >&2
+	fi
+}
+# nlu_own_data BOT TEST_OUTPUT ERRORS_JSON: every example right but those
+# whose text is under two intents (from `train data validate`).
+nlu_own_data() {
+	local conflicts missed n_conf n_miss bad=""
+	conflicts=$(cd "$WORK/$1" && "$TRAIN" data validate 2>&1 |
+		sed -n "s/.*warning: example '\(.*\)' is under intent '.*' here and under .*/\1/p" | sort -u)
+	missed=$(sed -n 's/^ *"text": "\(.*\)",$/\1/p' "$3" 2>/dev/null | sort)
+	n_conf=$(printf '%s' "$conflicts" | grep -c . || true)
+	n_miss=$(printf '%s' "$missed" | grep -c . || true)
+	while IFS= read -r t; do
+		[ -n "$t" ] || continue
+		printf '%s\n' "$conflicts" | grep -Fxq -- "$t" || bad="$bad '$t'"
+	done <<<"$missed"
+	if grep -Eq '^intent accuracy: 100.00 %' "$2"; then
+		ok "$1: 100 % on its own NLU data"
+	elif [ -z "$bad" ] && [ "$n_miss" -le "$n_conf" ] && [ "$(printf '%s\n' "$missed" | uniq -d)" = "" ]; then
+		ok "$1: every NLU example right but $n_miss of the $n_conf the data gives two intents"
+	else
+		fail "$1: NLU examples missed that the data does not give two intents:$bad ($n_miss missed, $n_conf conflicting):"
+		sed 's/^/  | /' "$2" >&2
 	fi
 }
 config() {
@@ -49,6 +74,17 @@ pipeline:
     number_of_transformer_layers: 1
     random_seed: 1
   - name: EntitySynonymMapper
+YML
+	# a bot with retrieval intents ("intent: chitchat/ask_name") gets a
+	# ResponseSelector, as its own config.yml has
+	if grep -Eq '^- intent: [^ ]+/' "$1"/data/*.yml 2>/dev/null; then
+		cat <<'YML'
+  - name: ResponseSelector
+    epochs: 100
+    random_seed: 1
+YML
+	fi
+	cat <<'YML'
 policies:
   - name: MemoizationPolicy
   - name: RulePolicy
@@ -66,15 +102,19 @@ for d in ${TRAIN_RASA_BOTS:-"$S"/rasa-examples/*/ "$S"/financial-demo/}; do
 	mkdir -p "$WORK/$bot"
 	cp -r "$d/domain.yml" "$d/data" "$WORK/$bot/"
 	[ -d "$d/tests" ] && cp -r "$d/tests" "$WORK/$bot/"
-	config >"$WORK/$bot/config.yml"
+	config "$d" >"$WORK/$bot/config.yml"
 	status_is 0 "$bot: trains" sh -c "cd '$WORK/$bot' && '$TRAIN' -q --plugin-path '$P' --cache-dir '$WORK/cache' \
 		--out '$WORK/models' --fixed-model-name '$bot'"
 	M="$WORK/models/$bot.tar.gz"
 	[ -f "$M" ] || continue
 	status_is 0 "$bot: test nlu" sh -c "cd '$WORK/$bot' && '$TRAIN' test nlu '$M' --plugin-path '$P' \
 		--out '$WORK/results/$bot'"
-	has "$bot: 100 % on its own NLU data" '^intent accuracy: 100.00 %' "$WORK/out" "$bot:nlu"
+	nlu_own_data "$bot" "$WORK/out" "$WORK/results/$bot/intent_errors.json"
 	check "$bot: intent_report.json" test -s "$WORK/results/$bot/intent_report.json"
+	if grep -q ResponseSelector "$WORK/$bot/config.yml"; then
+		status_is 0 "$bot: predict" "$TRAIN" predict "$M" --plugin-path "$P" "what is your name"
+		has "$bot: the response selector picks ask_name" '"utter_action":"utter_chitchat/ask_name"' "$WORK/out"
+	fi
 	for t in "$WORK/$bot"/tests/*.yml; do
 		[ -f "$t" ] || continue
 		grep -q '^stories:' "$t" || continue
