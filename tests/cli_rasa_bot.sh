@@ -142,6 +142,14 @@ status_is 0 "train core" in_bot "$TRAIN" core --plugin-path "$P" --cache-dir "$W
 check "core: no NLU node in the run" test -z "$(status "$WORK/r7.json" DIETClassifier5)"
 status_is 0 "core model: a conversation" "$TRAIN" predict "$WORK/models/core.tar.gz" --plugin-path "$P" \
 	--conversation "$WORK/conv.json"
+# ---- finetuning through the Rasa config (issue 6) --------------------------------
+status_is 0 "--finetune a Rasa project's model" in_bot "${T[@]}" --finetune "$WORK/models/m1.tar.gz" \
+	--epoch-fraction 0.5 --fixed-model-name ft --report "$WORK/rft.json"
+has "DIET continues for half its 60 epochs" '^train: DIETClassifier5: 38 examples, .* 30 epochs, ' "$WORK/err"
+check "finetune: DIET trained" test "$(status "$WORK/rft.json" DIETClassifier5)" = trained
+status_is 0 "finetuned model: test nlu" in_bot "$TRAIN" test nlu "$WORK/models/ft.tar.gz" --plugin-path "$P" \
+	--out "$WORK/results-ft"
+has "finetuned: 100 % on its own data" '^intent accuracy: 100.00 % \(38 of 38\)$' "$WORK/out"
 status_is 0 "--config from elsewhere" "${T[@]}" --config "$WORK/bot/config.yml" --domain "$WORK/bot/domain.yml" \
 	--data "$WORK/bot/data" --dry-run
 
