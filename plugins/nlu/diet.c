@@ -91,7 +91,9 @@
 #include <string.h>
 
 #define DIET_FORMAT "libtrain.diet"
-#define DIET_VERSION 1
+/* 2: a sentence-only model has no sequence kernel (version 1 ones, which
+ * have it, still load and save as version 1) */
+#define DIET_VERSION 2
 #define DIET_WEIGHTS "diet.safetensors"
 #define DIET_META "diet.json"
 #define LN_EPS 1e-6f
@@ -350,6 +352,7 @@ struct diet_model {
 	int *hid_text, n_hid_text, *hid_label, n_hid_label;
 	int n_layers, d_model, n_heads, unidirectional, embed_dim;
 	int intent, entity, sentence_only, trained;
+	int v1_sequence;                     /* a version 1 sentence-only model's sequence kernel */
 	int cout;
 	float density;
 	/* parameters */
@@ -430,10 +433,14 @@ static int diet_layout(diet_model *m)
 	memset(&m->ent, 0xff, sizeof m->ent);
 	if (m->units) {
 		int V = (int)m->sparse_dim, U = m->units;
-		if ((m->sq_w = pt_add(m, "sparse_to_dense.sequence.kernel", V, U, V, U, INIT_GLOROT, 1,
-		                      0)) < 0 ||
-		    (m->sq_b = pt_add(m, "sparse_to_dense.sequence.bias", 1, U, 0, 0, INIT_ZERO, 0, 0)) <
-		        0 ||
+		/* a model that reads only sentence rows has no token rows: no
+		 * sequence kernel (its L2 and Adam passes were most of a step's
+		 * optimizer work on a large vocabulary) */
+		if (((!m->sentence_only || m->v1_sequence) &&
+		     ((m->sq_w = pt_add(m, "sparse_to_dense.sequence.kernel", V, U, V, U, INIT_GLOROT,
+		                        1, 0)) < 0 ||
+		      (m->sq_b = pt_add(m, "sparse_to_dense.sequence.bias", 1, U, 0, 0, INIT_ZERO, 0,
+		                        0)) < 0)) ||
 		    (m->st_w = pt_add(m, "sparse_to_dense.sentence.kernel", V, U, V, U, INIT_GLOROT, 1,
 		                      0)) < 0 ||
 		    (m->st_b = pt_add(m, "sparse_to_dense.sentence.bias", 1, U, 0, 0, INIT_ZERO, 0, 0)) < 0)
@@ -852,8 +859,9 @@ static int diet_forward(const diet_model *m, const diet_opts *o, batch *bt, trai
 	/* sparse to dense, then dense input dropout on those units */
 	if (m->units) {
 		int U = m->units;
-		if ((rc = nlu_sparse_forward(bt->X, m->cin, bt->sq_ptr, bt->sq_idx, bt->sq_val, N,
-		                             PT(m, m->sq_w), (int)m->sparse_dim, U)) ||
+		if ((m->sq_w >= 0 &&
+		     (rc = nlu_sparse_forward(bt->X, m->cin, bt->sq_ptr, bt->sq_idx, bt->sq_val, N,
+		                              PT(m, m->sq_w), (int)m->sparse_dim, U))) ||
 		    (rc = nlu_sparse_forward(bt->X, m->cin, bt->st_ptr, bt->st_idx, bt->st_val, N,
 		                             PT(m, m->st_w), (int)m->sparse_dim, U)))
 			return rc;
@@ -1286,8 +1294,9 @@ static int diet_encoder_backward(const diet_model *m, const diet_opts *o, batch 
 				for (int u = 0; u < U; u++)
 					g[u] += d[u];
 			}
-		if ((rc = nlu_sparse_backward(GT(m, m->sq_w), dh, m->cin, bt->sq_ptr, bt->sq_idx,
-		                              bt->sq_val, N, (int)m->sparse_dim, U)) ||
+		if ((m->sq_w >= 0 &&
+		     (rc = nlu_sparse_backward(GT(m, m->sq_w), dh, m->cin, bt->sq_ptr, bt->sq_idx,
+		                               bt->sq_val, N, (int)m->sparse_dim, U))) ||
 		    (rc = nlu_sparse_backward(GT(m, m->st_w), dh, m->cin, bt->st_ptr, bt->st_idx,
 		                              bt->st_val, N, (int)m->sparse_dim, U)))
 			return rc;
@@ -2397,7 +2406,7 @@ int diet_save(const diet_model *m, train_resource *res, char *why, size_t whylen
 			goto out;
 	j = json_pack("{s:s, s:i, s:b, s:o, s:o, s:b, s:o, s:i, s:o, s:o, s:i, s:i, s:i, s:b, s:i, "
 	              "s:b, s:b, s:b, s:f}",
-	              "format", DIET_FORMAT, "version", DIET_VERSION, "trained", m->trained,
+	              "format", DIET_FORMAT, "version", m->v1_sequence ? 1 : DIET_VERSION, "trained", m->trained,
 	              "labels", strv_json(m->labels, m->n_labels),
 	              "entity_types", strv_json(m->types, m->n_types), "bilou", m->bilou,
 	              "blocks", blocks, "units", m->units,
@@ -2532,9 +2541,9 @@ int diet_load(diet_model **out, const train_resource *res, char *why, size_t why
 		          j ? "" : ": ", j ? "" : je.text);
 		goto out;
 	}
-	if (version != DIET_VERSION) {
-		rc = fail(why, whylen, "%s: format version %d, this plugin reads %d", DIET_META, version,
-		          DIET_VERSION);
+	if (version != DIET_VERSION && version != 1) {
+		rc = fail(why, whylen, "%s: format version %d, this plugin reads 1 and %d", DIET_META,
+		          version, DIET_VERSION);
 		goto out;
 	}
 	m->trained = trained;
@@ -2543,6 +2552,7 @@ int diet_load(diet_model **out, const train_resource *res, char *why, size_t why
 	m->intent = intent;
 	m->entity = entity;
 	m->sentence_only = sonly;
+	m->v1_sequence = sonly && version == 1;
 	m->density = (float)density;
 	if (json_strv(labels, &m->labels, &m->n_labels) || json_strv(types, &m->types, &m->n_types) ||
 	    json_intv(ht, &m->hid_text, &m->n_hid_text) ||
