@@ -2,7 +2,7 @@
  * ctx.c - the context components receive: logging, failure messages,
  * progress, run settings and path resolution.
  */
-#include <train/plugin.h>
+#include <train/train.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -156,4 +156,46 @@ char *train_ctx_resolve(const train_ctx *ctx, const char *path)
 		return NULL;
 	return train_resolve_path(path, ctx ? ctx->base_dir : ".", ctx ? ctx->data_path : NULL,
 	                          ctx ? ctx->domain_path : NULL);
+}
+
+int train_ctx_find_env(train_ctx *ctx, const char *name, const train_env_class **cls)
+{
+	if (cls)
+		*cls = NULL;
+	if (!ctx || !ctx->reg) {
+		train_fail(ctx, "no plugin registry here to find environment '%s' in",
+		           name ? name : "?");
+		return TRAIN_ENOTFOUND;
+	}
+	train_error err = { 0 };
+	int rc = train_registry_find_env(ctx->reg, name, cls, NULL, &err);
+	if (rc)
+		snprintf(ctx->fail, sizeof ctx->fail, "%s", err.text);
+	return rc;
+}
+
+const char *train_ctx_checkpoint_dir(const train_ctx *ctx) { return ctx ? ctx->checkpoint_dir : NULL; }
+int train_ctx_resuming(const train_ctx *ctx) { return ctx ? ctx->resume : 0; }
+
+int train_env_create(const train_env_class *cls, const train_config *user, int num_envs,
+                     void **self, train_error *err)
+{
+	static const train_param none[] = { { NULL, TRAIN_PARAM_END, NULL, NULL } };
+	if (self)
+		*self = NULL;
+	if (!cls || !self || num_envs < 1)
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0,
+		                       "train_env_create: no class, no out pointer or num_envs < 1");
+	char what[300];
+	snprintf(what, sizeof what, "environment %s", cls->name);
+	train_config *cfg = NULL;
+	int rc = train_config_validate(user, cls->params ? cls->params : none, what, &cfg, err);
+	if (!rc) {
+		rc = cls->create(cfg, num_envs, self, err);
+		if (rc && err && !err->text[0])
+			train_error_set(err, rc, NULL, 0, 0, "environment %s: create failed: %s", cls->name,
+			                train_strerror(rc));
+	}
+	train_config_destroy(cfg);
+	return rc;
 }

@@ -36,6 +36,9 @@ struct train_ctx {
 	const volatile int *cancel;
 	int verbose_progress;           /* print progress lines */
 	train_progress_sink *progress;  /* the run's progress stream, or NULL */
+	const train_registry *reg;      /* for train_ctx_find_env (NULL: none) */
+	const char *checkpoint_dir;     /* train_ctx_checkpoint_dir (NULL: none) */
+	int resume;                     /* train_ctx_resuming */
 	char fail[TRAIN_ERROR_TEXT];    /* set by train_fail() */
 };
 

@@ -37,6 +37,7 @@ struct train_model {
 	pnode *nodes;
 	size_t n;
 	train_log_sink log;
+	const train_registry *reg; /* for components that look up environments */
 };
 
 int train_model_inspect(const char *path, char **json, train_error *err)
@@ -150,6 +151,7 @@ static int load_node(train_model *m, const char *path, json_t *o, pnode *p, trai
 	}
 	train_ctx ctx;
 	train_ctx_init(&ctx, name, &m->log, 1, m->dir);
+	ctx.reg = reg;
 	if (resource) {
 		if (!train_safe_relname(resource))
 			return train_error_set(err, TRAIN_EUNSAFE, path, 0, 0,
@@ -175,6 +177,7 @@ int train_model_open(const char *path, train_registry *reg, train_model **out, t
 	if (!m)
 		return TRAIN_ENOMEM;
 	m->log.max_level = TRAIN_LOG_WARN;
+	m->reg = reg;
 	if ((rc = train_mkdtemp(NULL, "train-model-", &m->dir, err)) ||
 	    (rc = train_package_extract(path, m->dir, err)))
 		goto out;
@@ -275,6 +278,7 @@ int train_model_predict(train_model *m, const train_values *in, train_values *ou
 		if (!rc) {
 			train_ctx ctx;
 			train_ctx_init(&ctx, p->name, &m->log, 1, m->dir);
+			ctx.reg = m->reg;
 			rc = p->cls->process(p->self, pin, p->outputs, &ctx);
 			if (rc)
 				rc = train_error_set(err, rc, NULL, 0, 0, "node '%s' (%s): process failed: %s",

@@ -51,7 +51,8 @@
 #endif
 
 /* Sizes of the ABI 1.0 structs: a plugin of any 1.x minor has at least
- * these.  This host is 1.0, so they are its own sizes; when a minor appends
+ * these.  ABI 1.1 appended nothing (it gave the 1.0 field `environments` a
+ * meaning), so they are this host's own sizes; when a minor appends
  * fields these must stay the 1.0 sizes (offsetof the first new field), and
  * the new fields are read only when the plugin's struct_size covers them. */
 #define DESC_SIZE_1_0 sizeof(train_plugin_desc)
@@ -303,6 +304,42 @@ static int check_class(const train_component_class *c, size_t i, char *why, size
 	return 0;
 }
 
+/* The environment classes of a descriptor: only a 1.1+ plugin has any
+ * (the field was "NULL for now" in 1.0). */
+static const train_env_class *const *desc_envs(const train_plugin_desc *d)
+{
+	return d->abi_minor >= 1 ? d->environments : NULL;
+}
+
+/* Check one environment class, as check_class(). */
+static int check_env(const train_env_class *c, size_t i, char *why, size_t size)
+{
+	if (c->struct_size < sizeof(train_env_class)) {
+		snprintf(why, size, "environment #%zu: struct_size %u is smaller than %zu (ABI %d.1)",
+		         i, (unsigned)c->struct_size, sizeof(train_env_class), TRAIN_ABI_MAJOR);
+		return -1;
+	}
+	if (!good_name(c->name)) {
+		snprintf(why, size, "environment #%zu has no name or a name with '/'", i);
+		return -1;
+	}
+	if (!c->version || !*c->version) {
+		snprintf(why, size, "environment '%s' has no version", c->name);
+		return -1;
+	}
+	const char *missing = !c->create ? "create"
+	                      : !c->spaces ? "spaces"
+	                      : !c->reset ? "reset"
+	                      : !c->step ? "step"
+	                      : !c->destroy ? "destroy"
+	                      : NULL;
+	if (missing) {
+		snprintf(why, size, "environment '%s' has no %s entry", c->name, missing);
+		return -1;
+	}
+	return 0;
+}
+
 /* Check a descriptor against this host.  Returns 0, or -1 with the reason
  * in `why`.  `r` is consulted for plugin names already loaded. */
 static int check_desc(const train_registry *r, const train_plugin_desc *d, char *why,
@@ -353,6 +390,17 @@ static int check_desc(const train_registry *r, const train_plugin_desc *d, char 
 			if (strcmp(d->components[j]->name, d->components[i]->name) == 0) {
 				snprintf(why, size, "plugin '%s' offers component '%s' twice",
 				         d->name, d->components[i]->name);
+				return -1;
+			}
+	}
+	const train_env_class *const *envs = desc_envs(d);
+	for (size_t i = 0; envs && envs[i]; i++) {
+		if (check_env(envs[i], i, why, size) != 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(envs[j]->name, envs[i]->name) == 0) {
+				snprintf(why, size, "plugin '%s' offers environment '%s' twice", d->name,
+				         envs[i]->name);
 				return -1;
 			}
 	}
@@ -635,27 +683,36 @@ train_plugin_refusal train_registry_refused_at(const train_registry *r, size_t i
 	return f;
 }
 
-static const train_component_class *class_in(const plugin *p, const char *name)
+static const void *class_in(const plugin *p, const char *name, int env)
 {
+	if (env) {
+		const train_env_class *const *c = desc_envs(p->info.desc);
+		for (; c && *c; c++)
+			if (strcmp((*c)->name, name) == 0)
+				return *c;
+		return NULL;
+	}
 	for (const train_component_class *const *c = p->info.desc->components; *c; c++)
 		if (strcmp((*c)->name, name) == 0)
 			return *c;
 	return NULL;
 }
 
-int train_registry_find(const train_registry *r, const char *name,
-                        const train_component_class **cls_out,
-                        const train_plugin_info **plugin_out, train_error *err)
+/* Components and environments are looked up the same way; `env` picks the
+ * list and the word in messages. */
+static int find_any(const train_registry *r, const char *name, int env, const void **cls_out,
+                    const train_plugin_info **plugin_out, train_error *err)
 {
+	const char *what = env ? "environment" : "component";
 	if (cls_out)
 		*cls_out = NULL;
 	if (plugin_out)
 		*plugin_out = NULL;
 	if (!r || !name || !*name)
-		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "no component name");
+		return train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "no %s name", what);
 
 	const plugin *found = NULL;
-	const train_component_class *cls = NULL;
+	const void *cls = NULL;
 
 	const char *slash = strchr(name, '/');
 	if (slash) {
@@ -671,29 +728,29 @@ int train_registry_find(const train_registry *r, const char *name,
 		if (!found)
 			return train_error_set(err, TRAIN_ENOTFOUND, NULL, 0, 0,
 			                       "no plugin named '%.*s' is loaded", (int)plen, name);
-		cls = class_in(found, cname);
+		cls = class_in(found, cname, env);
 		if (!cls)
 			return train_error_set(err, TRAIN_ENOTFOUND, NULL, 0, 0,
-			                       "plugin '%s' has no component '%s'",
-			                       found->info.desc->name, cname);
+			                       "plugin '%s' has no %s '%s'",
+			                       found->info.desc->name, what, cname);
 	} else {
 		for (size_t i = 0; i < r->n_plugins; i++) {
 			const plugin *p = r->plugins[i];
-			const train_component_class *c = class_in(p, name);
+			const void *c = class_in(p, name, env);
 			if (!c)
 				continue;
 			if (found) {
 				size_t more = 0;
 				for (size_t j = i + 1; j < r->n_plugins; j++)
-					more += class_in(r->plugins[j], name) != NULL;
+					more += class_in(r->plugins[j], name, env) != NULL;
 				char extra[64] = "";
 				if (more)
 					snprintf(extra, sizeof extra, " (and %zu more)", more);
 				return train_error_set(
 					err, TRAIN_EEXIST, NULL, 0, 0,
-					"component '%s' is offered by plugin '%s' (%s) and by plugin "
+					"%s '%s' is offered by plugin '%s' (%s) and by plugin "
 					"'%s' (%s)%s; write \"%s/%s\" or \"%s/%s\" to pick one",
-					name, found->info.desc->name, found->path, p->info.desc->name,
+					what, name, found->info.desc->name, found->path, p->info.desc->name,
 					p->path, extra, found->info.desc->name, name,
 					p->info.desc->name, name);
 			}
@@ -702,11 +759,33 @@ int train_registry_find(const train_registry *r, const char *name,
 		}
 		if (!found)
 			return train_error_set(err, TRAIN_ENOTFOUND, NULL, 0, 0,
-			                       "no plugin offers component '%s'", name);
+			                       "no plugin offers %s '%s'", what, name);
 	}
 	if (cls_out)
 		*cls_out = cls;
 	if (plugin_out)
 		*plugin_out = &found->info;
 	return TRAIN_OK;
+}
+
+int train_registry_find(const train_registry *r, const char *name,
+                        const train_component_class **cls_out,
+                        const train_plugin_info **plugin_out, train_error *err)
+{
+	const void *c = NULL;
+	int rc = find_any(r, name, 0, &c, plugin_out, err);
+	if (cls_out)
+		*cls_out = c;
+	return rc;
+}
+
+int train_registry_find_env(const train_registry *r, const char *name,
+                            const train_env_class **cls_out,
+                            const train_plugin_info **plugin_out, train_error *err)
+{
+	const void *c = NULL;
+	int rc = find_any(r, name, 1, &c, plugin_out, err);
+	if (cls_out)
+		*cls_out = c;
+	return rc;
 }

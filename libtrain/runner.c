@@ -99,6 +99,8 @@ typedef struct run {
 	char *finetune_dir;     /* extracted earlier model, when finetuning */
 	train_graph_vars vars;  /* what $data and $domain mean */
 	char *salt;             /* mixed into every fingerprint (finetuning) */
+	char *ckpt_root;        /* <cache>/checkpoints: a folder per node fingerprint */
+	int resume;             /* opt->resume, when the caller's struct has it */
 	int threads;
 	bool tty;               /* stderr is a terminal: keep a progress line */
 	train_log_sink sink;    /* stderr at the run's verbosity, when no sink is given */
@@ -186,11 +188,30 @@ static int train_node(run *r, size_t i, train_error *err)
 	char *dir = NULL;
 	void *blob = NULL;
 	size_t blob_size = 0;
+	char *ckpt = NULL;
 	train_ctx ctx = r->proto;
 	ctx.node = n->rn->name;
 
 	if ((rc = train_values_create(&in)) || (rc = train_values_create(&out)))
 		goto out;
+	/* Checkpoints (issue 9) belong to the node's fingerprint, so a resumed
+	 * run only ever continues the same training. */
+	if (r->ckpt_root && r->st[i].fp_known) {
+		char hex[TRAIN_FP_HEX];
+		ckpt = train_strfmt("%s/%s", r->ckpt_root, train_fp_hex(r->st[i].fp, hex));
+		if (!ckpt) {
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+		train_error derr = { 0 };
+		if (train_mkdirs(ckpt, &derr) == TRAIN_OK) {
+			ctx.checkpoint_dir = ckpt;
+			ctx.resume = r->resume;
+		} else {
+			train_logf(r->log, TRAIN_LOG_WARN, "node '%s': no checkpoints: %s", n->rn->name,
+			           derr.text);
+		}
+	}
 	for (size_t e = 0; e < n->n_in; e++) {
 		const train_value *v = train_values_get(r->st[n->in[e].from].outputs, n->in[e].output);
 		if (!v) {
@@ -253,7 +274,10 @@ static int train_node(run *r, size_t i, train_error *err)
 		train_logf(r->log, TRAIN_LOG_WARN, "node '%s': not cached: %s", n->rn->name, cerr.text);
 	r->st[i].outputs = out;
 	out = NULL;
+	if (ctx.checkpoint_dir)
+		train_rmtree(ctx.checkpoint_dir);
 out:
+	free(ckpt);
 	if (self)
 		cls->destroy(self);
 	train_values_destroy(in);
@@ -899,6 +923,9 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 			r->proto.progress = &r->progress;
 		}
 	}
+	r->proto.reg = reg;
+	if (opt->struct_size >= offsetof(train_run_options, resume) + sizeof opt->resume)
+		r->resume = opt->resume;
 
 	if (opt->finetune_model) {
 		size_t size;
@@ -927,6 +954,8 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 		goto out;
 	}
 	rc = train_cache_open(cache_dir, 0, r->log, &r->cache, err);
+	if (!rc && !opt->dry_run && !(r->ckpt_root = train_strfmt("%s/checkpoints", cache_dir)))
+		rc = TRAIN_ENOMEM;
 	free(cache_dir);
 	if (rc)
 		goto out;
@@ -1033,6 +1062,7 @@ out:
 	free(model_path);
 	free(meta);
 	free(r->salt);
+	free(r->ckpt_root);
 	train_graph_destroy(r->g);
 	train_graph_destroy(pg);
 	train_recipe_destroy(recipe);

@@ -37,6 +37,7 @@ static void help(const char *sub)
 	       "  --fixed-model-name N   name the model N.tar.gz\n"
 	       "  --dry-run              say what would train; exit status = flags\n"
 	       "  --force                train every node, ignore the cache\n"
+	       "  --resume               continue long trainings from their checkpoints\n"
 	       "  --finetune[=MODEL]     continue from MODEL (default: newest in --out)\n"
 	       "  --epoch-fraction F     share of epochs when finetuning\n"
 	       "  --plugin-path DIRS     colon-separated plugin folders, searched first\n"
@@ -100,7 +101,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 {
 	enum { O_RECIPE = 256, O_CONFIG, O_DOMAIN, O_DATA, O_OUT, O_FIXED, O_DRY, O_FORCE,
 	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET,
-	       O_EVALUATE, O_PROGRESS };
+	       O_EVALUATE, O_PROGRESS, O_RESUME };
 	static const struct option longopts[] = {
 		{ "recipe", required_argument, NULL, O_RECIPE },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -111,6 +112,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 		{ "fixed-model-name", required_argument, NULL, O_FIXED },
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "force", no_argument, NULL, O_FORCE },
+		{ "resume", no_argument, NULL, O_RESUME },
 		{ "finetune", optional_argument, NULL, O_FINETUNE },
 		{ "epoch-fraction", required_argument, NULL, O_FRACTION },
 		{ "plugin-path", required_argument, NULL, O_PLUGINS },
@@ -150,6 +152,7 @@ int cmd_train(int argc, char **argv, const char *sub)
 		case O_FIXED: opt.fixed_model_name = optarg; break;
 		case O_DRY: opt.dry_run = 1; break;
 		case O_FORCE: opt.force = 1; break;
+		case O_RESUME: opt.resume = 1; break;
 		case O_FINETUNE:
 			finetune = 1;
 			if (optarg)

@@ -36,6 +36,7 @@
 #include <train/config.h>
 #include <train/value.h>
 #include <train/resource.h>
+#include <train/env.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,6 +93,26 @@ TRAIN_API const char *train_ctx_base_dir(const train_ctx *ctx);
  * memory or when "$data"/"$domain" was not given.
  */
 TRAIN_API char *train_ctx_resolve(const train_ctx *ctx, const char *path);
+/**
+ * Find an environment class (<train/env.h>) by "Name" or "plugin/Name"
+ * among the loaded plugins (plugin ABI 1.1).  On failure the reason is set
+ * as by train_fail() and TRAIN_ENOTFOUND (no such class, or the context
+ * has no registry) or TRAIN_EEXIST (two plugins offer it) is returned.
+ */
+TRAIN_API int train_ctx_find_env(train_ctx *ctx, const char *name, const train_env_class **cls);
+/**
+ * Checkpoints of a long training run (plugin ABI 1.1).  The folder, made by
+ * the host, where this node may keep checkpoints: it belongs to the node's
+ * fingerprint (its class, config and inputs), so whatever a component finds
+ * there was written by the same training; the host removes it when the
+ * node has trained.  NULL when the run keeps no checkpoints (e.g. predict).
+ * Write files under a temporary name and rename them.
+ */
+TRAIN_API const char *train_ctx_checkpoint_dir(const train_ctx *ctx);
+/** Non-zero when the run was asked to resume (`train --resume`): continue
+ * from the newest checkpoint in train_ctx_checkpoint_dir() if there is one,
+ * so that the result equals an uninterrupted run. */
+TRAIN_API int train_ctx_resuming(const train_ctx *ctx);
 
 /* ---- component classes --------------------------------------------------- */
 
@@ -153,8 +174,9 @@ typedef struct train_plugin_desc {
 	const char *description;/**< one line */
 	/** NULL-terminated list of component classes. */
 	const train_component_class *const *components;
-	/** Environment classes for RL (a later minor defines them); NULL. */
-	const void *const *environments;
+	/** NULL-terminated list of environment classes (<train/env.h>), or
+	 * NULL.  ABI 1.1; the host ignores it in a 1.0 plugin. */
+	const train_env_class *const *environments;
 	/** Optional: runs once after the checks pass; non-zero refuses the plugin. */
 	int (*init)(void);
 	void *reserved[TRAIN_PLUGIN_RESERVED];
@@ -183,6 +205,28 @@ typedef struct train_plugin_desc {
 		.description = (DESCRIPTION), \
 		.components = (CLASSES), \
 		.environments = NULL, \
+		.init = NULL, \
+		.reserved = { 0 }, \
+	}
+
+/**
+ * The same with environment classes (plugin ABI 1.1); CLASSES may be an
+ * empty list:
+ *
+ *   static const train_env_class *const envs[] = { &my_env, NULL };
+ *   TRAIN_PLUGIN_DEFINE_ENVS("myenvs", "1.0.0", "MIT", "What it offers", no_classes, envs);
+ */
+#define TRAIN_PLUGIN_DEFINE_ENVS(NAME, VERSION, LICENSE, DESCRIPTION, CLASSES, ENVS) \
+	TRAIN_PLUGIN_EXPORT const train_plugin_desc train_plugin_descriptor = { \
+		.abi_major = TRAIN_ABI_MAJOR, \
+		.abi_minor = TRAIN_ABI_MINOR, \
+		.struct_size = sizeof(train_plugin_desc), \
+		.name = (NAME), \
+		.version = (VERSION), \
+		.license = (LICENSE), \
+		.description = (DESCRIPTION), \
+		.components = (CLASSES), \
+		.environments = (ENVS), \
 		.init = NULL, \
 		.reserved = { 0 }, \
 	}

@@ -85,6 +85,14 @@ TRAIN_API int train_registry_find(const train_registry *r, const char *name,
                                   const train_component_class **cls_out,
                                   const train_plugin_info **plugin_out, train_error *err);
 
+/**
+ * Find an environment class (<train/env.h>) by "Name" or "plugin/Name".
+ * Errors as train_registry_find(); `*plugin_out` may be NULL.
+ */
+TRAIN_API int train_registry_find_env(const train_registry *r, const char *name,
+                                      const train_env_class **cls_out,
+                                      const train_plugin_info **plugin_out, train_error *err);
+
 /* ---- training runs ------------------------------------------------------- */
 
 /** How a node ended up in a run. */
@@ -131,6 +139,10 @@ typedef struct train_run_options {
 	 *  "status": "ok"|"failed"|"canceled"[, "error"]}.  Every line has "t",
 	 *  seconds since the run began. */
 	const char *progress_path;
+	/** --resume: components that keep checkpoints continue from them
+	 * (train_ctx_resuming); checkpoints live in the cache folder under
+	 * checkpoints/<node fingerprint>/ and go when the node has trained. */
+	int resume;
 } train_run_options;
 
 TRAIN_API void train_run_options_init(train_run_options *o);
