@@ -1,0 +1,18 @@
+# plugins/ppo (issue 9): PPO on environment plugins.  -ffp-contract=fast:
+# the kernels' a*b+c become fused multiply-adds.
+ppo_sources = plugins/ppo/ppo.c plugins/ppo/ppo.h plugins/ppo/net.c plugins/ppo/ppo_kern.c \
+	plugins/ppo/ppo_kern.h
+plugin_LTLIBRARIES += plugins/ppo/ppo.la
+plugins_ppo_ppo_la_SOURCES = $(ppo_sources)
+plugins_ppo_ppo_la_CFLAGS = $(AM_CFLAGS) -ffp-contract=fast
+plugins_ppo_ppo_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_ppo_ppo_la_LIBADD = libtrain/libtrain.la $(LIBM)
+recipe_DATA += recipes/rl.yml
+EXTRA_DIST += plugins/ppo/local.mk
+
+# Loss and gradient (hand-checked batch, finite differences), kernels
+# against plain loops, exact resume, and a short training run.
+unit_tests += tests/test_ppo
+tests_test_ppo_SOURCES = tests/test_ppo.c tests/testlib.h $(ppo_sources) plugins/envs/envs.c
+tests_test_ppo_CFLAGS = $(UNIT_CFLAGS) -ffp-contract=fast -DPPO_NO_DESCRIPTOR -DENVS_NO_DESCRIPTOR
+tests_test_ppo_LDADD = $(UNIT_LDADD)

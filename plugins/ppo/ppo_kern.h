@@ -1,0 +1,219 @@
+/*
+ * plugins/ppo/ppo_kern.h - the MLP kernels of ppo.h, written once over
+ * GCC vector types and included by ppo_kern.c once per instruction set
+ * (KSUF names the set, VW is its vector width in floats; the includer sets
+ * the target with #pragma GCC target).  Every loop runs over the hidden
+ * width H in whole vectors, so H must be a multiple of VW.
+ *
+ * Why not oneDNN: at PPO's sizes (64 x 64 weights, 128-row minibatches,
+ * 4-row rollout batches) a primitive's call overhead is larger than the
+ * arithmetic; these loops keep a weight row per iteration in registers
+ * and the whole network in L1 (ppo_bench.sh measures the result).
+ *
+ * tanh is a rational minimax approximation (the one Eigen uses for float:
+ * odd degree 13 over even degree 6, input clamped to +-7.9053), absolute
+ * error under 4e-7 over the reals; its derivative is taken as 1 - y^2.
+ */
+#define KCAT2(a, b) a##_##b
+#define KCAT(a, b) KCAT2(a, b)
+#define K(name) KCAT(name, KSUF)
+
+typedef float K(vf) __attribute__((vector_size(VW * 4), aligned(4)));
+typedef int32_t K(vi) __attribute__((vector_size(VW * 4), aligned(4)));
+
+#define VF K(vf)
+#define VI K(vi)
+#define LD(p) (*(const VF *)(const void *)(p))
+#define ST(p, x) (*(VF *)(void *)(p) = (x))
+
+static inline VF K(splat)(float x)
+{
+	VF v = { 0 };
+	return v + x;
+}
+
+static inline float K(hsum)(VF v)
+{
+	float s = 0.0f;
+	for (int i = 0; i < VW; i++)
+		s += v[i];
+	return s;
+}
+
+static inline VF K(tanh_v)(VF x)
+{
+	const VF lim = K(splat)(7.90531110763549805f), nlim = K(splat)(-7.90531110763549805f);
+	VI hi = x > lim, lo = x < nlim;
+	x = (VF)(((VI)x & ~hi) | ((VI)lim & hi));
+	x = (VF)(((VI)x & ~lo) | ((VI)nlim & lo));
+	VF x2 = x * x;
+	VF p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+	p = p * x2 + -8.60467152213735e-11f;
+	p = p * x2 + 5.12229709037114e-08f;
+	p = p * x2 + 1.48572235717979e-05f;
+	p = p * x2 + 6.37261928875436e-04f;
+	p = p * x2 + 4.89352455891786e-03f;
+	p = p * x;
+	VF q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+	q = q * x2 + 2.26843463243900e-03f;
+	q = q * x2 + 4.89352518554385e-03f;
+	return p / q;
+}
+
+static void K(tanh_n)(float *y, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i += VW)
+		ST(y + i, K(tanh_v)(LD(x + i)));
+}
+
+/* Four vectors (4 VW outputs) of a row at a time, the weight rows streamed
+ * from L1; a tail of fewer vectors one at a time. */
+static void K(fwd_hidden)(float *y, const float *x, const float *wt, const float *b, int N, int I,
+                          int H)
+{
+	for (int n = 0; n < N; n++) {
+		const float *xr = x + (size_t)n * I;
+		float *yr = y + (size_t)n * H;
+		int o = 0;
+		for (; o + 4 * VW <= H; o += 4 * VW) {
+			VF a0 = LD(b + o), a1 = LD(b + o + VW), a2 = LD(b + o + 2 * VW), a3 = LD(b + o + 3 * VW);
+			for (int i = 0; i < I; i++) {
+				const float *w = wt + (size_t)i * H + o;
+				VF xi = K(splat)(xr[i]);
+				a0 += xi * LD(w);
+				a1 += xi * LD(w + VW);
+				a2 += xi * LD(w + 2 * VW);
+				a3 += xi * LD(w + 3 * VW);
+			}
+			ST(yr + o, K(tanh_v)(a0));
+			ST(yr + o + VW, K(tanh_v)(a1));
+			ST(yr + o + 2 * VW, K(tanh_v)(a2));
+			ST(yr + o + 3 * VW, K(tanh_v)(a3));
+		}
+		for (; o < H; o += VW) {
+			VF a0 = LD(b + o);
+			for (int i = 0; i < I; i++)
+				a0 += K(splat)(xr[i]) * LD(wt + (size_t)i * H + o);
+			ST(yr + o, K(tanh_v)(a0));
+		}
+	}
+}
+
+static void K(fwd_head)(float *out, const float *h, const float *w, const float *b, int N, int H,
+                        int K)
+{
+	for (int n = 0; n < N; n++) {
+		const float *hr = h + (size_t)n * H;
+		for (int k = 0; k < K; k++) {
+			const float *wr = w + (size_t)k * H;
+			VF acc = { 0 };
+			for (int o = 0; o < H; o += VW)
+				acc += LD(hr + o) * LD(wr + o);
+			out[(size_t)n * K + k] = b[k] + K(hsum)(acc);
+		}
+	}
+}
+
+static void K(bwd_head)(float *dh, float *dw, float *db, const float *dout, const float *h,
+                        const float *w, int N, int H, int K)
+{
+	for (int n = 0; n < N; n++) {
+		float *dhr = dh + (size_t)n * H;
+		for (int k = 0; k < K; k++) {
+			VF d = K(splat)(dout[(size_t)n * K + k]);
+			const float *wr = w + (size_t)k * H;
+			for (int o = 0; o < H; o += VW)
+				ST(dhr + o, LD(dhr + o) + d * LD(wr + o));
+		}
+	}
+	for (int k = 0; k < K; k++) {
+		float *dwr = dw + (size_t)k * H;
+		float s = 0.0f;
+		for (int o = 0; o < H; o += VW) {
+			VF acc = LD(dwr + o);
+			for (int n = 0; n < N; n++)
+				acc += K(splat)(dout[(size_t)n * K + k]) * LD(h + (size_t)n * H + o);
+			ST(dwr + o, acc);
+		}
+		for (int n = 0; n < N; n++)
+			s += dout[(size_t)n * K + k];
+		db[k] += s;
+	}
+}
+
+static void K(bwd_hidden)(float *dx, float *dwt, float *db, float *dy, const float *y,
+                          const float *x, const float *wt, int N, int I, int H)
+{
+	const VF one = K(splat)(1.0f);
+	for (int n = 0; n < N; n++) {
+		float *d = dy + (size_t)n * H;
+		const float *yr = y + (size_t)n * H;
+		for (int o = 0; o < H; o += VW) {
+			VF yy = LD(yr + o);
+			ST(d + o, LD(d + o) * (one - yy * yy));
+		}
+	}
+	for (int o = 0; o < H; o += VW) {
+		VF acc = LD(db + o);
+		for (int n = 0; n < N; n++)
+			acc += LD(dy + (size_t)n * H + o);
+		ST(db + o, acc);
+	}
+	/* dwt (I, H) += x^T dpre: a weight row's four vectors stay in
+	 * registers over the batch. */
+	for (int i = 0; i < I; i++) {
+		float *w = dwt + (size_t)i * H;
+		int o = 0;
+		for (; o + 4 * VW <= H; o += 4 * VW) {
+			VF a0 = LD(w + o), a1 = LD(w + o + VW), a2 = LD(w + o + 2 * VW), a3 = LD(w + o + 3 * VW);
+			for (int n = 0; n < N; n++) {
+				const float *dr = dy + (size_t)n * H + o;
+				VF xi = K(splat)(x[(size_t)n * I + i]);
+				a0 += xi * LD(dr);
+				a1 += xi * LD(dr + VW);
+				a2 += xi * LD(dr + 2 * VW);
+				a3 += xi * LD(dr + 3 * VW);
+			}
+			ST(w + o, a0);
+			ST(w + o + VW, a1);
+			ST(w + o + 2 * VW, a2);
+			ST(w + o + 3 * VW, a3);
+		}
+		for (; o < H; o += VW) {
+			VF a0 = LD(w + o);
+			for (int n = 0; n < N; n++)
+				a0 += K(splat)(x[(size_t)n * I + i]) * LD(dy + (size_t)n * H + o);
+			ST(w + o, a0);
+		}
+	}
+	if (!dx)
+		return;
+	for (int n = 0; n < N; n++) {
+		const float *dr = dy + (size_t)n * H;
+		for (int i = 0; i < I; i++) {
+			const float *wr = wt + (size_t)i * H;
+			VF acc = { 0 };
+			for (int o = 0; o < H; o += VW)
+				acc += LD(dr + o) * LD(wr + o);
+			dx[(size_t)n * I + i] = K(hsum)(acc);
+		}
+	}
+}
+
+static const ppo_kern K(kern) = {
+	.isa = KNAME,
+	.width = VW,
+	.fwd_hidden = K(fwd_hidden),
+	.fwd_head = K(fwd_head),
+	.bwd_head = K(bwd_head),
+	.bwd_hidden = K(bwd_hidden),
+	.tanh_n = K(tanh_n),
+};
+
+#undef VF
+#undef VI
+#undef LD
+#undef ST
+#undef K
+#undef KCAT
+#undef KCAT2
