@@ -13,6 +13,6 @@ EXTRA_DIST += plugins/ppo/local.mk
 # Loss and gradient (hand-checked batch, finite differences), kernels
 # against plain loops, exact resume, and a short training run.
 unit_tests += tests/test_ppo
-tests_test_ppo_SOURCES = tests/test_ppo.c tests/testlib.h $(ppo_sources) plugins/envs/envs.c
-tests_test_ppo_CFLAGS = $(UNIT_CFLAGS) -ffp-contract=fast -DPPO_NO_DESCRIPTOR -DENVS_NO_DESCRIPTOR
+tests_test_ppo_SOURCES = tests/test_ppo.c tests/testlib.h plugins/ppo/net.c plugins/ppo/ppo_kern.c plugins/ppo/ppo.h plugins/ppo/ppo_kern.h
+tests_test_ppo_CFLAGS = $(UNIT_CFLAGS) -ffp-contract=fast -DPPO_NO_DESCRIPTOR
 tests_test_ppo_LDADD = $(UNIT_LDADD)

@@ -98,6 +98,16 @@ typedef struct train_space {
  *                  action out of range (nothing is stepped) or a call before
  *                  reset.
  * destroy(self)    Free everything (NULL is not passed).
+ * save_state(self, &buf, &size)
+ *                  Optional (NULL: the class cannot be checkpointed, and a
+ *                  trainer cannot resume exactly).  Everything that decides
+ *                  future observations (states, step counters, random
+ *                  states) as a malloc'd buffer, for this build on this kind
+ *                  of machine (byte order, sizes): not an exchange format.
+ * load_state(self, buf, size)
+ *                  Optional, with save_state.  Put a saved state back into an
+ *                  instance made with the same config and num_envs.
+ *                  TRAIN_ECORRUPT when the buffer does not fit.
  */
 typedef struct train_env_class {
 	uint32_t struct_size;   /**< sizeof(train_env_class) as built */
@@ -112,6 +122,8 @@ typedef struct train_env_class {
 	int (*step)(void *self, const void *actions, float *obs, float *reward,
 	            uint8_t *terminated, uint8_t *truncated, float *final_obs);
 	void (*destroy)(void *self);
+	int (*save_state)(const void *self, void **buf, size_t *size);
+	int (*load_state)(void *self, const void *buf, size_t size);
 	/* Plugin ABI 1.1 ends here; later minors append below. */
 } train_env_class;
 
