@@ -12,7 +12,11 @@
  *       each story replayed with its own turns, every action predicted from
  *       the history before it: story and action accuracy, the failed stories
  *       (OUT/failed_test_stories.yml, Rasa's "# predicted:" comments),
- *       OUT/story_report.json over actions in the same layout.
+ *       OUT/story_report.json over actions in the same layout;
+ *   train test rl MODEL [--episodes N] [--seed S] [--stochastic]
+ *       (issue 9) a reinforcement-learning policy (recipes/rl.yml) played
+ *       for N episodes (default 100) in its environment: the mean return
+ *       and its spread (standard deviation, min, max).
  *
  * --fail-on-prediction-errors exits 1 when anything was mispredicted.
  */
@@ -30,6 +34,7 @@
 static const char usage_text[] =
 	"usage: train test nlu MODEL --data PATH [--out DIR] [--plugin-path DIRS]\n"
 	"       train test core MODEL --stories PATH [--out DIR] [--plugin-path DIRS]\n"
+	"       train test rl MODEL [--episodes N] [--seed S] [--stochastic] [--plugin-path DIRS]\n"
 	"  --out DIR                      where the reports go (default: results)\n"
 	"  --fail-on-prediction-errors    exit 1 when a prediction was wrong\n";
 
@@ -512,6 +517,48 @@ static int test_core(cli_model *cm, const char *stories_path, const char *out, i
 	return status;
 }
 
+/* `train test rl`: the predict schema's one target plays the episodes. */
+static int test_rl(cli_model *cm, long episodes, long seed, int stochastic)
+{
+	if (cm->n_inputs != 1 || strcmp(cm->inputs[0], "episodes") || cm->n_targets != 1) {
+		fprintf(stderr, "train: this model is not a policy of recipes/rl.yml (its predict "
+		                "schema does not take 'episodes')\n");
+		return EXIT_USAGE;
+	}
+	char req[160];
+	snprintf(req, sizeof req, "{\"episodes\": %ld, \"seed\": %ld, \"deterministic\": %s}",
+	         episodes, seed, stochastic ? "false" : "true");
+	train_values *in = NULL, *out = NULL;
+	train_error err = { 0 };
+	int status = 0;
+	if (train_values_create(&in) || train_values_create(&out) ||
+	    train_values_put_bytes(in, "episodes", "application/json", req, strlen(req))) {
+		fprintf(stderr, "train: out of memory\n");
+		status = EXIT_SOFTWARE;
+	} else if (train_model_predict(cm->m, in, out, &err)) {
+		status = cli_report(&err);
+	} else {
+		const train_value *v = train_values_get(out, cm->targets[0]);
+		json_t *j = v ? json_loadb(train_value_data(v), train_value_size(v), 0, NULL) : NULL;
+		if (!j) {
+			fprintf(stderr, "train: the policy gave no result\n");
+			status = EXIT_SOFTWARE;
+		} else {
+			printf("%s: %lld episodes, return mean %.2f, std %.2f, min %.2f, max %.2f\n",
+			       json_string_value(json_object_get(j, "env")),
+			       (long long)json_integer_value(json_object_get(j, "episodes")),
+			       json_number_value(json_object_get(j, "mean")),
+			       json_number_value(json_object_get(j, "std")),
+			       json_number_value(json_object_get(j, "min")),
+			       json_number_value(json_object_get(j, "max")));
+			json_decref(j);
+		}
+	}
+	train_values_destroy(in);
+	train_values_destroy(out);
+	return status;
+}
+
 int cmd_test(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -522,12 +569,15 @@ int cmd_test(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "fail-on-prediction-errors", no_argument, NULL, 'f' },
+		{ "episodes", required_argument, NULL, 'e' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "stochastic", no_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	if (argc >= 2 && !strcmp(argv[1], "rag")) /* cmd_rag.c (issue 8) */
 		return cmd_test_rag(argc - 1, argv + 1);
-	if (argc < 2 || (strcmp(argv[1], "nlu") && strcmp(argv[1], "core"))) {
+	if (argc < 2 || (strcmp(argv[1], "nlu") && strcmp(argv[1], "core") && strcmp(argv[1], "rl"))) {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 			fputs(usage_text, stdout);
 			return 0;
@@ -535,7 +585,10 @@ int cmd_test(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	int core = !strcmp(argv[1], "core"), strict = 0, c;
+	int core = !strcmp(argv[1], "core"), rl = !strcmp(argv[1], "rl"), strict = 0, c;
+	int stochastic = 0;
+	long episodes = 100, seed = 0;
+	char *end;
 	const char *plugin_path = NULL, *data = NULL, *stories = NULL, *out = "results", *model = NULL;
 	optind = 1;
 	while ((c = getopt_long(argc - 1, argv + 1, "", longopts, NULL)) != -1) {
@@ -546,6 +599,21 @@ int cmd_test(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'm': model = optarg; break;
 		case 'f': strict = 1; break;
+		case 'e':
+			episodes = strtol(optarg, &end, 10);
+			if (*end || episodes < 1 || episodes > 10000000) {
+				fprintf(stderr, "train: --episodes takes a number from 1 to 10000000\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'S':
+			seed = strtol(optarg, &end, 10);
+			if (*end || seed < 0) {
+				fprintf(stderr, "train: --seed takes a number >= 0\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'x': stochastic = 1; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: return EXIT_USAGE;
 		}
@@ -563,7 +631,9 @@ int cmd_test(int argc, char **argv)
 	cli_model cm;
 	int status = cli_model_open(model, plugin_path, &cm);
 	if (!status)
-		status = core ? test_core(&cm, stories, out, strict) : test_nlu(&cm, data, out, strict);
+		status = rl     ? test_rl(&cm, episodes, seed, stochastic)
+		         : core ? test_core(&cm, stories, out, strict)
+		                : test_nlu(&cm, data, out, strict);
 	cli_model_close(&cm);
 	return status;
 }
