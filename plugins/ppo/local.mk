@@ -16,3 +16,6 @@ unit_tests += tests/test_ppo
 tests_test_ppo_SOURCES = tests/test_ppo.c tests/testlib.h plugins/ppo/net.c plugins/ppo/ppo_kern.c plugins/ppo/ppo.h plugins/ppo/ppo_kern.h
 tests_test_ppo_CFLAGS = $(UNIT_CFLAGS) -ffp-contract=fast -DPPO_NO_DESCRIPTOR
 tests_test_ppo_LDADD = $(UNIT_LDADD)
+
+# End to end: train --target rl, train test rl, kill -9 and --resume.
+cli_tests += tests/cli_rl.sh

@@ -740,6 +740,11 @@ static int ppo_train_run(ppo *P, train_ctx *ctx, const char *ckdir, int resume,
 	int64_t done_here = 0;
 	while (r.iter < r.num_iter) {
 		if (train_ctx_canceled(ctx)) {
+			/* interrupted: keep where we are for --resume */
+			train_error err = { 0 };
+			r.elapsed += now_sec() - t0;
+			if (ck && done_here > 0 && ckpt_save(&r, ck, &err))
+				train_log(ctx, TRAIN_LOG_WARN, "checkpoint: %s", err.text);
 			rc = TRAIN_ECANCELED;
 			goto out;
 		}
