@@ -19,3 +19,10 @@ tests_test_ppo_LDADD = $(UNIT_LDADD)
 
 # End to end: train --target rl, train test rl, kill -9 and --resume.
 cli_tests += tests/cli_rl.sh
+
+# `make bench`: ours against a CleanRL-style PyTorch PPO (bench/ppo_bench.sh).
+EXTRA_DIST += bench/ppo_bench.sh bench/ppo_torch.py
+bench_targets += bench-ppo
+bench-ppo: all
+	$(SHELL) $(srcdir)/bench/ppo_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
+.PHONY: bench-ppo

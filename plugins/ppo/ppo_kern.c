@@ -5,6 +5,7 @@
  * becomes one fused multiply-add where the set has it.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ppo.h"

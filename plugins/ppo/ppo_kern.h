@@ -188,6 +188,43 @@ static void K(bwd_hidden)(float *dx, float *dwt, float *db, float *dy, const flo
 	}
 	if (!dx)
 		return;
+	/* dx = dpre wt^T.  With I a whole number of vectors, through a
+	 * transposed copy w (H, I), so that it runs like the forward pass
+	 * (row dots would end in a horizontal sum per element); else dots. */
+	float *w = I % VW == 0 ? malloc(sizeof(float) * (size_t)H * I) : NULL;
+	if (w) {
+		for (int i = 0; i < I; i++)
+			for (int o = 0; o < H; o++)
+				w[(size_t)o * I + i] = wt[(size_t)i * H + o];
+		for (int n = 0; n < N; n++) {
+			const float *dr = dy + (size_t)n * H;
+			float *xr = dx + (size_t)n * I;
+			int i = 0;
+			for (; i + 4 * VW <= I; i += 4 * VW) {
+				VF a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+				for (int o = 0; o < H; o++) {
+					const float *wr = w + (size_t)o * I + i;
+					VF d = K(splat)(dr[o]);
+					a0 += d * LD(wr);
+					a1 += d * LD(wr + VW);
+					a2 += d * LD(wr + 2 * VW);
+					a3 += d * LD(wr + 3 * VW);
+				}
+				ST(xr + i, a0);
+				ST(xr + i + VW, a1);
+				ST(xr + i + 2 * VW, a2);
+				ST(xr + i + 3 * VW, a3);
+			}
+			for (; i < I; i += VW) {
+				VF a0 = { 0 };
+				for (int o = 0; o < H; o++)
+					a0 += K(splat)(dr[o]) * LD(w + (size_t)o * I + i);
+				ST(xr + i, a0);
+			}
+		}
+		free(w);
+		return;
+	}
 	for (int n = 0; n < N; n++) {
 		const float *dr = dy + (size_t)n * H;
 		for (int i = 0; i < I; i++) {
