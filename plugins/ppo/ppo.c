@@ -86,6 +86,7 @@ typedef struct ppo_cfg {
 /* A trained or training policy. */
 typedef struct ppo {
 	ppo_cfg cfg;
+	const train_env_class *ecls; /* found at create, for the fingerprint */
 	ppo_net net;
 	int have_net;
 	int D, K, gaussian;
@@ -718,7 +719,20 @@ static int ppo_create(const train_config *config, train_ctx *ctx, void **self)
 		ppo_destroy(P);
 		return rc;
 	}
+	/* Not found is not an error yet: training says so (a loaded model
+	 * takes its environment from ppo.json instead). */
+	if (train_ctx_find_env(ctx, P->cfg.env, &P->ecls))
+		P->ecls = NULL;
 	*self = P;
+	return TRAIN_OK;
+}
+
+/* The environment's class and version decide the output too. */
+static int ppo_fingerprint(void *self, train_hasher *h)
+{
+	ppo *P = self;
+	train_hasher_str(h, P->ecls ? P->ecls->name : "");
+	train_hasher_str(h, P->ecls ? P->ecls->version : "");
 	return TRAIN_OK;
 }
 
@@ -1114,6 +1128,7 @@ static const train_component_class ppo_class = {
 	.process_outputs = ppo_process_outputs,
 	.params = ppo_params,
 	.create = ppo_create,
+	.fingerprint = ppo_fingerprint,
 	.train = ppo_train,
 	.process = ppo_process,
 	.persist = ppo_persist,
