@@ -256,7 +256,10 @@ def struct_changes(name, bl, cl):
     # for fields that were reserved and documented as zero/NULL for now").
     if (has_size and rest_c and first[0] == rest_c[0][0] and first[1] == rest_c[0][1]
             and "void" in first[2] and first[2].endswith("*") and rest_c[0][2].endswith("*")
-            and bm[common + 1:] == cm[common + 1:len(bm)] and csize >= bsize):
+            and [m[:3] for m in bm[common + 1:]] == [m[:3] for m in cm[common + 1:len(bm)]]
+            and csize >= bsize):
+        # (members compared without their header lines, which move when
+        # the field's comment grows)
         changes.append((ADDED, f"{name}: member {first[0]} ({first[2]}, NULL so far) now typed "
                                f"{rest_c[0][2]}"))
         for n, o, t, w in cm[len(bm):]:
