@@ -24,6 +24,9 @@ variant() {
 	mkdir -p "$work/$name"
 	cp -r "$top_srcdir/sdk/include" "$work/$name/inc"
 	local h="$work/$name/inc/train"
+	# Every variant starts from plugin ABI 1.0's untyped `environments`
+	# (1.1 typed it), so that the `environments` variant can type it again.
+	sed -i 's|\tconst train_env_class \*const \*environments;|\tconst void *const *environments;|' "$h/plugin.h"
 	sed -i "$plug" "$h/plugin.h"
 	[ -n "$kdecl" ] && printf '%s\n' "$kdecl" >>"$h/kernels.h"
 	[ -n "$tdecl" ] && printf '%s\n' "$tdecl" >>"$h/train.h"
@@ -73,7 +76,7 @@ variant changed 's/x/x/' 'TRAIN_API long train_demo_a(int x) { return x; }' 'TRA
 variant append 's|\t/\* ABI 1.0 ends here; later minors append below. \*/|\tint (*extra)(void *self);|' "$A" "$DA"
 variant insert 's|\tconst char \*doc;        /\*\*< one line \*/|\tconst char *doc;\n\tint flags;|' "$A" "$DA"
 variant reserved 's|\tvoid \*reserved\[TRAIN_PLUGIN_RESERVED\];|\tint (*cancel)(void);\n\tvoid *reserved[TRAIN_PLUGIN_RESERVED - 1];|' "$A" "$DA"
-variant environments 's|\tconst void \*const \*environments;|\tconst train_component_class *const *environments;|' "$A" "$DA"
+variant environments 's|\tconst void \*const \*environments;|\tconst train_env_class *const *environments;|' "$A" "$DA"
 
 judge same 0:0:0 1.0 0 "the ABI is the baseline's" "PASS"
 judge added 0:0:0 1.0 1 "added: function train_demo_b added" \
