@@ -66,37 +66,83 @@ static void K(tanh_n)(float *y, const float *x, size_t n)
 		ST(y + i, K(tanh_v)(LD(x + i)));
 }
 
-/* Four vectors (4 VW outputs) of a row at a time, the weight rows streamed
- * from L1; a tail of fewer vectors one at a time. */
+/* y = act(x wt + b) for rows n0..n1, two rows at a time (each weight
+ * vector loaded once serves both), four vectors (4 VW outputs) per pass
+ * over the inputs; a tail of fewer vectors one at a time.  `tanh_out`:
+ * apply tanh (the forward pass) or not (dx = dpre w, w the transposed
+ * weights, in the backward pass). */
+static inline void K(rows_times)(float *y, const float *x, const float *wt, const float *b,
+                                 int N, int I, int H, int tanh_out)
+{
+	int n = 0;
+	for (; n + 2 <= N; n += 2) {
+		const float *x0 = x + (size_t)n * I, *x1 = x0 + I;
+		float *y0 = y + (size_t)n * H, *y1 = y0 + H;
+		int o = 0;
+		for (; o + 4 * VW <= H; o += 4 * VW) {
+			VF a0, a1, a2, a3;
+			if (b) {
+				a0 = LD(b + o);
+				a1 = LD(b + o + VW);
+				a2 = LD(b + o + 2 * VW);
+				a3 = LD(b + o + 3 * VW);
+			} else {
+				a0 = a1 = a2 = a3 = K(splat)(0.0f);
+			}
+			VF c0 = a0, c1 = a1, c2 = a2, c3 = a3;
+			for (int i = 0; i < I; i++) {
+				const float *w = wt + (size_t)i * H + o;
+				VF w0 = LD(w), w1 = LD(w + VW), w2 = LD(w + 2 * VW), w3 = LD(w + 3 * VW);
+				VF p = K(splat)(x0[i]), q = K(splat)(x1[i]);
+				a0 += p * w0;
+				a1 += p * w1;
+				a2 += p * w2;
+				a3 += p * w3;
+				c0 += q * w0;
+				c1 += q * w1;
+				c2 += q * w2;
+				c3 += q * w3;
+			}
+			if (tanh_out) {
+				a0 = K(tanh_v)(a0); a1 = K(tanh_v)(a1); a2 = K(tanh_v)(a2); a3 = K(tanh_v)(a3);
+				c0 = K(tanh_v)(c0); c1 = K(tanh_v)(c1); c2 = K(tanh_v)(c2); c3 = K(tanh_v)(c3);
+			}
+			ST(y0 + o, a0);
+			ST(y0 + o + VW, a1);
+			ST(y0 + o + 2 * VW, a2);
+			ST(y0 + o + 3 * VW, a3);
+			ST(y1 + o, c0);
+			ST(y1 + o + VW, c1);
+			ST(y1 + o + 2 * VW, c2);
+			ST(y1 + o + 3 * VW, c3);
+		}
+		for (; o < H; o += VW) {
+			VF a0 = b ? LD(b + o) : K(splat)(0.0f), c0 = a0;
+			for (int i = 0; i < I; i++) {
+				VF w0 = LD(wt + (size_t)i * H + o);
+				a0 += K(splat)(x0[i]) * w0;
+				c0 += K(splat)(x1[i]) * w0;
+			}
+			ST(y0 + o, tanh_out ? K(tanh_v)(a0) : a0);
+			ST(y1 + o, tanh_out ? K(tanh_v)(c0) : c0);
+		}
+	}
+	for (; n < N; n++) {
+		const float *xr = x + (size_t)n * I;
+		float *yr = y + (size_t)n * H;
+		for (int o = 0; o < H; o += VW) {
+			VF a0 = b ? LD(b + o) : K(splat)(0.0f);
+			for (int i = 0; i < I; i++)
+				a0 += K(splat)(xr[i]) * LD(wt + (size_t)i * H + o);
+			ST(yr + o, tanh_out ? K(tanh_v)(a0) : a0);
+		}
+	}
+}
+
 static void K(fwd_hidden)(float *y, const float *x, const float *wt, const float *b, int N, int I,
                           int H)
 {
-	for (int n = 0; n < N; n++) {
-		const float *xr = x + (size_t)n * I;
-		float *yr = y + (size_t)n * H;
-		int o = 0;
-		for (; o + 4 * VW <= H; o += 4 * VW) {
-			VF a0 = LD(b + o), a1 = LD(b + o + VW), a2 = LD(b + o + 2 * VW), a3 = LD(b + o + 3 * VW);
-			for (int i = 0; i < I; i++) {
-				const float *w = wt + (size_t)i * H + o;
-				VF xi = K(splat)(xr[i]);
-				a0 += xi * LD(w);
-				a1 += xi * LD(w + VW);
-				a2 += xi * LD(w + 2 * VW);
-				a3 += xi * LD(w + 3 * VW);
-			}
-			ST(yr + o, K(tanh_v)(a0));
-			ST(yr + o + VW, K(tanh_v)(a1));
-			ST(yr + o + 2 * VW, K(tanh_v)(a2));
-			ST(yr + o + 3 * VW, K(tanh_v)(a3));
-		}
-		for (; o < H; o += VW) {
-			VF a0 = LD(b + o);
-			for (int i = 0; i < I; i++)
-				a0 += K(splat)(xr[i]) * LD(wt + (size_t)i * H + o);
-			ST(yr + o, K(tanh_v)(a0));
-		}
-	}
+	K(rows_times)(y, x, wt, b, N, I, H, 1);
 }
 
 static void K(fwd_head)(float *out, const float *h, const float *w, const float *b, int N, int H,
@@ -196,32 +242,7 @@ static void K(bwd_hidden)(float *dx, float *dwt, float *db, float *dy, const flo
 		for (int i = 0; i < I; i++)
 			for (int o = 0; o < H; o++)
 				w[(size_t)o * I + i] = wt[(size_t)i * H + o];
-		for (int n = 0; n < N; n++) {
-			const float *dr = dy + (size_t)n * H;
-			float *xr = dx + (size_t)n * I;
-			int i = 0;
-			for (; i + 4 * VW <= I; i += 4 * VW) {
-				VF a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-				for (int o = 0; o < H; o++) {
-					const float *wr = w + (size_t)o * I + i;
-					VF d = K(splat)(dr[o]);
-					a0 += d * LD(wr);
-					a1 += d * LD(wr + VW);
-					a2 += d * LD(wr + 2 * VW);
-					a3 += d * LD(wr + 3 * VW);
-				}
-				ST(xr + i, a0);
-				ST(xr + i + VW, a1);
-				ST(xr + i + 2 * VW, a2);
-				ST(xr + i + 3 * VW, a3);
-			}
-			for (; i < I; i += VW) {
-				VF a0 = { 0 };
-				for (int o = 0; o < H; o++)
-					a0 += K(splat)(dr[o]) * LD(w + (size_t)o * I + i);
-				ST(xr + i, a0);
-			}
-		}
+		K(rows_times)(dx, dy, w, NULL, N, H, I, 0);
 		free(w);
 		return;
 	}
