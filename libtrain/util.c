@@ -334,7 +334,8 @@ void train_strv_free(char **v, size_t n)
 	free(v);
 }
 
-int train_buf_add(train_buf *b, const void *data, size_t size)
+/* Room for `size` more bytes and a NUL. */
+static int buf_room(train_buf *b, size_t size)
 {
 	if (b->cap - b->len < size + 1) {
 		size_t nc = b->cap ? b->cap : 256;
@@ -346,6 +347,13 @@ int train_buf_add(train_buf *b, const void *data, size_t size)
 		b->data = nd;
 		b->cap = nc;
 	}
+	return TRAIN_OK;
+}
+
+int train_buf_add(train_buf *b, const void *data, size_t size)
+{
+	if (buf_room(b, size))
+		return TRAIN_ENOMEM;
 	if (size)
 		memcpy(b->data + b->len, data, size);
 	b->len += size;
@@ -358,18 +366,37 @@ int train_buf_str(train_buf *b, const char *s)
 	return train_buf_add(b, s, strlen(s));
 }
 
+/* Formats straight into the spare room (no temporary string); when that
+ * is too small, grows once and formats again.  No argument may point into
+ * `b` itself. */
 int train_buf_printf(train_buf *b, const char *fmt, ...)
 {
 	va_list ap;
-	char *s = NULL;
+	size_t room = b->data ? b->cap - b->len : 0;
 	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
+	int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (size_t)n < room) {
+		b->len += (size_t)n;
+		return TRAIN_OK;
+	}
+	if (room)
+		b->data[b->len] = '\0'; /* a cut-off attempt wrote past the end */
 	if (n < 0)
 		return TRAIN_ENOMEM;
-	int rc = train_buf_add(b, s, (size_t)n);
-	free(s);
-	return rc;
+	/* make room for n bytes and the NUL, keeping the contents */
+	size_t len = b->len;
+	if (buf_room(b, (size_t)n))
+		return TRAIN_ENOMEM;
+	va_start(ap, fmt);
+	int m = vsnprintf(b->data + len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	if (m != n) {
+		b->data[len] = '\0';
+		return TRAIN_ENOMEM;
+	}
+	b->len = len + (size_t)n;
+	return TRAIN_OK;
 }
 
 void train_buf_free(train_buf *b)
