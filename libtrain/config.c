@@ -58,6 +58,7 @@ struct train_config {
 	size_t *slots;         /* big MAPs: hash index of keys, open addressing;
 	                          a slot holds index + 1, 0 is empty */
 	size_t nslots;         /* a power of two, at least twice `len` */
+	bool text_inline;      /* `text` lives in the node's own allocation */
 };
 
 /* Maps with more keys than this get a hash index, so that parsing (which
@@ -80,6 +81,38 @@ static train_config *node_new(train_cfg_kind kind, const char *file, unsigned li
 	return n;
 }
 
+/* A scalar node with its text, in one allocation (node, file name, text). */
+static train_config *node_new_text(train_cfg_kind kind, const char *file, unsigned line,
+                                   unsigned col, const char *text, size_t len)
+{
+	size_t flen = strlen(file ? file : "");
+	if (len > SIZE_MAX - sizeof(train_config) - flen - 2)
+		return NULL;
+	train_config *n = calloc(1, sizeof *n + flen + 1 + len + 1);
+	if (!n)
+		return NULL;
+	n->file = (char *)(n + 1);
+	memcpy(n->file, file ? file : "", flen + 1);
+	n->text = n->file + flen + 1;
+	if (len)
+		memcpy(n->text, text, len);
+	n->text[len] = '\0';
+	n->text_len = len;
+	n->text_inline = true;
+	n->kind = kind;
+	n->line = line;
+	n->col = col;
+	return n;
+}
+
+static void node_drop_text(train_config *n)
+{
+	if (!n->text_inline)
+		free(n->text);
+	n->text = NULL;
+	n->text_inline = false;
+}
+
 static int node_set_text(train_config *n, const char *text, size_t len)
 {
 	char *t = malloc(len + 1);
@@ -87,7 +120,7 @@ static int node_set_text(train_config *n, const char *text, size_t len)
 		return TRAIN_ENOMEM;
 	memcpy(t, text, len);
 	t[len] = '\0';
-	free(n->text);
+	node_drop_text(n);
 	n->text = t;
 	n->text_len = len;
 	return TRAIN_OK;
@@ -175,7 +208,7 @@ void train_config_destroy(train_config *c)
 	free(c->items);
 	free(c->keys);
 	free(c->slots);
-	free(c->text);
+	node_drop_text(c);
 	free(c);
 }
 
@@ -420,8 +453,7 @@ static int resolve_plain(train_config *n, const char **why)
 	}
 	if (!*s || is_one_of(s, null_words)) {
 		n->kind = TRAIN_CFG_NULL;
-		free(n->text);
-		n->text = NULL;
+		node_drop_text(n);
 		n->text_len = 0;
 		return TRAIN_OK;
 	}
@@ -826,8 +858,9 @@ static int parse_scalar(cfg_parser *p, yaml_event_t *ev, train_config **out)
 			                       "tag '%s' is not supported", tag);
 		plain = false; /* !!str and the non-specific "!" both mean string */
 	}
-	train_config *n = node_new(TRAIN_CFG_STRING, p->name, mark_line(m), mark_col(m));
-	if (!n || node_set_text(n, (const char *)ev->data.scalar.value, ev->data.scalar.length)) {
+	train_config *n = node_new_text(TRAIN_CFG_STRING, p->name, mark_line(m), mark_col(m),
+	                                (const char *)ev->data.scalar.value, ev->data.scalar.length);
+	if (!n) {
 		rc = nomem(p->err);
 		goto out;
 	}
