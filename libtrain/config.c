@@ -447,6 +447,13 @@ static bool match_float(const char *s)
 static int resolve_plain(train_config *n, const char **why)
 {
 	const char *s = n->text ? n->text : "";
+	/* Most plain scalars are words: a first letter that begins none of the
+	 * null, true and false words (and no number, .inf or .nan begins with
+	 * a letter) makes a string, whatever follows. */
+	if (((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')) && !strchr("nNtTfF", *s)) {
+		n->kind = TRAIN_CFG_STRING;
+		return TRAIN_OK;
+	}
 	if (n->text && strlen(s) != n->text_len) { /* a NUL inside: only a string */
 		n->kind = TRAIN_CFG_STRING;
 		return TRAIN_OK;
