@@ -239,6 +239,9 @@ typedef struct slot_info {
 	 * is JSON text to parse). */
 	train_buf memo_val, memo_feat;
 	bool memo_ok;
+	/* check_slots' finding for check_unused: the mappings are a non-empty
+	 * list (valid when mapped_known) */
+	bool mapped, mapped_known;
 } slot_info;
 
 typedef struct vctx {
@@ -666,6 +669,9 @@ static void check_slots(vctx *v)
 		json_t *maps = json_of(s->mappings);
 		for (size_t k = 0; json_is_array(maps) && k < json_array_size(maps); k++)
 			check_mapping(v, s, s->name, json_array_get(maps, k), &s->loc, si);
+		/* a failed parse (out of memory) is asked again by check_unused */
+		si->mapped_known = !s->mappings || maps;
+		si->mapped = json_is_array(maps) && json_array_size(maps) > 0;
 		json_decref(maps);
 	}
 }
@@ -938,9 +944,14 @@ static void check_unused(vctx *v)
 		for (size_t k = 0; k < d->n_forms && !required; k++)
 			for (size_t j = 0; j < d->forms[k].required_slots.n; j++)
 				required |= !strcmp(d->forms[k].required_slots.v[j], s->name);
-		json_t *maps = json_of(s->mappings);
-		int mapped = json_is_array(maps) && json_array_size(maps) > 0;
-		json_decref(maps);
+		int mapped;
+		if (v->slots[i].mapped_known) {
+			mapped = v->slots[i].mapped;
+		} else {
+			json_t *maps = json_of(s->mappings);
+			mapped = json_is_array(maps) && json_array_size(maps) > 0;
+			json_decref(maps);
+		}
 		/* Rasa 2 domains: a slot named like an entity was filled from it. */
 		int autofill = !s->mappings && d->store_entities_as_slots && ns_has(&v->d_entities, s->name);
 		if (required || mapped || autofill || ns_has(&v->u_slots_set, s->name) ||
