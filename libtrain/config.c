@@ -53,7 +53,8 @@ struct train_config {
 	int64_t i;             /* INT */
 	double f;              /* FLOAT */
 	train_config **items;  /* LIST items, MAP values */
-	train_config **keys;   /* MAP keys: STRING nodes, with their own location */
+	train_config **keys;   /* MAP keys: STRING nodes, with their own location;
+	                          in the block of `items`, after `cap` values */
 	size_t len, cap;
 	size_t *slots;         /* big MAPs: hash index of keys, open addressing;
 	                          a slot holds index + 1, 0 is empty */
@@ -173,17 +174,23 @@ static int index_add(train_config *m)
 static int node_push(train_config *n, train_config *key, train_config *value)
 {
 	if (n->len == n->cap) {
+		/* A map's keys follow its values in the same block. */
+		bool map = n->kind == TRAIN_CFG_MAP;
 		size_t nc = n->cap ? n->cap * 2 : 4;
-		train_config **ni = realloc(n->items, nc * sizeof *ni);
+		if (nc > SIZE_MAX / (2 * sizeof(train_config *)))
+			return TRAIN_ENOMEM;
+		train_config **ni = malloc(nc * (map ? 2 : 1) * sizeof *ni);
 		if (!ni)
 			return TRAIN_ENOMEM;
-		n->items = ni;
-		if (n->kind == TRAIN_CFG_MAP) {
-			train_config **nk = realloc(n->keys, nc * sizeof *nk);
-			if (!nk)
-				return TRAIN_ENOMEM;
-			n->keys = nk;
+		if (n->len) {
+			memcpy(ni, n->items, n->len * sizeof *ni);
+			if (map)
+				memcpy(ni + nc, n->keys, n->len * sizeof *ni);
 		}
+		free(n->items);
+		n->items = ni;
+		if (map)
+			n->keys = ni + nc;
 		n->cap = nc;
 	}
 	if (n->kind == TRAIN_CFG_MAP)
@@ -205,8 +212,7 @@ void train_config_destroy(train_config *c)
 			train_config_destroy(c->keys[i]);
 		train_config_destroy(c->items[i]);
 	}
-	free(c->items);
-	free(c->keys);
+	free(c->items); /* and the keys of a map, in the same block */
 	free(c->slots);
 	node_drop_text(c);
 	free(c);
