@@ -36,6 +36,13 @@ uint32_t text_next(const char *str, size_t n, size_t *i)
 		}
 		c = (c << 6) | (s[p + j] & 0x3f);
 	}
+	/* Overlong forms (an overlong NUL among them), surrogates and code
+	 * points past U+10FFFF are not UTF-8: the lead byte is a stray one. */
+	if ((k == 2 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (k == 3 && (c < 0x10000 || c > 0x10ffff))) {
+		*i = p + 1;
+		return s[p];
+	}
 	*i = p + k + 1;
 	return c;
 }
