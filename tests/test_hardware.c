@@ -69,9 +69,17 @@ static void test_disk(void)
  * kernel, too, lists only what it saves the registers of). */
 static void test_isa(void)
 {
+	CU_ASSERT_EQUAL(hw.bf16_native, train_cpu_has_bf16());
 	const char *flags = cpuinfo_flags();
 	if (!flags) {
 		test_skip("no flags in /proc/cpuinfo");
+		return;
+	}
+	/* valgrind runs the program on a CPU of its own (no AVX-512): CPUID
+	 * then answers for that one, /proc/cpuinfo for the real one. */
+	const char *pre = getenv("LD_PRELOAD");
+	if (pre && strstr(pre, "vgpreload")) {
+		fprintf(stderr, "  (flags not compared: under valgrind CPUID describes valgrind's CPU)\n");
 		return;
 	}
 	static const struct { uint32_t bit; const char *flag; } map[] = {
@@ -90,7 +98,6 @@ static void test_isa(void)
 			fprintf(stderr, "  %s: ours %d, /proc/cpuinfo %d\n", map[i].flag, ours, kernel);
 		CU_ASSERT_EQUAL(ours, kernel);
 	}
-	CU_ASSERT_EQUAL(hw.bf16_native, train_cpu_has_bf16());
 	char buf[512];
 	train_hardware_isa_names(TRAIN_ISA_AVX2 | TRAIN_ISA_FMA, buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "avx2 fma");
