@@ -33,3 +33,12 @@ bench-bert: bench/bert_bench$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/bert_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
 .PHONY: bench-bert
 EXTRA_DIST += doc/bert.md
+
+# `make bench`: bench/bert_clinc.sh (issue 7, BERT fine-tuning: CLINC150
+# intent accuracy of a bert-mini pretrained and fine-tuned through
+# `train --target transformer`, against scikit-learn; about 10 minutes).
+EXTRA_DIST += bench/bert_clinc.sh bench/clinc_to_jsonl.py
+bench_targets += bench-bert-clinc
+bench-bert-clinc: all
+	$(SHELL) $(srcdir)/bench/bert_clinc.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
+.PHONY: bench-bert-clinc
