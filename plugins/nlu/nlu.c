@@ -887,6 +887,21 @@ static json_t *variation_json(const train_rasa_variation *v)
 	return j;
 }
 
+/* The "nlu" input (a RasaNLU value) decoded; a message through ctx on error. */
+static int nlu_input(const train_values *in, train_ctx *ctx, train_rasa_nlu **out)
+{
+	const train_value *v = train_values_get(in, "nlu");
+	if (!v)
+		return train_fail(ctx, "no input \"nlu\"");
+	if (strcmp(train_value_type(v), TRAIN_RASA_NLU_TYPE))
+		return train_fail(ctx, "input nlu: expected type %s (from RasaNLU), got %s",
+		                  TRAIN_RASA_NLU_TYPE, train_value_type(v));
+	train_error err = { 0 };
+	if (train_rasa_nlu_from_value(v, out, &err))
+		return train_fail(ctx, "input nlu: %s", err.text);
+	return TRAIN_OK;
+}
+
 static int cmp_cstr(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -895,17 +910,10 @@ static int cmp_cstr(const void *a, const void *b)
 static int rs_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
 	selector *s = self;
-	const train_value *nv = train_values_get(in, "nlu");
-	if (!nv)
-		return train_fail(ctx, "no input \"nlu\"");
-	if (strcmp(train_value_type(nv), TRAIN_RASA_NLU_TYPE))
-		return train_fail(ctx, "input nlu: expected type %s (from RasaNLU), got %s",
-		                  TRAIN_RASA_NLU_TYPE, train_value_type(nv));
 	train_rasa_nlu *nlu = NULL;
-	train_error err = { 0 };
-	int rc = train_rasa_nlu_from_value(nv, &nlu, &err);
+	int rc = nlu_input(in, ctx, &nlu);
 	if (rc)
-		return train_fail(ctx, "input nlu: %s", err.text);
+		return rc;
 	json_t *resp = json_object(), *ris = json_array();
 	const char **names = calloc(nlu->n_messages + 1, sizeof *names);
 	size_t nn = 0;
@@ -1169,17 +1177,10 @@ static int syn_add(synonyms *s, const char *text, size_t len, const char *value,
 static int syn_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
 	synonyms *s = self;
-	const train_value *v = train_values_get(in, "nlu");
-	if (!v)
-		return train_fail(ctx, "no input \"nlu\"");
-	if (strcmp(train_value_type(v), TRAIN_RASA_NLU_TYPE))
-		return train_fail(ctx, "input nlu: expected type %s (from RasaNLU), got %s",
-		                  TRAIN_RASA_NLU_TYPE, train_value_type(v));
 	train_rasa_nlu *nlu = NULL;
-	train_error err = { 0 };
-	int rc = train_rasa_nlu_from_value(v, &nlu, &err);
+	int rc = nlu_input(in, ctx, &nlu);
 	if (rc)
-		return train_fail(ctx, "input nlu: %s", err.text);
+		return rc;
 	json_decref(s->map);
 	if (!(s->map = json_object())) {
 		rc = TRAIN_ENOMEM;

@@ -261,13 +261,8 @@ void ppo_logp_entropy(const ppo_net *net, int N, const int32_t *act_i, const flo
 	for (int n = 0; n < N; n++) {
 		const float *z = net->out + (size_t)n * K;
 		if (!net->gaussian) {
-			float mx = z[0];
-			for (int k = 1; k < K; k++)
-				mx = z[k] > mx ? z[k] : mx;
-			float s = 0;
-			for (int k = 0; k < K; k++)
-				s += expf(z[k] - mx);
-			float lse = mx + logf(s), e = 0;
+			float mx, s, e = 0;
+			float lse = ppo_row_lse(z, K, &mx, &s);
 			for (int k = 0; k < K; k++) {
 				float lp = z[k] - lse;
 				e -= expf(lp) * lp;

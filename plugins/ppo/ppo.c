@@ -330,13 +330,8 @@ static void sample(ppo_net *net, train_rng *rng, int E, int det, int32_t *ai, fl
 	for (int e = 0; e < E; e++) {
 		const float *z = net->out + (size_t)e * K;
 		if (!net->gaussian) {
-			float mx = z[0];
-			for (int k = 1; k < K; k++)
-				mx = z[k] > mx ? z[k] : mx;
-			float s = 0;
-			for (int k = 0; k < K; k++)
-				s += expf(z[k] - mx);
-			float lse = mx + logf(s);
+			float mx, s;
+			float lse = ppo_row_lse(z, K, &mx, &s);
 			int a = 0;
 			if (det) {
 				for (int k = 1; k < K; k++)
@@ -603,18 +598,25 @@ static int from_hex(const char *s, unsigned char **out, size_t *n)
 
 #define MAX_TENSORS 16
 
-static int ckpt_save(ppo_run *r, const char *path, train_error *err)
+/* The parameters by name and the Adam moments in the same order. */
+static size_t ckpt_tensors(ppo_net *net, train_named_tensor *pt, train_tensor *m, train_tensor *v)
 {
-	ppo_net *net = &r->P->net;
-	train_named_tensor pt[MAX_TENSORS], mt[MAX_TENSORS], vt[MAX_TENSORS];
+	train_named_tensor mt[MAX_TENSORS], vt[MAX_TENSORS];
 	size_t n = ppo_net_tensors(net, net->p, pt, MAX_TENSORS);
 	ppo_net_tensors(net, net->m, mt, MAX_TENSORS);
 	ppo_net_tensors(net, net->v, vt, MAX_TENSORS);
-	train_tensor m[MAX_TENSORS], v[MAX_TENSORS];
 	for (size_t i = 0; i < n; i++) {
 		m[i] = mt[i].t;
 		v[i] = vt[i].t;
 	}
+	return n;
+}
+
+static int ckpt_save(ppo_run *r, const char *path, train_error *err)
+{
+	train_named_tensor pt[MAX_TENSORS];
+	train_tensor m[MAX_TENSORS], v[MAX_TENSORS];
+	size_t n = ckpt_tensors(&r->P->net, pt, m, v);
 	blob b = { 0 };
 	int rc = run_state(r, &b);
 	char *hex = rc ? NULL : to_hex(b.p, b.n);
@@ -631,16 +633,9 @@ static int ckpt_save(ppo_run *r, const char *path, train_error *err)
 
 static int ckpt_load(ppo_run *r, const char *path, train_error *err)
 {
-	ppo_net *net = &r->P->net;
-	train_named_tensor pt[MAX_TENSORS], mt[MAX_TENSORS], vt[MAX_TENSORS];
-	size_t n = ppo_net_tensors(net, net->p, pt, MAX_TENSORS);
-	ppo_net_tensors(net, net->m, mt, MAX_TENSORS);
-	ppo_net_tensors(net, net->v, vt, MAX_TENSORS);
+	train_named_tensor pt[MAX_TENSORS];
 	train_tensor m[MAX_TENSORS], v[MAX_TENSORS];
-	for (size_t i = 0; i < n; i++) {
-		m[i] = mt[i].t;
-		v[i] = vt[i].t;
-	}
+	size_t n = ckpt_tensors(&r->P->net, pt, m, v);
 	train_safetensors *f = NULL;
 	int64_t step = 0;
 	int rc = train_checkpoint_load(path, pt, m, v, n, &step, &r->rng, &f, err);

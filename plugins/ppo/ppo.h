@@ -10,6 +10,8 @@
 #ifndef PPO_PPO_H
 #define PPO_PPO_H
 
+#include <math.h>
+
 #include <train/plugin.h>
 #include <train/optim.h>
 #include <train/tensor.h>
@@ -116,6 +118,21 @@ typedef struct ppo_stats {
 
 /* CleanRL's PPO loss on one minibatch; adds its gradient into net->g. */
 void ppo_loss_grad(ppo_net *net, const ppo_batch *b, const ppo_coefs *c, ppo_stats *st);
+
+/* log(sum(exp(z))) of one row of K logits, through its maximum (*mx) and
+ * the sum of exp(z - max) (*sum), which sampling reuses. */
+static inline float ppo_row_lse(const float *z, int K, float *mx, float *sum)
+{
+	float m = z[0];
+	for (int k = 1; k < K; k++)
+		m = z[k] > m ? z[k] : m;
+	float s = 0;
+	for (int k = 0; k < K; k++)
+		s += expf(z[k] - m);
+	*mx = m;
+	*sum = s;
+	return m + logf(s);
+}
 
 /* Log-probability and entropy of actions under the current net->out. */
 void ppo_logp_entropy(const ppo_net *net, int N, const int32_t *act_i, const float *act_f,
