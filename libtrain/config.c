@@ -24,6 +24,8 @@
 
 #include "util.h"
 
+#include "yaml_fast.h"
+
 #include <yaml.h>
 
 #include <errno.h>
@@ -547,6 +549,9 @@ typedef struct cfg_anchor {
 
 typedef struct cfg_parser {
 	yaml_parser_t yp;
+	bool fast;             /* the events come from yfast_scan(), not libyaml */
+	yf_events fe;
+	size_t fi;             /* the next of `fe` */
 	const char *name;      /* file name for locations */
 	const char *text;      /* the input, to place reader errors */
 	size_t size;
@@ -610,9 +615,53 @@ static int yaml_fail(cfg_parser *p)
 
 static int next_event(cfg_parser *p, yaml_event_t *ev)
 {
+	if (p->fast) {
+		static const yaml_event_type_t types[] = {
+			[YF_STREAM_START] = YAML_STREAM_START_EVENT, [YF_STREAM_END] = YAML_STREAM_END_EVENT,
+			[YF_DOC_START] = YAML_DOCUMENT_START_EVENT,  [YF_DOC_END] = YAML_DOCUMENT_END_EVENT,
+			[YF_SEQ_START] = YAML_SEQUENCE_START_EVENT,  [YF_SEQ_END] = YAML_SEQUENCE_END_EVENT,
+			[YF_MAP_START] = YAML_MAPPING_START_EVENT,   [YF_MAP_END] = YAML_MAPPING_END_EVENT,
+			[YF_SCALAR] = YAML_SCALAR_EVENT,
+		};
+		static const yaml_scalar_style_t styles[] = {
+			[YF_PLAIN] = YAML_PLAIN_SCALAR_STYLE,
+			[YF_SINGLE] = YAML_SINGLE_QUOTED_SCALAR_STYLE,
+			[YF_DOUBLE] = YAML_DOUBLE_QUOTED_SCALAR_STYLE,
+		};
+		memset(ev, 0, sizeof *ev);
+		if (p->fi >= p->fe.n) /* not reached: the stream ends with STREAM-END */
+			return train_error_set(p->err, TRAIN_EPARSE, p->name, 0, 0, "unexpected end of YAML");
+		const yf_event *x = &p->fe.v[p->fi++];
+		ev->type = types[x->type];
+		ev->start_mark.line = x->line;
+		ev->start_mark.column = x->col;
+		ev->end_mark = ev->start_mark;
+		if (x->type == YF_SCALAR) {
+			/* read only: the builders copy it, and ev_delete() does not free it */
+			ev->data.scalar.value = (yaml_char_t *)(uintptr_t)x->value;
+			ev->data.scalar.length = x->len;
+			ev->data.scalar.style = styles[x->style];
+			ev->data.scalar.plain_implicit = x->style == YF_PLAIN;
+			ev->data.scalar.quoted_implicit = x->style != YF_PLAIN;
+		} else if (x->type == YF_SEQ_START) {
+			ev->data.sequence_start.implicit = 1;
+			ev->data.sequence_start.style = YAML_BLOCK_SEQUENCE_STYLE;
+		} else if (x->type == YF_MAP_START) {
+			ev->data.mapping_start.implicit = 1;
+			ev->data.mapping_start.style = YAML_BLOCK_MAPPING_STYLE;
+		}
+		return TRAIN_OK;
+	}
 	if (!yaml_parser_parse(&p->yp, ev))
 		return yaml_fail(p);
 	return TRAIN_OK;
+}
+
+/* Release an event from next_event(). */
+static void ev_delete(const cfg_parser *p, yaml_event_t *ev)
+{
+	if (!p->fast)
+		yaml_event_delete(ev);
 }
 
 static int nomem(train_error *err)
@@ -913,12 +962,12 @@ static int parse_sequence(cfg_parser *p, yaml_event_t *start, int depth, train_c
 		if (rc)
 			goto out;
 		if (ev.type == YAML_SEQUENCE_END_EVENT) {
-			yaml_event_delete(&ev);
+			ev_delete(p, &ev);
 			break;
 		}
 		train_config *item = NULL;
 		rc = parse_value(p, &ev, depth + 1, &item);
-		yaml_event_delete(&ev);
+		ev_delete(p, &ev);
 		if (rc)
 			goto out;
 		if (node_push(n, NULL, item)) {
@@ -952,7 +1001,7 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 		if (rc)
 			goto out;
 		if (ev.type == YAML_MAPPING_END_EVENT) {
-			yaml_event_delete(&ev);
+			ev_delete(p, &ev);
 			break;
 		}
 		if (ev.type != YAML_SCALAR_EVENT) {
@@ -966,7 +1015,7 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 			else
 				rc = train_error_set(p->err, TRAIN_EPARSE, p->name, mark_line(ev.start_mark),
 				                     mark_col(ev.start_mark), "map keys must be scalars");
-			yaml_event_delete(&ev);
+			ev_delete(p, &ev);
 			goto out;
 		}
 		/* "<<" (plain, untagged) is a merge key where aliases are taken. */
@@ -975,11 +1024,11 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 		             ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev.data.scalar.tag &&
 		             !ev.data.scalar.anchor;
 		if (merge) {
-			yaml_event_delete(&ev);
+			ev_delete(p, &ev);
 			if ((rc = next_event(p, &ev)))
 				goto out;
 			rc = parse_value(p, &ev, depth + 1, &value);
-			yaml_event_delete(&ev);
+			ev_delete(p, &ev);
 			if (rc)
 				goto out;
 			if (!merges && !(merges = node_new(TRAIN_CFG_LIST, p->name, value->line, value->col))) {
@@ -1003,7 +1052,7 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 			    node_set_text(key, (const char *)ev.data.scalar.value, ev.data.scalar.length))
 				rc = nomem(p->err);
 		}
-		yaml_event_delete(&ev);
+		ev_delete(p, &ev);
 		if (rc)
 			goto out;
 		long dup = map_find(n, key->text, key->text_len);
@@ -1017,7 +1066,7 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 		if (rc)
 			goto out;
 		rc = parse_value(p, &ev, depth + 1, &value);
-		yaml_event_delete(&ev);
+		ev_delete(p, &ev);
 		if (rc)
 			goto out;
 		if (node_push(n, key, value)) {
@@ -1105,7 +1154,7 @@ static int parse_stream(cfg_parser *p, train_config **out)
 	rc = next_event(p, &ev); /* STREAM-START */
 	if (rc)
 		goto out;
-	yaml_event_delete(&ev);
+	ev_delete(p, &ev);
 	rc = next_event(p, &ev);
 	if (rc)
 		goto out;
@@ -1117,7 +1166,7 @@ static int parse_stream(cfg_parser *p, train_config **out)
 		goto out;
 	}
 	/* DOCUMENT-START, the root node, DOCUMENT-END */
-	yaml_event_delete(&ev);
+	ev_delete(p, &ev);
 	have = false;
 	rc = next_event(p, &ev);
 	if (rc)
@@ -1126,12 +1175,12 @@ static int parse_stream(cfg_parser *p, train_config **out)
 	rc = parse_value(p, &ev, 0, &root);
 	if (rc)
 		goto out;
-	yaml_event_delete(&ev);
+	ev_delete(p, &ev);
 	have = false;
 	rc = next_event(p, &ev); /* DOCUMENT-END */
 	if (rc)
 		goto out;
-	yaml_event_delete(&ev);
+	ev_delete(p, &ev);
 	have = false;
 	rc = next_event(p, &ev);
 	if (rc)
@@ -1142,7 +1191,7 @@ static int parse_stream(cfg_parser *p, train_config **out)
 		                     mark_col(ev.start_mark), "multiple documents are not supported");
 out:
 	if (have)
-		yaml_event_delete(&ev);
+		ev_delete(p, &ev);
 	if (rc) {
 		train_config_destroy(root);
 		root = NULL;
@@ -1169,14 +1218,21 @@ int train_config_parse_flags(const char *text, size_t size, const char *name, un
 	*out = NULL;
 	if (!text && size)
 		return train_error_set(err, TRAIN_EINVAL, name, 0, 0, "no text");
-	if (!yaml_parser_initialize(&p.yp))
+	int fr = train_yaml_fast ? yfast_scan(text, size, &p.fe) : 0;
+	if (fr < 0)
 		return nomem(err);
-	inited = true;
-	yaml_parser_set_input_string(&p.yp, (const unsigned char *)(text ? text : ""), size);
+	p.fast = fr == 1;
+	if (!p.fast) {
+		if (!yaml_parser_initialize(&p.yp))
+			return nomem(err);
+		inited = true;
+		yaml_parser_set_input_string(&p.yp, (const unsigned char *)(text ? text : ""), size);
+	}
 	c_numeric_enter(&loc);
 	rc = parse_stream(&p, out);
 	c_numeric_leave(&loc);
 	anchors_free(&p);
+	yfast_free(&p.fe);
 	if (inited)
 		yaml_parser_delete(&p.yp);
 	return rc;

@@ -7,6 +7,11 @@
 
 #include "testlib.h"
 #include "util.h"
+#include "yaml_fast.h"
+#include "config_same.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include <locale.h>
 #include <math.h>
@@ -739,6 +744,159 @@ static void test_env(void)
 	unsetenv("TRAIN_TEST_ENV_N");
 }
 
+/* ------------------------------------------------------------------------
+ * The fast reader (libtrain/yaml_fast.c) against libyaml.
+ */
+
+static size_t fast_seen, fast_took;
+
+/* Both readings of `text`, with and without the Rasa flags, must agree:
+ * the same tree with the same places, or the same error. */
+static void fast_same(const char *text, size_t len, const char *name)
+{
+	yf_events ev;
+	int took = yfast_scan(text, len, &ev);
+	yfast_free(&ev);
+	CU_ASSERT(took >= 0);
+	fast_seen++;
+	fast_took += took == 1;
+	for (int fl = 0; fl < 2; fl++) {
+		unsigned flags = fl ? TRAIN_CFG_PARSE_RASA : 0;
+		train_config *a = NULL, *b = NULL;
+		train_error ea = { 0 }, eb = { 0 };
+		train_yaml_fast = 1;
+		int ra = train_config_parse_flags(text, len, name, flags, &a, &ea);
+		train_yaml_fast = 0;
+		int rb = train_config_parse_flags(text, len, name, flags, &b, &eb);
+		train_yaml_fast = 1;
+		CU_ASSERT_EQUAL(ra, rb);
+		if (ra == TRAIN_OK && rb == TRAIN_OK) {
+			char why[200];
+			int same = config_same(a, b, why, sizeof why);
+			if (!same)
+				fprintf(stderr, "%s: the fast reading differs from libyaml's: %s\n", name, why);
+			CU_ASSERT(same);
+		} else if (ra != TRAIN_OK && rb != TRAIN_OK) {
+			if (strcmp(ea.text, eb.text) != 0 || ea.line != eb.line || ea.col != eb.col)
+				fprintf(stderr, "%s: errors differ: %u:%u %s | %u:%u %s\n", name, ea.line, ea.col,
+				        ea.text, eb.line, eb.col, eb.text);
+			CU_ASSERT_STRING_EQUAL(ea.text, eb.text);
+			CU_ASSERT_EQUAL(ea.line, eb.line);
+			CU_ASSERT_EQUAL(ea.col, eb.col);
+		} else {
+			fprintf(stderr, "%s: fast %d, libyaml %d (%s%s)\n", name, ra, rb, ea.text, eb.text);
+		}
+		train_config_destroy(a);
+		train_config_destroy(b);
+	}
+}
+
+static void fast_str(const char *text) { fast_same(text, strlen(text), "t.yml"); }
+
+/* Whether the fast reader takes `text` (and agrees with libyaml). */
+static bool fast_takes(const char *text)
+{
+	size_t before = fast_took;
+	fast_str(text);
+	return fast_took > before;
+}
+
+static void test_fast_reader(void)
+{
+	/* what it takes */
+	CU_ASSERT(fast_takes("a: 1\nb: two words\n"));
+	CU_ASSERT(fast_takes("# c\nversion: \"3.1\"\nintents:\n- greet\n- bye # c\n\nx:\n  - 1\n  -\n  - 'q'\n"));
+	CU_ASSERT(fast_takes("stories:\n- story: s\n  steps:\n  - intent: greet\n  - action: utter_x\n"
+	                     "  - slot_was_set:\n    - a: b\n    - c\n"));
+	CU_ASSERT(fast_takes("a:\nb:\n  c:\n  d: e\nf: g:h\ni: x#y\n"));
+	CU_ASSERT(fast_takes("-\n  a: 1\n- b\n-\n"));
+	CU_ASSERT(fast_takes("  a: 1\n  b:  spaced   \n"));
+	CU_ASSERT(fast_takes("k: caf\xc3\xa9 \xe2\x82\xac\n\xc3\xa9: x[1]\n"));
+	CU_ASSERT(fast_takes("a: 1\na: 2\n")); /* the builder's duplicate-key error, the same */
+	CU_ASSERT(fast_takes("a: 0x1g\nb: .5\nc: ~\nd: true\ne: -\"x\"\n") == false);
+	CU_ASSERT(fast_takes("- a:\n  - b\n  c: d\n"));
+	CU_ASSERT(fast_takes("a: [x, 'y z', \"w\\n\\\"\", 1.5]\nb: {}\nc: [ ]\nd:\n- []\n- { }\n"));
+	CU_ASSERT(fast_takes("t: \"tab\\there \\\\ \\/ \\0 end\"\n"));
+	/* what it leaves to libyaml, which must read it as before */
+	const char *declined[] = {
+		"a: [1, [2]]\n", "a: {b: 1}\n", "a: [x,]\n", "a: [a:b]\n", "a: [-1]\n", "a: [x] y\n", "a: |\n  x\n", "a: >\n  x\n", "a: &x 1\nb: *x\n",
+		"a: !!str 1\n", "---\na: 1\n", "a: 1\n...\n", "%YAML 1.1\n---\na: 1\n", "? a\n: 1\n",
+		"\"a\": 1\n", "- - a\n", "a: b\n  c\n", "a: 'it''s'\n", "a: \"x\\u00e9\"\n", "a: \"x\\\n", "a:\tb\n",
+		"a: b\r\n", "\xef\xbb\xbf" "a: 1\n", "a: \xc2\x85\n", "a: \xe2\x80\xa8\n", "a: \xff\n",
+		"a: b: c\n", "a: b:\n", "a:\n  b: 1\n c: 2\n", "- a\nb: 1\n", "a: 1\n- b\n",
+		"a:\n  - b\n  c: 1\n", "plain\n", "# only\n", "", "a: 'x\n  y'\n", "a: \"x\" y\n",
+		"a: 'x'#c\n", "- a: 1\n   b: 2\n", "-x: 1\n", "a: -1\n", "a: @x\n", "a: `x`\n",
+		"a:\n    b: 1\n  c: 2\n", "a: 1 # c\n  b: 2\n",
+	};
+	for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++)
+		if (fast_takes(declined[i]))
+			fprintf(stderr, "the fast reader took [%s]\n", declined[i]);
+	/* control characters and a NUL anywhere */
+	fast_same("a: 1\x01\n", 6, "t.yml");
+	fast_same("a: 1\0b\n", 7, "t.yml");
+	/* null values are placed just after their ':' or '-' */
+	train_config *c = NULL;
+	train_error err;
+	fast_str("k:  # x\nl:\n- \n");
+	CU_ASSERT_EQUAL(train_config_parse("k:  # x\nl:\n- \n", 14, "t.yml", &c, &err), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_col(train_config_get(c, "k")), 3);
+	CU_ASSERT_EQUAL(train_config_col(train_config_at(train_config_get(c, "l"), 0)), 2);
+	train_config_destroy(c);
+}
+
+/* Every YAML file under `dir`, both ways. */
+static void fast_dir(const char *dir, int depth)
+{
+	DIR *d = opendir(dir);
+	if (!d || depth > 8) {
+		if (d)
+			closedir(d);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		struct stat st;
+		if (stat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			fast_dir(path, depth + 1);
+			continue;
+		}
+		size_t n = strlen(de->d_name);
+		if (!S_ISREG(st.st_mode) || st.st_size > (1 << 22) ||
+		    !((n > 4 && strcmp(de->d_name + n - 4, ".yml") == 0) ||
+		      (n > 5 && strcmp(de->d_name + n - 5, ".yaml") == 0)))
+			continue;
+		char *text = NULL;
+		size_t len = 0;
+		train_error err;
+		if (train_read_file(path, &text, &len, &err) == TRAIN_OK)
+			fast_same(text, len, path);
+		free(text);
+	}
+	closedir(d);
+}
+
+static void test_fast_files(void)
+{
+	const char *top = getenv("top_srcdir");
+	char path[4096];
+	static const char *const dirs[] = { "tests", "examples", "recipes", "../shared/data/rasa" };
+	fast_seen = fast_took = 0;
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", top ? top : ".", dirs[i]);
+		fast_dir(path, 0);
+	}
+	/* the shipped bots and recipes are mostly in the subset */
+	fprintf(stderr, "fast reader: took %zu of %zu YAML files\n", fast_took, fast_seen);
+	CU_ASSERT(fast_seen > 20);
+	CU_ASSERT(fast_took * 3 > fast_seen);
+}
+
 int main(void)
 {
 	static const test_case cases[] = {
@@ -762,6 +920,8 @@ int main(void)
 		{ "locale", test_locale },
 		{ "aliases", test_aliases },
 		{ "environment variables", test_env },
+		{ "fast reader", test_fast_reader },
+		{ "fast reader on files", test_fast_files },
 		{ NULL, NULL },
 	};
 	return test_main("config", cases);
