@@ -406,9 +406,11 @@ static int diags_addv(train_rasa_diags *d, train_rasa_severity sev, const char *
 		d->dropped++;
 		return TRAIN_OK;
 	}
+	/* Most messages fit the stack buffer: formatted once. */
+	char tmp[512];
 	va_list aq;
 	va_copy(aq, ap);
-	int tl = vsnprintf(NULL, 0, fmt, aq);
+	int tl = vsnprintf(tmp, sizeof tmp, fmt, aq);
 	va_end(aq);
 	if (tl < 0)
 		tl = 0;
@@ -419,7 +421,10 @@ static int diags_addv(train_rasa_diags *d, train_rasa_severity sev, const char *
 	if (!blk)
 		goto nomem;
 	memcpy(blk, file, fl + 1);
-	vsnprintf(blk + fl + 1, (size_t)tl + 1, fmt, ap);
+	if ((size_t)tl < sizeof tmp)
+		memcpy(blk + fl + 1, tmp, (size_t)tl + 1);
+	else
+		vsnprintf(blk + fl + 1, (size_t)tl + 1, fmt, ap);
 	if (d->n == d->cap) {
 		size_t nc = d->cap ? d->cap * 2 : 16;
 		train_rasa_diag *nv = realloc(d->v, nc * sizeof *nv);

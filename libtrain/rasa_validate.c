@@ -1369,6 +1369,17 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* pre, s, post appended (states are built often: no format parsing) */
+static int buf3(train_buf *b, const char *pre, const char *s, const char *post)
+{
+	int rc = train_buf_str(b, pre);
+	if (!rc)
+		rc = train_buf_str(b, s);
+	if (!rc)
+		rc = train_buf_str(b, post);
+	return rc;
+}
+
 /* The user part of the state: "i:<intent>" with sorted featurized entity
  * labels, and/or "t:<text>" for end-to-end turns. */
 static int user_state(const vctx *v, const train_rasa_event *u, train_buf *b)
@@ -1377,9 +1388,9 @@ static int user_state(const vctx *v, const train_rasa_event *u, train_buf *b)
 		return TRAIN_OK;
 	int rc = TRAIN_OK;
 	if (u->text)
-		rc = train_buf_printf(b, "t:%s\x1f", u->text);
+		rc = buf3(b, "t:", u->text, "\x1f");
 	if (!rc && u->name) {
-		rc = train_buf_printf(b, "i:%s\x1f", u->name);
+		rc = buf3(b, "i:", u->name, "\x1f");
 		/* labels: entity, entity#role, entity#group; a set, sorted */
 		size_t n = 0;
 		char **labels = calloc(3 * u->n_entities + 1, sizeof *labels);
@@ -1406,7 +1417,7 @@ static int user_state(const vctx *v, const train_rasa_event *u, train_buf *b)
 		qsort(labels, n, sizeof *labels, cmp_str);
 		for (size_t i = 0; !rc && i < n; i++)
 			if (!i || strcmp(labels[i], labels[i - 1]))
-				rc = train_buf_printf(b, "e:%s\x1f", labels[i]);
+				rc = buf3(b, "e:", labels[i], "\x1f");
 		for (size_t i = 0; i < n; i++)
 			free(labels[i]);
 		free(labels);
@@ -1421,9 +1432,9 @@ static int state_of(const vctx *v, const replay *r, train_buf *b)
 	if (!rc)
 		rc = user_state(v, r->user, b);
 	if (!rc && r->prev)
-		rc = train_buf_printf(b, "\x1eP%c%s", r->prev_is_text ? 't' : 'a', r->prev);
+		rc = buf3(b, r->prev_is_text ? "\x1ePt" : "\x1ePa", r->prev, "");
 	if (!rc && r->loop)
-		rc = train_buf_printf(b, "\x1eL%s", r->loop);
+		rc = buf3(b, "\x1eL", r->loop, "");
 	if (!rc)
 		rc = train_buf_str(b, "\x1eS");
 	for (size_t i = 0; !rc && v->dom && i < v->dom->n_slots; i++) {
@@ -1431,7 +1442,7 @@ static int state_of(const vctx *v, const replay *r, train_buf *b)
 		if (!si->featurized || !r->slot_val[i])
 			continue;
 		size_t mark = b->len;
-		if ((rc = train_buf_printf(b, "%s=", si->slot->name)))
+		if ((rc = buf3(b, "", si->slot->name, "=")))
 			break;
 		size_t before = b->len;
 		slot_info *sm = &v->slots[i];
