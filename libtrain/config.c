@@ -62,7 +62,99 @@ struct train_config {
 	                          a slot holds index + 1, 0 is empty */
 	size_t nslots;         /* a power of two, at least twice `len` */
 	bool text_inline;      /* `text` lives in the node's own allocation */
+	bool arena_owner;      /* the root of an arena tree: frees the arena */
+	struct cfg_arena *arena; /* set: the node and what it points to live in
+	                            this arena, freed with the tree's root */
 };
+
+/* ------------------------------------------------------------------------
+ * Arenas: a tree that the fast reader read (no aliases or merges, so no
+ * node is shared or copied in) is allocated in chunks and freed at once.
+ */
+
+typedef struct cfg_chunk {
+	struct cfg_chunk *next;
+	size_t used, size;
+	size_t pad_;           /* keeps the data 16-byte aligned */
+} cfg_chunk;
+
+typedef struct cfg_arena {
+	cfg_chunk *head;
+	char *file;            /* the file name of every node, once */
+} cfg_arena;
+
+static cfg_arena *arena_new(const char *file)
+{
+	size_t flen = strlen(file ? file : "");
+	cfg_arena *a = malloc(sizeof *a + flen + 1);
+	if (!a)
+		return NULL;
+	a->head = NULL;
+	a->file = (char *)(a + 1);
+	memcpy(a->file, file ? file : "", flen + 1);
+	return a;
+}
+
+static void arena_free(cfg_arena *a)
+{
+	if (!a)
+		return;
+	for (cfg_chunk *c = a->head, *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(a);
+}
+
+/* `n` zeroed bytes, 16-byte aligned. */
+static void *arena_alloc(cfg_arena *a, size_t n)
+{
+	if (n > SIZE_MAX / 2)
+		return NULL;
+	n = (n + 15) & ~(size_t)15;
+	cfg_chunk *c = a->head;
+	if (!c || c->size - c->used < n) {
+		size_t sz = c && c->size < (1u << 20) ? c->size * 2 : 16384;
+		if (sz < n)
+			sz = n;
+		cfg_chunk *nc = malloc(sizeof *nc + sz);
+		if (!nc)
+			return NULL;
+		nc->next = c;
+		nc->used = 0;
+		nc->size = sz;
+		a->head = c = nc;
+	}
+	void *p = (char *)(c + 1) + c->used;
+	c->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+/* A node in arena `a`, with the text `text` (len bytes) when has_text. */
+static train_config *node_in(cfg_arena *a, train_cfg_kind kind, unsigned line, unsigned col,
+                             const char *text, size_t len, bool has_text)
+{
+	if (has_text && len > SIZE_MAX / 4)
+		return NULL;
+	train_config *n = arena_alloc(a, sizeof *n + (has_text ? len + 1 : 0));
+	if (!n)
+		return NULL;
+	n->arena = a;
+	n->file = a->file;
+	n->kind = kind;
+	n->line = line;
+	n->col = col;
+	if (has_text) {
+		n->text = (char *)(n + 1);
+		if (len)
+			memcpy(n->text, text, len);
+		n->text[len] = '\0';
+		n->text_len = len;
+		n->text_inline = true;
+	}
+	return n;
+}
 
 /* Maps with more keys than this get a hash index, so that parsing (which
  * looks every key up to refuse duplicates) and lookups stay fast for a
@@ -110,7 +202,7 @@ static train_config *node_new_text(train_cfg_kind kind, const char *file, unsign
 
 static void node_drop_text(train_config *n)
 {
-	if (!n->text_inline)
+	if (!n->text_inline && !n->arena)
 		free(n->text);
 	n->text = NULL;
 	n->text_inline = false;
@@ -118,7 +210,7 @@ static void node_drop_text(train_config *n)
 
 static int node_set_text(train_config *n, const char *text, size_t len)
 {
-	char *t = malloc(len + 1);
+	char *t = n->arena ? arena_alloc(n->arena, len + 1) : malloc(len + 1);
 	if (!t)
 		return TRAIN_ENOMEM;
 	memcpy(t, text, len);
@@ -161,10 +253,11 @@ static int index_add(train_config *m)
 	size_t ns = 64;
 	while (ns < m->len * 4)
 		ns *= 2;
-	size_t *slots = calloc(ns, sizeof *slots);
+	size_t *slots = m->arena ? arena_alloc(m->arena, ns * sizeof *slots) : calloc(ns, sizeof *slots);
 	if (!slots)
 		return TRAIN_ENOMEM;
-	free(m->slots);
+	if (!m->arena)
+		free(m->slots);
 	m->slots = slots;
 	m->nslots = ns;
 	for (size_t i = 0; i < m->len; i++)
@@ -181,7 +274,8 @@ static int node_push(train_config *n, train_config *key, train_config *value)
 		size_t nc = n->cap ? n->cap * 2 : 4;
 		if (nc > SIZE_MAX / (2 * sizeof(train_config *)))
 			return TRAIN_ENOMEM;
-		train_config **ni = malloc(nc * (map ? 2 : 1) * sizeof *ni);
+		size_t bytes = nc * (map ? 2 : 1) * sizeof(train_config *);
+		train_config **ni = n->arena ? arena_alloc(n->arena, bytes) : malloc(bytes);
 		if (!ni)
 			return TRAIN_ENOMEM;
 		if (n->len) {
@@ -189,7 +283,8 @@ static int node_push(train_config *n, train_config *key, train_config *value)
 			if (map)
 				memcpy(ni + nc, n->keys, n->len * sizeof *ni);
 		}
-		free(n->items);
+		if (!n->arena)
+			free(n->items);
 		n->items = ni;
 		if (map)
 			n->keys = ni + nc;
@@ -209,6 +304,11 @@ void train_config_destroy(train_config *c)
 {
 	if (!c)
 		return;
+	if (c->arena) { /* the whole tree at once, by its root */
+		if (c->arena_owner)
+			arena_free(c->arena);
+		return;
+	}
 	for (size_t i = 0; i < c->len; i++) {
 		if (c->keys)
 			train_config_destroy(c->keys[i]);
@@ -550,6 +650,7 @@ typedef struct cfg_anchor {
 typedef struct cfg_parser {
 	yaml_parser_t yp;
 	bool fast;             /* the events come from yfast_scan(), not libyaml */
+	cfg_arena *arena;      /* fast: where the nodes go */
 	yf_events fe;
 	size_t fi;             /* the next of `fe` */
 	const char *name;      /* file name for locations */
@@ -920,8 +1021,11 @@ static int parse_scalar(cfg_parser *p, yaml_event_t *ev, train_config **out)
 			                       "tag '%s' is not supported", tag);
 		plain = false; /* !!str and the non-specific "!" both mean string */
 	}
-	train_config *n = node_new_text(TRAIN_CFG_STRING, p->name, mark_line(m), mark_col(m),
-	                                (const char *)ev->data.scalar.value, ev->data.scalar.length);
+	train_config *n =
+		p->arena ? node_in(p->arena, TRAIN_CFG_STRING, mark_line(m), mark_col(m),
+		                   (const char *)ev->data.scalar.value, ev->data.scalar.length, true)
+		         : node_new_text(TRAIN_CFG_STRING, p->name, mark_line(m), mark_col(m),
+		                         (const char *)ev->data.scalar.value, ev->data.scalar.length);
 	if (!n) {
 		rc = nomem(p->err);
 		goto out;
@@ -951,7 +1055,8 @@ static int parse_sequence(cfg_parser *p, yaml_event_t *start, int depth, train_c
 {
 	int rc = TRAIN_OK;
 	yaml_mark_t m = start->start_mark;
-	train_config *n = node_new(TRAIN_CFG_LIST, p->name, mark_line(m), mark_col(m));
+	train_config *n = p->arena ? node_in(p->arena, TRAIN_CFG_LIST, mark_line(m), mark_col(m), NULL, 0, false)
+	                           : node_new(TRAIN_CFG_LIST, p->name, mark_line(m), mark_col(m));
 	if (!n) {
 		rc = nomem(p->err);
 		goto out;
@@ -990,7 +1095,8 @@ static int parse_mapping(cfg_parser *p, yaml_event_t *start, int depth, train_co
 	int rc = TRAIN_OK;
 	yaml_mark_t m = start->start_mark;
 	train_config *key = NULL, *value = NULL, *merges = NULL;
-	train_config *n = node_new(TRAIN_CFG_MAP, p->name, mark_line(m), mark_col(m));
+	train_config *n = p->arena ? node_in(p->arena, TRAIN_CFG_MAP, mark_line(m), mark_col(m), NULL, 0, false)
+	                           : node_new(TRAIN_CFG_MAP, p->name, mark_line(m), mark_col(m));
 	if (!n) {
 		rc = nomem(p->err);
 		goto out;
@@ -1222,6 +1328,10 @@ int train_config_parse_flags(const char *text, size_t size, const char *name, un
 	if (fr < 0)
 		return nomem(err);
 	p.fast = fr == 1;
+	if (p.fast && !(p.arena = arena_new(p.name))) {
+		yfast_free(&p.fe);
+		return nomem(err);
+	}
 	if (!p.fast) {
 		if (!yaml_parser_initialize(&p.yp))
 			return nomem(err);
@@ -1233,6 +1343,12 @@ int train_config_parse_flags(const char *text, size_t size, const char *name, un
 	c_numeric_leave(&loc);
 	anchors_free(&p);
 	yfast_free(&p.fe);
+	if (p.arena) { /* the tree's root owns it; on an error nothing does */
+		if (rc == TRAIN_OK && *out && (*out)->arena == p.arena)
+			(*out)->arena_owner = true;
+		else
+			arena_free(p.arena);
+	}
 	if (inited)
 		yaml_parser_delete(&p.yp);
 	return rc;

@@ -9,7 +9,7 @@
  * ("[]", "[a, b]") and "{}"; empty values (null); comments and blank lines
  * anywhere.  Anything else declines: other flow collections, block
  * scalars (| and >), anchors, aliases, tags, directives and document
- * markers, "? " keys, quoted keys, "- - " entries, a scalar that would
+ * markers, "? " keys, quoted keys, merge keys ("<<"), "- - " entries, a scalar that would
  * continue on the next line, tabs, CR, control characters and what libyaml
  * treats as line breaks (U+0085, U+2028, U+2029), a byte-order mark,
  * invalid UTF-8, nesting deeper than YF_MAX_DEPTH, and every layout that
@@ -299,6 +299,9 @@ static int map(yf *f, uint32_t n, size_t p, size_t c)
 		size_t li = f->cur, e = f->L[li].e, ke = c;
 		while (t[ke - 1] == ' ')
 			ke--;
+		/* a merge key copies nodes: libyaml's reading, without the arena */
+		if (ke - p == 2 && t[p] == '<' && t[p + 1] == '<')
+			return 0;
 		TRY(emit(f, YF_SCALAR, li, n, t + p, ke - p, YF_PLAIN));
 		size_t v = skip_spaces(t, c + 1, e);
 		if (v == e || t[v] == '#') {

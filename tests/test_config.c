@@ -826,7 +826,7 @@ static void test_fast_reader(void)
 		"a: b: c\n", "a: b:\n", "a:\n  b: 1\n c: 2\n", "- a\nb: 1\n", "a: 1\n- b\n",
 		"a:\n  - b\n  c: 1\n", "plain\n", "# only\n", "", "a: 'x\n  y'\n", "a: \"x\" y\n",
 		"a: 'x'#c\n", "- a: 1\n   b: 2\n", "-x: 1\n", "a: -1\n", "a: @x\n", "a: `x`\n",
-		"a:\n    b: 1\n  c: 2\n", "a: 1 # c\n  b: 2\n",
+		"a:\n    b: 1\n  c: 2\n", "a: 1 # c\n  b: 2\n", "<<: {}\n",
 	};
 	for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++)
 		if (fast_takes(declined[i]))
