@@ -8,7 +8,8 @@
  * Rasa readers' parse (train_config_parse_flags: anchors, aliases, merge
  * keys, ${VAR}) runs too, with the same properties, and must accept what
  * the plain parse accepts with the same tree unless the text has '$' or
- * "<<".
+ * "<<".  The fast reader (libtrain/yaml_fast.c) must read every text as
+ * libyaml does: the same tree with the same places, or the same error.
  */
 #define FUZZ_NAME "config"
 #include "fuzz.h"
@@ -17,6 +18,9 @@
 
 #include "recipe.h"
 #include "util.h"
+#include "yaml_fast.h"
+
+#include "../config_same.h"
 
 static void fuzz_fail(const char *what)
 {
@@ -69,8 +73,40 @@ static void check_tree(const train_config *c)
 	free(canon);
 }
 
+/* With `flags`, the fast reader's reading of the text against libyaml's. */
+static void check_fast(const uint8_t *data, size_t size, unsigned flags)
+{
+	train_config *a = NULL, *b = NULL;
+	train_error ea, eb;
+	memset(&ea, 0, sizeof ea);
+	memset(&eb, 0, sizeof eb);
+	train_yaml_fast = 1;
+	int ra = train_config_parse_flags((const char *)data, size, "fuzz.yml", flags, &a, &ea);
+	train_yaml_fast = 0;
+	int rb = train_config_parse_flags((const char *)data, size, "fuzz.yml", flags, &b, &eb);
+	train_yaml_fast = 1;
+	char why[200];
+	if (ra != rb) {
+		fprintf(stderr, "fast %d (%s), libyaml %d (%s)\n", ra, ea.text, rb, eb.text);
+		fuzz_fail("the fast reader accepts what libyaml accepts, and only that");
+	}
+	if (ra == TRAIN_OK && !config_same(a, b, why, sizeof why)) {
+		fprintf(stderr, "%s\n", why);
+		fuzz_fail("the fast reader reads the tree libyaml reads, places included");
+	}
+	if (ra != TRAIN_OK && (strcmp(ea.text, eb.text) || ea.line != eb.line || ea.col != eb.col)) {
+		fprintf(stderr, "%u:%u %s | %u:%u %s\n", ea.line, ea.col, ea.text, eb.line, eb.col, eb.text);
+		fuzz_fail("the fast reader's errors are libyaml's");
+	}
+	train_config_destroy(a);
+	train_config_destroy(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	check_fast(data, size, 0);
+	check_fast(data, size, TRAIN_CFG_PARSE_RASA);
+
 	train_config *c = NULL;
 	train_error err;
 	if (train_config_parse((const char *)data, size, "fuzz.yml", &c, &err) == TRAIN_OK)
