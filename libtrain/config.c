@@ -1884,6 +1884,10 @@ static bool plain_safe(const char *s, size_t len)
 		return false;
 	if (s[0] == '-' && (len == 1 || s[1] == ' '))
 		return false;
+	/* '@' cannot start a plain scalar; "---" and "..." at the start of a
+	 * line are document markers */
+	if (s[0] == '@' || (len >= 3 && (memcmp(s, "---", 3) == 0 || memcmp(s, "...", 3) == 0)))
+		return false;
 	for (size_t i = 0; i < len; i++) {
 		char ch = s[i];
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || is_digit(ch) ||

@@ -612,6 +612,9 @@ static void test_flow(void)
 	check_flow("p: data/train.tsv\nc: plugin/Name\nw: two words\nu: \"caf\xc3\xa9\"\n",
 	           "{p: data/train.tsv, c: plugin/Name, w: two words, u: \"caf\xc3\xa9\"}");
 	check_flow("\"key: x\": 1\n\"3\": 2\n", "{\"key: x\": 1, \"3\": 2}");
+	/* document markers and '@' are quoted: " ---" is the string "---" */
+	check_flow(" ---\n", "\"---\"");
+	check_flow("- ...x\n- '@a'\n- a@b\n", "[\"...x\", \"@a\", a@b]");
 	check_flow("a: {}\nb: []\n", "{a: {}, b: []}");
 	check_flow("z: \"\\0\\x01\"\n", "{z: \"\\0\\x01\"}");
 	check_flow("", "null");
