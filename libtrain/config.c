@@ -1956,8 +1956,15 @@ static int flow_node(train_buf *b, const train_config *c)
 		for (size_t i = 0; !rc && i < c->len; i++) {
 			if (i)
 				rc = train_buf_str(b, ", ");
+			/* a key written longer than libyaml's 1024 characters for a
+			 * simple key is an explicit one ("? KEY: VALUE") */
+			size_t at = b->len;
 			if (!rc)
 				rc = flow_string(b, c->keys[i]->text, c->keys[i]->text_len);
+			if (!rc && b->len - at > 1000 && !(rc = train_buf_add(b, "??", 2))) {
+				memmove(b->data + at + 2, b->data + at, b->len - 2 - at);
+				memcpy(b->data + at, "? ", 2);
+			}
 			if (!rc)
 				rc = train_buf_str(b, ": ");
 			if (!rc)

@@ -615,6 +615,17 @@ static void test_flow(void)
 	/* document markers and '@' are quoted: " ---" is the string "---" */
 	check_flow(" ---\n", "\"---\"");
 	check_flow("- ...x\n- '@a'\n- a@b\n", "[\"...x\", \"@a\", a@b]");
+	/* a key longer than a simple key may be is written as an explicit one */
+	char longkey[1200], expect[1300];
+	memset(longkey, 0, sizeof longkey);
+	strcpy(longkey, "k: 1\n\"");
+	memset(longkey + strlen(longkey), 'q', 1010);
+	strcat(longkey, "\": 2\n");
+	memset(expect, 0, sizeof expect);
+	strcpy(expect, "{k: 1, ? ");
+	memset(expect + strlen(expect), 'q', 1010);
+	strcat(expect, ": 2}");
+	check_flow(longkey, expect);
 	check_flow("a: {}\nb: []\n", "{a: {}, b: []}");
 	check_flow("z: \"\\0\\x01\"\n", "{z: \"\\0\\x01\"}");
 	check_flow("", "null");
