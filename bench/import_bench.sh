@@ -15,6 +15,10 @@
 # runs each; the medians are compared.  ratio = ours / pyyaml-cload: the
 # target is at most 0.2 (ours at least 5x faster).
 #
+# BENCH_INSTR=1 adds a line per project with the instructions per import
+# of each side, counted by valgrind's callgrind (slow, but not moved by the
+# load of a shared machine).
+#
 # Needs python3 with PyYAML built against libyaml (Debian: python3-yaml) and
 # the shared data folder (../shared/data from the source tree, or
 # $TRAIN_SHARED_DATA).
@@ -102,7 +106,31 @@ bench() {
 		echo "bench import-$name-cli: ours $cli ms, pyyaml-cload $py ms, ratio $(awk -v a="$cli" -v b="$py" 'BEGIN { printf "%.3f", a / b }')"
 	fi
 	echo "target: import-$name at least 5x faster than pyyaml-cload: $(awk -v a="$ours" -v b="$py" 'BEGIN { print (a * 5 <= b) ? "met" : "NOT met" }')"
+	if [ "${BENCH_INSTR:-0}" = 1 ] && command -v valgrind >/dev/null; then
+		# Instructions per import (valgrind's callgrind, 5 runs minus 1 run
+		# of each side): a figure that load on a shared machine cannot move.
+		local o1 o5 p1 p5
+		instr() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+			sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'; }
+		o1=$(instr "$DRIVER" -n 1 "$domain" "$dir")
+		o5=$(instr "$DRIVER" -n 5 "$domain" "$dir")
+		# shellcheck disable=SC2086
+		p1=$(instr "$PY" - 1 $files <"$work/pyload.py")
+		# shellcheck disable=SC2086
+		p5=$(instr "$PY" - 5 $files <"$work/pyload.py")
+		awk -v o1="$o1" -v o5="$o5" -v p1="$p1" -v p5="$p5" -v n="$name" 'BEGIN {
+			o = (o5 - o1) / 4e6; p = (p5 - p1) / 4e6
+			printf "bench import-%s-instructions: ours %.2f Minstr, pyyaml-cload %.2f Minstr, ratio %.3f\n", n, o, p, o / p }'
+	fi
 }
+cat >"$work/pyload.py" <<'PY'
+import sys, yaml
+reps, files = int(sys.argv[1]), sys.argv[2:]
+for _ in range(reps):
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            yaml.load(fh, Loader=yaml.CSafeLoader)
+PY
 
 bench clinc150 "$work/clinc150/domain.yml" "$work/clinc150/data"
 fd="$data/rasa/financial-demo"
