@@ -37,6 +37,20 @@
  * Persisted: model.safetensors (Hugging Face MambaForCausalLM tensor
  * names), vocab.json (the characters by id, id 0 null), loss_log.json.
  *
+ *   MambaSFT  train, validation -> log, model   (issue 9: supervised
+ *             fine-tuning on prompt/completion examples)
+ *
+ * The same model and trainer on examples instead of a text: `train` and
+ * `validation` are JSON Lines of {"prompt": ..., "completion": ...}; each
+ * example is the prompt's characters, the completion's and U+0003 (END OF
+ * TEXT, which ends a sampled answer), and the loss counts the completion's
+ * tokens and that end only (the prompt's targets are masked).  A batch
+ * draws examples (not windows) by the seeded generator, each padded to the
+ * longest example or max_length; an epoch is as many examples as the
+ * training set has.  `model` is the trained model as a value
+ * (MAMBA_VALUE_TYPE, mamba_io.c) for the nodes downstream; persisted as
+ * MambaLM, so `train generate` samples from it.
+ *
  * Threads: no global mutable state of its own; train() sets the kernels'
  * thread count and precision (process-wide, <train/kernels.h>).
  */
@@ -93,6 +107,8 @@ static const train_param params[] = {
 };
 
 static const char *const outputs[] = { "log", NULL };
+static const char *const sft_inputs[] = { "train", "validation", NULL };
+static const char *const sft_outputs[] = { "log", "model", NULL };
 static const char *const proc_in[] = { "prompt", "temperature", "top_k", "seed", "max_new_tokens", NULL };
 static const char *const proc_out[] = { "text", NULL };
 
@@ -103,6 +119,7 @@ typedef struct mlm {
 	int64_t vocab_size, d_model, n_layers, max_length, batch, epochs, max_steps, gas, warmup,
 		eval_steps, eval_batches, save_steps, seed, threads, max_new, top_k;
 	int mixed, resume;
+	int sft; /* MambaSFT: examples from the inputs, prompts masked */
 	/* trained state */
 	mamba_model *m;
 	int32_t *vocab; /* id -> code point (id 0: -1) */
@@ -227,6 +244,14 @@ static int mlm_create(const train_config *cfg, train_ctx *ctx, void **self)
 	return rc;
 }
 
+static int sft_create(const train_config *cfg, train_ctx *ctx, void **self)
+{
+	int rc = mlm_create(cfg, ctx, self);
+	if (!rc)
+		((mlm *)*self)->sft = 1;
+	return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* text and characters */
 
@@ -280,6 +305,114 @@ static int read_text(const char *path, int32_t **cps, size_t *n, train_ctx *ctx)
 	return TRAIN_OK;
 }
 
+/*
+ * MambaSFT's examples: JSON Lines of {"prompt", "completion"} in a value,
+ * appended to cps (prompt, completion, MAMBA_EOT) with mask 1 on the
+ * tokens the loss counts and each example's start in starts (one more
+ * entry than examples at the end).
+ */
+typedef struct examples {
+	int32_t *cps;
+	uint8_t *mask;
+	size_t n, cap;
+	size_t *starts;
+	size_t nex, excap;
+} examples;
+
+static void examples_free(examples *e)
+{
+	free(e->cps);
+	free(e->mask);
+	free(e->starts);
+	memset(e, 0, sizeof *e);
+}
+
+static int examples_push(examples *e, const char *s, size_t len, uint8_t m)
+{
+	if (e->n + len + 1 > e->cap) {
+		size_t nc = (e->n + len + 1) * 2;
+		int32_t *a = realloc(e->cps, nc * sizeof *a);
+		if (a)
+			e->cps = a;
+		uint8_t *b = realloc(e->mask, nc);
+		if (b)
+			e->mask = b;
+		if (!a || !b)
+			return TRAIN_ENOMEM;
+		e->cap = nc;
+	}
+	size_t k = s ? mamba_utf8_decode(s, len, e->cps + e->n) : 0;
+	if (!s) {
+		e->cps[e->n] = MAMBA_EOT;
+		k = 1;
+	}
+	memset(e->mask + e->n, m, k);
+	e->n += k;
+	return TRAIN_OK;
+}
+
+static int read_examples(const train_value *v, const char *name, examples *e, train_ctx *ctx)
+{
+	const char *p = v ? train_value_data(v) : NULL, *end = p ? p + train_value_size(v) : NULL;
+	unsigned line = 0;
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		line++;
+		size_t len = (size_t)(le - p);
+		int blank = 1;
+		for (size_t i = 0; i < len && blank; i++)
+			blank = p[i] == ' ' || p[i] == '\t' || p[i] == '\r';
+		if (!blank) {
+			json_error_t je;
+			json_t *o = json_loadb(p, len, 0, &je);
+			json_t *pr = json_object_get(o, "prompt"), *co = json_object_get(o, "completion");
+			if (!json_is_object(o) || !json_is_string(pr) || !json_is_string(co)) {
+				json_decref(o);
+				return train_fail(ctx, "%s:%u: %s", name, line,
+				                  o ? "an example is an object with string \"prompt\" and \"completion\""
+				                    : je.text);
+			}
+			if (e->nex + 2 > e->excap) {
+				size_t nc = (e->nex + 2) * 2;
+				size_t *a = realloc(e->starts, nc * sizeof *a);
+				if (!a) {
+					json_decref(o);
+					return TRAIN_ENOMEM;
+				}
+				e->starts = a;
+				e->excap = nc;
+			}
+			e->starts[e->nex++] = e->n;
+			int rc = examples_push(e, json_string_value(pr), json_string_length(pr), 0);
+			if (!rc)
+				rc = examples_push(e, json_string_value(co), json_string_length(co), 1);
+			if (!rc)
+				rc = examples_push(e, NULL, 0, 1);
+			json_decref(o);
+			if (rc)
+				return rc;
+		}
+		p = le + 1;
+	}
+	if (!e->starts && !(e->starts = malloc(sizeof *e->starts)))
+		return TRAIN_ENOMEM;
+	e->starts[e->nex] = e->n;
+	return TRAIN_OK;
+}
+
+/* Example s..e (token positions) as one row of T: ids, and targets where
+ * the mask says the next token counts (-1 elsewhere and past the end). */
+static void example_row(const int32_t *tok, const uint8_t *mask, size_t s, size_t e, int T,
+                        int32_t *ids, int32_t *tg)
+{
+	for (int t = 0; t < T; t++) {
+		size_t q = s + (size_t)t;
+		ids[t] = q < e ? tok[q] : 0;
+		tg[t] = q + 1 < e && mask[q + 1] ? tok[q + 1] : -1;
+	}
+}
+
 /* The id of a code point (0: unknown), by binary search in vocab[1..]. */
 static int32_t char_id(const int32_t *vocab, int nvocab, int32_t cp)
 {
@@ -311,7 +444,8 @@ static int build_vocab(mlm *c, const int32_t *cps, size_t n, train_ctx *ctx)
 	if ((int64_t)k + 1 > c->vocab_size) {
 		free(seen);
 		return train_fail(ctx, "%s has %zu distinct characters: more than vocab_size %lld allows "
-		                  "(characters + 1)", c->train_file, k, (long long)c->vocab_size);
+		                  "(characters + 1)", c->sft ? "train" : c->train_file, k,
+		                  (long long)c->vocab_size);
 	}
 	free(c->vocab);
 	c->vocab = malloc((k + 1) * sizeof *c->vocab);
@@ -342,6 +476,13 @@ typedef struct run {
 	json_t *log;
 	train_fp fp;
 	char *ckpt_path;
+	/* MambaSFT: token masks and example starts of the train and
+	 * validation parts (positions in the token array) */
+	const int32_t *tok;
+	const uint8_t *mask;
+	const size_t *tr_starts, *va_starts;
+	size_t ntr_ex, nva_ex;
+	int T; /* row length */
 } run;
 
 static void hex_rng(const train_rng *r, char out[65])
@@ -500,6 +641,34 @@ static int eval_loss(run *R, const int32_t *val, size_t nval, int32_t *ids, int3
 {
 	mlm *c = R->c;
 	int T = (int)c->max_length, B = (int)c->batch;
+	if (c->sft) {
+		/* every validation example, B at a time; the mean over counted tokens */
+		T = R->T;
+		double sum = 0;
+		size_t count = 0, nex = R->nva_ex;
+		if (c->eval_batches > 0 && nex > (size_t)(c->eval_batches * B))
+			nex = (size_t)(c->eval_batches * B);
+		for (size_t b = 0; b < nex; b += (size_t)B) {
+			int rows = 0;
+			size_t cnt = 0;
+			for (; rows < B && b + (size_t)rows < nex; rows++) {
+				size_t k = b + (size_t)rows;
+				example_row(R->tok, R->mask, R->va_starts[k],
+				            R->va_starts[k + 1], T, ids + (size_t)rows * T, tg + (size_t)rows * T);
+			}
+			for (size_t i = 0; i < (size_t)rows * T; i++)
+				cnt += tg[i] >= 0;
+			float loss;
+			int rc = mamba_forward(R->m, ids, tg, rows, T, &loss);
+			if (rc)
+				return rc;
+			sum += (double)loss * (double)cnt;
+			count += cnt;
+		}
+		(void)nval;
+		*out = count ? sum / (double)count : NAN;
+		return TRAIN_OK;
+	}
 	if (nval < 2) {
 		*out = NAN;
 		return TRAIN_OK;
@@ -618,7 +787,67 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 	char *tpath = NULL, *vpath = NULL, *logpath = NULL;
 	int rc = TRAIN_OK;
 	char msg[256];
+	examples ex_tr = { 0 }, ex_va = { 0 };
+	size_t ntr = 0, nva = 0;
+	int64_t row_len = c->max_length;
 
+	if (c->sft) {
+		/* examples: the train part, then the validation part, in one array */
+		if ((rc = read_examples(train_values_get(in, "train"), "train", &ex_tr, ctx)) ||
+		    (rc = read_examples(train_values_get(in, "validation"), "validation", &ex_va, ctx)))
+			goto out;
+		if (ex_tr.nex == 0) {
+			rc = train_fail(ctx, "train: no examples");
+			goto out;
+		}
+		if ((rc = build_vocab(c, ex_tr.cps, ex_tr.n, ctx)))
+			goto out;
+		size_t n = ex_tr.n + ex_va.n;
+		tok = malloc((n + 1) * sizeof *tok);
+		uint8_t *mk = malloc(n + 1);
+		size_t *st = malloc((ex_tr.nex + ex_va.nex + 2) * sizeof *st);
+		if (!tok || !mk || !st) {
+			free(mk);
+			free(st);
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < ex_tr.n; i++)
+			tok[i] = char_id(c->vocab, c->nvocab, ex_tr.cps[i]);
+		for (size_t i = 0; i < ex_va.n; i++)
+			tok[ex_tr.n + i] = char_id(c->vocab, c->nvocab, ex_va.cps[i]);
+		memcpy(mk, ex_tr.mask, ex_tr.n);
+		if (ex_va.n)
+			memcpy(mk + ex_tr.n, ex_va.mask, ex_va.n);
+		for (size_t i = 0; i <= ex_tr.nex; i++)
+			st[i] = ex_tr.starts[i];
+		for (size_t i = 0; i <= ex_va.nex; i++)
+			st[ex_tr.nex + 1 + i] = ex_tr.n + ex_va.starts[i];
+		free(ex_tr.mask);
+		free(ex_tr.starts);
+		ex_tr.mask = mk;
+		ex_tr.starts = st;
+		R.tok = tok;
+		R.mask = mk;
+		R.tr_starts = st;
+		R.ntr_ex = ex_tr.nex;
+		R.va_starts = st + ex_tr.nex + 1;
+		R.nva_ex = ex_va.nex;
+		ntext = ex_tr.n;
+		nvtext = ex_va.n;
+		/* the longest example decides the row length, up to max_length */
+		size_t longest = 1;
+		for (size_t i = 0; i < ex_tr.nex + ex_va.nex; i++) {
+			const size_t *s0 = i < ex_tr.nex ? &st[i] : &R.va_starts[i - ex_tr.nex];
+			if (s0[1] - s0[0] > longest)
+				longest = s0[1] - s0[0];
+		}
+		if ((int64_t)longest - 1 < row_len)
+			row_len = (int64_t)longest > 1 ? (int64_t)longest - 1 : 1;
+		ntr = ntext;
+		nva = nvtext;
+		goto data_ready;
+	}
 	if (!c->train_file) {
 		rc = train_fail(ctx, "no train_file: MambaLM trains on a text file");
 		goto out;
@@ -636,7 +865,8 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 	if ((rc = build_vocab(c, text, ntext, ctx)))
 		goto out;
 	/* tokens: train part, then validation part */
-	size_t ntr = ntext, nva = nvtext;
+	ntr = ntext;
+	nva = nvtext;
 	if (!vpath) {
 		nva = (size_t)((double)ntext * c->valid_split);
 		ntr = ntext - nva;
@@ -650,9 +880,11 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 		tok[i] = char_id(c->vocab, c->nvocab, text[i]);
 	for (size_t i = 0; i < nvtext; i++)
 		tok[ntext + i] = char_id(c->vocab, c->nvocab, vtext[i]);
+data_ready:;
 	const int32_t *tr = tok, *va = tok + ntr;
-	int T = (int)c->max_length, B = (int)c->batch;
-	if (ntr < (size_t)T + 2) {
+	int T = (int)row_len, B = (int)c->batch;
+	R.T = T;
+	if (!c->sft && ntr < (size_t)T + 2) {
 		rc = train_fail(ctx, "%s: %zu training characters, fewer than max_length + 2 = %d",
 		                c->train_file, ntr, T + 2);
 		goto out;
@@ -681,11 +913,24 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 	mamba_model_init(R.m, &init_rng);
 	train_rng_seed(&R.rng, (uint64_t)c->seed ^ 0x9e3779b97f4a7c15ull);
 	size_t per_step = (size_t)B * T * (size_t)c->gas;
-	int64_t spe = (int64_t)((ntr - 1) / per_step);
+	int64_t spe = c->sft ? (int64_t)(R.ntr_ex / ((size_t)B * (size_t)c->gas))
+	                     : (int64_t)((ntr - 1) / per_step);
 	if (spe < 1)
 		spe = 1;
 	R.total = c->max_steps > 0 ? c->max_steps : c->epochs * spe;
 	R.fp = run_fingerprint(c, tr, ntr, va, nva);
+	if (c->sft) {
+		/* the masks and the example bounds decide the weights too */
+		train_hasher *h = NULL;
+		if (!train_hasher_create(&h)) {
+			train_hasher_update(h, &R.fp, sizeof R.fp);
+			train_hasher_str(h, "sft1");
+			train_hasher_update(h, R.mask, ntr + nva);
+			train_hasher_update(h, R.tr_starts, (R.ntr_ex + R.nva_ex + 2) * sizeof *R.tr_starts);
+			R.fp = train_hasher_digest(h);
+			train_hasher_destroy(h);
+		}
+	}
 	/* checkpoints */
 	char *dir = resolve_rel(ctx, c->ckpt_dir);
 	if (!dir) {
@@ -741,6 +986,12 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 		double lsum = 0;
 		for (int64_t k = 0; k < c->gas; k++) {
 			for (int b = 0; b < B; b++) {
+				if (c->sft) {
+					size_t ex = (size_t)train_rng_below(&R.rng, R.ntr_ex);
+					example_row(tok, R.mask, R.tr_starts[ex], R.tr_starts[ex + 1], T,
+					            ids + (size_t)b * T, tg + (size_t)b * T);
+					continue;
+				}
 				size_t s = (size_t)train_rng_below(&R.rng, ntr - (size_t)T - 1);
 				memcpy(ids + (size_t)b * T, tr + s, (size_t)T * sizeof *ids);
 				memcpy(tg + (size_t)b * T, tr + s + 1, (size_t)T * sizeof *tg);
@@ -831,6 +1082,17 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 	unlink(R.ckpt_path);
 	if ((rc = train_values_put_bytes(out, "log", JSON_TYPE, c->log_json, strlen(c->log_json))))
 		goto out;
+	if (c->sft) {
+		train_value *mv = NULL;
+		train_error err = { 0 };
+		char em[1024];
+		if ((rc = mamba_value_make(R.m, c->vocab, c->nvocab, NULL, 0, "lm", &mv, &err)) ||
+		    (rc = train_values_put_take(out, "model", mv))) {
+			if (err.text[0])
+				rc = train_fail(ctx, "%s", train_error_format(&err, em, sizeof em));
+			goto out;
+		}
+	}
 	mamba_model_destroy(c->m);
 	c->m = R.m;
 	R.m = NULL;
@@ -846,6 +1108,8 @@ out:
 	free(R.best);
 	free(R.ckpt_path);
 	json_decref(R.log);
+	examples_free(&ex_tr);
+	examples_free(&ex_va);
 	free(text);
 	free(vtext);
 	free(tok);
@@ -1160,6 +1424,8 @@ static int mlm_process(void *self, const train_values *in, train_values *out, tr
 		rc = mamba_step(c->m, &st, last > 0 ? last : 1);
 	for (int64_t t = 0; t < max_new && !rc; t++) {
 		int32_t id = sample(st.logits, c->m->d.V, temp, (int)top_k, work, &r);
+		if (c->vocab[id] == MAMBA_EOT) /* the end of an answer (MambaSFT) */
+			break;
 		if ((rc = put_utf8(&text, &len, &cap, c->vocab[id])))
 			break;
 		if (t + 1 < max_new)
@@ -1195,5 +1461,51 @@ static const train_component_class mamba_lm = {
 	.destroy = mlm_destroy,
 };
 
-static const train_component_class *const classes[] = { &mamba_lm, NULL };
+static const train_param sft_params[] = {
+	{ "vocab_size", TRAIN_PARAM_INT, "5000", "most tokens (characters + 1)" },
+	{ "d_model", TRAIN_PARAM_INT, "256", "model width (a multiple of 8)" },
+	{ "n_layers", TRAIN_PARAM_INT, "4", "Mamba blocks" },
+	{ "max_length", TRAIN_PARAM_INT, "512", "longest example in tokens (longer ones are cut)" },
+	{ "batch_size", TRAIN_PARAM_INT, "8", "examples per micro-batch" },
+	{ "num_epochs", TRAIN_PARAM_INT, "10", "passes over the training examples" },
+	{ "max_steps", TRAIN_PARAM_INT, "0", "optimizer steps; 0: num_epochs decides" },
+	{ "max_seconds", TRAIN_PARAM_FLOAT, "0", "stop after this much training time (0: no limit; not reproducible)" },
+	{ "learning_rate", TRAIN_PARAM_FLOAT, "0.001", "peak learning rate" },
+	{ "mixed_precision", TRAIN_PARAM_BOOL, "false", "bf16 matmuls where the CPU has them" },
+	{ "gradient_accumulation_steps", TRAIN_PARAM_INT, "1", "micro-batches per optimizer step" },
+	{ "warmup_steps", TRAIN_PARAM_INT, "0", "linear warm-up steps" },
+	{ "weight_decay", TRAIN_PARAM_FLOAT, "0.0", "AdamW's decoupled weight decay" },
+	{ "eval_steps", TRAIN_PARAM_INT, "100", "validation every this many steps (0: only at the end)" },
+	{ "eval_batches", TRAIN_PARAM_INT, "20", "validation batches per evaluation (0: every validation example)" },
+	{ "save_steps", TRAIN_PARAM_INT, "0", "checkpoint every this many steps (0: never)" },
+	{ "checkpoint_dir", TRAIN_PARAM_STRING, "checkpoints", "checkpoints' folder, relative to the current one" },
+	{ "resume", TRAIN_PARAM_BOOL, "true", "continue from a checkpoint of the same config and data" },
+	{ "log_file", TRAIN_PARAM_STRING, "~", "also write the JSON loss log here (relative to the current folder)" },
+	{ "seed", TRAIN_PARAM_INT, "42", "seed of the initialisation and the data order" },
+	{ "threads", TRAIN_PARAM_INT, "0", "threads (0: the node's share)" },
+	{ "max_new_tokens", TRAIN_PARAM_INT, "200", "generation: tokens to sample" },
+	{ "temperature", TRAIN_PARAM_FLOAT, "1.0", "generation: softmax temperature (0: greedy)" },
+	{ "top_k", TRAIN_PARAM_INT, "0", "generation: sample among the k likeliest (0: all)" },
+	{ NULL, TRAIN_PARAM_END, NULL, NULL },
+};
+
+static const train_component_class mamba_sft = {
+	.struct_size = sizeof(train_component_class),
+	.name = "MambaSFT",
+	.version = "1",
+	.doc = "a Mamba language model fine-tuned on prompt/completion examples, loss on completions only (issue 9)",
+	.inputs = sft_inputs,
+	.outputs = sft_outputs,
+	.process_inputs = proc_in,
+	.process_outputs = proc_out,
+	.params = sft_params,
+	.create = sft_create,
+	.train = mlm_train,
+	.process = mlm_process,
+	.persist = mlm_persist,
+	.load = mlm_load,
+	.destroy = mlm_destroy,
+};
+
+static const train_component_class *const classes[] = { &mamba_lm, &mamba_sft, NULL };
 TRAIN_PLUGIN_DEFINE("mamba", "1.0.0", "MIT", "Mamba language models trained from scratch", classes);

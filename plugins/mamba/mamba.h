@@ -181,6 +181,20 @@ int mamba_backward(mamba_model *m, const int32_t *ids, const int32_t *targets, i
                    float scale);
 /* The logits (B*T, V) of the last forward. */
 const float *mamba_logits(const mamba_model *m);
+/*
+ * For heads other than the language model's (issue 9: a reward model's
+ * scalar head, a policy's value head): the forward without a loss, with the
+ * logits only when want_logits, and the final normed hidden states
+ * (B*T, D) it leaves (mamba_hidden).  mamba_backward_from adds into
+ * m->grads the gradient that flows back from dlogits (B*T, V) and/or
+ * dhidden (B*T, D) (either may be NULL; dlogits may be the buffer
+ * mamba_logits() returned, which backward no longer reads), after a
+ * forward of the same ids, B and T.
+ */
+int mamba_forward_hidden(mamba_model *m, const int32_t *ids, int B, int T, int want_logits);
+const float *mamba_hidden(const mamba_model *m);
+int mamba_backward_from(mamba_model *m, const int32_t *ids, const float *dlogits,
+                        const float *dhidden, int B, int T);
 
 /* The recurrent form: state for one sequence, O(1) work per token. */
 typedef struct mamba_state {
@@ -193,5 +207,37 @@ int mamba_state_create(const mamba_model *m, mamba_state *st);
 void mamba_state_free(mamba_state *st);
 /* Feed one token; st->logits gets the next token's logits. */
 int mamba_step(const mamba_model *m, mamba_state *st, int32_t token);
+
+/* ---- models as files and values (mamba_io.c) ------------------------------ */
+
+#include <train/value.h>
+
+#define MAMBA_VALUE_TYPE "application/vnd.train.mamba+safetensors"
+/* The end of an answer in examples of the MambaSFT class: U+0003 END OF TEXT. */
+#define MAMBA_EOT 3
+
+/*
+ * One safetensors file: the model (HF names), `extra` tensors (names other
+ * than the model's), metadata with the sizes, `kind` ("lm", "reward", ...)
+ * and the vocabulary (code point per id, id 0 = -1).  Written to a
+ * temporary name, then renamed.
+ */
+int mamba_file_write(const char *path, const mamba_model *m, const int32_t *vocab, int nvocab,
+                     const train_named_tensor *extra, size_t nextra, const char *kind,
+                     train_error *err);
+/* Read it back (kind NULL: any); *f (if f is not NULL) stays open for the
+ * caller to read the extra tensors from, and is closed by the caller. */
+int mamba_file_read(const char *path, int with_grads, const char *kind, mamba_model **m,
+                    int32_t **vocab, int *nvocab, train_safetensors **f, train_error *err);
+/* The same file as a graph value (MAMBA_VALUE_TYPE), through $TMPDIR. */
+int mamba_value_make(const mamba_model *m, const int32_t *vocab, int nvocab,
+                     const train_named_tensor *extra, size_t nextra, const char *kind,
+                     train_value **out, train_error *err);
+int mamba_value_read(const train_value *v, int with_grads, const char *kind, mamba_model **m,
+                     int32_t **vocab, int *nvocab, train_safetensors **f, train_error *err);
+/* Token id of a code point (0: unknown) by binary search of vocab[1..]. */
+int32_t mamba_char_id(const int32_t *vocab, int nvocab, int32_t cp);
+/* UTF-8 -> code points (cps holds n); a bad byte becomes U+FFFD. */
+size_t mamba_utf8_decode(const char *text, size_t n, int32_t *cps);
 
 #endif

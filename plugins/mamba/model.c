@@ -352,8 +352,8 @@ static int block_forward(const mamba_model *m, const mamba_layer_w *w, layer_act
 	return TRAIN_OK;
 }
 
-int mamba_forward(mamba_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
-                  float *loss)
+/* Embedding, the blocks, the final norm; the head when want_logits. */
+static int forward_core(mamba_model *m, const int32_t *ids, int B, int T, int want_logits)
 {
 	const mamba_dims *d = &m->d;
 	int rc, Nt = B * T;
@@ -367,14 +367,37 @@ int mamba_forward(mamba_model *m, const int32_t *ids, const int32_t *targets, in
 		CK(block_forward(m, &m->w.layer[i], &a.l[i], out, B, T));
 	}
 	CK(train_rmsnorm_forward(a.hf, a.rstdf, a.resf, m->w.norm_f, Nt, d->D, RMS_EPS));
-	CK(train_linear_forward(a.logits, a.hf, m->w.emb, NULL, Nt, d->D, d->V));
+	if (want_logits)
+		CK(train_linear_forward(a.logits, a.hf, m->w.emb, NULL, Nt, d->D, d->V));
+	return TRAIN_OK;
+}
+
+int mamba_forward(mamba_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                  float *loss)
+{
+	int rc;
+	CK(forward_core(m, ids, B, T, 1));
 	if (targets) {
+		acts a;
+		acts_layout(&m->d, B, T, m->acts, &a);
 		float l = 0.0f;
-		CK(train_cross_entropy_forward(&l, NULL, a.probs, a.logits, targets, Nt, d->V, 0.0f));
+		CK(train_cross_entropy_forward(&l, NULL, a.probs, a.logits, targets, B * T, m->d.V, 0.0f));
 		if (loss)
 			*loss = l;
 	}
 	return TRAIN_OK;
+}
+
+int mamba_forward_hidden(mamba_model *m, const int32_t *ids, int B, int T, int want_logits)
+{
+	return forward_core(m, ids, B, T, want_logits);
+}
+
+const float *mamba_hidden(const mamba_model *m)
+{
+	acts a;
+	acts_layout(&m->d, m->ab, m->at, m->acts, &a);
+	return a.hf;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -438,6 +461,28 @@ static int block_backward(const mamba_model *m, const mamba_layer_w *w, mamba_la
 	return TRAIN_OK;
 }
 
+/* From dlogits (may be a.logits itself) and/or dhidden down to the embedding. */
+static int backward_tail(mamba_model *m, const int32_t *ids, const float *dlogits,
+                         const float *dhidden, int B, int T)
+{
+	const mamba_dims *d = &m->d;
+	int rc, Nt = B * T;
+	acts a;
+	acts_layout(d, B, T, m->acts, &a);
+	memset(a.dhf, 0, (size_t)Nt * d->D * sizeof(float));
+	if (dlogits)
+		CK(train_linear_backward(a.dhf, m->g.emb, NULL, dlogits, a.hf, m->w.emb, Nt, d->D, d->V));
+	if (dhidden)
+		for (size_t i = 0; i < (size_t)Nt * d->D; i++)
+			a.dhf[i] += dhidden[i];
+	memset(a.dres, 0, (size_t)Nt * d->D * sizeof(float));
+	CK(train_rmsnorm_backward(a.dres, m->g.norm_f, a.dhf, a.resf, m->w.norm_f, a.rstdf, Nt, d->D));
+	for (int i = d->n_layers - 1; i >= 0; i--)
+		CK(block_backward(m, &m->w.layer[i], &m->g.layer[i], &a.l[i], &a, B, T));
+	CK(train_embedding_backward(m->g.emb, a.dres, ids, Nt, d->D, d->V));
+	return TRAIN_OK;
+}
+
 int mamba_backward(mamba_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
                    float scale)
 {
@@ -450,14 +495,15 @@ int mamba_backward(mamba_model *m, const int32_t *ids, const int32_t *targets, i
 	float *dlogits = a.logits; /* the logits are not needed any more */
 	memset(dlogits, 0, (size_t)Nt * d->V * sizeof(float));
 	CK(train_cross_entropy_backward(dlogits, a.probs, targets, Nt, d->V, 0.0f, scale));
-	memset(a.dhf, 0, (size_t)Nt * d->D * sizeof(float));
-	CK(train_linear_backward(a.dhf, m->g.emb, NULL, dlogits, a.hf, m->w.emb, Nt, d->D, d->V));
-	memset(a.dres, 0, (size_t)Nt * d->D * sizeof(float));
-	CK(train_rmsnorm_backward(a.dres, m->g.norm_f, a.dhf, a.resf, m->w.norm_f, a.rstdf, Nt, d->D));
-	for (int i = d->n_layers - 1; i >= 0; i--)
-		CK(block_backward(m, &m->w.layer[i], &m->g.layer[i], &a.l[i], &a, B, T));
-	CK(train_embedding_backward(m->g.emb, a.dres, ids, Nt, d->D, d->V));
-	return TRAIN_OK;
+	return backward_tail(m, ids, dlogits, NULL, B, T);
+}
+
+int mamba_backward_from(mamba_model *m, const int32_t *ids, const float *dlogits,
+                        const float *dhidden, int B, int T)
+{
+	if (!m->grads || !m->acts || m->ab != B || m->at != T || !ids)
+		return TRAIN_EINVAL;
+	return backward_tail(m, ids, dlogits, dhidden, B, T);
 }
 
 /* ------------------------------------------------------------------------ */
