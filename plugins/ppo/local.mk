@@ -1,6 +1,6 @@
 # plugins/ppo (issue 9): PPO on environment plugins.  -ffp-contract=fast:
 # the kernels' a*b+c become fused multiply-adds.
-ppo_sources = plugins/ppo/ppo.c plugins/ppo/ppo.h plugins/ppo/net.c plugins/ppo/ppo_kern.c \
+ppo_sources = plugins/ppo/ppo.c plugins/ppo/ppo.h plugins/ppo/net.c plugins/ppo/gae.c plugins/ppo/ppo_kern.c \
 	plugins/ppo/ppo_kern.h
 plugin_LTLIBRARIES += plugins/ppo/ppo.la
 plugins_ppo_ppo_la_SOURCES = $(ppo_sources)
@@ -13,7 +13,7 @@ EXTRA_DIST += plugins/ppo/local.mk
 # Loss and gradient (hand-checked batch, finite differences), kernels
 # against plain loops, exact resume, and a short training run.
 unit_tests += tests/test_ppo
-tests_test_ppo_SOURCES = tests/test_ppo.c tests/testlib.h plugins/ppo/net.c plugins/ppo/ppo_kern.c plugins/ppo/ppo.h plugins/ppo/ppo_kern.h
+tests_test_ppo_SOURCES = tests/test_ppo.c tests/testlib.h plugins/ppo/net.c plugins/ppo/gae.c plugins/ppo/ppo_kern.c plugins/ppo/ppo.h plugins/ppo/ppo_kern.h
 tests_test_ppo_CFLAGS = $(UNIT_CFLAGS) -ffp-contract=fast -DPPO_NO_DESCRIPTOR
 tests_test_ppo_LDADD = $(UNIT_LDADD)
 

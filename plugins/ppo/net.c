@@ -288,12 +288,6 @@ void ppo_logp_entropy(const ppo_net *net, int N, const int32_t *act_i, const flo
 	}
 }
 
-/* d max(a, b) as torch passes it: all to the larger, halves on a tie. */
-static inline void dmax(float a, float b, float *da, float *db)
-{
-	*da = a > b ? 1.0f : a < b ? 0.0f : 0.5f;
-	*db = 1.0f - *da;
-}
 
 void ppo_loss_grad(ppo_net *net, const ppo_batch *b, const ppo_coefs *c, ppo_stats *st)
 {
@@ -311,7 +305,6 @@ void ppo_loss_grad(ppo_net *net, const ppo_batch *b, const ppo_coefs *c, ppo_sta
 
 	double pg_sum = 0, v_sum = 0, ent_sum = 0, kl_sum = 0, clipped = 0;
 	const float inv_n = 1.0f / (float)N;
-	const float lo = 1.0f - c->clip_coef, hi = 1.0f + c->clip_coef;
 	float *dls = net->gaussian ? net->g + net->logstd : NULL;
 	for (int n = 0; n < N; n++) {
 		const float *z = net->out + (size_t)n * K;
@@ -342,12 +335,8 @@ void ppo_loss_grad(ppo_net *net, const ppo_batch *b, const ppo_coefs *c, ppo_sta
 		float logratio = lp - b->logp[n], ratio = expf(logratio);
 		kl_sum += (ratio - 1.0f) - logratio;
 		clipped += fabsf(ratio - 1.0f) > c->clip_coef;
-		float rc = ratio < lo ? lo : ratio > hi ? hi : ratio;
-		float pg1 = -A * ratio, pg2 = -A * rc, d1, d2;
-		dmax(pg1, pg2, &d1, &d2);
-		pg_sum += pg1 > pg2 ? pg1 : pg2;
-		float inside = ratio >= lo && ratio <= hi ? 1.0f : 0.0f;
-		float dratio = (-A) * d1 + (-A) * inside * d2;
+		float dratio;
+		pg_sum += ppo_clipped_pg(A, ratio, c->clip_coef, &dratio);
 		float dlogp = dratio * ratio * inv_n;
 		float dent = -c->ent_coef * inv_n;
 		ent_sum += e;
@@ -370,15 +359,7 @@ void ppo_loss_grad(ppo_net *net, const ppo_batch *b, const ppo_coefs *c, ppo_sta
 		float v = net->val[n], R = b->ret[n], dv;
 		float vu = (v - R) * (v - R);
 		if (c->clip_vloss) {
-			float dlt = v - b->val[n];
-			float dc = dlt < -c->clip_coef ? -c->clip_coef : dlt > c->clip_coef ? c->clip_coef : dlt;
-			float vcr = b->val[n] + dc;
-			float vc = (vcr - R) * (vcr - R);
-			float du, dcl;
-			dmax(vu, vc, &du, &dcl);
-			float in_v = dlt >= -c->clip_coef && dlt <= c->clip_coef ? 1.0f : 0.0f;
-			dv = du * 2.0f * (v - R) + dcl * 2.0f * (vcr - R) * in_v;
-			v_sum += 0.5 * (vu > vc ? vu : vc);
+			v_sum += 0.5 * ppo_clipped_vloss(v, b->val[n], R, c->clip_coef, &dv);
 		} else {
 			dv = 2.0f * (v - R);
 			v_sum += 0.5 * vu;
@@ -393,31 +374,5 @@ void ppo_loss_grad(ppo_net *net, const ppo_batch *b, const ppo_coefs *c, ppo_sta
 		st->loss = st->pg_loss - c->ent_coef * st->entropy + c->vf_coef * st->v_loss;
 		st->approx_kl = kl_sum / N;
 		st->clipfrac = clipped / N;
-	}
-}
-
-/* ---- GAE --------------------------------------------------------------------- */
-
-void ppo_gae(int T, int E, const float *rew, const float *val, const uint8_t *done,
-             const float *next_val, const uint8_t *next_done, float gamma, float lambda,
-             float *adv, float *ret)
-{
-	for (int e = 0; e < E; e++) {
-		float last = 0.0f;
-		for (int t = T - 1; t >= 0; t--) {
-			float nnt, nv;
-			if (t == T - 1) {
-				nnt = 1.0f - next_done[e];
-				nv = next_val[e];
-			} else {
-				nnt = 1.0f - done[(size_t)(t + 1) * E + e];
-				nv = val[(size_t)(t + 1) * E + e];
-			}
-			size_t i = (size_t)t * E + e;
-			float delta = rew[i] + gamma * nv * nnt - val[i];
-			last = delta + gamma * lambda * nnt * last;
-			adv[i] = last;
-			ret[i] = last + val[i];
-		}
 	}
 }

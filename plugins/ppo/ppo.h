@@ -138,6 +138,42 @@ static inline float ppo_row_lse(const float *z, int K, float *mx, float *sum)
 void ppo_logp_entropy(const ppo_net *net, int N, const int32_t *act_i, const float *act_f,
                       float *logp, float *ent);
 
+/* d max(a, b) as torch passes it: all to the larger, halves on a tie. */
+static inline void ppo_dmax(float a, float b, float *da, float *db)
+{
+	*da = a > b ? 1.0f : a < b ? 0.0f : 0.5f;
+	*db = 1.0f - *da;
+}
+
+/* The clipped surrogate of one action, max(-A r, -A clip(r, 1-c, 1+c)),
+ * and its derivative by the ratio r in *dratio. */
+static inline float ppo_clipped_pg(float A, float ratio, float clip, float *dratio)
+{
+	const float lo = 1.0f - clip, hi = 1.0f + clip;
+	float rc = ratio < lo ? lo : ratio > hi ? hi : ratio;
+	float pg1 = -A * ratio, pg2 = -A * rc, d1, d2;
+	ppo_dmax(pg1, pg2, &d1, &d2);
+	float inside = ratio >= lo && ratio <= hi ? 1.0f : 0.0f;
+	*dratio = (-A) * d1 + (-A) * inside * d2;
+	return pg1 > pg2 ? pg1 : pg2;
+}
+
+/* The clipped value loss max((v - R)^2, (old + clip(v - old, -c, c) - R)^2)
+ * (without CleanRL's factor 0.5) and its derivative by v in *dv. */
+static inline float ppo_clipped_vloss(float v, float old, float R, float clip, float *dv)
+{
+	float vu = (v - R) * (v - R);
+	float dlt = v - old;
+	float dc = dlt < -clip ? -clip : dlt > clip ? clip : dlt;
+	float vcr = old + dc;
+	float vc = (vcr - R) * (vcr - R);
+	float du, dcl;
+	ppo_dmax(vu, vc, &du, &dcl);
+	float in_v = dlt >= -clip && dlt <= clip ? 1.0f : 0.0f;
+	*dv = du * 2.0f * (v - R) + dcl * 2.0f * (vcr - R) * in_v;
+	return vu > vc ? vu : vc;
+}
+
 /* GAE (CleanRL ppo.py): T steps of E envs, row-major (T, E). */
 void ppo_gae(int T, int E, const float *rew, const float *val, const uint8_t *done,
              const float *next_val, const uint8_t *next_done, float gamma, float lambda,
