@@ -119,7 +119,8 @@ typedef struct mlm {
 	int64_t vocab_size, d_model, n_layers, max_length, batch, epochs, max_steps, gas, warmup,
 		eval_steps, eval_batches, save_steps, seed, threads, max_new, top_k;
 	int mixed, resume;
-	int sft; /* MambaSFT: examples from the inputs, prompts masked */
+	int sft;  /* MambaSFT: examples from the inputs, prompts masked */
+	int skip; /* MambaSFT: no step (the initialised model; --skip-sft) */
 	/* trained state */
 	mamba_model *m;
 	int32_t *vocab; /* id -> code point (id 0: -1) */
@@ -247,8 +248,10 @@ static int mlm_create(const train_config *cfg, train_ctx *ctx, void **self)
 static int sft_create(const train_config *cfg, train_ctx *ctx, void **self)
 {
 	int rc = mlm_create(cfg, ctx, self);
-	if (!rc)
+	if (!rc) {
 		((mlm *)*self)->sft = 1;
+		((mlm *)*self)->skip = train_config_bool(cfg, "skip");
+	}
 	return rc;
 }
 
@@ -917,7 +920,7 @@ data_ready:;
 	                     : (int64_t)((ntr - 1) / per_step);
 	if (spe < 1)
 		spe = 1;
-	R.total = c->max_steps > 0 ? c->max_steps : c->epochs * spe;
+	R.total = c->skip ? 0 : c->max_steps > 0 ? c->max_steps : c->epochs * spe;
 	R.fp = run_fingerprint(c, tr, ntr, va, nva);
 	if (c->sft) {
 		/* the masks and the example bounds decide the weights too */
@@ -1462,6 +1465,7 @@ static const train_component_class mamba_lm = {
 };
 
 static const train_param sft_params[] = {
+	{ "skip", TRAIN_PARAM_BOOL, "false", "train no step: the initialised model (rlhf's training.skip_sft)" },
 	{ "vocab_size", TRAIN_PARAM_INT, "5000", "most tokens (characters + 1)" },
 	{ "d_model", TRAIN_PARAM_INT, "256", "model width (a multiple of 8)" },
 	{ "n_layers", TRAIN_PARAM_INT, "4", "Mamba blocks" },
