@@ -656,8 +656,23 @@ static int write_model(const run *r, const train_graph *pg, const char *path, tr
 	return rc;
 }
 
-static int write_report(const train_run_options *opt, const train_run_result *res, int dry,
-                        train_error *err)
+/* A node's "metrics" output (application/json), parsed, or NULL: what the
+ * report shows of it (issue 9: a reward model's held-out accuracy). */
+static json_t *node_metrics(const run *r, const char *name)
+{
+	for (size_t i = 0; r && i < r->g->n; i++) {
+		if (strcmp(r->g->nodes[i].rn->name, name))
+			continue;
+		const train_value *v = r->st[i].outputs ? train_values_get(r->st[i].outputs, "metrics") : NULL;
+		if (!v || strcmp(train_value_type(v), "application/json"))
+			return NULL;
+		return json_loadb(train_value_data(v), train_value_size(v), 0, NULL);
+	}
+	return NULL;
+}
+
+static int write_report(const run *r, const train_run_options *opt, const train_run_result *res,
+                        int dry, train_error *err)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "recipe", json_string(opt->recipe_path));
@@ -678,6 +693,9 @@ static int write_report(const train_run_options *opt, const train_run_result *re
 		json_object_set_new(x, "fingerprint", json_string(n->fingerprint));
 		json_object_set_new(x, "status", json_string(train_node_status_name(n->status)));
 		json_object_set_new(x, "seconds", json_real(n->seconds));
+		json_t *mt = node_metrics(r, n->name);
+		if (mt)
+			json_object_set_new(x, "metrics", mt);
 		json_array_append_new(nodes, x);
 	}
 	json_object_set_new(o, "nodes", nodes);
@@ -1024,7 +1042,7 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	     res->n_cached, res->n_pruned, train_now() - t0, res->model_path);
 report:
 	res->seconds = train_now() - t0;
-	if (opt->report_path && (rc = write_report(opt, res, opt->dry_run, err)))
+	if (opt->report_path && (rc = write_report(r, opt, res, opt->dry_run, err)))
 		goto out;
 	if (opt->dot_path && (rc = write_dot(opt->dot_path, r->g, res, err)))
 		goto out;
@@ -1042,7 +1060,7 @@ out:
 	}
 	if (rc && opt->report_path && res->nodes) {
 		res->seconds = train_now() - t0;
-		write_report(opt, res, opt->dry_run, NULL);
+		write_report(r, opt, res, opt->dry_run, NULL);
 	}
 	if (r->cache) {
 		train_cache_flush(r->cache, NULL);
