@@ -376,6 +376,137 @@ static void test_rm_synthetic(void)
 	train_config_destroy(cfg);
 }
 
+/* PPO end to end on a task with a known answer: a policy that answers
+ * "yes" or "no" about equally often, a reward model trained to prefer
+ * "yes"; PPO raises the held-out reward, moves away from the SFT model,
+ * and the policy then answers "y..." without "no". */
+static void test_ppo_learns(void)
+{
+	const char *dir = test_tmpdir();
+	train_ctx ctx;
+	train_ctx_init(&ctx, "ppo", &quiet, 1, dir);
+	/* the reward model */
+	train_config *rcfg = make_cfg("{d_model: 16, n_layers: 1, batch_size: 8, num_epochs: 6, "
+	                              "learning_rate: 0.01, seed: 3}", rm_params);
+	void *rself = NULL;
+	CU_ASSERT_EQUAL_FATAL(rm_create(rcfg, &ctx, &rself), TRAIN_OK);
+	char *tr = synthetic_pairs(48, 1);
+	train_values *in = NULL, *out = NULL;
+	train_values_create(&in);
+	train_values_create(&out);
+	train_values_put_bytes(in, "train", JSONL_TYPE, tr, strlen(tr));
+	CU_ASSERT_EQUAL_FATAL(rm_train(rself, in, out, &ctx), TRAIN_OK);
+	train_value *rmv = train_value_ref((train_value *)train_values_get(out, "model"));
+	train_values_destroy(in);
+	train_values_destroy(out);
+	/* the "SFT" policy: trained directly on "Q: is it?\nA: yes|no" + END */
+	int32_t vocab[64];
+	int nv = 0;
+	vocab[nv++] = -1;
+	const char *chars = "\003\n :?AQeinostyz"; /* in code point order */
+	for (const char *c = chars; *c; c++)
+		vocab[nv++] = *c;
+	mamba_model *m = tiny_model(nv, 16, 1, 4, 1);
+	const char *pr = "Q: is it?\nA: ";
+	int32_t ids[2][20], tg[2][20];
+	int T = 0;
+	for (int k = 0; k < 2; k++) {
+		char text[64];
+		snprintf(text, sizeof text, "%s%s\003", pr, k ? "no" : "yes");
+		int n = rlhf_encode(text, vocab, nv, ids[k], 20);
+		T = n - 1 > T ? n - 1 : T;
+		for (int t = 0; t < 20; t++)
+			tg[k][t] = t + 1 < n && t + 1 >= (int)strlen(pr) ? ids[k][t + 1] : -1;
+		for (int t = n; t < 20; t++)
+			ids[k][t] = 0;
+	}
+	int32_t bi[2 * 19], bt[2 * 19];
+	for (int k = 0; k < 2; k++)
+		for (int t = 0; t < T; t++) {
+			bi[k * T + t] = ids[k][t];
+			bt[k * T + t] = tg[k][t];
+		}
+	float *mo = calloc(m->n_params, sizeof(float)), *ve = calloc(m->n_params, sizeof(float));
+	train_adamw_cfg ac = train_adamw_defaults();
+	for (int s = 0; s < 150; s++) {
+		float loss;
+		memset(m->grads, 0, m->n_params * sizeof(float));
+		mamba_forward(m, bi, bt, 2, T, &loss);
+		mamba_backward(m, bi, bt, 2, T, 1.0f);
+		train_adamw_step(&ac, m->params, m->grads, mo, ve, m->n_params, 0.02f, s + 1);
+	}
+	free(mo);
+	free(ve);
+	train_value *pv = NULL;
+	train_error err = { 0 };
+	CU_ASSERT_EQUAL_FATAL(mamba_value_make(m, vocab, nv, NULL, 0, "lm", &pv, &err), TRAIN_OK);
+	mamba_model_destroy(m);
+	/* PPO */
+	char prompts[4096];
+	size_t len = 0;
+	for (int i = 0; i < 16; i++)
+		len += (size_t)snprintf(prompts + len, sizeof prompts - len,
+		                        "{\"prompt\": \"%s\", \"question\": \"Q%d: is it?\\nA: \"}\n",
+		                        "Q: is it?\\nA: ", i);
+	train_config *pcfg = make_cfg("{num_rl_steps: 12, batch_size: 16, minibatch_size: 8, ppo_epochs: 2, "
+	                              "max_new_tokens: 6, learning_rate: 0.003, init_kl_coef: 0.02, "
+	                              "seed: 5}", ppo_params);
+	void *pself = NULL;
+	CU_ASSERT_EQUAL_FATAL(pc_create(pcfg, &ctx, &pself), TRAIN_OK);
+	train_values_create(&in);
+	train_values_create(&out);
+	train_values_put_take(in, "policy", pv);
+	train_values_put_take(in, "reward", rmv);
+	train_values_put_bytes(in, "prompts", JSONL_TYPE, prompts, len);
+	train_values_put_bytes(in, "heldout", JSONL_TYPE, prompts, len);
+	int rc = pc_train(pself, in, out, &ctx);
+	if (rc)
+		fprintf(stderr, "%s\n", ctx.fail);
+	CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+	const train_value *mv = train_values_get(out, "metrics");
+	json_t *mt = json_loadb(train_value_data(mv), train_value_size(mv), 0, NULL);
+	json_t *b = json_object_get(mt, "before"), *a = json_object_get(mt, "after");
+	double r0 = json_real_value(json_object_get(b, "heldout_reward"));
+	double r1 = json_real_value(json_object_get(a, "heldout_reward"));
+	double k0 = json_real_value(json_object_get(b, "heldout_kl"));
+	double k1 = json_real_value(json_object_get(a, "heldout_kl"));
+	if (getenv("TEST_VERBOSE"))
+		fprintf(stderr, "reward %g -> %g, KL %g -> %g\n", r0, r1, k0, k1);
+	CU_ASSERT(r1 > r0 + 0.1);
+	CU_ASSERT_DOUBLE_EQUAL(k0, 0.0, 1e-4); /* the policy is the SFT model before */
+	CU_ASSERT(k1 > 0.0);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(mt, "steps")), 12);
+	/* the policy answers "yes" now */
+	train_values *pin = NULL, *pout = NULL;
+	train_values_create(&pin);
+	train_values_create(&pout);
+	train_values_put_bytes(pin, "prompt", "text/plain", "Q: is it?\nA: ", strlen("Q: is it?\nA: "));
+	int yes = 0;
+	for (int sd = 0; sd < 10; sd++) {
+		char seed[8];
+		snprintf(seed, sizeof seed, "%d", sd);
+		train_values_put_bytes(pin, "seed", "text/plain", seed, strlen(seed));
+		CU_ASSERT_EQUAL(pc_process(pself, pin, pout, &ctx), TRAIN_OK);
+		const train_value *t = train_values_get(pout, "text");
+		if (t && getenv("TEST_VERBOSE"))
+			fprintf(stderr, "answer [%.*s]\n", (int)train_value_size(t), (const char *)train_value_data(t));
+		/* "y", "ye" or "yes": the reward model only learnt that "yes" beats "no" */
+		yes += t && train_value_size(t) >= 1 && ((const char *)train_value_data(t))[0] == 'y' &&
+		       !memmem(train_value_data(t), train_value_size(t), "no", 2);
+	}
+	CU_ASSERT(yes >= 7);
+	json_decref(mt);
+	train_values_destroy(pin);
+	train_values_destroy(pout);
+	train_values_destroy(in);
+	train_values_destroy(out);
+	pc_destroy(pself);
+	rm_destroy(rself);
+	train_config_destroy(rcfg);
+	train_config_destroy(pcfg);
+	free(tr);
+}
+
 static const char *fixture(void)
 {
 	static char p[1024];
@@ -490,6 +621,7 @@ static const test_case cases[] = {
 	{ "rm_fd_last", test_rm_fd_last },
 	{ "ppo_fd", test_ppo_fd },
 	{ "rm_synthetic", test_rm_synthetic },
+	{ "ppo_learns", test_ppo_learns },
 	{ "split_fixture", test_split_fixture },
 	{ "split_qa_feedback", test_split_qa_feedback },
 	{ NULL, NULL },
