@@ -29,7 +29,7 @@ write_settings 3 0.01 ""
 status_is 0 "train --target rlhf" "${T[@]}" --report "$WORK/r1.json" --fixed-model-name rlhf
 check "four nodes trained" test "$(count_status "$WORK/r1.json" trained)" -eq 4
 check "the reward model's held-out accuracy is in the report" grep -q '"heldout_accuracy"' "$WORK/r1.json"
-check "PPO's reward before and after is in the report" grep -q '"before"' "$WORK/r1.json"
+check "PPO's reward before and after is in the report" grep -q 'heldout_reward' "$WORK/r1.json"
 check "the split is in the report" grep -q '"questions_heldout": 6' "$WORK/r1.json"
 check "the log says the held-out accuracy" grep -q "pairwise accuracy: held out" "$WORK/err"
 check "the log says reward and KL after PPO" grep -q "after PPO: held-out reward" "$WORK/err"

@@ -102,7 +102,7 @@ static void test_gae_hand(void)
 	b.mask = mask;
 	b.score = score;
 	double kl, sc;
-	advantages(&c, 0.3, &b, &kl, &sc);
+	CU_ASSERT_EQUAL(advantages(&c, 0.3, &b, &kl, &sc), TRAIN_OK);
 	CU_ASSERT_DOUBLE_EQUAL(kl, 0.0, 1e-9);
 	CU_ASSERT_DOUBLE_EQUAL(sc, 0.0, 1e-9);
 	const double want_ret[5] = { .375, .55, 1.0, -.6, -1.0 };
@@ -123,7 +123,7 @@ static void test_gae_hand(void)
 	/* with a KL: seq 0's tokens 0.5 above the reference each */
 	float lp2[6] = { -.5f, -1.5f, -2.5f, -1, -2, 0 };
 	b.logp = lp2;
-	advantages(&c, 0.3, &b, &kl, &sc);
+	CU_ASSERT_EQUAL(advantages(&c, 0.3, &b, &kl, &sc), TRAIN_OK);
 	CU_ASSERT_DOUBLE_EQUAL(kl, (1.5 + 0.0) / 2, 1e-6);
 	CU_ASSERT_DOUBLE_EQUAL(rew[0], -0.15, 1e-6);
 	CU_ASSERT_DOUBLE_EQUAL(rew[2], 1.0 - 0.15, 1e-6);

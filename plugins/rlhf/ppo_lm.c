@@ -435,7 +435,7 @@ out:
 }
 
 /* Rewards, GAE, whitened advantages; the batch's mean KL and score. */
-static void advantages(const pc *c, double beta, rlhf_batch *b, double *mean_kl, double *mean_score)
+static int advantages(const pc *c, double beta, rlhf_batch *b, double *mean_kl, double *mean_score)
 {
 	int B = b->B, Lm = b->Lm;
 	double kls = 0, ss = 0;
@@ -454,7 +454,8 @@ static void advantages(const pc *c, double beta, rlhf_batch *b, double *mean_kl,
 	float *adv = malloc(na * sizeof *adv), *ret = malloc(na * sizeof *ret);
 	uint8_t *done = malloc(na), *nd = malloc((size_t)B);
 	float *nv = calloc((size_t)B, sizeof *nv);
-	if (rew && val && adv && ret && done && nd && nv) {
+	int rc = rew && val && adv && ret && done && nd && nv ? TRAIN_OK : TRAIN_ENOMEM;
+	if (!rc) {
 		for (int t = 0; t < Lm; t++)
 			for (int e = 0; e < B; e++) {
 				size_t q = (size_t)t * B + e, a = (size_t)e * Lm + t;
@@ -481,6 +482,7 @@ static void advantages(const pc *c, double beta, rlhf_batch *b, double *mean_kl,
 	free(nv);
 	*mean_kl = kls / B;
 	*mean_score = ss / B;
+	return rc;
 }
 
 /* Held-out: one response per prompt (seeded the same each time). */
@@ -597,7 +599,8 @@ static int pc_train(void *self, const train_values *in, train_values *out, train
 	if ((rc = evaluate(&X, &held, &r0, &k0, &l0, &g0)))
 		goto out;
 	train_log(ctx, TRAIN_LOG_INFO, "before PPO: held-out reward %.4f, KL to SFT %.4f, length %.1f "
-	          "(gold answers' reward %.4f; %zu prompts)", r0, k0, l0, g0, held.n);
+	          "(gold answers' reward %.4f; %zu of %zu held-out prompts)", r0, k0, l0, g0,
+	          c->eval_prompts > 0 && (size_t)c->eval_prompts < held.n ? (size_t)c->eval_prompts : held.n, held.n);
 	train_rng rng;
 	train_rng_seed(&rng, (uint64_t)c->seed);
 	rlhf_klctl kc = { c->kl0, c->target, c->horizon, c->adaptive };
@@ -620,7 +623,10 @@ static int pc_train(void *self, const train_values *in, train_values *out, train
 			goto out;
 		}
 		double kl, score, beta = kc.value;
-		advantages(c, beta, &b, &kl, &score);
+		if ((rc = advantages(c, beta, &b, &kl, &score))) {
+			batch_free(&b);
+			goto out;
+		}
 		double pg = 0, vf = 0, akl = 0, cf = 0;
 		int nmb = 0;
 		for (int e = 0; e < c->epochs && !rc; e++) {

@@ -139,7 +139,7 @@ int rlhf_rm_forward(rlhf_rm *r, const int32_t *ids, const int *start, const int 
 		free(r->pooled);
 		free(r->dh);
 		r->cap = (size_t)B * T;
-		r->pooled = malloc((size_t)B * D * sizeof(float));
+		r->pooled = malloc(r->cap * D * sizeof(float)); /* B <= B*T rows */
 		r->dh = malloc(r->cap * D * sizeof(float));
 		if (!r->pooled || !r->dh) {
 			r->cap = 0;
