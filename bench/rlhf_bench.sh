@@ -63,7 +63,10 @@ print("| stage | wall s | result |")
 print("|---|---:|---|")
 print(f"| data (split by question) | {nodes['data']['seconds']:.1f} | {split['questions_train']} train / "
       f"{split['questions_heldout']} held-out questions, {split['pairs_train']} / {split['pairs_heldout']} pairs |")
-print(f"| 1 SFT (MambaSFT d64 L2) | {nodes['sft']['seconds']:.1f} | |")
+import re
+sl = [l for l in open(f"{w}/log") if re.match(r"train: sft: step \d+/\d+: loss", l)]
+sft = sl[-1].split(": ", 3)[-1].split(", tokens")[0].split(", ")[:2] if sl else ["", ""]
+print(f"| 1 SFT (MambaSFT d64 L2) | {nodes['sft']['seconds']:.1f} | last step: {', '.join(sft)} (nats per answer character, held-out answers) |")
 print(f"| 2 reward model (Mamba d32 L2, mean pooling) | {nodes['reward']['seconds']:.1f} | held-out accuracy "
       f"{rm['heldout_accuracy']:.3f} (train {rm['train_accuracy']:.3f}); longer answer {rm['heldout_length_baseline']:.3f}; chance 0.5 |")
 b, a = ppo["before"], ppo["after"]
