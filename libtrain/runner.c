@@ -34,6 +34,7 @@
 #include "ctx_private.h"
 #include "graph.h"
 #include "package.h"
+#include "pipeline.h"
 #include "recipe.h"
 #include "target.h"
 
@@ -107,6 +108,7 @@ typedef struct run {
 	train_progress_sink progress; /* --progress stream (its f NULL: none) */
 	size_t n_done;          /* needed nodes finished (for the progress stream) */
 	size_t total;           /* needed nodes */
+	json_t *metrics;        /* node name -> its JSON outputs' numbers (report, manifest) */
 
 	pthread_mutex_t mu;     /* guards everything below and the cache */
 	pthread_cond_t cv;
@@ -656,23 +658,71 @@ static int write_model(const run *r, const train_graph *pg, const char *path, tr
 	return rc;
 }
 
-/* A node's "metrics" output (application/json), parsed, or NULL: what the
- * report shows of it (issue 9: a reward model's held-out accuracy). */
-static json_t *node_metrics(const run *r, const char *name)
+/* The numbers and booleans of a node's JSON output, as "key" or
+ * "key.sub" (one level of nesting: Mamba's "best": {"step", "loss"});
+ * lists (loss curves) are left out. */
+static void metrics_add(json_t *dst, const char *prefix, json_t *src, int depth)
 {
-	for (size_t i = 0; r && i < r->g->n; i++) {
-		if (strcmp(r->g->nodes[i].rn->name, name))
-			continue;
-		const train_value *v = r->st[i].outputs ? train_values_get(r->st[i].outputs, "metrics") : NULL;
-		if (!v || strcmp(train_value_type(v), "application/json"))
-			return NULL;
-		return json_loadb(train_value_data(v), train_value_size(v), 0, NULL);
+	const char *k;
+	json_t *v;
+	json_object_foreach(src, k, v) {
+		char *key = prefix ? train_strfmt("%s.%s", prefix, k) : train_strdup(k);
+		if (!key)
+			return;
+		if (json_is_number(v) || json_is_boolean(v))
+			json_object_set(dst, key, v);
+		else if (json_is_object(v) && depth < 1)
+			metrics_add(dst, key, v, depth + 1);
+		free(key);
 	}
-	return NULL;
 }
 
-static int write_report(const run *r, const train_run_options *opt, const train_run_result *res,
-                        int dry, train_error *err)
+#define METRICS_MAX_BYTES (1u << 20)
+
+/* Every needed node's metrics, for the report (and a pipeline's manifest):
+ * its output named "metrics" (application/json) as it is (a reward
+ * model's held-out accuracy, RLHF), else the numbers of its outputs of
+ * type application/json (Mamba's loss log, PPO's and BertClassifier's
+ * reports, DataCheck's summary), by output name when it has several.
+ * Nodes that did not finish have none. */
+static void collect_metrics(run *r)
+{
+	if (r->metrics || !r->g || !r->st || !(r->metrics = json_object()))
+		return;
+	for (size_t i = 0; i < r->g->n; i++) {
+		const train_values *out = r->st[i].outputs;
+		if (!r->g->nodes[i].needed || !out)
+			continue;
+		const train_value *mv = train_values_get(out, "metrics");
+		if (mv && !strcmp(train_value_type(mv), "application/json")) {
+			json_t *j = json_loadb(train_value_data(mv), train_value_size(mv), 0, NULL);
+			if (j)
+				json_object_set_new(r->metrics, r->g->nodes[i].rn->name, j);
+			continue;
+		}
+		json_t *m = json_object();
+		size_t n_json = 0;
+		for (size_t k = 0; k < train_values_len(out); k++)
+			n_json += !strcmp(train_value_type(train_values_at(out, k)), "application/json");
+		for (size_t k = 0; m && k < train_values_len(out); k++) {
+			const train_value *v = train_values_at(out, k);
+			if (strcmp(train_value_type(v), "application/json") ||
+			    train_value_size(v) > METRICS_MAX_BYTES)
+				continue;
+			json_t *j = json_loadb(train_value_data(v), train_value_size(v), 0, NULL);
+			if (json_is_object(j))
+				metrics_add(m, n_json > 1 ? train_values_name_at(out, k) : NULL, j, 0);
+			json_decref(j);
+		}
+		if (m && json_object_size(m))
+			json_object_set_new(r->metrics, r->g->nodes[i].rn->name, m);
+		else
+			json_decref(m);
+	}
+}
+
+static int write_report(const train_run_options *opt, const train_run_result *res, int dry,
+                        const json_t *metrics, train_error *err)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "recipe", json_string(opt->recipe_path));
@@ -693,9 +743,9 @@ static int write_report(const run *r, const train_run_options *opt, const train_
 		json_object_set_new(x, "fingerprint", json_string(n->fingerprint));
 		json_object_set_new(x, "status", json_string(train_node_status_name(n->status)));
 		json_object_set_new(x, "seconds", json_real(n->seconds));
-		json_t *mt = node_metrics(r, n->name);
-		if (mt)
-			json_object_set_new(x, "metrics", mt);
+		json_t *m = json_object_get(metrics, n->name);
+		if (m)
+			json_object_set(x, "metrics", m);
 		json_array_append_new(nodes, x);
 	}
 	json_object_set_new(o, "nodes", nodes);
@@ -873,6 +923,29 @@ static int default_threads(void)
 int train_run(train_registry *reg, const train_run_options *opt, train_run_result *res,
               train_error *err)
 {
+	/* A target's settings (added in 1.1: only read from callers that know it). */
+	const char *settings_path =
+		opt->struct_size >= offsetof(train_run_options, settings_path) + sizeof(char *)
+			? opt->settings_path : NULL;
+	train_config *settings = NULL;
+	memset(res, 0, sizeof *res);
+	/* A pipeline (`stages:`) runs each stage as a run of its own. */
+	if (train_pipeline_detect(opt->recipe_path))
+		return train_run_pipeline(reg, opt, NULL, res, err);
+	if (settings_path && opt->recipe_path) {
+		int rc = train_config_load(settings_path, &settings, err);
+		if (rc)
+			return rc;
+	}
+	int rc = train_run_settings(reg, opt, settings, true, res, NULL, err);
+	train_config_destroy(settings);
+	return rc;
+}
+
+int train_run_settings(train_registry *reg, const train_run_options *opt,
+                       const train_config *settings, bool check_settings,
+                       train_run_result *res, json_t **metrics, train_error *err)
+{
 	int rc = TRAIN_OK;
 	double t0 = train_now();
 	train_recipe *recipe = NULL;
@@ -901,19 +974,8 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	}
 	if ((rc = train_recipe_load(opt->recipe_path, &recipe, err)))
 		goto out;
-	/* A target's settings (added in 1.1: only read from callers that know it). */
-	{
-		const char *settings_path =
-			opt->struct_size >= offsetof(train_run_options, settings_path) + sizeof(char *)
-				? opt->settings_path : NULL;
-		train_config *settings = NULL;
-		if (settings_path && (rc = train_config_load(settings_path, &settings, err)))
-			goto out;
-		rc = train_target_apply(recipe, settings, r->log, err);
-		train_config_destroy(settings);
-		if (rc)
-			goto out;
-	}
+	if ((rc = train_target_apply(recipe, settings, check_settings, r->log, err)))
+		goto out;
 	if ((rc = train_graph_build(recipe, &recipe->train, reg, &r->g, err)))
 		goto out;
 	if (recipe->predict.present &&
@@ -991,6 +1053,7 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 		bool any_train = false;
 		if ((rc = dry_plan(r, &any_train, err)))
 			goto out;
+		collect_metrics(r); /* of the nodes the cache holds */
 		res->dry_flags = (any_train ? TRAIN_DRY_RETRAIN : 0) |
 		                 (dir_has_model(opt->out_dir) ? 0 : TRAIN_DRY_NO_MODEL) |
 		                 (opt->force ? TRAIN_DRY_FORCED : 0);
@@ -1020,6 +1083,7 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 			goto out;
 	}
 	rc = run_pool(r);
+	collect_metrics(r);
 	if (rc) {
 		fill_result(r, res);
 		*err = r->ferr;
@@ -1042,7 +1106,7 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 	     res->n_cached, res->n_pruned, train_now() - t0, res->model_path);
 report:
 	res->seconds = train_now() - t0;
-	if (opt->report_path && (rc = write_report(r, opt, res, opt->dry_run, err)))
+	if (opt->report_path && (rc = write_report(opt, res, opt->dry_run, r->metrics, err)))
 		goto out;
 	if (opt->dot_path && (rc = write_dot(opt->dot_path, r->g, res, err)))
 		goto out;
@@ -1060,8 +1124,13 @@ out:
 	}
 	if (rc && opt->report_path && res->nodes) {
 		res->seconds = train_now() - t0;
-		write_report(r, opt, res, opt->dry_run, NULL);
+		write_report(opt, res, opt->dry_run, r->metrics, NULL);
 	}
+	if (metrics && !rc) {
+		*metrics = r->metrics;
+		r->metrics = NULL;
+	}
+	json_decref(r->metrics);
 	if (r->cache) {
 		train_cache_flush(r->cache, NULL);
 		train_cache_close(r->cache);

@@ -202,14 +202,14 @@ static int check_keys(const train_config *map, const char *prefix, const subst *
 	return TRAIN_OK;
 }
 
-int train_target_apply(train_recipe *r, const train_config *settings, const train_log_sink *log,
-                       train_error *err)
+int train_target_apply(train_recipe *r, const train_config *settings, bool check,
+                       const train_log_sink *log, train_error *err)
 {
 	subst st = { .settings = settings, .err = err };
 	int rc = subst_schema(&r->train, &st);
 	if (!rc)
 		rc = subst_schema(&r->predict, &st);
-	if (!rc && settings && train_config_kind(settings) != TRAIN_CFG_NULL) {
+	if (!rc && check && settings && train_config_kind(settings) != TRAIN_CFG_NULL) {
 		if (train_config_kind(settings) != TRAIN_CFG_MAP)
 			rc = train_error_set(err, TRAIN_ECONFIG, train_config_file(settings),
 			                     train_config_line(settings), train_config_col(settings),

@@ -49,6 +49,12 @@ static void help(const char *sub)
 	       "                         steps, loss) as the run goes\n"
 	       "  --dot FILE             write the plan as Graphviz\n"
 	       "  --evaluate QUERIES     then test a RAG model: recall@k and MRR (train test rag)\n"
+	       "  --stages A,B           a pipeline (full-pipeline): run these stages and\n"
+	       "                         what they need\n"
+	       "  --skip-data-prep       a pipeline: leave out its data stage\n"
+	       "  --output-dir DIR       where the models (a pipeline's too, with\n"
+	       "                         manifest.json) go; the same as --out\n"
+	       "  --device cpu           where to train (this build has only the CPU)\n"
 	       "  -q, --quiet            only errors\n"
 	       "  -v, --verbose          more detail\n",
 	       sub);
@@ -97,11 +103,22 @@ static void print_plan(const train_run_result *res)
 	       res->n_pruned);
 }
 
+/* A pipeline is a recipe with `stages:` (train_run_pipeline). */
+static int cli_is_pipeline(const char *path)
+{
+	train_config *c = NULL;
+	if (!path || train_config_load(path, &c, NULL))
+		return 0;
+	int yes = train_config_get(c, "stages") != NULL && !train_config_get(c, "train");
+	train_config_destroy(c);
+	return yes;
+}
+
 int cmd_train(int argc, char **argv, const char *sub)
 {
 	enum { O_RECIPE = 256, O_CONFIG, O_DOMAIN, O_DATA, O_OUT, O_FIXED, O_DRY, O_FORCE,
 	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET,
-	       O_EVALUATE, O_PROGRESS, O_RESUME };
+	       O_EVALUATE, O_PROGRESS, O_RESUME, O_STAGES, O_SKIP_PREP, O_OUTPUT_DIR, O_DEVICE };
 	static const struct option longopts[] = {
 		{ "recipe", required_argument, NULL, O_RECIPE },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -122,6 +139,10 @@ int cmd_train(int argc, char **argv, const char *sub)
 		{ "progress", required_argument, NULL, O_PROGRESS },
 		{ "dot", required_argument, NULL, O_DOT },
 		{ "evaluate", required_argument, NULL, O_EVALUATE },
+		{ "stages", required_argument, NULL, O_STAGES },
+		{ "skip-data-prep", no_argument, NULL, O_SKIP_PREP },
+		{ "output-dir", required_argument, NULL, O_OUTPUT_DIR },
+		{ "device", required_argument, NULL, O_DEVICE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -139,6 +160,9 @@ int cmd_train(int argc, char **argv, const char *sub)
 	const char *target = NULL, *config = NULL, *recipe = NULL;
 	const char *evaluate = NULL; /* --evaluate QUERIES: train test rag on the new model */
 	char *target_recipe = NULL;
+	train_pipeline_options popt; /* --stages, --skip-data-prep (issue 9) */
+	train_pipeline_options_init(&popt);
+	const char *output_dir = NULL;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qvV", longopts, NULL)) != -1) {
@@ -180,6 +204,20 @@ int cmd_train(int argc, char **argv, const char *sub)
 		case O_PROGRESS: opt.progress_path = optarg; break;
 		case O_DOT: opt.dot_path = optarg; break;
 		case O_EVALUATE: evaluate = optarg; break;
+		case O_STAGES: popt.stages = optarg; break;
+		case O_SKIP_PREP: popt.skip_data_prep = 1; break;
+		case O_OUTPUT_DIR: output_dir = optarg; break;
+		case O_DEVICE:
+			/* The kernels are oneDNN and OpenBLAS on the CPU; no GPU
+			 * backend is compiled in, so asking for one is an error
+			 * rather than a silent CPU run. */
+			if (strcmp(optarg, "cpu")) {
+				fprintf(stderr, "train: --device %s: no GPU backend in this build (the only "
+				        "device is cpu)\n", optarg);
+				free(finetune_model);
+				return EXIT_UNAVAILABLE;
+			}
+			break;
 		case 'q': opt.verbosity = TRAIN_QUIET; break;
 		case 'v': opt.verbosity = TRAIN_VERBOSE; break;
 		case O_HELP: help(sub); return 0;
@@ -241,6 +279,17 @@ int cmd_train(int argc, char **argv, const char *sub)
 	opt.finetune_model = finetune_model;
 	if (graph)
 		opt.dry_run = 1;
+	if (output_dir)
+		opt.out_dir = output_dir;
+	int pipeline = (popt.stages || popt.skip_data_prep) && cli_is_pipeline(opt.recipe_path);
+	if ((popt.stages || popt.skip_data_prep) && !pipeline) {
+		fprintf(stderr, "train: --%s: %s is not a pipeline (a recipe with stages, such as "
+		        "--target full-pipeline)\n", popt.stages ? "stages" : "skip-data-prep",
+		        opt.recipe_path);
+		free(finetune_model);
+		free(target_recipe);
+		return EXIT_USAGE;
+	}
 
 	train_registry *reg = NULL;
 	int status = cli_load_plugins(plugin_path, opt.verbosity, 0, &reg);
@@ -260,7 +309,8 @@ int cmd_train(int argc, char **argv, const char *sub)
 
 	train_run_result res;
 	train_error err = { 0 };
-	int rc = train_run(reg, &opt, &res, &err);
+	int rc = pipeline ? train_run_pipeline(reg, &opt, &popt, &res, &err)
+	                  : train_run(reg, &opt, &res, &err);
 	if (rc) {
 		status = cli_report(&err);
 		if (interrupted)

@@ -179,6 +179,46 @@ TRAIN_API int train_run(train_registry *reg, const train_run_options *opt,
                         train_run_result *res, train_error *err);
 TRAIN_API void train_run_result_free(train_run_result *res);
 
+/* ---- pipelines ----------------------------------------------------------- */
+
+/**
+ * A pipeline is a recipe file with `stages:` instead of `train:` (issue 9,
+ * recipes/full-pipeline.yml): named stages in order, each a recipe of its
+ * own run with its section of one settings file (doc/recipes.md,
+ * "Pipelines").  train_run() on a pipeline runs every stage;
+ * train_run_pipeline() also chooses which.
+ */
+typedef struct train_pipeline_options {
+	uint32_t struct_size;
+	/** Comma-separated stage names to run, each with the stages it needs
+	 *  (those come from the cache when nothing changed); NULL: all. */
+	const char *stages;
+	/** Leave out the stages marked `data_prep: true` (--skip-data-prep). */
+	int skip_data_prep;
+} train_pipeline_options;
+
+TRAIN_API void train_pipeline_options_init(train_pipeline_options *o);
+
+/**
+ * Run the pipeline opt->recipe_path: each selected stage in order as
+ * train_run() would run its recipe, with opt->settings_path's section of
+ * the stage (a settings file with a section per stage), its model written
+ * to opt->out_dir as STAGE.tar.gz, and, when every stage ran, a manifest
+ * (out_dir/manifest.json: each model's path, SHA-256, size and the metrics
+ * of its nodes) written to a temporary name and renamed.  Because every
+ * node is cached as it finishes, a rerun after a failure or a kill trains
+ * from the first unfinished stage on.  `popt` may be NULL (all stages).
+ * opt->report_path receives one report of all stages; opt->progress_path
+ * gets {"event": "stage", "stage", "index", "stages"} before each stage's
+ * own events.  `res` lists the nodes of all stages as "stage/node".
+ * Errors: TRAIN_ECONFIG (not a pipeline, an unknown stage: the message
+ * lists the known ones, a settings section no stage takes), and every
+ * error of train_run().
+ */
+TRAIN_API int train_run_pipeline(train_registry *reg, const train_run_options *opt,
+                                 const train_pipeline_options *popt, train_run_result *res,
+                                 train_error *err);
+
 /* ---- models -------------------------------------------------------------- */
 
 typedef struct train_model train_model;
