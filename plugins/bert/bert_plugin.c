@@ -9,6 +9,10 @@
  *                              local Hugging Face checkpoint
  *   BertClassifier  base -> model   sequence classification fine-tuning on
  *                              labelled JSON Lines ({"text", "label"})
+ *                        report  application/json {"steps",
+ *                              "steps_per_second", "best_val_loss",
+ *                              "val_accuracy"} (the last two with
+ *                              validation data)
  *                   text -> label   (process) {"name", "confidence", "ranking"}
  *
  * `model` values are a Hugging Face folder packed into one blob
@@ -98,6 +102,7 @@ typedef struct comp {
 	char **labels;
 	int n_labels;
 	char *log_json;
+	char *report;  /* BertClassifier's "report" output: the run's numbers */
 	bert_acts acts;
 } comp;
 
@@ -117,6 +122,7 @@ static void comp_destroy(void *self)
 		free(c->labels[i]);
 	free(c->labels);
 	free(c->log_json);
+	free(c->report);
 	bert_acts_free(&c->acts);
 	free(c);
 }
@@ -565,6 +571,18 @@ static int run(comp *c, bert_data *tr, bert_data *va, int epochs, train_ctx *ctx
 	if (rc == TRAIN_OK) {
 		free(c->log_json);
 		c->log_json = res.log_json;
+		/* the numbers (NaN, without validation data, is left out) */
+		json_t *r = json_pack("{s:I, s:f}", "steps", (json_int_t)res.steps, "steps_per_second",
+		                      res.steps_per_second);
+		if (r && isfinite(res.best_val_loss))
+			json_object_set_new(r, "best_val_loss", json_real(res.best_val_loss));
+		if (r && isfinite(res.val_accuracy))
+			json_object_set_new(r, "val_accuracy", json_real(res.val_accuracy));
+		free(c->report);
+		c->report = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(r);
+		if (!c->report)
+			return TRAIN_ENOMEM;
 		if (c->mlm)
 			train_log(ctx, TRAIN_LOG_INFO, "%lld steps, %.2f steps/s, best validation loss %.4f",
 			          (long long)res.steps, res.steps_per_second, res.best_val_loss);
@@ -673,7 +691,9 @@ static int cls_train(void *self, const train_values *in, train_values *out, trai
 	if ((rc = run(c, &tr, &va, c->epochs, ctx)))
 		goto out;
 	train_value *v;
-	if ((rc = pack_model(c, &v, ctx)) || (rc = train_values_put_take(out, "model", v)))
+	if ((rc = pack_model(c, &v, ctx)) || (rc = train_values_put_take(out, "model", v)) ||
+	    (rc = train_values_put_bytes(out, "report", "application/json", c->report,
+	                                 strlen(c->report))))
 		goto out;
 out:
 	rm_tmpdir(dir);
@@ -797,7 +817,7 @@ static int cls_process(void *self, const train_values *in, train_values *out, tr
 
 static const char *const mlm_outputs[] = { "model", NULL };
 static const char *const cls_inputs[] = { "base", NULL };
-static const char *const cls_outputs[] = { "model", NULL };
+static const char *const cls_outputs[] = { "model", "report", NULL };
 static const char *const cls_pinputs[] = { "text", NULL };
 static const char *const cls_poutputs[] = { "label", NULL };
 
@@ -820,7 +840,7 @@ static const train_component_class mlm_class = {
 static const train_component_class cls_class = {
 	.struct_size = sizeof(train_component_class),
 	.name = "BertClassifier",
-	.version = "1",
+	.version = "2", /* 2: the "report" output */
 	.doc = "BERT sequence classification fine-tuning on labelled JSON Lines",
 	.inputs = cls_inputs,
 	.outputs = cls_outputs,
