@@ -448,8 +448,8 @@ static const char *const texts[] = {
 };
 static const int32_t text_labels[] = { 1, 2, 0, 0, 0, 0, 1, 2, 0, 0, 1, 2 };
 
-static void run_once(int mlm, const char *ckdir, int64_t stop_after, float *out, size_t *np,
-                     bert_run_result *res, int *rc_out)
+static void run_once(int mlm, const char *ckdir, int resume, int64_t stop_after, float *out,
+                     size_t *np, bert_run_result *res, int *rc_out)
 {
 	bert_vocab v;
 	bert_model *m;
@@ -465,7 +465,7 @@ static void run_once(int mlm, const char *ckdir, int64_t stop_after, float *out,
 	bert_run_opts o = { .mlm = mlm, .batch_size = 2, .num_epochs = 3, .grad_accum = 2, .warmup_steps = 2,
 	                    .eval_steps = 2, .save_steps = 2, .learning_rate = 1e-3, .weight_decay = 0.01,
 	                    .dropout = 0.1, .mask_prob = 0.15, .seed = 11, .checkpoint_dir = ckdir,
-	                    .stop_after = stop_after, .threads = 1 };
+	                    .resume = resume, .stop_after = stop_after, .threads = 1 };
 	*rc_out = bert_train_run(m, &v, &tr, mlm ? &tr : &va, &o, NULL, res);
 	*np = m->n_params;
 	if (out)
@@ -483,16 +483,16 @@ static void resume_check(int mlm)
 	size_t n1, n2;
 	bert_run_result r1, r2, r3;
 	int rc;
-	run_once(mlm, d1, 0, w1, &n1, &r1, &rc);
+	run_once(mlm, d1, 0, 0, w1, &n1, &r1, &rc);
 	CU_ASSERT_EQUAL(rc, 0);
 	CU_ASSERT_EQUAL(r1.steps, 9);
 	CU_ASSERT(!r1.resumed);
-	run_once(mlm, d2, 5, NULL, &n2, &r2, &rc);
+	run_once(mlm, d2, 0, 5, NULL, &n2, &r2, &rc);
 	CU_ASSERT_EQUAL(rc, TRAIN_ECANCELED);
 	char p[700];
 	snprintf(p, sizeof p, "%s/bert-checkpoint.safetensors", d2);
 	CU_ASSERT(access(p, F_OK) == 0);
-	run_once(mlm, d2, 0, w2, &n2, &r3, &rc);
+	run_once(mlm, d2, 1, 0, w2, &n2, &r3, &rc); /* --resume */
 	CU_ASSERT_EQUAL(rc, 0);
 	CU_ASSERT(r3.resumed);
 	CU_ASSERT_EQUAL(n1, n2);

@@ -23,10 +23,12 @@
  * changing only the classifier's num_epochs keeps BertMaskedLM cached: the
  * classifier's settings are not part of the pretraining node.
  *
- * Checkpoints and resuming: with `checkpoint_dir` set, a checkpoint is
- * written every `save_steps` optimizer steps, and a run that finds one of
- * the same run there (same data, settings and starting weights) continues
- * from it (bert_train.h).
+ * Checkpoints and resuming, as PPO and MambaLM: a checkpoint is written
+ * every `save_steps` optimizer steps and when the run is interrupted, in
+ * the run's checkpoint folder for the node (train_ctx_checkpoint_dir, in
+ * the cache) or in `checkpoint_dir` when that is set; `train --resume`
+ * (train_ctx_resuming) continues from one of the same run (same data,
+ * settings and starting weights; bert_train.h).
  */
 #include "bert_train.h"
 
@@ -63,7 +65,7 @@ static const char *const hf_files[] = { "config.json", "vocab.txt", "tokenizer_c
 	{ "max_length", TRAIN_PARAM_INT, "128", "tokens per sequence, [CLS] and [SEP] included" }, \
 	{ "eval_steps", TRAIN_PARAM_INT, "0", "validation every this many steps (0: at the end)" }, \
 	{ "save_steps", TRAIN_PARAM_INT, "0", "a checkpoint every this many steps (0: none)" }, \
-	{ "checkpoint_dir", TRAIN_PARAM_STRING, "~", "where checkpoints go (relative to the recipe); a run resumes from one there" }, \
+	{ "checkpoint_dir", TRAIN_PARAM_STRING, "~", "where checkpoints go (relative to the recipe; null: the run's folder, in the cache); --resume continues from one" }, \
 	{ "log_file", TRAIN_PARAM_STRING, "~", "also write the JSON loss log here" }, \
 	{ "seed", TRAIN_PARAM_INT, "42", "initialisation, data order, masking, dropout" }, \
 	{ "mixed_precision", TRAIN_PARAM_BOOL, "false", "bf16 matmuls where the CPU has them" }
@@ -562,7 +564,9 @@ static int run(comp *c, bert_data *tr, bert_data *va, int epochs, train_ctx *ctx
 	                    .grad_accum = c->accum, .warmup_steps = c->warmup, .eval_steps = c->eval_steps,
 	                    .save_steps = c->save_steps, .learning_rate = c->lr, .weight_decay = c->wd,
 	                    .dropout = c->dropout, .mask_prob = c->mask_prob, .seed = c->seed,
-	                    .mixed_precision = c->mixed, .checkpoint_dir = c->ckpt_dir,
+	                    .mixed_precision = c->mixed,
+	                    .checkpoint_dir = c->ckpt_dir ? c->ckpt_dir : train_ctx_checkpoint_dir(ctx),
+	                    .resume = train_ctx_resuming(ctx),
 	                    .log_path = c->log_file, .threads = train_ctx_threads(ctx) };
 	bert_run_result res;
 	if (c->ckpt_dir && mkdir(c->ckpt_dir, 0777) != 0 && errno != EEXIST)

@@ -461,7 +461,7 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 	const int64_t total = steps_per_epoch * o->num_epochs;
 	train_fp key = run_key(m, train, val, o);
 	train_rng_seed(&s.rng, o->seed);
-	if (o->checkpoint_dir) {
+	if (o->checkpoint_dir && o->resume) {
 		int got = ckpt_load(o->checkpoint_dir, key, m, am, av, best, &s, &err);
 		if (got < 0) {
 			rc = ctx ? train_fail(ctx, "%s: %s", err.file, err.text) : got;

@@ -11,10 +11,11 @@
  * the best parameters so far, the RNG, the step and the data position
  * (epoch and offset: each epoch's order is a permutation drawn from the
  * seed and the epoch number, so the position is all that is needed), as
- * one safetensors file written to a temporary name and renamed.  A run
- * that finds a checkpoint of the same run (same options, data and initial
- * weights: the "run" fingerprint in its metadata) continues from it and
- * reaches the same weights, bit for bit, as a run that was never stopped.
+ * one safetensors file written to a temporary name and renamed (also when
+ * the run is interrupted).  A run asked to `resume` that finds a checkpoint
+ * of the same run (same options, data and initial weights: the "run"
+ * fingerprint in its metadata) continues from it and reaches the same
+ * weights, bit for bit, as a run that was never stopped.
  *
  * Masked LM (Devlin et al.): 15 % of the non-special positions of each
  * sequence (at least one) are chosen; 80 % of them become [MASK], 10 % a
@@ -46,6 +47,7 @@ typedef struct bert_run_opts {
 	uint64_t seed;
 	int mixed_precision;     /* bf16 matmuls where the CPU has them */
 	const char *checkpoint_dir; /* NULL: no checkpoints */
+	int resume;              /* continue from a checkpoint of this run there (--resume) */
 	const char *log_path;    /* NULL: no JSON log file (the log is returned too) */
 	int64_t stop_after;      /* tests: stop (as if killed) after this many steps; 0: never */
 	int threads;

@@ -26,12 +26,14 @@
  * gradient_accumulation_steps micro-batches per step.  Every eval_steps
  * steps (and at the end) the validation loss is measured and the best
  * parameters so far are kept; they are what persist writes.  Every
- * save_steps steps a checkpoint (parameters, AdamW moments, best
- * parameters, step, the generator, the log so far) is written, temporary
- * name then rename, to checkpoint_dir/<node>.safetensors (relative to the
- * current folder); a later run of
- * the same config and data continues from it (resume: true) and ends with
- * the same bytes as a run that was never interrupted.  mixed_precision
+ * save_steps steps, and when the run is interrupted, a checkpoint
+ * (parameters, AdamW moments, best parameters, step, the generator, the
+ * log so far) is written, temporary name then rename, as <node>.safetensors
+ * in the run's checkpoint folder (train_ctx_checkpoint_dir: the cache's,
+ * one per node fingerprint), or in checkpoint_dir when that is set
+ * (relative to the current folder); `train --resume` (train_ctx_resuming)
+ * continues from it and ends with the same bytes as a run that was never
+ * interrupted, as PPO and BERT do (doc/recipes.md, "Checkpoints").  mixed_precision
  * runs the matmuls in bf16 where the CPU has it.
  *
  * Persisted: model.safetensors (Hugging Face MambaForCausalLM tensor
@@ -95,8 +97,8 @@ static const train_param params[] = {
 	{ "eval_steps", TRAIN_PARAM_INT, "100", "validation every this many steps (0: only at the end)" },
 	{ "eval_batches", TRAIN_PARAM_INT, "20", "validation batches per evaluation (0: the whole validation text)" },
 	{ "save_steps", TRAIN_PARAM_INT, "500", "checkpoint every this many steps (0: never)" },
-	{ "checkpoint_dir", TRAIN_PARAM_STRING, "checkpoints", "checkpoints' folder, relative to the current one" },
-	{ "resume", TRAIN_PARAM_BOOL, "true", "continue from a checkpoint of the same config and data" },
+	{ "checkpoint_dir", TRAIN_PARAM_STRING, "~",
+	  "checkpoints' folder, relative to the current one (null: the run's, in the cache)" },
 	{ "log_file", TRAIN_PARAM_STRING, "~", "also write the JSON loss log here (relative to the current folder)" },
 	{ "seed", TRAIN_PARAM_INT, "42", "seed of the initialisation and the data order" },
 	{ "threads", TRAIN_PARAM_INT, "0", "threads (0: the node's share)" },
@@ -118,7 +120,7 @@ typedef struct mlm {
 	double valid_split, lr, wd, max_seconds, temperature;
 	int64_t vocab_size, d_model, n_layers, max_length, batch, epochs, max_steps, gas, warmup,
 		eval_steps, eval_batches, save_steps, seed, threads, max_new, top_k;
-	int mixed, resume;
+	int mixed;
 	int sft;  /* MambaSFT: examples from the inputs, prompts masked */
 	int skip; /* MambaSFT: no step (the initialised model; --skip-sft) */
 	/* trained state */
@@ -170,7 +172,9 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 	                 ? train_config_string(cfg, "train_file") : NULL;
 	c->train_file = dup_or_null(tf);
 	c->valid_file = dup_or_null(vf);
-	c->ckpt_dir = dup_or_null(train_config_string(cfg, "checkpoint_dir"));
+	const char *cd = train_config_kind(train_config_get(cfg, "checkpoint_dir")) == TRAIN_CFG_STRING
+	                 ? train_config_string(cfg, "checkpoint_dir") : NULL;
+	c->ckpt_dir = dup_or_null(cd);
 	c->log_file = dup_or_null(lf);
 	c->valid_split = train_config_float(cfg, "validation_split");
 	c->lr = train_config_float(cfg, "learning_rate");
@@ -194,8 +198,7 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 	c->max_new = train_config_int(cfg, "max_new_tokens");
 	c->top_k = train_config_int(cfg, "top_k");
 	c->mixed = train_config_bool(cfg, "mixed_precision");
-	c->resume = train_config_bool(cfg, "resume");
-	if ((tf && !c->train_file) || !c->ckpt_dir || (vf && !c->valid_file) || (lf && !c->log_file)) {
+	if ((tf && !c->train_file) || (cd && !c->ckpt_dir) || (vf && !c->valid_file) || (lf && !c->log_file)) {
 		mlm_free(c);
 		return TRAIN_ENOMEM;
 	}
@@ -934,23 +937,23 @@ data_ready:;
 			train_hasher_destroy(h);
 		}
 	}
-	/* checkpoints */
-	char *dir = resolve_rel(ctx, c->ckpt_dir);
-	if (!dir) {
-		rc = TRAIN_ENOMEM;
-		goto out;
-	}
+	/* checkpoints: in checkpoint_dir, else in the run's folder for this
+	 * node (none: no checkpoints); continued from with --resume */
 	const char *node = train_ctx_node(ctx);
-	size_t pl = strlen(dir) + strlen(node) + 32;
-	R.ckpt_path = malloc(pl);
-	if (R.ckpt_path)
-		snprintf(R.ckpt_path, pl, "%s/%s.safetensors", dir, node[0] ? node : "mamba");
-	if (!R.ckpt_path) {
+	char *dir = c->ckpt_dir ? resolve_rel(ctx, c->ckpt_dir)
+	                        : train_ctx_checkpoint_dir(ctx) ? strdup(train_ctx_checkpoint_dir(ctx))
+	                                                        : NULL;
+	if (dir) {
+		size_t pl = strlen(dir) + strlen(node) + 32;
+		if ((R.ckpt_path = malloc(pl)))
+			snprintf(R.ckpt_path, pl, "%s/%s.safetensors", dir, node[0] ? node : "mamba");
+	}
+	if ((c->ckpt_dir || train_ctx_checkpoint_dir(ctx)) && !R.ckpt_path) {
 		free(dir);
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
-	if (c->resume) {
+	if (R.ckpt_path && train_ctx_resuming(ctx)) {
 		int r = load_checkpoint(&R);
 		if (r < 0) {
 			free(dir);
@@ -961,7 +964,7 @@ data_ready:;
 			train_log(ctx, TRAIN_LOG_INFO, "resuming from %s at step %lld of %lld", R.ckpt_path,
 			          (long long)R.step, (long long)R.total);
 	}
-	if (c->save_steps > 0 && R.step < R.total && (rc = make_dirs(dir))) {
+	if (c->ckpt_dir && R.step < R.total && (rc = make_dirs(dir))) {
 		rc = train_fail(ctx, "cannot make %s: %s", dir, strerror(-rc));
 		free(dir);
 		goto out;
@@ -979,6 +982,9 @@ data_ready:;
 	int tty = isatty(2);
 	while (R.step < R.total) {
 		if (train_ctx_canceled(ctx) || (c->stop_at && R.step == c->stop_at)) {
+			/* interrupted: keep where we are for --resume */
+			if (R.ckpt_path && R.step > step0 && (rc = save_checkpoint(&R)))
+				goto out;
 			rc = TRAIN_ECANCELED;
 			goto out;
 		}
@@ -1050,7 +1056,7 @@ data_ready:;
 			tlog = now_s();
 		}
 		train_progress(ctx, (uint64_t)R.step, (uint64_t)R.total);
-		if (c->save_steps && R.step % c->save_steps == 0 && R.step < R.total &&
+		if (R.ckpt_path && c->save_steps && R.step % c->save_steps == 0 && R.step < R.total &&
 		    (rc = save_checkpoint(&R)))
 			goto out;
 	}
@@ -1082,7 +1088,8 @@ data_ready:;
 		}
 	}
 	/* a finished run needs its checkpoint no more */
-	unlink(R.ckpt_path);
+	if (R.ckpt_path)
+		unlink(R.ckpt_path);
 	if ((rc = train_values_put_bytes(out, "log", JSON_TYPE, c->log_json, strlen(c->log_json))))
 		goto out;
 	if (c->sft) {
@@ -1482,8 +1489,8 @@ static const train_param sft_params[] = {
 	{ "eval_steps", TRAIN_PARAM_INT, "100", "validation every this many steps (0: only at the end)" },
 	{ "eval_batches", TRAIN_PARAM_INT, "20", "validation batches per evaluation (0: every validation example)" },
 	{ "save_steps", TRAIN_PARAM_INT, "0", "checkpoint every this many steps (0: never)" },
-	{ "checkpoint_dir", TRAIN_PARAM_STRING, "checkpoints", "checkpoints' folder, relative to the current one" },
-	{ "resume", TRAIN_PARAM_BOOL, "true", "continue from a checkpoint of the same config and data" },
+	{ "checkpoint_dir", TRAIN_PARAM_STRING, "~",
+	  "checkpoints' folder, relative to the current one (null: the run's, in the cache)" },
 	{ "log_file", TRAIN_PARAM_STRING, "~", "also write the JSON loss log here (relative to the current folder)" },
 	{ "seed", TRAIN_PARAM_INT, "42", "seed of the initialisation and the data order" },
 	{ "threads", TRAIN_PARAM_INT, "0", "threads (0: the node's share)" },
