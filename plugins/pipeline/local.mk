@@ -13,3 +13,11 @@ EXTRA_DIST += plugins/pipeline/local.mk
 # End to end: the full pipeline on tiny settings, its manifest's checksums,
 # kill -9 in stage 3 and a rerun from there, --stages, the errors.
 cli_tests += tests/cli_pipeline.sh
+
+# `make bench`: the wall time of each stage with realistic settings (no
+# reference exists to run beside it; bench/pipeline_bench.sh says so).
+EXTRA_DIST += bench/pipeline_bench.sh bench/pipeline.yml
+bench_targets += bench-pipeline
+bench-pipeline: all
+	$(SHELL) $(srcdir)/bench/pipeline_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
+.PHONY: bench-pipeline
