@@ -10,6 +10,12 @@ plugins_pipeline_pipeline_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS)
 recipe_DATA += recipes/full-pipeline.yml recipes/data-check.yml
 EXTRA_DIST += plugins/pipeline/local.mk
 
+# SHA-256 against FIPS 180-4's examples; bad pipeline files and stage lists.
+unit_tests += tests/test_pipeline
+tests_test_pipeline_SOURCES = tests/test_pipeline.c tests/testlib.h
+tests_test_pipeline_CFLAGS = $(UNIT_CFLAGS)
+tests_test_pipeline_LDADD = $(UNIT_LDADD)
+
 # End to end: the full pipeline on tiny settings, its manifest's checksums,
 # kill -9 in stage 3 and a rerun from there, --stages, the errors.
 cli_tests += tests/cli_pipeline.sh
