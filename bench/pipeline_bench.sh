@@ -10,6 +10,9 @@
 # squad-v1.1-dev/passages.tsv (CC-BY-SA 4.0) through bench/rag_bm25.py, in
 # a scratch folder removed at the end.
 #
+# PIPELINE_BENCH_CHARS=N trains Mamba on the first N characters of
+# tinyshakespeare only (default: all 1,115,394), for a loaded machine.
+#
 # Prints, per stage, then for the rerun:
 #   bench pipeline-STAGE: ours X s, no reference
 set -eu
@@ -34,7 +37,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/train-pipeline-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/data"
 cp "$src/bench/pipeline.yml" "$work/"
-cp "$data/tinyshakespeare/input.txt" "$work/data/"
+if [ -n "${PIPELINE_BENCH_CHARS:-}" ]; then
+	head -c "$PIPELINE_BENCH_CHARS" "$data/tinyshakespeare/input.txt" >"$work/data/input.txt"
+else
+	cp "$data/tinyshakespeare/input.txt" "$work/data/"
+fi
 "$PY" "$src/bench/clinc_to_jsonl.py" "$data/clinc150/data_full.json" "$work/data"
 "$PY" "$src/bench/rag_bm25.py" convert "$data/squad-v1.1-dev" "$work/sq" >/dev/null
 mv "$work/sq/documents.jsonl" "$work/data/"
