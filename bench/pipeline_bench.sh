@@ -11,7 +11,9 @@
 # a scratch folder removed at the end.
 #
 # PIPELINE_BENCH_CHARS=N trains Mamba on the first N characters of
-# tinyshakespeare only (default: all 1,115,394), for a loaded machine.
+# tinyshakespeare only (default: all 1,115,394), and
+# PIPELINE_BENCH_CLINC=data_small.json the smaller CLINC150 (7,500 train
+# texts instead of 15,000), for a loaded machine.
 #
 # Prints, per stage, then for the rerun:
 #   bench pipeline-STAGE: ours X s, no reference
@@ -27,7 +29,8 @@ TRAIN="$build/train"
 L="$build/plugins"
 P="$L/pipeline/.libs:$L/mamba/.libs:$L/bert/.libs:$L/rag/.libs:$L/envs/.libs:$L/ppo/.libs"
 
-for f in tinyshakespeare/input.txt clinc150/data_full.json squad-v1.1-dev/passages.tsv; do
+clinc=${PIPELINE_BENCH_CLINC:-data_full.json}
+for f in tinyshakespeare/input.txt clinc150/$clinc squad-v1.1-dev/passages.tsv; do
 	if [ ! -f "$data/$f" ]; then
 		echo "bench pipeline: skipped, no $data/$f (set TRAIN_SHARED_DATA)" >&2
 		exit 0
@@ -42,7 +45,7 @@ if [ -n "${PIPELINE_BENCH_CHARS:-}" ]; then
 else
 	cp "$data/tinyshakespeare/input.txt" "$work/data/"
 fi
-"$PY" "$src/bench/clinc_to_jsonl.py" "$data/clinc150/data_full.json" "$work/data"
+"$PY" "$src/bench/clinc_to_jsonl.py" "$data/clinc150/$clinc" "$work/data"
 "$PY" "$src/bench/rag_bm25.py" convert "$data/squad-v1.1-dev" "$work/sq" >/dev/null
 mv "$work/sq/documents.jsonl" "$work/data/"
 
