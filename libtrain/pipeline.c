@@ -186,7 +186,7 @@ typedef struct stage {
 	const char *name;
 	char *recipe;              /* the recipe's path */
 	const char *section;       /* settings section; NULL: the whole file, unchecked */
-	bool data_prep, export_model, selected;
+	bool data_prep, export_model, optional, selected;
 	size_t needs[MAX_STAGES];  /* indices of earlier stages */
 	size_t n_needs;
 	/* the run */
@@ -258,7 +258,7 @@ static long find_stage(const pipeline *p, const char *name, size_t len)
 
 static int read_stage(pipeline *p, const train_config *key, const train_config *v, train_error *err)
 {
-	static const char *const known = "recipe, settings, needs, data_prep, export";
+	static const char *const known = "recipe, settings, needs, data_prep, export, optional";
 	stage *s = &p->st[p->n];
 	s->name = train_config_as_string(key);
 	if (!good_name(s->name))
@@ -282,13 +282,15 @@ static int read_stage(pipeline *p, const train_config *key, const train_config *
 			else
 				s->section = strcmp(train_config_as_string(x), ".") ? train_config_as_string(x)
 				                                                    : NULL;
-		} else if (!strcmp(k, "data_prep") || !strcmp(k, "export")) {
+		} else if (!strcmp(k, "data_prep") || !strcmp(k, "export") || !strcmp(k, "optional")) {
 			if (kind != TRAIN_CFG_BOOL)
 				return at(err, x, "'%s' of stage '%s' must be true or false", k, s->name);
 			if (!strcmp(k, "data_prep"))
 				s->data_prep = train_config_as_bool(x);
-			else
+			else if (!strcmp(k, "export"))
 				s->export_model = train_config_as_bool(x);
+			else
+				s->optional = train_config_as_bool(x);
 		} else if (!strcmp(k, "needs")) {
 			if (kind != TRAIN_CFG_LIST)
 				return at(err, x, "'needs' of stage '%s' must be a list of stages", s->name);
@@ -380,11 +382,16 @@ bool train_pipeline_detect(const char *path)
 
 /* ---- which stages ----------------------------------------------------------- */
 
-static int select_stages(pipeline *p, const train_pipeline_options *popt, train_error *err)
+/* The stages to run: those --stages names (default: all, but an optional
+ * stage only when the settings have its section), what they need, less
+ * the data stage with --skip-data-prep. */
+static int select_stages(pipeline *p, const train_pipeline_options *popt,
+                         const train_config *settings, train_error *err)
 {
 	const char *list = popt ? popt->stages : NULL;
 	for (size_t i = 0; i < p->n; i++)
-		p->st[i].selected = !list;
+		p->st[i].selected = !list && (!p->st[i].optional ||
+		                              (p->st[i].section && train_config_get(settings, p->st[i].section)));
 	for (const char *s = list; s && *s;) {
 		const char *e = strchr(s, ',');
 		size_t len = e ? (size_t)(e - s) : strlen(s);
@@ -668,9 +675,9 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 		rc = train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_pipeline_options: bad struct_size");
 		goto out;
 	}
-	if ((rc = select_stages(p, popt, err)))
-		goto out;
 	if (settings_path && (rc = train_config_load(settings_path, &settings, err)))
+		goto out;
+	if ((rc = select_stages(p, popt, settings, err)))
 		goto out;
 	if ((rc = check_sections(p, settings, log, err)))
 		goto out;

@@ -49,6 +49,7 @@ check "13 nodes trained" test "$(count_status "$WORK/r1.json" trained)" -eq 13
 for s in data mamba transformer rag rl; do
 	check "stage $s trained" test "$(stage_result "$WORK/r1.json" $s)" = trained
 done
+check "rlhf (optional) not run without its section" test "$(stage_result "$WORK/r1.json" rlhf)" = "not selected"
 check "the progress stream names stage 3" \
 	grep -q '"event": "stage", "stage": "transformer", "index": 3, "stages": 5' "$WORK/p1.jsonl"
 status_is 0 "the RAG model answers" "$TRAIN" query "$WORK/models/rag.tar.gz" --plugin-path "$P" \
