@@ -113,6 +113,8 @@ typedef struct featurizer {
 	strmap oov_words, stop_words;
 	strv terms;               /* the vocabulary, in column order */
 	strmap vocab;             /* term -> column */
+	bool sublinear_tf, use_idf, l2_norm;  /* weighting (off: Rasa's raw counts) */
+	float *idf;               /* (terms.n) with use_idf, else NULL */
 	/* RegexFeaturizer */
 	bool case_sensitive, use_lookups, use_regexes, word_boundaries;
 	pattern *pats;
@@ -229,6 +231,7 @@ static void feat_destroy(void *self)
 	strmap_free(&f->oov_words);
 	strmap_free(&f->stop_words);
 	sv_free(&f->terms);
+	free(f->idf);
 	strmap_free(&f->vocab);
 	for (size_t i = 0; i < f->n_pats; i++) {
 		free(f->pats[i].name);
@@ -397,6 +400,12 @@ static const train_param count_params[] = {
 	{ "use_shared_vocab", TRAIN_PARAM_BOOL, "false", "accepted; only text is featurized here" },
 	{ "additional_vocabulary_size", TRAIN_PARAM_ANY, "~", "deprecated in Rasa 3; ignored" },
 	{ "alias", TRAIN_PARAM_STRING, "~", "the feature block's name" },
+	/* libtrain's own keys (Rasa has none of them; their defaults give Rasa's
+	 * raw counts): scikit-learn TfidfVectorizer's weighting */
+	{ "sublinear_tf", TRAIN_PARAM_BOOL, "false", "a term's count c becomes 1 + ln c (libtrain)" },
+	{ "use_idf", TRAIN_PARAM_BOOL, "false",
+	  "times the inverse document frequency ln((1 + n) / (1 + df)) + 1 (libtrain)" },
+	{ "norm", TRAIN_PARAM_STRING, "~", "null, or l2: every row scaled to unit length (libtrain)" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 
@@ -919,15 +928,92 @@ out:
 	return rc;
 }
 
+/*
+ * The weighting of one row's entries e->v[start..n) (each a count of 1):
+ * as scikit-learn's TfidfTransformer, the counts summed per column, then
+ * 1 + ln(count) (sublinear_tf), times idf (use_idf), then the row divided
+ * by its Euclidean length (norm: l2).  Nothing to do at the defaults.
+ */
+static void cv_weight(const featurizer *f, entries *e, size_t start)
+{
+	if (!f->sublinear_tf && !f->idf && !f->l2_norm)
+		return;
+	entry *v = e->v + start;
+	size_t n = e->n - start, k = 0;
+	if (n > 1)
+		qsort(v, n, sizeof *v, cmp_entry);
+	for (size_t i = 0; i < n; i++) {
+		if (k && v[k - 1].col == v[i].col)
+			v[k - 1].val += v[i].val;
+		else
+			v[k++] = v[i];
+	}
+	e->n = start + k;
+	double ss = 0;
+	for (size_t i = 0; i < k; i++) {
+		double x = v[i].val;
+		if (f->sublinear_tf)
+			x = 1.0 + log(x);
+		if (f->idf)
+			x *= f->idf[v[i].col];
+		v[i].val = (float)x;
+		ss += x * x;
+	}
+	if (f->l2_norm && ss > 0) {
+		double inv = 1.0 / sqrt(ss);
+		for (size_t i = 0; i < k; i++)
+			v[i].val = (float)(v[i].val * inv);
+	}
+}
+
 /* Count the vocabulary terms of one document into row `row`. */
 static int cv_row(const featurizer *f, const char *doc, uint32_t row, entries *e, terms *t, buf *tmp)
 {
+	size_t start = e->n;
 	int rc = analyze(f, doc, strlen(doc), t, tmp);
 	for (size_t i = 0; i < t->n && !rc; i++) {
 		strmap_entry *v = strmap_get(&f->vocab, t->text.p + t->off[i], t->len[i]);
 		if (v)
 			rc = en_add(e, row, (uint32_t)v->value, 1.0f);
 	}
+	if (!rc)
+		cv_weight(f, e, start);
+	return rc;
+}
+
+/* use_idf: idf[j] = ln((1 + n) / (1 + df_j)) + 1 over the n documents
+ * (scikit-learn's smooth_idf), for the whole vocabulary (after a fit or a
+ * finetuning's extension alike). */
+static int cv_fit_idf(featurizer *f, char **docs, size_t n_docs)
+{
+	free(f->idf);
+	f->idf = NULL;
+	if (!f->use_idf || !f->terms.n)
+		return TRAIN_OK;
+	size_t *df = calloc(f->terms.n, sizeof *df), *last = malloc(f->terms.n * sizeof *last);
+	terms t = { 0 };
+	buf tmp = { 0 };
+	int rc = df && last ? TRAIN_OK : TRAIN_ENOMEM;
+	for (size_t j = 0; !rc && j < f->terms.n; j++)
+		last[j] = (size_t)-1;
+	for (size_t d = 0; d < n_docs && !rc; d++) {
+		rc = analyze(f, docs[d], strlen(docs[d]), &t, &tmp);
+		for (size_t i = 0; i < t.n && !rc; i++) {
+			strmap_entry *v = strmap_get(&f->vocab, t.text.p + t.off[i], t.len[i]);
+			if (v && last[v->value] != d) {
+				last[v->value] = d;
+				df[v->value]++;
+			}
+		}
+	}
+	if (!rc && !(f->idf = malloc(f->terms.n * sizeof *f->idf)))
+		rc = TRAIN_ENOMEM;
+	for (size_t j = 0; !rc && j < f->terms.n; j++)
+		f->idf[j] = (float)(log((1.0 + (double)n_docs) / (1.0 + (double)df[j])) + 1.0);
+	free(df);
+	free(last);
+	t_free(&t);
+	free(tmp.p);
 	return rc;
 }
 
@@ -1082,6 +1168,12 @@ static int cv_configure(featurizer *f, const train_config *c, train_ctx *ctx)
 			train_log(ctx, TRAIN_LOG_WARN, "analyzer is set to character: stop_words are ignored");
 		strmap_free(&f->stop_words);
 	}
+	f->sublinear_tf = train_config_bool(c, "sublinear_tf");
+	f->use_idf = train_config_bool(c, "use_idf");
+	const char *norm = train_config_string(c, "norm");
+	if (norm && strcmp(norm, "l2"))
+		return train_fail(ctx, "norm must be null or l2, not '%s'", norm);
+	f->l2_norm = norm != NULL;
 	const train_config *avs = train_config_get(c, "additional_vocabulary_size");
 	int set = 0;
 	for (size_t i = 0; i < train_config_len(avs); i++)
@@ -1162,6 +1254,8 @@ static int cv_train(featurizer *f, train_features *fs, train_ctx *ctx)
 	}
 	if (!rc)
 		rc = extend ? cv_extend(f, docs, fs->n_messages) : cv_fit(f, docs, fs->n_messages, ctx);
+	if (!rc)
+		rc = cv_fit_idf(f, docs, fs->n_messages);
 	for (size_t m = 0; docs && m < fs->n_messages; m++)
 		free(docs[m]);
 	free(docs);
@@ -1171,6 +1265,7 @@ static int cv_train(featurizer *f, train_features *fs, train_ctx *ctx)
 }
 
 #define CV_HEADER "train-count-vectors 1"
+#define CV_IDF_HEADER "train-count-vectors-idf 1"
 
 static int cv_persist(const featurizer *f, train_resource *res)
 {
@@ -1182,6 +1277,18 @@ static int cv_persist(const featurizer *f, train_resource *res)
 	}
 	int rc = b.fail ? TRAIN_ENOMEM : train_resource_write(res, "vocabulary.txt", b.p, b.len);
 	free(b.p);
+	if (rc || !f->idf)
+		return rc;
+	/* use_idf: one weight a line, in column order (%.9g gives the float back) */
+	buf w = { 0 };
+	b_str(&w, CV_IDF_HEADER "\n");
+	for (size_t i = 0; i < f->terms.n; i++) {
+		char num[32];
+		snprintf(num, sizeof num, "%.9g\n", (double)f->idf[i]);
+		b_str(&w, num);
+	}
+	rc = w.fail ? TRAIN_ENOMEM : train_resource_write(res, "idf.txt", w.p, w.len);
+	free(w.p);
 	return rc;
 }
 
@@ -1196,6 +1303,23 @@ static int cv_load(featurizer *f, const train_resource *res, train_ctx *ctx)
 		else if (!added)
 			rc = train_fail(ctx, "vocabulary.txt:%zu: '%s' is there twice", i + 2, f->terms.v[i]);
 	}
+	if (rc || !f->use_idf)
+		return rc;
+	strv lines = { 0 };
+	if (!(rc = read_lines(res, "idf.txt", CV_IDF_HEADER, &lines, ctx)) && lines.n != f->terms.n)
+		rc = train_fail(ctx, "idf.txt: %zu weights for %zu vocabulary items", lines.n, f->terms.n);
+	if (!rc && !(f->idf = malloc((lines.n ? lines.n : 1) * sizeof *f->idf)))
+		rc = TRAIN_ENOMEM;
+	for (size_t i = 0; i < lines.n && !rc; i++) {
+		char *end;
+		double x = strtod(lines.v[i], &end);
+		if (end == lines.v[i] || *end || !(x >= 1.0 && x < 1e6))
+			rc = train_fail(ctx, "idf.txt:%zu: '%s' is not a weight (a number >= 1)", i + 2,
+			                lines.v[i]);
+		else
+			f->idf[i] = (float)x;
+	}
+	sv_free(&lines);
 	return rc;
 }
 
