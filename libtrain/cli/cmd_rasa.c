@@ -82,8 +82,8 @@ int cli_rasa_recipe(const char *sub, const train_registry *reg, train_run_option
 		return EXIT_IOERR;
 	}
 	if (opt->verbosity >= TRAIN_VERBOSE)
-		fprintf(stderr, "train: the recipe of %s (Rasa's default recipe):\n%s", opt->recipe_path,
-		        yaml);
+		fprintf(stderr, "train: the recipe of %s (Rasa's %s recipe):\n%s", opt->recipe_path,
+		        strstr(yaml, "(recipe: graph.v1)") ? "graph" : "default", yaml);
 	free(yaml);
 	opt->recipe_path = path;
 	*tmp_path = path;
