@@ -160,6 +160,11 @@ static const pyre_case pyre_cases[] = {
 };
 /* ---- end of generated part ---- */
 
+/* made by the snippet in test_count_vectors_tfidf's comment */
+/* scikit-learn 1.2.1: TfidfTransformer(sublinear_tf=True) over the sentence rows of cv_entries_0 */
+static const cv_entry cv_tfidf_0[] = { {0, 5, 1, 0.490779004f}, {0, 5, 2, 0.339772401f}, {0, 5, 4, 0.490779004f}, {0, 5, 5, 0.402445804f}, {0, 5, 13, 0.490779004f}, {1, 7, 2, 0.286870635f}, {1, 7, 3, 0.414365863f}, {1, 7, 5, 0.339785936f}, {1, 7, 7, 0.414365863f}, {1, 7, 9, 0.414365863f}, {1, 7, 12, 0.414365863f}, {1, 7, 17, 0.339785936f}, {2, 3, 6, 0.584438844f}, {2, 3, 17, 0.81143776f}, {3, 3, 8, 0.81143776f}, {3, 3, 16, 0.584438844f}, {4, 2, 8, 0.634086202f}, {4, 2, 15, 0.773262367f}, {5, 5, 0, 0.472492691f}, {5, 5, 2, 0.32711256f}, {5, 5, 10, 0.472492691f}, {5, 5, 11, 0.472492691f}, {5, 5, 14, 0.472492691f} };
+
+
 static train_ctx ctx_;
 static int finetune_; /* the next calls run as finetuning */
 
@@ -363,6 +368,65 @@ static void test_count_vectors_sklearn(void)
 		train_features_free(fs);
 		feat_destroy(f);
 	}
+	train_value_unref(in);
+}
+
+/*
+ * sublinear_tf, use_idf and norm: the sentence rows against scikit-learn's
+ * TfidfTransformer(sublinear_tf=True) over the count fixture's sentence
+ * rows (cv_tfidf_0 above, from: X = the sentence rows of cv_entries_0 as a
+ * csr_matrix; TfidfTransformer(sublinear_tf=True).fit(X).transform(X));
+ * a token row (one term) is that term alone, 1 after the norm; the idf
+ * weights survive persist and load; norm takes only l2.
+ */
+static void test_count_vectors_tfidf(void)
+{
+	size_t nt = sizeof cv_texts / sizeof *cv_texts;
+	const char *yaml = "{sublinear_tf: true, use_idf: true, norm: l2}";
+	train_value *in = messages(cv_texts, nt);
+	featurizer *f = create(&count_class, yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	train_features *fs = run(&count_class, f, in, NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	size_t k = 0, n_want = sizeof cv_tfidf_0 / sizeof *cv_tfidf_0;
+	for (size_t m = 0; m < nt; m++) {
+		const train_feat_matrix *x = &fs->messages[m].features[0];
+		uint32_t sent = x->rows - 1;
+		for (uint32_t r = 0; r < sent; r++)
+			for (uint32_t j = x->indptr[r]; j < x->indptr[r + 1]; j++)
+				CU_ASSERT_DOUBLE_EQUAL(x->values[j], 1.0, 1e-6);
+		for (uint32_t j = x->indptr[sent]; j < x->indptr[sent + 1]; j++, k++) {
+			CU_ASSERT_FATAL(k < n_want);
+			CU_ASSERT_EQUAL(cv_tfidf_0[k].msg, m);
+			CU_ASSERT_EQUAL(cv_tfidf_0[k].row, sent);
+			CU_ASSERT_EQUAL(cv_tfidf_0[k].col, x->indices[j]);
+			CU_ASSERT_DOUBLE_EQUAL(x->values[j], cv_tfidf_0[k].val, 1e-6);
+		}
+	}
+	CU_ASSERT_EQUAL(k, n_want);
+	/* persist, load: process gives the training block, bit for bit */
+	struct train_resource res = { (char *)test_tmpdir() };
+	CU_ASSERT_EQUAL_FATAL(count_class.persist(f, &res), TRAIN_OK);
+	train_config *conf = config(yaml, count_class.params);
+	void *loaded = NULL;
+	CU_ASSERT_EQUAL_FATAL(count_class.load(conf, &res, ctx(), &loaded), TRAIN_OK);
+	train_config_destroy(conf);
+	train_features *ps = run(&count_class, loaded, in, NULL, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ps);
+	CU_ASSERT(same_block(fs, ps, 0));
+	train_features_free(ps);
+	feat_destroy(loaded);
+	/* a damaged idf file is refused */
+	CU_ASSERT_EQUAL_FATAL(train_resource_write(&res, "idf.txt", "train-count-vectors-idf 1\n0.5\n", 30),
+	                      TRAIN_OK);
+	conf = config(yaml, count_class.params);
+	loaded = NULL;
+	CU_ASSERT_NOT_EQUAL(count_class.load(conf, &res, ctx(), &loaded), TRAIN_OK);
+	CU_ASSERT_PTR_NULL(loaded);
+	train_config_destroy(conf);
+	train_features_free(fs);
+	feat_destroy(f);
+	CU_ASSERT_PTR_NULL(create(&count_class, "{norm: l1}"));
 	train_value_unref(in);
 }
 
@@ -701,6 +765,7 @@ static void test_pyre(void)
 static const test_case cases[] = {
 	{ "pyre", test_pyre },
 	{ "count_vectors_sklearn", test_count_vectors_sklearn },
+	{ "count_vectors_tfidf", test_count_vectors_tfidf },
 	{ "count_vectors_blocks", test_count_vectors_blocks },
 	{ "count_vectors_refusals", test_count_vectors_refusals },
 	{ "regex", test_regex },
