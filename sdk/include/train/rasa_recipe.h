@@ -25,6 +25,14 @@
  * last NLU node), and `conversation` -> each policy in order ->
  * PolicyEnsemble (the target "PolicyEnsemble").
  *
+ * `recipe: graph.v1` (Rasa's graph recipe: `train_schema` and
+ * `predict_schema` of nodes with `needs`, `uses`, `fn`, `config`, ...,
+ * and `nlu_target` / `core_target`) is expanded too: each Rasa node is
+ * resolved to the value it stands for (the NLU data, the domain, the
+ * stories, a node's features, a parse result, the tracker) and the libtrain
+ * nodes are written from those (doc/recipes.md has the table); classes
+ * libtrain does not have and fns they do not offer are errors at the line.
+ *
  * An absent `pipeline` or `policies` takes Rasa's default one (without the
  * components libtrain does not have: ResponseSelector, UnexpecTEDIntentPolicy).
  * Errors are reported at the config file's line: an unknown top-level key,
