@@ -108,9 +108,13 @@ $diet
 YML
 
 # wall and CPU (user + system, children included) of `train nlu`
+# (bash's `time` reports on the shell's stderr: that goes to the file, the
+# command's own stderr to the terminal)
 TIMEFORMAT='%R %U %S'
-{ time (cd "$work/train" && "$TRAIN" nlu -q --plugin-path "$P" --cache-dir "$work/cache" \
-	--out "$work/models" --fixed-model-name clinc) 2>&3; } 3>&2 2>"$work/time"
+exec 3>&2 2>"$work/time"
+time (cd "$work/train" && "$TRAIN" nlu -q --plugin-path "$P" --cache-dir "$work/cache" \
+	--out "$work/models" --fixed-model-name clinc 2>&3)
+exec 2>&3 3>&-
 read -r ours_s ours_u ours_sys <"$work/time"
 ours_cpu=$(echo "$ours_u + $ours_sys" | bc)
 for s in val test; do
