@@ -91,8 +91,8 @@ int cli_load_plugins(const char *plugin_path, int verbosity, int quiet_refusals,
  * work, the spinning threads take the CPU from the thread the region waits
  * for, and DIET on CLINC150 ran 7x slower on two loaded cores than with
  * OMP_WAIT_POLICY=passive (issue 6).  libgomp reads the variable when it
- * is loaded, before main, so a training command that finds it unset sets
- * it and executes itself again (once: the variable is then set).  Setting
+ * is loaded, before main, so a command that runs kernels and finds it
+ * unset sets it and executes itself again (once: the variable is then set).  Setting
  * OMP_WAIT_POLICY (e.g. to active) keeps the caller's choice.
  */
 static void passive_openmp(char **argv)
@@ -105,12 +105,22 @@ static void passive_openmp(char **argv)
 	/* not re-executed (no /proc): run on with libgomp's default */
 }
 
+/* Commands that run kernels: training, and using a model (prediction on
+ * 100 messages took 10x its CPU in spinning on the loaded machine). */
+static int runs_kernels(const char *cmd)
+{
+	static const char *const cmds[] = { "train", "nlu", "core", "graph", "predict", "test",
+		                            "generate", "query", "finetune", "check", NULL };
+	for (size_t i = 0; cmds[i]; i++)
+		if (!strcmp(cmd, cmds[i]))
+			return 1;
+	return cmd[0] == '-' && strcmp(cmd, "--version") && strcmp(cmd, "-V") && strcmp(cmd, "--help") &&
+	       strcmp(cmd, "-h");
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "train") || !strcmp(argv[1], "nlu") ||
-	    !strcmp(argv[1], "core") ||
-	    (argv[1][0] == '-' && strcmp(argv[1], "--version") && strcmp(argv[1], "-V") &&
-	     strcmp(argv[1], "--help") && strcmp(argv[1], "-h")))
+	if (argc < 2 || runs_kernels(argv[1]))
 		passive_openmp(argv);
 	if (argc < 2)
 		return cmd_train(argc, argv, "train");
