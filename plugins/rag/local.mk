@@ -1,14 +1,19 @@
 # plugins/rag (issue 8): documents, BM25, HNSW, retrieval; included at the
 # end of Makefile.am.
 rag_sources = plugins/rag/rag.c plugins/rag/hnsw.c plugins/rag/hnsw.h \
-	plugins/rag/bm25.c plugins/rag/bm25.h
+	plugins/rag/bm25.c plugins/rag/bm25.h plugins/rag/dense.c plugins/rag/dense.h
 plugin_LTLIBRARIES += plugins/rag/rag.la
-plugins_rag_rag_la_SOURCES = $(rag_sources) $(rasa_text_sources)
+plugins_rag_rag_la_SOURCES = $(rag_sources) $(bert_sources) $(rasa_text_sources)
 plugins_rag_rag_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PTHREAD_CFLAGS)
 plugins_rag_rag_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_rag_rag_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM) -lpthread
 
-unit_tests += tests/test_hnsw tests/test_bm25
+unit_tests += tests/test_hnsw tests/test_bm25 tests/test_dense
+tests_test_dense_SOURCES = tests/test_dense.c tests/testlib.h plugins/rag/dense.c plugins/rag/dense.h \
+	$(bert_sources) $(rasa_text_sources)
+tests_test_dense_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_test_dense_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS) $(LIBM)
+EXTRA_DIST += tests/fixtures/dense_fixture.py tests/fixtures/dense_expected.safetensors
 tests_test_hnsw_SOURCES = tests/test_hnsw.c tests/testlib.h plugins/rag/hnsw.c plugins/rag/hnsw.h
 tests_test_hnsw_CFLAGS = $(UNIT_CFLAGS)
 tests_test_hnsw_LDADD = $(UNIT_LDADD) $(LIBM) -lpthread
