@@ -880,8 +880,9 @@ static int encoderc_train(void *self, const train_values *in, train_values *out,
 	train_error err = { 0 };
 	int rc;
 	if (ec->dir) {
+		char eb[1024];
 		if ((rc = dense_encoder_load_hf(ec->dir, (int)ec->max_length, &e, &err)))
-			return rc == TRAIN_ENOMEM ? rc : train_fail(ctx, "%s", err.text);
+			return rc == TRAIN_ENOMEM ? rc : train_fail(ctx, "%s", train_error_format(&err, eb, sizeof eb));
 		if (ec->dim && ec->dim != e->m->cfg.hidden) {
 			int hs = e->m->cfg.hidden;
 			dense_encoder_free(e);
@@ -1532,8 +1533,9 @@ static int retriever_load_common(const train_config *c, const train_resource *re
 			ml = (int)json_integer_value(json_object_get(o, "max_length"));
 		json_decref(o);
 		sprintf(path, "%s/encoder", dir);
+		char eb[1024];
 		if (!rc && (rc = dense_encoder_load_hf(path, ml, &r->enc, &err)))
-			rc = rc == TRAIN_ENOMEM ? rc : train_fail(ctx, "%s", err.text);
+			rc = rc == TRAIN_ENOMEM ? rc : train_fail(ctx, "%s", train_error_format(&err, eb, sizeof eb));
 		if (!rc && (uint32_t)r->enc->m->cfg.hidden != hnsw_dim(r->hn))
 			rc = train_fail(ctx, "the encoder gives %d floats, the HNSW index holds %u",
 			                r->enc->m->cfg.hidden, hnsw_dim(r->hn));
