@@ -38,3 +38,12 @@ bench_targets += rag-bench
 rag-bench: all bench/rag_ann$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/rag_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
 .PHONY: rag-bench
+
+# bench/rag_fusion: recall of BM25, dense and a grid of fusion settings of a
+# trained model (bench/rag_bench.sh)
+EXTRA_PROGRAMS += bench/rag_fusion
+bench_rag_fusion_SOURCES = bench/rag_fusion.c plugins/rag/dense.c plugins/rag/dense.h \
+	plugins/rag/bm25.c plugins/rag/bm25.h plugins/rag/hnsw.c plugins/rag/hnsw.h \
+	$(bert_sources) $(rasa_text_sources)
+bench_rag_fusion_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -O3
+bench_rag_fusion_LDADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM) -lpthread
