@@ -256,6 +256,56 @@ int main(int argc, char **argv)
 		if (!*e)
 			break;
 	}
+	/* RAG_FUSION_BM25_GRID=1: BM25 alone over a grid of k1, b and stop
+	 * words (indexes built here from the chunks), then stop */
+	if (getenv("RAG_FUSION_BM25_GRID")) {
+		static const double k1s[] = { 0.6, 0.9, 1.2, 1.6 }, bs[] = { 0.3, 0.4, 0.6, 0.75 };
+		const char **ct = malloc(nch * sizeof *ct);
+		size_t k = 0;
+		for (char *s = chunks, *e; *s && k < nch; s = e + 1) {
+			e = strchr(s, '\n');
+			if (!e)
+				e = s + strlen(s);
+			json_t *o = json_loadb(s, (size_t)(e - s), 0, &je);
+			ct[k++] = strdup(json_string_value(json_object_get(o, "text")));
+			json_decref(o);
+			if (!*e)
+				break;
+		}
+		uint8_t *seen = malloc(ndocs + 1);
+		list a;
+		for (int sw = 0; sw < 2; sw++)
+			for (int i = 0; i < 4; i++)
+				for (int j = 0; j < 4; j++) {
+					bm25_builder *bb = NULL;
+					void *buf = NULL;
+					size_t size = 0;
+					bm25 *ix = NULL;
+					bm25_builder_create(k1s[i], bs[j], sw ? bm25_english_stop_words : NULL, &bb);
+					for (size_t c = 0; c < k; c++)
+						bm25_builder_add(bb, ct[c], strlen(ct[c]));
+					bm25_builder_finish(bb, &buf, &size);
+					bm25_builder_destroy(bb);
+					if (bm25_open_mem(buf, size, "grid", &ix, why))
+						return 1;
+					tally t = { 0 };
+					size_t cnt = 0;
+					for (size_t q = 0; q < nq; q++) {
+						if (gold[q] == UINT32_MAX)
+							continue;
+						cnt++;
+						a.n = bm25_search(ix, qt[q], 100, a.ids, a.s);
+						add(&t, gold_rank(a.ids, a.n, docix, gold[q], seen, ndocs));
+					}
+					printf("bm25 k1 %.1f b %.2f stop %-7s", k1s[i], bs[j], sw ? "english" : "none");
+					for (int c = 0; c < NCUT; c++)
+						printf(" %7.4f", t.hit[c] / (double)cnt);
+					printf(" %7.4f\n", t.rr / (double)cnt);
+					bm25_destroy(ix);
+					free(buf);
+				}
+		return 0;
+	}
 	const int C = enc->m->cfg.hidden;
 	float *qv = malloc(nq * (size_t)C * sizeof *qv);
 	struct timespec t0, t1;

@@ -76,8 +76,12 @@ check "the folder is loaded" grep -q "bert-tiny-hf: 2 layers, hidden 24" "$WORK/
 check "six shards encoded (and one empty one)" \
 	sh -c "echo '$(encoded "$WORK/f1.json")' | grep -Eq '^encode0 encode1 encode2 encode3 encode4 encode5 (encode[67] )?\$'"
 sed -i 's/Jupiter is the fifth planet/Jupiter, the fifth planet,/' "$WORK/proj/data/documents.jsonl"
-status_is 0 "one document changed" "${T[@]}" --config "$F" -q --report "$WORK/f2.json"
+status_is 0 "one document changed" "${T[@]}" --config "$F" --report "$WORK/f2.json"
 check "only its shard re-encoded (jupiter: document 6, shard 5)" test "$(encoded "$WORK/f2.json")" = "encode5 "
+check "the graph of shards 0..4 came from the cache" \
+	test "$(awk '/"name":/ { n = $2 } /"status": "cached"/ && n ~ /hnsw[0-4]"/' "$WORK/f2.json" | wc -l)" -eq 5
+check "its vector was inserted into that graph, not rebuilt" \
+	grep -q "hnsw5: 1 vectors inserted into a graph of 5" "$WORK/err"
 check "the other shards' encodings came from the cache" \
 	test "$(awk '/"name":/ { n = $2 } /"status": "cached"/ && n ~ /encode[0-4]"/' "$WORK/f2.json" | wc -l)" -eq 5
 echo 'model: {embedding_model: "./no/such/folder", embedding_dim: 24}' >"$WORK/proj/nofolder.yaml"

@@ -1284,6 +1284,115 @@ static const train_component_class shardvec_class = {
 	.destroy = docshard_destroy,
 };
 
+/* ---- HNSWInsert ------------------------------------------------------------------------ */
+
+/*
+ * Insert a shard's vectors into the graph an earlier node built: the chain
+ * hnsw0 (HNSW over shard 0) -> hnsw1 (HNSWInsert: + shard 1) -> ... -> hnsw7
+ * holds every chunk, ids in shard order (the EncoderRetriever maps them
+ * back).  Each link is cached by its fingerprint, so when shard j changes
+ * the graph of shards 0..j-1 comes from the cache and only shards j..7 are
+ * inserted into it: the existing graph grows instead of being rebuilt.
+ */
+static const train_param hnswins_params[] = {
+	{ "threads", TRAIN_PARAM_INT, "0", "insertion threads; 0: what the run allows (--threads)" },
+	{ NULL, TRAIN_PARAM_END, NULL, NULL },
+};
+
+static int hnswins_create(const train_config *c, train_ctx *ctx, void **self)
+{
+	hnswc *h = calloc(1, sizeof *h);
+	if (!h)
+		return TRAIN_ENOMEM;
+	*self = h;
+	h->threads = train_config_int(c, "threads");
+	if (h->threads < 0)
+		return train_fail(ctx, "threads must be >= 0");
+	return TRAIN_OK;
+}
+
+static int hnswins_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+{
+	hnswc *c = self;
+	const train_value *iv = train_values_get(in, "index");
+	uint64_t n = 0;
+	uint32_t dim = 0;
+	const float *rows = NULL;
+	int rc = vectors_view(train_values_get(in, "vectors"), &n, &dim, &rows, ctx);
+	if (rc)
+		return rc;
+	if (!iv || strcmp(train_value_type(iv), TYPE_HNSW))
+		return train_fail(ctx, "index: not a %s value", TYPE_HNSW);
+	size_t hs = train_value_size(iv);
+	if (!n) /* nothing to insert: the same graph, the same bytes */
+		return train_values_put_bytes(out, "index", TYPE_HNSW, train_value_data(iv), hs);
+	void *al = NULL;
+	if (posix_memalign(&al, 64, hs ? hs : 1))
+		return TRAIN_ENOMEM;
+	memcpy(al, train_value_data(iv), hs);
+	hnsw *h = NULL;
+	char why[HNSW_ERR_SIZE] = "";
+	float *copy = NULL;
+	void *buf = NULL;
+	size_t size = 0, before = 0;
+	if ((rc = hnsw_open_mem(al, hs, "index", &h, why))) {
+		rc = rc == TRAIN_ENOMEM ? rc : train_fail(ctx, "%s", why);
+		goto out;
+	}
+	before = hnsw_count(h);
+	if (hnsw_count(h) && dim != hnsw_dim(h)) {
+		rc = train_fail(ctx, "vectors of %u floats for a graph of %u", dim, hnsw_dim(h));
+		goto out;
+	}
+	if (!(copy = malloc(n * dim * sizeof *copy))) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	memcpy(copy, rows, n * dim * sizeof *copy);
+	int threads = c->threads ? (int)c->threads : train_ctx_threads(ctx);
+	if ((rc = hnsw_add(h, copy, n, threads, why))) {
+		rc = rc == TRAIN_ENOMEM ? rc : train_fail(ctx, "%s", why);
+		goto out;
+	}
+	if ((rc = hnsw_serialize(h, &buf, &size)))
+		goto out;
+	train_log(ctx, TRAIN_LOG_INFO, "%llu vectors inserted into a graph of %zu", (unsigned long long)n, before);
+	train_value *v;
+	if (!(rc = train_value_new_take(TYPE_HNSW, buf, size, &v))) {
+		buf = NULL;
+		rc = train_values_put_take(out, "index", v);
+	}
+out:
+	hnsw_destroy(h);
+	free(al);
+	free(copy);
+	free(buf);
+	return rc;
+}
+
+static int hnswins_load(const train_config *c, const train_resource *res, train_ctx *ctx, void **self)
+{
+	(void)res;
+	return hnswins_create(c, ctx, self);
+}
+
+static const char *const hnswins_in[] = { "index", "vectors", NULL };
+
+static const train_component_class hnswins_class = {
+	.struct_size = sizeof(train_component_class),
+	.name = "HNSWInsert",
+	.version = "1",
+	.doc = "an HNSW graph with more vectors inserted (ids follow the graph's)",
+	.inputs = hnswins_in,
+	.outputs = index_out,
+	.params = hnswins_params,
+	.create = hnswins_create,
+	.train = hnswins_train,
+	.persist = nothing_persist,
+	.load = hnswins_load,
+	.destroy = hnswc_destroy,
+};
+
 /* ---- the retrievers ---------------------------------------------------------------------- */
 
 static const train_param retriever_params[] = {
@@ -1312,6 +1421,8 @@ typedef struct retriever {
 	int dense; /* a HybridRetriever or an EncoderRetriever */
 	int encoder; /* an EncoderRetriever: queries are encoded by `enc` */
 	dense_encoder *enc;
+	int64_t shard_docs; /* EncoderRetriever: graph ids in shard order (0: chunk order) */
+	uint32_t *gmap;     /* graph id -> chunk, or NULL */
 } retriever;
 
 static void retriever_destroy(void *self)
@@ -1329,6 +1440,7 @@ static void retriever_destroy(void *self)
 	hnsw_destroy(r->hn);
 	hnsw_scratch_free(r->scratch);
 	dense_encoder_free(r->enc);
+	free(r->gmap);
 	free(r);
 }
 
@@ -1339,6 +1451,8 @@ static int retriever_make(const train_config *c, train_ctx *ctx, int dense, void
 		return TRAIN_ENOMEM;
 	*self = r;
 	r->encoder = dense == 2;
+	if (r->encoder && (r->shard_docs = train_config_int(c, "shard_docs")) < 0)
+		return train_fail(ctx, "shard_docs must be >= 0");
 	dense = dense != 0;
 	r->dense = dense;
 	r->k = train_config_int(c, "k");
@@ -1400,6 +1514,17 @@ static int retriever_open(retriever *r, const void *chunks, size_t csize, const 
 	if (bm25_docs(r->bm) != r->cs.n)
 		return train_fail(ctx, "the BM25 index has %zu documents, there are %zu chunks",
 		                  bm25_docs(r->bm), r->cs.n);
+	if (r->encoder && r->shard_docs > 0) {
+		/* the graph holds shard 0's chunks, then shard 1's, ... (HNSWInsert) */
+		free(r->gmap);
+		if (!(r->gmap = malloc((r->cs.n ? r->cs.n : 1) * sizeof *r->gmap)))
+			return TRAIN_ENOMEM;
+		size_t g = 0;
+		for (int sh = 0; sh < RAG_SHARDS; sh++)
+			for (size_t i = 0; i < r->cs.n; i++)
+				if (shard_of(r->cs.c[i].docix, r->shard_docs) == sh)
+					r->gmap[g++] = (uint32_t)i;
+	}
 	return 0;
 }
 
@@ -1733,8 +1858,11 @@ static int retriever_process(void *self, const train_values *in, train_values *o
 			}
 			nb = hnsw_search_with(r->hn, r->scratch, qv, want,
 			                 (size_t)r->ef_search > want ? (size_t)r->ef_search : want, ib, sb);
-			for (size_t i = 0; i < nb; i++) /* similarity, larger is better */
+			for (size_t i = 0; i < nb; i++) { /* similarity, larger is better */
 				sb[i] = hnsw_get_metric(r->hn) == HNSW_L2 ? -sb[i] : 1.0f - sb[i];
+				if (r->gmap)
+					ib[i] = r->gmap[ib[i]];
+			}
 		}
 		if (want_bm && want_dense)
 			nf = fuse(r, ia, sa, na, ib, sb, nb, fused);
@@ -1820,6 +1948,18 @@ static const train_component_class hybrid_class = {
 
 static const char *const encret_in[] = { "chunks", "bm25", "hnsw", "encoder", NULL };
 
+static const train_param encret_params[] = {
+	{ "k", TRAIN_PARAM_INT, "5", "results when the query gives no k" },
+	{ "mode", TRAIN_PARAM_STRING, "~", "default mode: bm25, dense or hybrid (~: hybrid)" },
+	{ "fusion", TRAIN_PARAM_STRING, "rrf", "hybrid: rrf (reciprocal rank fusion) or weighted" },
+	{ "rrf_k", TRAIN_PARAM_INT, "60", "RRF: score = sum 1 / (rrf_k + rank)" },
+	{ "dense_weight", TRAIN_PARAM_FLOAT, "0.5", "weighted: w * dense + (1 - w) * bm25, each min-max scaled" },
+	{ "candidates", TRAIN_PARAM_INT, "100", "chunks taken from each side before fusing" },
+	{ "ef_search", TRAIN_PARAM_INT, "64", "HNSW beam width at query time" },
+	{ "shard_docs", TRAIN_PARAM_INT, "32", "the graph was built shard by shard (HNSWInsert) with these blocks; 0: in chunk order" },
+	{ NULL, TRAIN_PARAM_END, NULL, NULL },
+};
+
 static const train_component_class encret_class = {
 	.struct_size = sizeof(train_component_class),
 	.name = "EncoderRetriever",
@@ -1828,7 +1968,7 @@ static const train_component_class encret_class = {
 	.inputs = encret_in,
 	.process_inputs = query_in,
 	.process_outputs = hits_out,
-	.params = retriever_params,
+	.params = encret_params,
 	.create = encret_create,
 	.train = retriever_train,
 	.process = retriever_process,
@@ -1839,7 +1979,8 @@ static const train_component_class encret_class = {
 
 static const train_component_class *const rag_classes[] = {
 	&documents_class, &bm25_class, &vecfile_class, &hnsw_class, &retriever_class, &hybrid_class,
-	&encoder_class, &docshard_class, &encode_class, &shardvec_class, &encret_class, NULL,
+	&encoder_class, &docshard_class, &encode_class, &shardvec_class, &encret_class, &hnswins_class,
+	NULL,
 };
 
 TRAIN_PLUGIN_DEFINE("rag", "0.1.0", "MIT", "RAG indexer: documents, BM25, HNSW, hybrid retrieval",
