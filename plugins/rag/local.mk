@@ -13,7 +13,7 @@ tests_test_dense_SOURCES = tests/test_dense.c tests/testlib.h plugins/rag/dense.
 	$(bert_sources) $(rasa_text_sources)
 tests_test_dense_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_test_dense_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS) $(LIBM)
-EXTRA_DIST += tests/fixtures/dense_fixture.py tests/fixtures/dense_expected.safetensors
+EXTRA_DIST += tests/fixtures/dense_fixture.py tests/fixtures/dense_expected.safetensors doc/rag.md bench/rag_fusion.c
 tests_test_hnsw_SOURCES = tests/test_hnsw.c tests/testlib.h plugins/rag/hnsw.c plugins/rag/hnsw.h
 tests_test_hnsw_CFLAGS = $(UNIT_CFLAGS)
 tests_test_hnsw_LDADD = $(UNIT_LDADD) $(LIBM) -lpthread
@@ -35,7 +35,7 @@ bench_rag_ann_SOURCES = bench/rag_ann.c plugins/rag/hnsw.c plugins/rag/hnsw.h
 bench_rag_ann_CFLAGS = $(AM_CFLAGS) -O3
 bench_rag_ann_LDADD = $(LIBM) -lpthread
 bench_targets += rag-bench
-rag-bench: all bench/rag_ann$(EXEEXT)
+rag-bench: all bench/rag_ann$(EXEEXT) bench/rag_fusion$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/rag_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
 .PHONY: rag-bench
 
