@@ -188,6 +188,19 @@ int main(int argc, char **argv)
 		if (!*e)
 			break;
 	}
+	/* the recipe's graph holds the chunks in shard order (HNSWInsert):
+	 * graph id -> chunk, as the EncoderRetriever maps them;
+	 * RAG_FUSION_SHARD_DOCS (the model's rag.shard_docs, 32), 0: chunk order */
+	const char *sdv = getenv("RAG_FUSION_SHARD_DOCS");
+	long sdocs = sdv ? atol(sdv) : 32;
+	uint32_t *gmap = malloc((nch ? nch : 1) * sizeof *gmap);
+	for (size_t i = 0; i < nch; i++)
+		gmap[i] = (uint32_t)i;
+	if (sdocs > 0)
+		for (int sh = 0, g = 0; sh < 8; sh++)
+			for (size_t i = 0; i < nch; i++)
+				if ((int)((docix[i] / (uint32_t)sdocs) % 8) == sh)
+					gmap[g++] = (uint32_t)i;
 	bm25 *bm = NULL;
 	hnsw *hn = NULL;
 	dense_encoder *enc = NULL;
@@ -371,8 +384,10 @@ int main(int argc, char **argv)
 		counted++;
 		a.n = bm25_search(bm, qt[q], cand, a.ids, a.s);
 		b.n = hnsw_search_with(hn, scr, qv + q * (size_t)C, cand, ef > cand ? ef : cand, b.ids, b.s);
-		for (size_t i = 0; i < b.n; i++)
+		for (size_t i = 0; i < b.n; i++) {
 			b.s[i] = 1.0f - b.s[i];
+			b.ids[i] = gmap[b.ids[i]];
+		}
 		add(&t[0], gold_rank(a.ids, a.n, docix, gold[q], seen, ndocs));
 		add(&t[1], gold_rank(b.ids, b.n, docix, gold[q], seen, ndocs));
 		for (int i = 0; i < NR; i++) {

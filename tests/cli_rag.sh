@@ -86,6 +86,24 @@ check "its vector was inserted into that graph, not rebuilt" \
 	grep -q "hnsw5: 1 vectors inserted into a graph of 5" "$WORK/err"
 check "the other shards' encodings came from the cache" \
 	test "$(awk '/"name":/ { n = $2 } /"status": "cached"/ && n ~ /encode[0-4]"/' "$WORK/f2.json" | wc -l)" -eq 5
+# Twelve documents, one per block: documents 8..11 share shards 0..3 with
+# documents 0..3, so the graph's order (shard by shard) is not the chunk
+# order; a document's own text as the query finds it first in dense mode.
+mkdir -p "$WORK/twelve"
+# (words of the fixture's vocabulary, three per document)
+W="quick brown fox jumps over lazy dog hello world book flight paris weather today play music"
+w() { echo $W | cut -d' ' -f$(($1 % 16 + 1)); }
+for i in 0 1 2 3 4 5 6 7 8 9 10 11; do
+	printf '{"id": "d%s", "text": "%s %s %s"}\n' "$i" "$(w $i)" "$(w $((i * 5 + 3)))" "$(w $((i * 7 + 1)))"
+done >"$WORK/twelve/documents.jsonl"
+sed 's#data/documents.jsonl#../twelve/documents.jsonl#' "$F" >"$WORK/proj/twelve.yaml"
+status_is 0 "twelve documents" "${T[@]}" --config "$WORK/proj/twelve.yaml" -q --fixed-model-name twelve
+for i in 9 2; do
+	status_is 0 "dense query: document $i's own text" "$TRAIN" query "$WORK/models/twelve.tar.gz" \
+		--plugin-path "$P" "$(sed -n "$((i + 1))p" "$WORK/twelve/documents.jsonl" | sed 's/.*"text": "//; s/"}//')" \
+		--mode dense -k 1
+	check "document $i first (graph ids mapped back to chunks)" grep -q "\"id\": \"d$i\"" "$WORK/out"
+done
 echo 'model: {embedding_model: "./no/such/folder", embedding_dim: 24}' >"$WORK/proj/nofolder.yaml"
 echo 'data:  {documents_file: "data/documents.jsonl"}' >>"$WORK/proj/nofolder.yaml"
 status_is 70 "a missing encoder folder is an error" "${T[@]}" --config "$WORK/proj/nofolder.yaml" -q
