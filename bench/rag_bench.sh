@@ -45,7 +45,7 @@ SQ=${RAG_BENCH_SQUAD:-$S/../shared/data/squad-v1.1-dev}
 lines=""
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) (shared with other jobs)"
-ENC=${RAG_BENCH_ENCODER:-"{steps: 300, batch_size: 64, max_length: 192}"}
+ENC=${RAG_BENCH_ENCODER:-"{steps: 1000, warmup: 50, max_length: 128}"}
 SEEDS=""
 if [ -f "$SQ/passages.tsv" ]; then
 	echo "== (a) SQuAD v1.1 dev: BM25 (k1 0.9, b 0.75; the reference: b 0.4), dense (encoder trained here: $ENC), hybrid"

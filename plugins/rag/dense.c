@@ -413,9 +413,9 @@ int dense_encode(dense_encoder *e, const char *const *texts, const size_t *lens,
 dense_train_opts dense_train_defaults(void)
 {
 	dense_train_opts o = {
-		.layers = 2, .hidden = 128, .heads = 2, .intermediate = 512, .vocab_size = 8000,
-		.max_length = 160, .query_length = 48, .steps = 300, .batch_size = 64, .warmup = 30,
-		.learning_rate = 5e-4, .weight_decay = 0.01, .temperature = 0.05, .keep_sentence = 0.1,
+		.layers = 1, .hidden = 128, .heads = 2, .intermediate = 512, .vocab_size = 8000,
+		.max_length = 128, .query_length = 48, .steps = 300, .batch_size = 64, .warmup = 30,
+		.learning_rate = 1e-3, .weight_decay = 0.01, .temperature = 0.05, .keep_sentence = 0.5,
 		.seed = 1,
 	};
 	return o;
