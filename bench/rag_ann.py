@@ -1,15 +1,23 @@
 #!/usr/bin/python3
 """bench/rag_ann.py - vectors for the ANN benchmark and the references.
 
-  rag_ann.py gen DIR N NQ DIM      write DIR/base.f32, queries.f32, gt.i32
+  rag_ann.py gen DIR N NQ DIM [SEEDS.f32 SEED_DIM]
+                                   write DIR/base.f32, queries.f32, gt.i32
   rag_ann.py ref DIR DIM M EFC THREADS EF...   hnswlib and FAISS IndexHNSWFlat
 
-There is no sentence encoder in libtrain yet (issue 8 waits for BERT), so the
-vectors are a Gaussian mixture shaped like sentence embeddings: 2,000 topic
-centres in a 64-dimensional subspace of R^DIM (embeddings use few
-directions), each point a centre plus a smaller within-topic Gaussian and
-isotropic noise, normalized to unit length (as all-MiniLM-L6-v2 outputs);
-queries are drawn the same way.  Distances are inner products (= cosine).
+Without SEEDS the vectors are a Gaussian mixture shaped like sentence
+embeddings: 2,000 topic centres in a 64-dimensional subspace of R^DIM
+(embeddings use few directions), each point a centre plus a smaller
+within-topic Gaussian and isotropic noise, normalized to unit length (as
+all-MiniLM-L6-v2 outputs); queries are drawn the same way.
+
+With SEEDS (float32 rows of SEED_DIM: real sentence and passage vectors of
+libtrain's dense encoder, written by bench/rag_fusion with RAG_FUSION_DUMP)
+the seeds themselves come first in the base set (at most N), lifted into
+R^DIM by a fixed random orthonormal map when SEED_DIM < DIM; the rest of the
+base set and the queries are a Gaussian mixture around them: a random seed
+plus noise in a random 32-dimensional subspace around it and a little
+isotropic noise, normalized.  Distances are inner products (= cosine).
 Exact neighbours come from FAISS IndexFlatIP.  Output lines: "key value...".
 """
 import os
@@ -20,8 +28,46 @@ import time
 import numpy as np
 
 
-def gen(d, n, nq, dim):
+def gen_seeded(d, n, nq, dim, seeds_path, sdim):
     rng = np.random.default_rng(8)
+    s = np.fromfile(seeds_path, dtype=np.float32).reshape(-1, sdim)
+    if sdim < dim:
+        lift = np.linalg.qr(rng.standard_normal((dim, sdim)))[0].T.astype(np.float32)  # sdim x dim
+        s = s @ lift
+    s = s / np.linalg.norm(s, axis=1, keepdims=True)
+    rng.shuffle(s)
+    bases = rng.standard_normal((64, dim, 32)).astype(np.float32)
+
+    def draw(m):
+        out = np.empty((m, dim), np.float32)
+        for lo in range(0, m, 20000):
+            k = min(20000, m - lo)
+            c = s[rng.integers(0, len(s), k)]
+            b = bases[rng.integers(0, 64, k)]  # k x dim x 32
+            local = np.einsum("kdj,kj->kd", b, rng.standard_normal((k, 32)).astype(np.float32)) / np.sqrt(32 * dim)
+            # |local| ~ 1: a point is about 0.5 from its seed, plus 0.2 of isotropic noise
+            x = c + 0.5 * local + 0.01 * rng.standard_normal((k, dim)).astype(np.float32)
+            out[lo:lo + k] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
+
+    keep = s[:min(n, len(s))]
+    base = np.vstack([keep, draw(n - len(keep))]) if n > len(keep) else keep
+    q = draw(nq)
+    return base.astype(np.float32), q
+
+
+def gen(d, n, nq, dim, seeds=None, sdim=0):
+    rng = np.random.default_rng(8)
+    if seeds:
+        base, q = gen_seeded(d, n, nq, dim, seeds, sdim)
+        import faiss
+        ix = faiss.IndexFlatIP(dim)
+        ix.add(base)
+        _, gt = ix.search(q, 10)
+        base.tofile(os.path.join(d, "base.f32"))
+        q.tofile(os.path.join(d, "queries.f32"))
+        gt.astype(np.int32).tofile(os.path.join(d, "gt.i32"))
+        return
     basis = np.linalg.qr(rng.standard_normal((dim, 64)))[0].T.astype(np.float32)  # 64 x dim
     cent = rng.standard_normal((2000, 64)).astype(np.float32)
 
@@ -96,7 +142,8 @@ def ref(d, dim, M, efc, threads, efs):
 
 if __name__ == "__main__":
     if sys.argv[1] == "gen":
-        gen(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        gen(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
+            sys.argv[6] if len(sys.argv) > 7 else None, int(sys.argv[7]) if len(sys.argv) > 7 else 0)
     else:
         ref(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]),
             [int(x) for x in sys.argv[7:]])

@@ -388,6 +388,7 @@ typedef struct searcher {
 	uint16_t gen;
 	heap cands, res;
 	uint32_t *buf; /* a copied neighbour list */
+	uint32_t *todo; /* the unvisited neighbours of one list */
 } searcher;
 
 static int searcher_init(searcher *s, size_t n, uint32_t M0)
@@ -396,13 +397,15 @@ static int searcher_init(searcher *s, size_t n, uint32_t M0)
 	s->mark = calloc(n ? n : 1, sizeof *s->mark);
 	s->mark_n = n;
 	s->buf = malloc((1 + (size_t)M0) * sizeof *s->buf);
-	return s->mark && s->buf ? 0 : -1;
+	s->todo = malloc((1 + (size_t)M0) * sizeof *s->todo);
+	return s->mark && s->buf && s->todo ? 0 : -1;
 }
 
 static void searcher_free(searcher *s)
 {
 	free(s->mark);
 	free(s->buf);
+	free(s->todo);
 	free(s->cands.a);
 	free(s->res.a);
 }
@@ -441,26 +444,35 @@ static int search_level(const hnsw *h, searcher *s, const float *q, uint32_t ep,
 			pthread_mutex_unlock(&h->locks[c.id]);
 			l = s->buf;
 		}
-		uint32_t cnt = l[0];
-#ifdef HNSW_X86
-		if (cnt) {
-			_mm_prefetch((const char *)&s->mark[l[1]], _MM_HINT_T0);
-			_mm_prefetch((const char *)vec(h, l[1]), _MM_HINT_T0);
-		}
-#endif
+		uint32_t cnt = l[0], nt = 0;
+		/* two passes: the unvisited neighbours first (their marks are
+		 * set and their vectors' first lines prefetched, so the memory
+		 * system fetches them side by side), then their distances, the
+		 * vector two ahead prefetched whole */
+		uint32_t *todo = s->todo;
 		for (uint32_t j = 1; j <= cnt; j++) {
 			uint32_t e = l[j];
 #ifdef HNSW_X86
-			if (j < cnt) {
+			if (j < cnt)
 				_mm_prefetch((const char *)&s->mark[l[j + 1]], _MM_HINT_T0);
-				const char *nv = (const char *)vec(h, l[j + 1]);
-				_mm_prefetch(nv, _MM_HINT_T0);
-				_mm_prefetch(nv + 64, _MM_HINT_T0);
-			}
 #endif
 			if (s->mark[e] == s->gen)
 				continue;
 			s->mark[e] = s->gen;
+			todo[nt++] = e;
+#ifdef HNSW_X86
+			_mm_prefetch((const char *)vec(h, e), _MM_HINT_T0);
+#endif
+		}
+		for (uint32_t t = 0; t < nt; t++) {
+			uint32_t e = todo[t];
+#ifdef HNSW_X86
+			if (t + 2 < nt) {
+				const char *nv = (const char *)vec(h, todo[t + 2]);
+				for (size_t o = 64; o < (size_t)h->dim * sizeof(float); o += 64)
+					_mm_prefetch(nv + o, _MM_HINT_T0);
+			}
+#endif
 			float d = dist(h, q, vec(h, e));
 			if (s->res.n < ef || d < bound) {
 				cand ce = { d, e };
@@ -533,6 +545,11 @@ static int scratch_fit(hnsw_scratch *sc, const hnsw *h)
 	if (!s->buf) {
 		s->buf = malloc((1 + 512) * sizeof *s->buf);
 		if (!s->buf)
+			return -1;
+	}
+	if (!s->todo) {
+		s->todo = malloc((1 + 512) * sizeof *s->todo);
+		if (!s->todo)
 			return -1;
 	}
 	if (sc->qdim < h->dim) {
