@@ -1,0 +1,11 @@
+# `train check` and `train finetune` (issue 10): the compatibility and cost
+# estimate (<train/check.h>, libtrain/check.c) and the basic/advanced/expert
+# modes (libtrain/cli/cmd_finetune.c).
+libtrain_libtrain_core_la_SOURCES += libtrain/check.c
+traininclude_HEADERS += sdk/include/train/check.h
+train_SOURCES += libtrain/cli/cmd_check.c libtrain/cli/cmd_finetune.c
+cli_tests += tests/cli_check.sh tests/cli_finetune.sh
+# tests/maxrss: runs a command and prints its peak resident memory (wait4).
+check_PROGRAMS += tests/maxrss
+tests_maxrss_SOURCES = tests/maxrss.c
+EXTRA_DIST += doc/check.md tests/data/check
