@@ -47,10 +47,12 @@ json_t *cli_check_json(const train_check_report *r, const train_check_options *o
 	                                               (json_int_t)r->params_config, "from_safetensors",
 	                                               (json_int_t)r->params_file));
 	json_object_set_new(j, "memory_bytes",
-	                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "weights",
+	                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "weights",
 	                              (json_int_t)r->mem_weights, "gradients", (json_int_t)r->mem_grads,
 	                              "optimizer", (json_int_t)r->mem_optimizer, "best_weights",
 	                              (json_int_t)r->mem_best, "bf16_weights", (json_int_t)r->mem_bf16,
+	                              "input_model_copies", (json_int_t)r->mem_workspace, "validation",
+	                              (json_int_t)r->mem_eval,
 	                              "activations", (json_int_t)r->mem_activations,
 	                              "activations_checkpointed", (json_int_t)r->mem_activations_ckpt, "peak",
 	                              (json_int_t)r->mem_peak, "available", (json_int_t)r->mem_available));
@@ -87,6 +89,9 @@ static void print_text(const char *path, const train_check_report *r, const trai
 	       r->mem_bf16 ? "" : "\n");
 	if (r->mem_bf16)
 		printf(", bf16 copy %.1f MiB\n", mib(r->mem_bf16));
+	if (r->mem_workspace || r->mem_eval)
+		printf("             input model's copies %.1f MiB, validation %.1f MiB\n", mib(r->mem_workspace),
+		       mib(r->mem_eval));
 	printf("activations: %.1f MiB (with gradient checkpointing: %.1f MiB)\n", mib(r->mem_activations),
 	       mib(r->mem_activations_ckpt));
 	printf("peak:        %.1f MiB of %.1f MiB available\n", mib(r->mem_peak), mib(r->mem_available));

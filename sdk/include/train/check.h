@@ -15,7 +15,9 @@
  *    targeted matrix, the A (r, in) and B (out, r) factors);
  *  - memory: weights, gradients, AdamW's two moments, the copy of the best
  *    weights the plugins keep for validation, the kernels' bf16 copy of the
- *    weights, and activations for batch x sequence with and without
+ *    weights, the runner's copies of the input model (its value blob and
+ *    the loader's mapped file: 2 x the weights, measured), validation's
+ *    forward arrays, and activations for batch x sequence with and without
  *    gradient checkpointing, counted from the arrays each plugin's forward
  *    and backward keep alive (plugins/bert/bert.c acts_ensure,
  *    plugins/mamba/model.c acts_layout);
@@ -104,6 +106,8 @@ typedef struct train_check_report {
 	uint64_t trainable;
 	/* memory, bytes */
 	uint64_t mem_weights, mem_grads, mem_optimizer, mem_best, mem_bf16, mem_workspace;
+	uint64_t mem_eval;             /**< validation: one batch's forward arrays, held beside
+	                                    the training ones (BERT's evaluation has its own) */
 	uint64_t mem_activations;      /**< without gradient checkpointing */
 	uint64_t mem_activations_ckpt; /**< with it */
 	uint64_t mem_peak;             /**< the sum, with the checkpointing asked for */
