@@ -3,7 +3,7 @@
 # modes (libtrain/cli/cmd_finetune.c).
 libtrain_libtrain_core_la_SOURCES += libtrain/check.c
 traininclude_HEADERS += sdk/include/train/check.h
-train_SOURCES += libtrain/cli/cmd_check.c libtrain/cli/cmd_finetune.c
+train_SOURCES += libtrain/cli/cmd_check.c libtrain/cli/cmd_finetune.c libtrain/serve/compat.c
 cli_tests += tests/cli_check.sh tests/cli_finetune.sh
 # tests/maxrss: runs a command and prints its peak resident memory (wait4).
 check_PROGRAMS += tests/maxrss

@@ -119,9 +119,33 @@ check "hardware: cpu and precision" resp_has '"recommended_precision"'
 api_is 200 "trainable models and targets" GET models/trainable
 check "lists the hello target and the data set" \
 	grep -q '"id":"hello".*"datasets":\[{"id":"intents.tsv"}' "$WORK/resp"
-api_is 501 "compatibility check before train check exists" POST compatibility/check \
-	'{"model": "x", "type": "lora"}'
-check "501 says why" resp_has "train check"
+# ---- the compatibility check (train check's verdict)
+mkdir -p "$ST/models"
+cp -r "$top_srcdir/tests/fixtures/bert-tiny-hf" "$ST/models/"
+api_is 200 "compatibility check of an HF model" POST compatibility/check \
+	'{"model": "bert-tiny-hf", "training_type": "fine-tune", "batch_size": 4, "max_length": 16, "dataset": "intents.tsv"}' "$VIEWER"
+check "the verdict" resp_has '"verdict": *"compatible"'
+check "parameters and memory" grep -q '"total": *[1-9].*"peak": *[1-9]' <(tr -d '\n' <"$WORK/resp")
+check "the time of a step" grep -q '"step_seconds": *[0-9.e-]*[1-9]' "$WORK/resp"
+api_is 200 "LoRA on BERT: not compatible, with the reason" POST compatibility/check \
+	'{"model": "bert-tiny-hf", "training_type": "lora"}'
+check "not compatible" resp_has '"verdict": *"not compatible"'
+check "the reason" resp_has 'LoRA is built for GPT-2'
+api_is 400 "compatibility: bad fields" POST compatibility/check \
+	'{"model": "../etc", "training_type": "sideways", "batch_size": -1, "colour": 1}'
+for f in model training_type batch_size colour; do
+	check "compatibility: the field $f named" grep -q "\"field\": *\"$f\"" "$WORK/resp"
+done
+api_is 400 "compatibility: an unknown model" POST compatibility/check '{"model": "gpt9", "training_type": "lora"}'
+check "says no such model" resp_has "no model 'gpt9'"
+api_is 400 "compatibility: malformed JSON" POST compatibility/check '{"model":'
+mkdir -p "$ST/models/broken"
+echo '{"model_type": "t5"}' >"$ST/models/broken/config.json"
+api_is 422 "compatibility: a model this build cannot train" POST compatibility/check \
+	'{"model": "broken", "training_type": "full"}'
+check "names the model_type" resp_has 't5'
+check "no server path in the message" test -z "$(grep -o "$ST" "$WORK/resp")"
+api_is 405 "compatibility: GET" GET compatibility/check
 
 # ---- bad requests: a 4xx with a message, and nothing changes
 api_is 400 "malformed JSON" POST jobs/basic '{"target": "hello",'
