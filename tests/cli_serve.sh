@@ -86,8 +86,9 @@ YML
 status_is 0 "train --progress" "$TRAIN" --target steps --config "$WORK/steps.yml" \
 	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/p0.jsonl" -q
 check "progress: the plan" grep -q '^{"t": [0-9.]*, "event": "plan", "nodes": 3}$' "$WORK/p0.jsonl"
-check "progress: four steps with a loss" \
-	test "$(grep -c '"event": "step", "node": "slow", "step": [1-4], "total": 4, "loss": [0-9.]*}$' "$WORK/p0.jsonl")" -eq 4
+check "progress: four steps with a loss and a learning rate" \
+	test "$(grep -c '"event": "step", "node": "slow", "step": [1-4], "total": 4, "loss": [0-9.]*, "lr": [0-9.e-]*}$' "$WORK/p0.jsonl")" -eq 4
+check "progress: the learning rate of step 1" grep -q '"step": 1, "total": 4, "loss": [0-9.]*, "lr": 0.001}$' "$WORK/p0.jsonl"
 check "progress: each node" test "$(grep -c '"event": "node"' "$WORK/p0.jsonl")" -eq 3
 check "progress: the end, last" test "$(tail -1 "$WORK/p0.jsonl" | grep -c '"event": "end", "status": "ok"}$')" -eq 1
 printf 'model: {value: v}\ntraining: {steps: 4, sleep_ms: 80, crash_at: 0, bogus: 1}\n' >"$WORK/bad.yml"
@@ -219,6 +220,8 @@ p=$(grep -o '"progress":[0-9.e-]*' "$WORK/resp" | cut -d: -f2)
 check "progress between 0 and 1 ($p)" awk -v p="$p" 'BEGIN { exit !(p > 0 && p < 1) }'
 api_is 200 "its loss curve" GET "jobs/$J2/curve" "" "$VIEWER"
 check "the curve has points" grep -q '"points":\[\[' "$WORK/resp"
+check "the curve's columns end with lr" resp_has '"columns":"t,loss,node,step,total,lr"'
+check "each point has its learning rate" grep -q '"points":\[\[[0-9.]*,[0-9.]*,"slow",1,[0-9]*,0.001\]' "$WORK/resp"
 api_is 200 "cancel it" POST "jobs/$J2/cancel" '{}'
 check "it stops as canceled" wait_for "$J2" canceled 20
 check "the run stopped cleanly (interrupted, not killed)" \
