@@ -8,4 +8,4 @@ cli_tests += tests/cli_check.sh tests/cli_finetune.sh
 # tests/maxrss: runs a command and prints its peak resident memory (wait4).
 check_PROGRAMS += tests/maxrss
 tests_maxrss_SOURCES = tests/maxrss.c
-EXTRA_DIST += doc/check.md tests/data/check
+EXTRA_DIST += doc/check.md
