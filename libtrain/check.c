@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MiB (1024.0 * 1024.0)
@@ -390,6 +391,15 @@ static double mono(void)
 	return train_now();
 }
 
+/* CPU seconds of the whole process (every thread): what a loaded machine
+ * does not stretch, unlike the wall clock */
+static double cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -417,7 +427,7 @@ static float *fbuf(size_t n)
 
 /* One BERT (or, causal, GPT-2-like) layer forward and backward at (B, T):
  * the kernel calls of plugins/bert/bert.c in their order.  Seconds. */
-static double probe_transformer(int B, int T, int C, int I, int NH, int causal, int reps)
+static double probe_transformer(int B, int T, int C, int I, int NH, int causal, int reps, double *cpu)
 {
 	size_t N = (size_t)B * T, NC = N * C, NI = N * I, att = (size_t)B * NH * T * T;
 	float *w = fbuf((size_t)C * C * 4 + 2 * (size_t)C * I + 8 * C + I), *gw = fbuf((size_t)C * C * 4 + 2 * (size_t)C * I + 8 * C + I);
@@ -425,8 +435,9 @@ static double probe_transformer(int B, int T, int C, int I, int NH, int causal, 
 	      *r1 = fbuf(NC), *a1 = fbuf(NC), *fc = fbuf(NI), *ge = fbuf(NI), *fo = fbuf(NC), *r2 = fbuf(NC),
 	      *out = fbuf(NC), *st = fbuf(4 * N), *d1 = fbuf(NC), *d2 = fbuf(NC), *d3 = fbuf(NC),
 	      *dI = fbuf(NI), *dI2 = fbuf(NI), *dqkv = fbuf(3 * NC);
-	double best = -1, ts[16];
+	double best = -1, ts[16], tc[16];
 	int nt = 0;
+	*cpu = -1;
 	if (!w || !gw || !x || !qkv || !at || !ctx || !ao || !r1 || !a1 || !fc || !ge || !fo || !r2 || !out ||
 	    !st || !d1 || !d2 || !d3 || !dI || !dI2 || !dqkv)
 		goto out;
@@ -434,7 +445,7 @@ static double probe_transformer(int B, int T, int C, int I, int NH, int causal, 
 	float *gq = gw, *ga = gq + 3 * C * C, *gf = ga + C * C, *go = gf + (size_t)C * I, *gb = go + (size_t)C * I;
 	double tstart = mono();
 	for (int r = 0; r <= reps && (r < 2 || mono() - tstart < 1.0); r++) {
-		double t0 = mono();
+		double t0 = mono(), c0 = cpu_now();
 		int rc = train_linear_forward(qkv, x, qw, b, (int)N, C, 3 * C) ||
 		         train_attention_forward(ctx, at, qkv, NULL, B, T, C, NH, causal) ||
 		         train_linear_forward(ao, ctx, aw, b, (int)N, C, C) ||
@@ -463,10 +474,13 @@ static double probe_transformer(int B, int T, int C, int I, int NH, int causal, 
 			nt = 0;
 			break;
 		}
-		if (r > 0 && nt < 16)
+		if (r > 0 && nt < 16) {
+			tc[nt] = cpu_now() - c0;
 			ts[nt++] = t;
+		}
 	}
 	best = median(ts, nt);
+	*cpu = median(tc, nt);
 out:
 	free(w); free(gw); free(x); free(qkv); free(at); free(ctx); free(ao); free(r1); free(a1);
 	free(fc); free(ge); free(fo); free(r2); free(out); free(st); free(d1); free(d2); free(d3);
@@ -589,9 +603,9 @@ static int scan_run(scan_job *j)
 
 /* A Mamba layer at (B, T): its kernel calls (norm, in_proj, conv, SiLU,
  * x_proj, dt_proj, out_proj, forward and backward) and a scan of the same
- * arithmetic as the plugin's: forward, the backward's recomputation and its
- * reverse pass (3 passes over B*T*Di*NS). */
-static double probe_mamba(int B, int T, const arch *a, int threads, int reps)
+ * arithmetic as the plugin's: forward, then about three forwards' worth for
+ * the backward (4 passes over B*T*Di*NS). */
+static double probe_mamba(int B, int T, const arch *a, int threads, int reps, double *cpu)
 {
 	const int D = a->C, Di = a->I, NS = a->NS, R = a->R, nbc = R + 2 * NS;
 	size_t Nt = (size_t)B * T, nd = Nt * Di;
@@ -600,8 +614,9 @@ static double probe_mamba(int B, int T, const arch *a, int threads, int reps)
 	float *res = fbuf(Nt * D), *u = fbuf(Nt * D), *rstd = fbuf(Nt), *xz = fbuf(2 * nd), *xc = fbuf(nd),
 	      *xs = fbuf(nd), *dbc = fbuf(Nt * nbc), *dt = fbuf(nd), *y = fbuf(nd), *s = fbuf((size_t)16 * NS),
 	      *dxz = fbuf(2 * nd), *d1 = fbuf(nd), *d2 = fbuf(nd), *ddbc = fbuf(Nt * nbc), *du = fbuf(Nt * D);
-	double best = -1, ts[16];
+	double best = -1, ts[16], tc[16];
 	int nt = 0;
+	*cpu = -1;
 	if (!w || !g || !res || !u || !rstd || !xz || !xc || !xs || !dbc || !dt || !y || !s || !dxz || !d1 ||
 	    !d2 || !ddbc || !du)
 		goto out;
@@ -612,7 +627,7 @@ static double probe_mamba(int B, int T, const arch *a, int threads, int reps)
 	volatile float sink = 0;
 	double tstart = mono();
 	for (int r = 0; r <= reps && (r < 2 || mono() - tstart < 1.0); r++) {
-		double t0 = mono();
+		double t0 = mono(), c0 = cpu_now();
 		int rc = train_rmsnorm_forward(u, rstd, res, cw, (int)Nt, D, 1e-5f) ||
 		         train_linear_forward(xz, u, inw, NULL, (int)Nt, D, 2 * Di) ||
 		         train_conv1d_causal_forward(xc, xz, cw, cw, B, T, Di, 4) ||
@@ -621,10 +636,11 @@ static double probe_mamba(int B, int T, const arch *a, int threads, int reps)
 		         train_matmul(0, 1, (int)Nt, Di, R, 1.0f, dbc, nbc, dw, R, 0.0f, dt, Di) ||
 		         train_linear_forward(u, y, ow, NULL, (int)Nt, Di, D);
 		/* the scan: the forward pass, and the backward, which recomputes
-		 * each chunk's states and goes back through them (about two
-		 * forwards. work, measured on scan.c): 3 passes over the blocks,
-		 * split over the threads as the plugin splits them */
-		scan_job job = { xs, dt, dbc, y, B, T, Di, nbc, R, 3, threads, 0 };
+		 * each chunk's states and goes back through them: about three
+		 * forwards' work (timed on scan.c: backward 2.5 to 3 times the
+		 * forward, one thread); 4 passes over the blocks, split over the
+		 * threads as the plugin splits them */
+		scan_job job = { xs, dt, dbc, y, B, T, Di, nbc, R, 4, threads, 0 };
 		rc = rc || scan_run(&job);
 		sink += job.sink;
 		rc = rc || train_linear_backward(d1, go, NULL, u, y, ow, (int)Nt, Di, D) ||
@@ -641,11 +657,14 @@ static double probe_mamba(int B, int T, const arch *a, int threads, int reps)
 			nt = 0;
 			break;
 		}
-		if (r > 0 && nt < 16)
+		if (r > 0 && nt < 16) {
+			tc[nt] = cpu_now() - c0;
 			ts[nt++] = t;
+		}
 	}
 	(void)sink;
 	best = median(ts, nt);
+	*cpu = median(tc, nt);
 out:
 	free(w); free(g); free(res); free(u); free(rstd); free(xz); free(xc); free(xs); free(dbc);
 	free(dt); free(y); free(s); free(dxz); free(d1); free(d2); free(ddbc); free(du);
@@ -653,24 +672,28 @@ out:
 }
 
 /* The head: rows x C -> V, forward and backward (LM heads; the MLM decoder). */
-static double probe_head(int rows, int C, int V, int reps)
+static double probe_head(int rows, int C, int V, int reps, double *cpu)
 {
 	float *w = fbuf((size_t)V * C), *gw = fbuf((size_t)V * C), *x = fbuf((size_t)rows * C),
 	      *dx = fbuf((size_t)rows * C), *lo = fbuf((size_t)rows * V);
-	double best = -1, ts[16];
+	double best = -1, ts[16], tc[16];
 	int nt = 0;
+	*cpu = -1;
 	if (w && gw && x && dx && lo)
 		for (int r = 0; r <= reps; r++) {
-			double t0 = mono();
+			double t0 = mono(), c0 = cpu_now();
 			if (train_linear_forward(lo, x, w, NULL, rows, C, V) ||
 			    train_softmax_rows_forward(lo, lo, rows, V) ||
 			    train_linear_backward(dx, gw, NULL, lo, x, w, rows, C, V))
 				break;
 			double t = mono() - t0;
-			if (r > 0 && nt < 16)
+			if (r > 0 && nt < 16) {
+				tc[nt] = cpu_now() - c0;
 				ts[nt++] = t;
+			}
 		}
 	best = median(ts, nt);
+	*cpu = median(tc, nt);
 	free(w); free(gw); free(x); free(dx); free(lo);
 	return best;
 }
@@ -691,21 +714,24 @@ static void hw_fingerprint(const train_hardware *hw, char *buf, size_t cap)
 }
 
 static double probe_cached(const char *cdir, const char *key, int no_probe, int *cached,
-                           double (*run)(void *), void *arg)
+                           double (*run)(void *), void *arg, double *cpu)
 {
-	char *path = probe_cache_path(cdir);
+	char *path = probe_cache_path(cdir), ckey[600];
+	snprintf(ckey, sizeof ckey, "%s|cpu", key);
 	json_t *db = path ? json_load_file(path, 0, NULL) : NULL;
 	if (!json_is_object(db)) {
 		json_decref(db);
 		db = json_object();
 	}
-	json_t *v = json_object_get(db, key);
-	double t = json_is_real(v) ? json_real_value(v) : -1;
+	json_t *v = json_object_get(db, key), *vc = json_object_get(db, ckey);
+	double t = json_is_real(v) && json_is_real(vc) ? json_real_value(v) : -1;
+	*cpu = json_is_real(vc) ? json_real_value(vc) : -1;
 	*cached = t > 0;
 	if (t <= 0 && !no_probe && db) {
 		t = run(arg);
-		if (t > 0 && path) {
+		if (t > 0 && *cpu > 0 && path) {
 			json_object_set_new(db, key, json_real(t));
+			json_object_set_new(db, ckey, json_real(*cpu));
 			char *text = json_dumps(db, JSON_SORT_KEYS | JSON_INDENT(1));
 			char *dir = train_cache_default_dir(cdir);
 			if (text && dir && train_mkdirs(dir, NULL) == 0)
@@ -722,9 +748,10 @@ static double probe_cached(const char *cdir, const char *key, int no_probe, int 
 typedef struct probe_arg {
 	const arch *a;
 	int B, T, causal, rows, prec_bf16, threads;
+	double cpu;             /* out: the probe's CPU seconds */
 } probe_arg;
 
-static double with_kernels(const probe_arg *p, double (*fn)(const probe_arg *))
+static double with_kernels(probe_arg *p, double (*fn)(probe_arg *))
 {
 	const int ot = train_kernels_threads();
 	const train_precision op = train_kernels_precision();
@@ -735,17 +762,17 @@ static double with_kernels(const probe_arg *p, double (*fn)(const probe_arg *))
 	return t;
 }
 
-static double layer_fn(const probe_arg *p)
+static double layer_fn(probe_arg *p)
 {
 	const arch *a = p->a;
 	if (a->kind == ARCH_MAMBA)
-		return probe_mamba(p->B, p->T, a, p->threads, 5);
-	return probe_transformer(p->B, p->T, a->C, a->I, a->NH, p->causal, 5);
+		return probe_mamba(p->B, p->T, a, p->threads, 5, &p->cpu);
+	return probe_transformer(p->B, p->T, a->C, a->I, a->NH, p->causal, 5, &p->cpu);
 }
 
-static double head_fn(const probe_arg *p)
+static double head_fn(probe_arg *p)
 {
-	return probe_head(p->rows, p->a->C, p->a->V, 2);
+	return probe_head(p->rows, p->a->C, p->a->V, 2, &p->cpu);
 }
 
 static double run_layer(void *arg)
@@ -1181,7 +1208,7 @@ int train_check_model(const char *path, const train_check_options *o, train_chec
 			Bp--;
 		char key[512], hwk[256];
 		hw_fingerprint(&hw, hwk, sizeof hwk);
-		probe_arg pa = { &a, Bp, T, kind == ARCH_GPT2, 0, bf16, hw.threads > 0 ? hw.threads : 1 };
+		probe_arg pa = { &a, Bp, T, kind == ARCH_GPT2, 0, bf16, hw.threads > 0 ? hw.threads : 1, 0 };
 		if (kind == ARCH_MAMBA)
 			snprintf(key, sizeof key, "%s|mamba B%d T%d D%d Di%d NS%d R%d|%s", hwk, Bp, T, a.C, a.I, a.NS, a.R,
 			         r->precision);
@@ -1189,13 +1216,29 @@ int train_check_model(const char *path, const train_check_options *o, train_chec
 			snprintf(key, sizeof key, "%s|%s B%d T%d C%d I%d NH%d|%s", hwk, kind == ARCH_GPT2 ? "gpt2" : "bert",
 			         Bp, T, a.C, a.I, a.NH, r->precision);
 		int c1 = 0, c2 = 1;
-		double tl = probe_cached(o->cache_dir, key, o->no_probe, &c1, run_layer, &pa);
+		/* the probe's own arrays: one layer's activations and weights at
+		 * (Bp, T); past 1 GiB (a very long sequence) it is not run */
+		double pbytes = 4.0 * ((double)Bp * T * (8.0 * a.C + 3.0 * a.I + 16.0 * a.I / (a.I ? a.I : 1)) +
+		                       (kind == ARCH_MAMBA ? 0 : (double)Bp * a.NH * T * T) +
+		                       2.0 * (4.0 * a.C * a.C + 3.0 * a.C * a.I));
+		int no_probe = o->no_probe || pbytes > (double)(1u << 30);
+		if (pbytes > (double)(1u << 30))
+			reason(r, 0, "", "the step time is not measured: probing one layer at this length would "
+			       "take %.1f GiB", pbytes / (1u << 30));
+		double tl = probe_cached(o->cache_dir, key, no_probe, &c1, run_layer, &pa, &pa.cpu), tlc = pa.cpu, thc = 0;
 		double th = 0;
 		int rows = kind == ARCH_GPT2 || kind == ARCH_MAMBA ? Bp * T : mlm ? (Bp * T * 15 + 99) / 100 + Bp : 0;
 		if (tl > 0 && rows > 0) {
-			pa.rows = rows;
-			snprintf(key, sizeof key, "%s|head rows%d C%d V%d|%s", hwk, rows, a.C, a.V, r->precision);
-			th = probe_cached(o->cache_dir, key, o->no_probe, &c2, run_head, &pa);
+			/* at most 256 rows (the logits of a 50k vocabulary), scaled */
+			pa.rows = rows < 256 ? rows : 256;
+			snprintf(key, sizeof key, "%s|head rows%d C%d V%d|%s", hwk, pa.rows, a.C, a.V, r->precision);
+			int hrows = pa.rows;
+			th = probe_cached(o->cache_dir, key, no_probe, &c2, run_head, &pa, &pa.cpu);
+			thc = pa.cpu;
+			if (th > 0) {
+				th *= (double)rows / hrows;
+				thc *= (double)rows / hrows;
+			}
 		}
 		if (tl > 0 && th >= 0) {
 			double scale = (double)r->batch_size / Bp;
@@ -1205,7 +1248,9 @@ int train_check_model(const char *path, const train_check_options *o, train_chec
 			 * small beside the layers: counted as one more layer's worth
 			 * for the embeddings and an AdamW term */
 			double adam = (double)r->trainable * 4 * 10 / 8e9;
-			r->step_seconds = (tl * (a.L + (kind == ARCH_MAMBA ? 0 : 0.25)) + th) * scale * r->grad_accum + adam;
+			double layers = a.L + (kind == ARCH_MAMBA ? 0 : 0.25);
+			r->step_seconds = (tl * layers + th) * scale * r->grad_accum + adam;
+			r->step_cpu_seconds = (tlc * layers + thc) * scale * r->grad_accum + adam;
 			r->probe_cached = c1 && c2;
 		}
 	}

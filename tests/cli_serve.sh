@@ -85,7 +85,7 @@ training: {steps: 4, sleep_ms: 80}
 YML
 status_is 0 "train --progress" "$TRAIN" --target steps --config "$WORK/steps.yml" \
 	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/p0.jsonl" -q
-check "progress: the plan" grep -q '^{"t": [0-9.]*, "event": "plan", "nodes": 3}$' "$WORK/p0.jsonl"
+check "progress: the plan" grep -q '^{"t": [0-9.]*, "cpu": [0-9.]*, "event": "plan", "nodes": 3}$' "$WORK/p0.jsonl"
 check "progress: four steps with a loss and a learning rate" \
 	test "$(grep -c '"event": "step", "node": "slow", "step": [1-4], "total": 4, "loss": [0-9.]*, "lr": [0-9.e-]*}$' "$WORK/p0.jsonl")" -eq 4
 check "progress: the learning rate of step 1" grep -q '"step": 1, "total": 4, "loss": [0-9.]*, "lr": 0.001}$' "$WORK/p0.jsonl"

@@ -58,8 +58,9 @@ json_t *cli_check_json(const train_check_report *r, const train_check_options *o
 	                              (json_int_t)r->mem_peak, "available", (json_int_t)r->mem_available));
 	json_object_set_new(j, "disk_bytes", json_pack("{s:I, s:I}", "needed", (json_int_t)r->disk_needed,
 	                                               "free", (json_int_t)r->disk_free));
-	json_object_set_new(j, "time", json_pack("{s:f, s:f, s:f, s:I, s:I, s:f, s:b}", "flops_per_token",
+	json_object_set_new(j, "time", json_pack("{s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:b}", "flops_per_token",
 	                                         r->flops_per_token, "step_seconds", r->step_seconds,
+	                                         "step_cpu_seconds", r->step_cpu_seconds,
 	                                         "layer_seconds", r->layer_seconds, "steps_per_epoch",
 	                                         (json_int_t)r->steps_per_epoch, "data_size",
 	                                         (json_int_t)r->examples, "epoch_seconds", r->epoch_seconds,
@@ -98,8 +99,8 @@ static void print_text(const char *path, const train_check_report *r, const trai
 	printf("disk:        %.1f MiB needed, %.1f MiB free\n", mib(r->disk_needed), mib(r->disk_free));
 	printf("compute:     %.3g FLOPs a token (forward and backward)\n", r->flops_per_token);
 	if (r->step_seconds > 0)
-		printf("step:        %.3f s (measured here%s: %.4f s a layer)\n", r->step_seconds,
-		       r->probe_cached ? ", cached" : "", r->layer_seconds);
+		printf("step:        %.3f s (measured here%s: %.4f s a layer; %.3f s of CPU)\n", r->step_seconds,
+		       r->probe_cached ? ", cached" : "", r->layer_seconds, r->step_cpu_seconds);
 	else
 		printf("step:        not measured (--no-probe and nothing cached)\n");
 	if (r->steps_per_epoch > 0 && r->step_seconds > 0)

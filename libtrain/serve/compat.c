@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -133,7 +134,13 @@ json_t *serve_compat_check(const serve_options *opt, json_t *body, serve_fail *f
 	o.output_dir = opt->state_dir;
 	train_check_report r = { .struct_size = sizeof r };
 	train_error err = { 0 };
-	if (train_check_model(mpath, &o, &r, &err)) {
+	/* the probe sets the kernels' process-wide threads and precision: one
+	 * check at a time (<train/check.h>) */
+	static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&one);
+	int rc = train_check_model(mpath, &o, &r, &err);
+	pthread_mutex_unlock(&one);
+	if (rc) {
 		char buf[1024];
 		f->status = 422;
 		/* the message without the server's folders */

@@ -115,6 +115,7 @@ typedef struct train_check_report {
 	/* time */
 	double flops_per_token;  /**< forward + backward, ~6 * params + attention */
 	double step_seconds;     /**< one optimizer step; 0 when not probed */
+	double step_cpu_seconds; /**< its CPU time, all threads (what load does not stretch) */
 	double layer_seconds;    /**< the probe: one layer forward + backward */
 	int probe_cached;        /**< 1: from the cache */
 	int64_t steps_per_epoch; /**< 0: unknown (no data, no steps) */
