@@ -1,5 +1,5 @@
 /*
- * libtrain/check.c - `train check` (issue 10): a model's shape read without
+ * libtrain/workload.c - `train check` (issue 10): a model's shape read without
  * its weights, the memory and time of training it here, and a verdict
  * (<train/check.h>).
  *
