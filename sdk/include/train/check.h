@@ -15,8 +15,8 @@
  *    targeted matrix, the A (r, in) and B (out, r) factors);
  *  - memory: weights, gradients, AdamW's two moments, the copy of the best
  *    weights the plugins keep for validation, the kernels' bf16 copy of the
- *    weights, the runner's copies of the input model (its value blob and
- *    the loader's mapped file: 2 x the weights, measured), validation's
+ *    weights, the runner's copy of the input model (its value blob: 1 x
+ *    the weights, measured), validation's
  *    forward arrays, and activations for batch x sequence with and without
  *    gradient checkpointing, counted from the arrays each plugin's forward
  *    and backward keep alive (plugins/bert/bert.c acts_ensure,
