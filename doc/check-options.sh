@@ -13,7 +13,7 @@ for s in $subs; do
 done
 helps() {
 	"$train" --help
-	for s in train graph plugins cache inspect predict hardware serve; do "$train" "$s" --help 2>/dev/null || true; done
+	for s in train graph plugins cache inspect predict hardware serve check finetune; do "$train" "$s" --help 2>/dev/null || true; done
 	"$train" data validate --help 2>/dev/null || true
 	"$train" test --help 2>/dev/null || true
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctx_private.h"
 
@@ -75,12 +76,18 @@ void train_progress_emit(train_progress_sink *s, const char *fmt, ...)
 	vsnprintf(body, sizeof body, fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&s->mu);
-	fprintf(s->f, "{\"t\": %.3f, %s}\n", train_now() - s->t0, body);
+	/* cpu: the process's CPU seconds so far, which a loaded machine does
+	 * not stretch (train check's estimates are compared with it) */
+	struct timespec cpu;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	fprintf(s->f, "{\"t\": %.3f, \"cpu\": %.3f, %s}\n", train_now() - s->t0,
+	        (double)cpu.tv_sec + 1e-9 * (double)cpu.tv_nsec, body);
 	fflush(s->f);
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void progress_step(train_ctx *ctx, uint64_t done, uint64_t total, double loss, int has_loss)
+static void progress_step(train_ctx *ctx, uint64_t done, uint64_t total, double loss, int has_loss,
+                          double lr)
 {
 	if (!ctx)
 		return;
@@ -97,25 +104,33 @@ static void progress_step(train_ctx *ctx, uint64_t done, uint64_t total, double 
 	char node[512];
 	size_t n = 0;
 	train_json_str(node, sizeof node, &n, ctx->node);
+	char lrs[48] = "";
+	if (isfinite(lr))
+		snprintf(lrs, sizeof lrs, ", \"lr\": %.9g", lr);
 	if (has_loss && isfinite(loss))
 		train_progress_emit(ctx->progress,
 		                    "\"event\": \"step\", \"node\": %s, \"step\": %llu, \"total\": %llu, "
-		                    "\"loss\": %.9g", node, (unsigned long long)done,
-		                    (unsigned long long)total, loss);
+		                    "\"loss\": %.9g%s", node, (unsigned long long)done,
+		                    (unsigned long long)total, loss, lrs);
 	else
 		train_progress_emit(ctx->progress,
-		                    "\"event\": \"step\", \"node\": %s, \"step\": %llu, \"total\": %llu",
-		                    node, (unsigned long long)done, (unsigned long long)total);
+		                    "\"event\": \"step\", \"node\": %s, \"step\": %llu, \"total\": %llu%s",
+		                    node, (unsigned long long)done, (unsigned long long)total, lrs);
 }
 
 void train_progress(train_ctx *ctx, uint64_t done, uint64_t total)
 {
-	progress_step(ctx, done, total, 0, 0);
+	progress_step(ctx, done, total, 0, 0, NAN);
 }
 
 void train_progress_loss(train_ctx *ctx, uint64_t done, uint64_t total, double loss)
 {
-	progress_step(ctx, done, total, loss, 1);
+	progress_step(ctx, done, total, loss, 1, NAN);
+}
+
+void train_progress_lr(train_ctx *ctx, uint64_t done, uint64_t total, double loss, double lr)
+{
+	progress_step(ctx, done, total, loss, 1, lr);
 }
 
 int train_ctx_canceled(const train_ctx *ctx)

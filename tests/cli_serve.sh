@@ -85,9 +85,10 @@ training: {steps: 4, sleep_ms: 80}
 YML
 status_is 0 "train --progress" "$TRAIN" --target steps --config "$WORK/steps.yml" \
 	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/p0.jsonl" -q
-check "progress: the plan" grep -q '^{"t": [0-9.]*, "event": "plan", "nodes": 3}$' "$WORK/p0.jsonl"
-check "progress: four steps with a loss" \
-	test "$(grep -c '"event": "step", "node": "slow", "step": [1-4], "total": 4, "loss": [0-9.]*}$' "$WORK/p0.jsonl")" -eq 4
+check "progress: the plan" grep -q '^{"t": [0-9.]*, "cpu": [0-9.]*, "event": "plan", "nodes": 3}$' "$WORK/p0.jsonl"
+check "progress: four steps with a loss and a learning rate" \
+	test "$(grep -c '"event": "step", "node": "slow", "step": [1-4], "total": 4, "loss": [0-9.]*, "lr": [0-9.e-]*}$' "$WORK/p0.jsonl")" -eq 4
+check "progress: the learning rate of step 1" grep -q '"step": 1, "total": 4, "loss": [0-9.]*, "lr": 0.001}$' "$WORK/p0.jsonl"
 check "progress: each node" test "$(grep -c '"event": "node"' "$WORK/p0.jsonl")" -eq 3
 check "progress: the end, last" test "$(tail -1 "$WORK/p0.jsonl" | grep -c '"event": "end", "status": "ok"}$')" -eq 1
 printf 'model: {value: v}\ntraining: {steps: 4, sleep_ms: 80, crash_at: 0, bogus: 1}\n' >"$WORK/bad.yml"
@@ -119,9 +120,33 @@ check "hardware: cpu and precision" resp_has '"recommended_precision"'
 api_is 200 "trainable models and targets" GET models/trainable
 check "lists the hello target and the data set" \
 	grep -q '"id":"hello".*"datasets":\[{"id":"intents.tsv"}' "$WORK/resp"
-api_is 501 "compatibility check before train check exists" POST compatibility/check \
-	'{"model": "x", "type": "lora"}'
-check "501 says why" resp_has "train check"
+# ---- the compatibility check (train check's verdict)
+mkdir -p "$ST/models"
+cp -r "$top_srcdir/tests/fixtures/bert-tiny-hf" "$ST/models/"
+api_is 200 "compatibility check of an HF model" POST compatibility/check \
+	'{"model": "bert-tiny-hf", "training_type": "fine-tune", "batch_size": 4, "max_length": 16, "dataset": "intents.tsv"}' "$VIEWER"
+check "the verdict" resp_has '"verdict": *"compatible"'
+check "parameters and memory" grep -q '"total": *[1-9].*"peak": *[1-9]' <(tr -d '\n' <"$WORK/resp")
+check "the time of a step" grep -q '"step_seconds": *[0-9.e-]*[1-9]' "$WORK/resp"
+api_is 200 "LoRA on BERT: not compatible, with the reason" POST compatibility/check \
+	'{"model": "bert-tiny-hf", "training_type": "lora"}'
+check "not compatible" resp_has '"verdict": *"not compatible"'
+check "the reason" resp_has 'LoRA is built for GPT-2'
+api_is 400 "compatibility: bad fields" POST compatibility/check \
+	'{"model": "../etc", "training_type": "sideways", "batch_size": -1, "colour": 1}'
+for f in model training_type batch_size colour; do
+	check "compatibility: the field $f named" grep -q "\"field\": *\"$f\"" "$WORK/resp"
+done
+api_is 400 "compatibility: an unknown model" POST compatibility/check '{"model": "gpt9", "training_type": "lora"}'
+check "says no such model" resp_has "no model 'gpt9'"
+api_is 400 "compatibility: malformed JSON" POST compatibility/check '{"model":'
+mkdir -p "$ST/models/broken"
+echo '{"model_type": "t5"}' >"$ST/models/broken/config.json"
+api_is 422 "compatibility: a model this build cannot train" POST compatibility/check \
+	'{"model": "broken", "training_type": "full"}'
+check "names the model_type" resp_has 't5'
+check "no server path in the message" test -z "$(grep -o "$ST" "$WORK/resp")"
+api_is 405 "compatibility: GET" GET compatibility/check
 
 # ---- bad requests: a 4xx with a message, and nothing changes
 api_is 400 "malformed JSON" POST jobs/basic '{"target": "hello",'
@@ -195,6 +220,8 @@ p=$(grep -o '"progress":[0-9.e-]*' "$WORK/resp" | cut -d: -f2)
 check "progress between 0 and 1 ($p)" awk -v p="$p" 'BEGIN { exit !(p > 0 && p < 1) }'
 api_is 200 "its loss curve" GET "jobs/$J2/curve" "" "$VIEWER"
 check "the curve has points" grep -q '"points":\[\[' "$WORK/resp"
+check "the curve's columns end with lr" resp_has '"columns":"t,loss,node,step,total,lr"'
+check "each point has its learning rate" grep -q '"points":\[\[[0-9.]*,[0-9.]*,"slow",1,[0-9]*,0.001\]' "$WORK/resp"
 api_is 200 "cancel it" POST "jobs/$J2/cancel" '{}'
 check "it stops as canceled" wait_for "$J2" canceled 20
 check "the run stopped cleanly (interrupted, not killed)" \

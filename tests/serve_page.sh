@@ -1,7 +1,8 @@
 #!/bin/bash
 # The page of `train serve` in headless Chromium (Debian's chromium; skipped
 # without it): with a job running, the DOM has the job's row with its
-# status and progress, the loss curve and the hardware summary.  Set
+# status and progress, the loss and learning-rate curves and the hardware
+# summary.  Set
 # TRAIN_SERVE_SCREENSHOT=FILE.png to keep a screenshot.
 . "${top_srcdir:-.}/tests/lib.sh"
 
@@ -36,7 +37,8 @@ C=("$B" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first
 timeout 60 "${C[@]}" --dump-dom "$BASE/#token=$ADMIN" >"$WORK/dom.html" 2>"$WORK/chrome.log" || true
 check "the DOM has the job's row" grep -q "id=\"job-row-$J\" data-status=\"running\"" "$WORK/dom.html"
 check "with its progress bar" grep -q '<span class="bar"><i style="width: [0-9]*%;">' "$WORK/dom.html"
-check "the loss curve is drawn" grep -q '<polyline points="[0-9.]*,[0-9.]* [0-9.]*,' "$WORK/dom.html"
+check "the loss curve is drawn" grep -q '<polyline points="[0-9.]*,[0-9.]* [0-9.]*,[0-9.]*[^>]*id="loss-line"' "$WORK/dom.html"
+check "the learning-rate curve beside it" grep -q '<polyline points="[0-9.]*,[0-9.]* [0-9.]*,[0-9.]*[^>]*id="lr-line"' "$WORK/dom.html"
 check "the hardware summary" grep -q 'cores / [0-9]* threads' "$WORK/dom.html"
 check "no error shown" grep -q '<span id="err"></span>' "$WORK/dom.html"
 if [ -n "${TRAIN_SERVE_SCREENSHOT:-}" ]; then

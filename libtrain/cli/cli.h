@@ -60,6 +60,14 @@ char *cli_target_recipe(const char *name);
  * may come twice: the first one is the one --target runs); the count. */
 int cli_target_each(void (*fn)(void *ud, const char *name, const char *path), void *ud);
 
+/* `train check` (cmd_check.c, issue 10) and `train finetune` (cmd_finetune.c). */
+int cmd_check(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
+#if defined(JANSSON_H) && defined(TRAIN_CHECK_H)
+/* The report as `train check --json` prints it (a new reference). */
+json_t *cli_check_json(const train_check_report *r, const train_check_options *o);
+#endif
+
 /* `train serve` (cmd_serve.c, libtrain/serve/). */
 int cmd_serve(int argc, char **argv);
 

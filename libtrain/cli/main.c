@@ -23,6 +23,8 @@ static void usage(FILE *f)
 	      "       train query MODEL QUESTION [-k 5] [--mode bm25|dense|hybrid]\n"
 	      "       train data validate [--domain PATH] [--data PATH]...  check a Rasa project\n"
 	      "       train hardware [--dir DIR] [--json]             what this machine offers\n"
+	      "       train check MODEL --type TYPE [--json]          can it train here, memory, time\n"
+	      "       train finetune MODEL --data FILE [--mode basic|advanced|expert]  fine-tune it\n"
 	      "       train --help | --version\n"
 	      "Run `train train --help` for the training options; man train for everything.\n",
 	      f);
@@ -155,6 +157,10 @@ int main(int argc, char **argv)
 		return cmd_query(argc - 1, argv + 1);
 	if (!strcmp(cmd, "hardware"))
 		return cmd_hardware(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "finetune"))
+		return cmd_finetune(argc - 1, argv + 1);
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc - 1, argv + 1);
 	if (cmd[0] == '-')

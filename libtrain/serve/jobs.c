@@ -49,7 +49,7 @@ typedef struct job {
 	char line[4096];      /* a partial progress line */
 	size_t line_len;
 	size_t nodes, nodes_done;
-	json_t *curve;        /* [[t, loss, node, step, total], ...] */
+	json_t *curve;        /* [[t, loss, node, step, total, lr or null], ...] */
 	int dirty;            /* record changed since persisted */
 	double persisted_at;
 } job;
@@ -861,7 +861,7 @@ json_t *serve_jobs_curve(serve_jobs *js, const char *id, serve_fail *f)
 	pthread_mutex_lock(&js->mu);
 	job *j = lookup(js, id, f);
 	json_t *ans = j ? json_pack("{s:s, s:s, s:O}", "id", j->id, "columns",
-	                            "t,loss,node,step,total", "points", j->curve) : NULL;
+	                            "t,loss,node,step,total,lr", "points", j->curve) : NULL;
 	pthread_mutex_unlock(&js->mu);
 	return ans;
 }
@@ -975,15 +975,18 @@ static void progress_line(job *j, const char *line)
 		json_object_set(j->rec, "node", json_object_get(o, "node"));
 		json_object_set(j->rec, "step", json_object_get(o, "step"));
 		json_object_set(j->rec, "total", json_object_get(o, "total"));
-		json_t *loss = json_object_get(o, "loss");
+		json_t *loss = json_object_get(o, "loss"), *lr = json_object_get(o, "lr");
+		if (json_is_number(lr))
+			json_object_set(j->rec, "lr", lr);
 		if (json_is_number(loss)) {
 			json_object_set(j->rec, "loss", loss);
 			if (json_array_size(j->curve) < MAX_CURVE)
 				json_array_append_new(j->curve,
-				                      json_pack("[O, O, O, O, O]", json_object_get(o, "t"), loss,
+				                      json_pack("[O, O, O, O, O, O?]", json_object_get(o, "t"), loss,
 				                                json_object_get(o, "node"),
 				                                json_object_get(o, "step"),
-				                                json_object_get(o, "total")));
+				                                json_object_get(o, "total"),
+				                                json_object_get(o, "lr")));
 		}
 	}
 	update_progress(j);

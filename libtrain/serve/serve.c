@@ -306,11 +306,17 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c, request *rq, c
 		return answer_json(c, 200, serve_jobs_trainable(s->jobs));
 	}
 	if (!strcmp(rest, "compatibility/check")) {
+		/* train check's verdict (compat.c); audited like every POST */
 		if (!post)
 			return refuse(s, c, rq, method, url, 405, "%s takes POST", url);
-		return refuse(s, c, rq, method, url, 501,
-		              "compatibility checks need `train check` (issue 10), which this build "
-		              "does not have yet; GET " API "hardware tells what this machine offers");
+		json_error_t jerr;
+		json_t *body = rq->len ? json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+		if (!body && rq->len)
+			return refuse(s, c, rq, method, url, 400, "malformed JSON at line %d, column %d: %s",
+			              jerr.line, jerr.column, jerr.text);
+		json_t *o = serve_compat_check(s->opt, body, &f);
+		json_decref(body);
+		return answer(s, c, rq, method, url, NULL, o, &f, 200);
 	}
 	if (!strcmp(rest, "jobs")) {
 		if (!get)

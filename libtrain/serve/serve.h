@@ -53,6 +53,13 @@ json_t *serve_jobs_trainable(serve_jobs *js);
 /* A job id's shape: "job-" and digits. */
 int serve_job_id_ok(const char *id);
 
+/* ---- compat.c -------------------------------------------------------------- */
+
+/* POST /api/training/compatibility/check: train check's report for the body
+ * ({"model": ID, "training_type": ..., ...}), or NULL with *f set (400 with
+ * per-field errors, 422 for a model that cannot be read). */
+json_t *serve_compat_check(const serve_options *opt, json_t *body, serve_fail *f);
+
 /* ---- serve.c --------------------------------------------------------------- */
 
 /* Run until SIGINT/SIGTERM; 0 or an exit status. */

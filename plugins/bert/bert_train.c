@@ -540,7 +540,7 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 		json_array_append_new(s.log, e);
 		double el = now_s() - t0;
 		if (ctx)
-			train_progress(ctx, (uint64_t)s.step, (uint64_t)total);
+			train_progress_lr(ctx, (uint64_t)s.step, (uint64_t)total, loss, (double)lr);
 		if (tty && (el - last_print > 0.5 || s.step == total)) {
 			last_print = el;
 			double tps = el > 0 ? (double)tokens / el : 0;

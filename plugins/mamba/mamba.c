@@ -1055,7 +1055,7 @@ data_ready:;
 			        (long long)R.total, loss, tps, eta);
 			tlog = now_s();
 		}
-		train_progress(ctx, (uint64_t)R.step, (uint64_t)R.total);
+		train_progress_lr(ctx, (uint64_t)R.step, (uint64_t)R.total, loss, (double)lr);
 		if (R.ckpt_path && c->save_steps && R.step % c->save_steps == 0 && R.step < R.total &&
 		    (rc = save_checkpoint(&R)))
 			goto out;

@@ -164,7 +164,8 @@ static int source_train(void *self, const train_values *in, train_values *out, t
 				train_log(ctx, TRAIN_LOG_ERROR, "crashing at step %d as asked", step);
 				abort();
 			}
-			train_progress_loss(ctx, (uint64_t)step, (uint64_t)steps, 2.0 / (1.0 + 0.2 * step));
+			train_progress_lr(ctx, (uint64_t)step, (uint64_t)steps, 2.0 / (1.0 + 0.2 * step),
+			                  0.001 * (1.0 - (double)(step - 1) / steps));
 		}
 	}
 	if (p->fail)

@@ -70,6 +70,11 @@ TRAIN_API void train_progress(train_ctx *ctx, uint64_t done, uint64_t total);
  *  stream, train_run_options.progress_path; a non-finite loss is left out).
  *  Since plugin ABI 1.1. */
 TRAIN_API void train_progress_loss(train_ctx *ctx, uint64_t done, uint64_t total, double loss);
+/** The same with the learning rate of that step too (the job service draws
+ *  it beside the loss; a non-finite value is left out).  Since plugin ABI
+ *  1.1 (added before the next baseline, issue 11). */
+TRAIN_API void train_progress_lr(train_ctx *ctx, uint64_t done, uint64_t total, double loss,
+                                 double lr);
 /** Non-zero when the run has been asked to stop: return TRAIN_ECANCELED soon. */
 TRAIN_API int train_ctx_canceled(const train_ctx *ctx);
 /** Threads this component may use for its own work (>= 1). */

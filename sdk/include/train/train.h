@@ -134,10 +134,11 @@ typedef struct train_run_options {
 	/** Append a JSON Lines progress stream here (`train --progress FILE`),
 	 *  or NULL: one object a line, flushed as written: {"event": "plan",
 	 *  "nodes": N}; {"event": "node", "node", "status", "done", "nodes"} as
-	 *  each node ends; {"event": "step", "node", "step", "total"[, "loss"]}
-	 *  from train_progress()/train_progress_loss(); {"event": "end",
-	 *  "status": "ok"|"failed"|"canceled"[, "error"]}.  Every line has "t",
-	 *  seconds since the run began. */
+	 *  each node ends; {"event": "step", "node", "step", "total"[, "loss"][,
+	 *  "lr"]} from train_progress()/train_progress_loss()/
+	 *  train_progress_lr(); {"event": "end", "status": "ok"|"failed"|
+	 *  "canceled"[, "error"]}.  Every line has "t", seconds since the run
+	 *  began, and "cpu", the CPU seconds the process has used. */
 	const char *progress_path;
 	/** --resume: components that keep checkpoints continue from them
 	 * (train_ctx_resuming); checkpoints live in the cache folder under
