@@ -86,8 +86,10 @@ void train_progress_emit(train_progress_sink *s, const char *fmt, ...)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* One "step" event: the loss (has_loss), the learning rate (when finite)
+ * and names/values (n of them) as extra metrics. */
 static void progress_step(train_ctx *ctx, uint64_t done, uint64_t total, double loss, int has_loss,
-                          double lr)
+                          double lr, const char *const *names, const double *values, size_t n)
 {
 	if (!ctx)
 		return;
@@ -101,36 +103,52 @@ static void progress_step(train_ctx *ctx, uint64_t done, uint64_t total, double 
 	}
 	if (!ctx->progress)
 		return;
-	char node[512];
-	size_t n = 0;
-	train_json_str(node, sizeof node, &n, ctx->node);
-	char lrs[48] = "";
-	if (isfinite(lr))
-		snprintf(lrs, sizeof lrs, ", \"lr\": %.9g", lr);
+	char node[512], extra[1024];
+	size_t len = 0, e = 0;
+	train_json_str(node, sizeof node, &len, ctx->node);
+	extra[0] = '\0';
 	if (has_loss && isfinite(loss))
-		train_progress_emit(ctx->progress,
-		                    "\"event\": \"step\", \"node\": %s, \"step\": %llu, \"total\": %llu, "
-		                    "\"loss\": %.9g%s", node, (unsigned long long)done,
-		                    (unsigned long long)total, loss, lrs);
-	else
-		train_progress_emit(ctx->progress,
-		                    "\"event\": \"step\", \"node\": %s, \"step\": %llu, \"total\": %llu%s",
-		                    node, (unsigned long long)done, (unsigned long long)total, lrs);
+		e += (size_t)snprintf(extra + e, sizeof extra - e, ", \"loss\": %.9g", loss);
+	if (isfinite(lr))
+		e += (size_t)snprintf(extra + e, sizeof extra - e, ", \"lr\": %.9g", lr);
+	for (size_t i = 0; i < n && names && values && e < sizeof extra; i++) {
+		const char *k = names[i];
+		size_t j = 0;
+		while (k && ((k[j] >= 'a' && k[j] <= 'z') || (k[j] >= '0' && k[j] <= '9') || k[j] == '_'))
+			j++;
+		/* plain names only, no clash with the fixed keys, finite values */
+		if (!k || !j || k[j] || j > 64 || !isfinite(values[i]) || !strcmp(k, "loss") || !strcmp(k, "lr") ||
+		    !strcmp(k, "step") || !strcmp(k, "total") || !strcmp(k, "node") ||
+		    !strcmp(k, "event") || !strcmp(k, "t"))
+			continue;
+		e += (size_t)snprintf(extra + e, sizeof extra - e, ", \"%s\": %.9g", k, values[i]);
+	}
+	if (e >= sizeof extra)
+		extra[0] = '\0';
+	train_progress_emit(ctx->progress,
+	                    "\"event\": \"step\", \"node\": %s, \"step\": %llu, \"total\": %llu%s",
+	                    node, (unsigned long long)done, (unsigned long long)total, extra);
 }
 
 void train_progress(train_ctx *ctx, uint64_t done, uint64_t total)
 {
-	progress_step(ctx, done, total, 0, 0, NAN);
+	progress_step(ctx, done, total, 0, 0, NAN, NULL, NULL, 0);
 }
 
 void train_progress_loss(train_ctx *ctx, uint64_t done, uint64_t total, double loss)
 {
-	progress_step(ctx, done, total, loss, 1, NAN);
+	progress_step(ctx, done, total, loss, 1, NAN, NULL, NULL, 0);
 }
 
 void train_progress_lr(train_ctx *ctx, uint64_t done, uint64_t total, double loss, double lr)
 {
-	progress_step(ctx, done, total, loss, 1, lr);
+	progress_step(ctx, done, total, loss, 1, lr, NULL, NULL, 0);
+}
+
+void train_progress_metrics(train_ctx *ctx, uint64_t done, uint64_t total, double loss,
+                            const char *const *names, const double *values, size_t n)
+{
+	progress_step(ctx, done, total, loss, 1, NAN, names, values, n);
 }
 
 int train_ctx_canceled(const train_ctx *ctx)

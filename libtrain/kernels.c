@@ -994,6 +994,7 @@ static dnnl_alg_kind_t eltwise_alg(int alg, float *alpha)
 	switch (alg) {
 	case TRAIN_ELTWISE_GELU_ERF: return dnnl_eltwise_gelu_erf;
 	case TRAIN_ELTWISE_SILU: *alpha = 1.0f; return dnnl_eltwise_swish; /* x * sigmoid(1 x) */
+	case TRAIN_ELTWISE_GELU_TANH: return dnnl_eltwise_gelu_tanh;
 	}
 	return dnnl_alg_kind_undef;
 }
@@ -1216,7 +1217,8 @@ int train_add(float *out, const float *a, const float *b, size_t n)
 
 static int eltwise_alg_ok(train_eltwise_alg alg)
 {
-	return alg == TRAIN_ELTWISE_GELU_ERF || alg == TRAIN_ELTWISE_SILU;
+	return alg == TRAIN_ELTWISE_GELU_ERF || alg == TRAIN_ELTWISE_SILU ||
+	       alg == TRAIN_ELTWISE_GELU_TANH;
 }
 
 int train_eltwise_forward(train_eltwise_alg alg, float *out, const float *inp, size_t n)

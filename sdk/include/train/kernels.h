@@ -188,6 +188,8 @@ TRAIN_API void train_kernels_weights_unregister(const float *w);
 typedef enum train_eltwise_alg {
 	TRAIN_ELTWISE_GELU_ERF = 1, /* x Phi(x), PyTorch's GELU(approximate='none') */
 	TRAIN_ELTWISE_SILU,         /* x sigmoid(x) */
+	TRAIN_ELTWISE_GELU_TANH,    /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): GPT-2's
+	                               gelu_new, PyTorch's GELU(approximate='tanh') (issue 10) */
 } train_eltwise_alg;
 
 /** out[i] = a[i] + b[i], n elements (out may be a or b): the residual add. */

@@ -1,0 +1,1028 @@
+/*
+ * plugins/gpt2/gpt2_io.c - GPT-2's byte-level BPE tokenizer, Hugging Face
+ * folders (config.json, model.safetensors, vocab.json, merges.txt) and
+ * PEFT adapter folders, read and written (see gpt2.h).
+ *
+ * The tokenizer follows GPT-2's encoder.py (facts: the byte-to-unicode
+ * map, the pre-tokenisation pattern, merges by rank; the code is ours).
+ * The pattern is matched by hand, alternative by alternative, with the
+ * letter and number classes of gpt2_unicode.h and the `regex` module's \s
+ * (White_Space) from plugins/common/text.h.
+ */
+#include "gpt2.h"
+
+#include "../common/text.h"
+#include "gpt2_unicode.h"
+
+#include <train/optim.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EOT_TEXT "<|endoftext|>"
+
+/* ---- files ------------------------------------------------------------------------ */
+
+int gpt2_read_file(const char *path, char **out, size_t *len, train_error *err)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return train_error_set(err, errno == ENOENT ? TRAIN_ENOTFOUND : -errno, path, 0, 0,
+		                       "cannot open: %s", strerror(errno));
+	size_t cap = 1 << 16, n = 0;
+	char *b = malloc(cap + 1);
+	while (b) {
+		n += fread(b + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		char *nb = realloc(b, 2 * cap + 1);
+		if (!nb) {
+			free(b);
+			b = NULL;
+			break;
+		}
+		b = nb;
+		cap *= 2;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (!b)
+		return train_error_set(err, TRAIN_ENOMEM, path, 0, 0, "out of memory");
+	if (bad) {
+		free(b);
+		return train_error_set(err, TRAIN_EIO, path, 0, 0, "read error");
+	}
+	b[n] = '\0';
+	*out = b;
+	*len = n;
+	return TRAIN_OK;
+}
+
+int gpt2_write_atomic(const char *dir, const char *name, const void *data, size_t len,
+                      train_error *err)
+{
+	char path[4096], tmp[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "wb");
+	if (!f)
+		return train_error_set(err, -errno, tmp, 0, 0, "cannot create: %s", strerror(errno));
+	int bad = fwrite(data, 1, len, f) != len;
+	bad |= fflush(f) != 0;
+	bad |= fclose(f) != 0;
+	if (bad || rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return train_error_set(err, TRAIN_EIO, path, 0, 0, "cannot write: %s", strerror(e));
+	}
+	return TRAIN_OK;
+}
+
+/* ---- character classes ---------------------------------------------------------- */
+
+static int in_ranges(const uint32_t (*r)[2], size_t n, uint32_t c)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (c < r[mid][0])
+			hi = mid;
+		else if (c > r[mid][1])
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+static int is_letter(uint32_t c)
+{
+	if (c < 128)
+		return (c | 32) >= 'a' && (c | 32) <= 'z';
+	return in_ranges(gpt2_uni_letter, sizeof gpt2_uni_letter / sizeof gpt2_uni_letter[0], c);
+}
+
+static int is_number(uint32_t c)
+{
+	if (c < 128)
+		return c >= '0' && c <= '9';
+	return in_ranges(gpt2_uni_number, sizeof gpt2_uni_number / sizeof gpt2_uni_number[0], c);
+}
+
+static int is_space(uint32_t c)
+{
+	return text_is_regex_space(c);
+}
+
+/* ---- BPE -------------------------------------------------------------------------- */
+
+void gpt2_bpe_free(gpt2_bpe *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		free(b->tok[i]);
+	free(b->tok);
+	for (size_t i = 0; i < b->n_merges; i++)
+		free(b->merges[i]);
+	free(b->merges);
+	strmap_free(&b->vocab);
+	strmap_free(&b->ranks);
+	free(b->vocab_raw);
+	free(b->merges_raw);
+	memset(b, 0, sizeof *b);
+}
+
+/* GPT-2's bytes_to_unicode: printable bytes map to themselves, the others
+ * to 256, 257, ... in byte order. */
+static void byte_map(gpt2_bpe *b)
+{
+	int extra = 0;
+	for (int i = 0; i < 512; i++)
+		b->char_byte[i] = -1;
+	for (int c = 0; c < 256; c++) {
+		int keep = (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
+		b->byte_char[c] = (uint16_t)(keep ? c : 256 + extra++);
+		b->char_byte[b->byte_char[c]] = (int16_t)c;
+	}
+}
+
+int gpt2_bpe_load(const char *vocab_path, const char *merges_path, gpt2_bpe *b, train_error *err)
+{
+	char *text = NULL;
+	size_t len;
+	json_t *j = NULL;
+	int rc;
+	memset(b, 0, sizeof *b);
+	byte_map(b);
+	b->eot = -1;
+	if ((rc = gpt2_read_file(vocab_path, &text, &len, err)))
+		goto out;
+	json_error_t je;
+	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
+		rc = train_error_set(err, TRAIN_EPARSE, vocab_path, j ? 0 : (unsigned)je.line,
+		                     j ? 0 : (unsigned)je.column, "%s",
+		                     j ? "not a JSON object of token: id" : je.text);
+		goto out;
+	}
+	b->vocab_raw = text;
+	b->vocab_raw_len = len;
+	text = NULL;
+	size_t n = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= (1 << 24)) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, vocab_path, 0, 0,
+			                     "token \"%.40s\": the id must be an integer in [0, 2^24)", key);
+			goto out;
+		}
+		if ((size_t)json_integer_value(v) + 1 > n)
+			n = (size_t)json_integer_value(v) + 1;
+	}
+	if (!n) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, vocab_path, 0, 0, "the vocabulary is empty");
+		goto out;
+	}
+	if (!(b->tok = calloc(n, sizeof *b->tok))) {
+		rc = train_error_set(err, TRAIN_ENOMEM, vocab_path, 0, 0, "out of memory");
+		goto out;
+	}
+	b->n = n;
+	json_object_foreach(j, key, v) {
+		size_t id = (size_t)json_integer_value(v), kl = strlen(key);
+		int added;
+		if (b->tok[id]) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, vocab_path, 0, 0,
+			                     "id %zu is given to \"%.40s\" and \"%.40s\"", id, b->tok[id], key);
+			goto out;
+		}
+		if (!(b->tok[id] = strdup(key)) || !strmap_put(&b->vocab, key, kl, id, &added)) {
+			rc = train_error_set(err, TRAIN_ENOMEM, vocab_path, 0, 0, "out of memory");
+			goto out;
+		}
+		if (!strcmp(key, EOT_TEXT))
+			b->eot = (int32_t)id;
+	}
+	if (b->eot < 0) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, vocab_path, 0, 0, "no " EOT_TEXT " token");
+		goto out;
+	}
+	/* every byte must have its token, or some texts cannot be encoded */
+	for (int c = 0; c < 256; c++) {
+		char s[4];
+		size_t k = text_put(s, b->byte_char[c]);
+		if (!strmap_get(&b->vocab, s, k)) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, vocab_path, 0, 0,
+			                     "no token for byte 0x%02X (\"%.*s\"): not a byte-level BPE vocabulary",
+			                     c, (int)k, s);
+			goto out;
+		}
+	}
+	/* merges.txt: an optional "#version" line, then "a b" per line */
+	if ((rc = gpt2_read_file(merges_path, &text, &len, err)))
+		goto out;
+	size_t cap = 0;
+	unsigned line = 0;
+	for (size_t i = 0; i < len;) {
+		size_t e = i;
+		while (e < len && text[e] != '\n')
+			e++;
+		size_t next = e + 1, end = e;
+		if (end > i && text[end - 1] == '\r')
+			end--;
+		line++;
+		if ((line == 1 && end - i >= 8 && !memcmp(text + i, "#version", 8)) || end == i) {
+			i = next;
+			continue;
+		}
+		const char *sp = memchr(text + i, ' ', end - i);
+		if (!sp || sp == text + i || sp + 1 == text + end || memchr(sp + 1, ' ', (size_t)(text + end - sp - 1)) ||
+		    memchr(text + i, '\0', end - i)) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, merges_path, line, 0,
+			                     "not a merge (two tokens separated by one space)");
+			goto out;
+		}
+		int added;
+		if (!strmap_put(&b->ranks, text + i, end - i, b->n_merges, &added)) {
+			rc = train_error_set(err, TRAIN_ENOMEM, merges_path, line, 0, "out of memory");
+			goto out;
+		}
+		if (!added) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, merges_path, line, 0, "the merge \"%.*s\" appears twice",
+			                     (int)(end - i > 64 ? 64 : end - i), text + i);
+			goto out;
+		}
+		if (b->n_merges == cap) {
+			cap = cap ? 2 * cap : 1024;
+			char **m = realloc(b->merges, cap * sizeof *m);
+			if (!m) {
+				rc = train_error_set(err, TRAIN_ENOMEM, merges_path, line, 0, "out of memory");
+				goto out;
+			}
+			b->merges = m;
+		}
+		if (!(b->merges[b->n_merges] = strndup(text + i, end - i))) {
+			rc = train_error_set(err, TRAIN_ENOMEM, merges_path, line, 0, "out of memory");
+			goto out;
+		}
+		b->n_merges++;
+		i = next;
+	}
+	b->merges_raw = text;
+	b->merges_raw_len = len;
+	text = NULL;
+	rc = TRAIN_OK;
+out:
+	free(text);
+	json_decref(j);
+	if (rc)
+		gpt2_bpe_free(b);
+	return rc;
+}
+
+/* Symbols of one piece during merging: byte ranges into a UTF-8 buffer. */
+typedef struct sym {
+	size_t off, len;
+} sym;
+
+static void emit_id(int32_t *ids, size_t max, size_t *n, int32_t id)
+{
+	if (*n < max)
+		ids[*n] = id;
+	(*n)++;
+}
+
+/* BPE of one pre-token (raw bytes p[0..n)). */
+static int bpe_piece(const gpt2_bpe *b, const unsigned char *p, size_t n, int32_t *ids, size_t max,
+                     size_t *count)
+{
+	char *u = malloc(2 * n + 1), key[512];
+	sym *s = malloc(n * sizeof *s);
+	char *pair = NULL;
+	size_t pair_cap = 0;
+	int rc = TRAIN_OK;
+	if (!u || !s) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	size_t ul = 0, ns = n;
+	for (size_t i = 0; i < n; i++) {
+		s[i].off = ul;
+		s[i].len = text_put(u + ul, b->byte_char[p[i]]);
+		ul += s[i].len;
+	}
+	while (ns > 1) {
+		size_t best = SIZE_MAX, at = 0;
+		for (size_t i = 0; i + 1 < ns; i++) {
+			size_t k = s[i].len + 1 + s[i + 1].len;
+			if (k + 1 > pair_cap) {
+				char *np = realloc(pair, 2 * k + 1);
+				if (!np) {
+					rc = TRAIN_ENOMEM;
+					goto out;
+				}
+				pair = np;
+				pair_cap = 2 * k + 1;
+			}
+			memcpy(pair, u + s[i].off, s[i].len);
+			pair[s[i].len] = ' ';
+			memcpy(pair + s[i].len + 1, u + s[i + 1].off, s[i + 1].len);
+			strmap_entry *e = strmap_get(&b->ranks, pair, k);
+			if (e && e->value < best) {
+				best = e->value;
+				at = i;
+			}
+		}
+		if (best == SIZE_MAX)
+			break;
+		/* merge every occurrence of that pair, left to right */
+		size_t al = s[at].len, bl = s[at + 1].len;
+		const char *A = u + s[at].off, *Bs = u + s[at + 1].off;
+		size_t o = 0;
+		for (size_t i = 0; i < ns;) {
+			if (i + 1 < ns && s[i].len == al && s[i + 1].len == bl &&
+			    !memcmp(u + s[i].off, A, al) && !memcmp(u + s[i + 1].off, Bs, bl)) {
+				s[o].off = s[i].off;
+				s[o++].len = al + bl; /* adjacent in u */
+				i += 2;
+			} else {
+				s[o++] = s[i++];
+			}
+		}
+		ns = o;
+	}
+	for (size_t i = 0; i < ns; i++) {
+		strmap_entry *e = strmap_get(&b->vocab, u + s[i].off, s[i].len);
+		if (!e) {
+			/* a merge result missing from the vocabulary: its bytes one by one */
+			for (size_t q = s[i].off; q < s[i].off + s[i].len;) {
+				size_t q0 = q;
+				text_next(u, ul, &q);
+				strmap_entry *c = strmap_get(&b->vocab, u + q0, q - q0);
+				if (!c) {
+					rc = TRAIN_ENOTFOUND;
+					goto out;
+				}
+				emit_id(ids, max, count, (int32_t)c->value);
+			}
+			continue;
+		}
+		emit_id(ids, max, count, (int32_t)e->value);
+	}
+	(void)key;
+out:
+	free(u);
+	free(s);
+	free(pair);
+	return rc;
+}
+
+static const char *const contractions[] = { "'s", "'t", "'re", "'ve", "'m", "'ll", "'d" };
+
+/* The length in code points of GPT-2's next pre-token at cp[i] (of n). */
+static size_t next_piece(const uint32_t *cp, size_t n, size_t i)
+{
+	for (size_t k = 0; k < sizeof contractions / sizeof contractions[0]; k++) {
+		const char *c = contractions[k];
+		size_t l = strlen(c), j = 0;
+		while (j < l && i + j < n && cp[i + j] == (unsigned char)c[j])
+			j++;
+		if (j == l)
+			return l;
+	}
+	size_t s = cp[i] == ' ' && i + 1 < n ? 1 : 0, j;
+	if (is_letter(cp[i + s])) {
+		for (j = i + s; j < n && is_letter(cp[j]); j++)
+			;
+		return j - i;
+	}
+	if (is_number(cp[i + s])) {
+		for (j = i + s; j < n && is_number(cp[j]); j++)
+			;
+		return j - i;
+	}
+#define OTHER(c) (!is_space(c) && !is_letter(c) && !is_number(c))
+	if (OTHER(cp[i + s])) {
+		for (j = i + s; j < n && OTHER(cp[j]); j++)
+			;
+		return j - i;
+	}
+#undef OTHER
+	/* white space: \s+(?!\S), else \s+ */
+	for (j = i; j < n && is_space(cp[j]); j++)
+		;
+	size_t k = j - i;
+	if (j == n || k == 1)
+		return k;
+	return k - 1;
+}
+
+static int encode_text(const gpt2_bpe *b, const char *text, size_t len, int32_t *ids, size_t max,
+                       size_t *count)
+{
+	size_t n;
+	size_t *offs = NULL;
+	uint32_t *cp = text_decode(text, len, &n, &offs);
+	int rc = TRAIN_OK;
+	if (!cp)
+		return TRAIN_ENOMEM;
+	for (size_t i = 0; i < n && !rc;) {
+		size_t k = next_piece(cp, n, i);
+		rc = bpe_piece(b, (const unsigned char *)text + offs[i], offs[i + k] - offs[i], ids, max,
+		               count);
+		i += k;
+	}
+	free(cp);
+	free(offs);
+	return rc;
+}
+
+int gpt2_bpe_encode(const gpt2_bpe *b, const char *text, size_t len, int32_t *ids, size_t max,
+                    size_t *n)
+{
+	const size_t el = strlen(EOT_TEXT);
+	int rc = TRAIN_OK;
+	*n = 0;
+	while (!rc) {
+		const char *e = NULL;
+		for (size_t i = 0; i + el <= len; i++)
+			if (text[i] == '<' && !memcmp(text + i, EOT_TEXT, el)) {
+				e = text + i;
+				break;
+			}
+		size_t seg = e ? (size_t)(e - text) : len;
+		if (seg)
+			rc = encode_text(b, text, seg, ids, max, n);
+		if (!e || rc)
+			break;
+		emit_id(ids, max, n, b->eot);
+		text = e + el;
+		len -= seg + el;
+	}
+	return rc;
+}
+
+int gpt2_bpe_decode(const gpt2_bpe *b, const int32_t *ids, size_t n, char **out, size_t *len)
+{
+	size_t cap = 64, o = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return TRAIN_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] < 0 || (size_t)ids[i] >= b->n || !b->tok[ids[i]])
+			continue;
+		const char *t = b->tok[ids[i]];
+		size_t tl = strlen(t);
+		if (o + tl + 1 > cap) {
+			cap = 2 * (o + tl + 1);
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				return TRAIN_ENOMEM;
+			}
+			buf = nb;
+		}
+		if (ids[i] == b->eot) {
+			memcpy(buf + o, t, tl);
+			o += tl;
+			continue;
+		}
+		for (size_t q = 0; q < tl;) {
+			uint32_t c = text_next(t, tl, &q);
+			if (c < 512 && b->char_byte[c] >= 0)
+				buf[o++] = (char)b->char_byte[c];
+		}
+	}
+	buf[o] = '\0';
+	*out = buf;
+	*len = o;
+	return TRAIN_OK;
+}
+
+/* ---- config.json ------------------------------------------------------------------- */
+
+static int cfg_int(json_t *j, const char *key, int *dst, int required, const char *file,
+                   train_error *err)
+{
+	json_t *x = json_object_get(j, key);
+	if (!x || json_is_null(x)) {
+		if (required)
+			return train_error_set(err, TRAIN_ECORRUPT, file, 0, 0, "\"%s\" is missing", key);
+		return TRAIN_OK;
+	}
+	if (!json_is_integer(x) || json_integer_value(x) <= 0 || json_integer_value(x) > INT32_MAX)
+		return train_error_set(err, TRAIN_ECORRUPT, file, 0, 0, "\"%s\" must be a positive integer",
+		                       key);
+	*dst = (int)json_integer_value(x);
+	return TRAIN_OK;
+}
+
+static int read_config(const char *path, gpt2_config *c, train_error *err)
+{
+	char *text = NULL;
+	size_t len;
+	json_t *j = NULL;
+	int rc = gpt2_read_file(path, &text, &len, err);
+	if (rc)
+		return rc;
+	json_error_t je;
+	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
+		rc = train_error_set(err, TRAIN_EPARSE, path, j ? 0 : (unsigned)je.line,
+		                     j ? 0 : (unsigned)je.column, "%s", j ? "not a JSON object" : je.text);
+		goto out;
+	}
+	json_t *mt = json_object_get(j, "model_type");
+	if (mt && (!json_is_string(mt) || strcmp(json_string_value(mt), "gpt2"))) {
+		rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0, "model_type is not \"gpt2\"");
+		goto out;
+	}
+	json_t *act = json_object_get(j, "activation_function");
+	if (act && (!json_is_string(act) || (strcmp(json_string_value(act), "gelu_new") &&
+	                                     strcmp(json_string_value(act), "gelu_pytorch_tanh")))) {
+		rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0,
+		                     "activation_function must be \"gelu_new\" (the tanh form)");
+		goto out;
+	}
+	memset(c, 0, sizeof *c);
+	c->n_positions = 1024;
+	if ((rc = cfg_int(j, "vocab_size", &c->vocab_size, 1, path, err)) ||
+	    (rc = cfg_int(j, "n_embd", &c->n_embd, 1, path, err)) ||
+	    (rc = cfg_int(j, "n_layer", &c->n_layer, 1, path, err)) ||
+	    (rc = cfg_int(j, "n_head", &c->n_head, 1, path, err)) ||
+	    (rc = cfg_int(j, "n_positions", &c->n_positions, 0, path, err)))
+		goto out;
+	int inner = 4 * c->n_embd;
+	if ((rc = cfg_int(j, "n_inner", &inner, 0, path, err)))
+		goto out;
+	if (inner != 4 * c->n_embd) {
+		rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0,
+		                     "n_inner %d: only 4 * n_embd (%d) is supported", inner, 4 * c->n_embd);
+		goto out;
+	}
+	json_t *sa = json_object_get(j, "scale_attn_weights");
+	json_t *sl = json_object_get(j, "scale_attn_by_inverse_layer_idx");
+	if ((sa && !json_is_true(sa)) || (sl && !json_is_false(sl))) {
+		rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0,
+		                     "only scale_attn_weights true and scale_attn_by_inverse_layer_idx false "
+		                     "are supported");
+		goto out;
+	}
+	json_t *eps = json_object_get(j, "layer_norm_epsilon");
+	c->ln_eps = 1e-5f;
+	if (eps) {
+		if (!json_is_number(eps) || !(json_number_value(eps) >= 0)) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0, "layer_norm_epsilon must be a number >= 0");
+			goto out;
+		}
+		c->ln_eps = (float)json_number_value(eps);
+	}
+	if ((rc = gpt2_config_check(c, err)) && err)
+		snprintf(err->file, sizeof err->file, "%.255s", path);
+out:
+	free(text);
+	json_decref(j);
+	return rc;
+}
+
+/* ---- tensors -------------------------------------------------------------------------- */
+
+static float half_to_f32(uint16_t h)
+{
+	uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023;
+	float f;
+	if (e == 0)
+		f = ldexpf((float)m, -24);
+	else if (e == 31)
+		f = m ? NAN : INFINITY;
+	else
+		f = ldexpf((float)(m | 1024), (int)e - 25);
+	uint32_t bits;
+	memcpy(&bits, &f, 4);
+	bits |= s;
+	memcpy(&f, &bits, 4);
+	return f;
+}
+
+/* Copy a stored tensor into n floats at dst, checking its dtype. */
+static int tensor_f32(const train_tensor *t, float *dst, const char *file, const char *name,
+                      train_error *err)
+{
+	size_t n = train_tensor_numel(t);
+	if (t->dtype == TRAIN_F32)
+		memcpy(dst, t->data, n * sizeof *dst);
+	else if (t->dtype == TRAIN_BF16)
+		train_bf16_to_f32_n(dst, t->data, n);
+	else if (t->dtype == TRAIN_F16)
+		for (size_t k = 0; k < n; k++)
+			dst[k] = half_to_f32(((const uint16_t *)t->data)[k]);
+	else
+		return train_error_set(err, TRAIN_EUNSUPPORTED, file, 0, 0,
+		                       "tensor %s is %s, not F32, F16 or BF16", name, train_dtype_name(t->dtype));
+	return TRAIN_OK;
+}
+
+static int shape_ok(const train_tensor *t, int ndim, int64_t d0, int64_t d1)
+{
+	return t->ndim == ndim && t->shape[0] == d0 && (ndim == 1 || t->shape[1] == d1);
+}
+
+int gpt2_hf_load(const char *dir, int with_grads, gpt2_model **out, gpt2_bpe *bpe,
+                 train_error *err)
+{
+	char path[4096], path2[4096];
+	train_safetensors *st = NULL;
+	gpt2_model *m = NULL;
+	gpt2_config c;
+	float *tmp = NULL;
+	int rc;
+	*out = NULL;
+	if (bpe)
+		memset(bpe, 0, sizeof *bpe);
+	struct stat sb;
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return train_error_set(err, TRAIN_ENOTFOUND, dir, 0, 0,
+		                       "not a folder (a Hugging Face GPT-2 folder with config.json, "
+		                       "model.safetensors, vocab.json and merges.txt is expected; nothing "
+		                       "is downloaded)");
+	snprintf(path, sizeof path, "%s/config.json", dir);
+	if ((rc = read_config(path, &c, err)))
+		return rc;
+	if (bpe) {
+		snprintf(path, sizeof path, "%s/vocab.json", dir);
+		snprintf(path2, sizeof path2, "%s/merges.txt", dir);
+		if ((rc = gpt2_bpe_load(path, path2, bpe, err)))
+			return rc;
+		if (bpe->n > (size_t)c.vocab_size) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0,
+			                     "%zu tokens, more than config.json's vocab_size %d", bpe->n, c.vocab_size);
+			goto out;
+		}
+	}
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	if ((rc = train_safetensors_open(path, &st, err))) {
+		if (err && !err->file[0])
+			snprintf(err->file, sizeof err->file, "%.255s", path);
+		goto out;
+	}
+	if ((rc = gpt2_model_create(&c, with_grads, &m))) {
+		train_error_set(err, rc, path, 0, 0, "cannot allocate the model");
+		goto out;
+	}
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const gpt2_tensor *gt = &m->tensors[i];
+		char alt[96];
+		train_tensor t;
+		snprintf(alt, sizeof alt, "transformer.%s", gt->name);
+		if (train_safetensors_get(st, gt->name, &t) && train_safetensors_get(st, alt, &t)) {
+			rc = train_error_set(err, TRAIN_ENOTFOUND, path, 0, 0, "tensor %s is missing", gt->name);
+			goto out;
+		}
+		if (!shape_ok(&t, gt->ndim, gt->shape[0], gt->shape[1])) {
+			if (gt->ndim == 2)
+				rc = train_error_set(err, TRAIN_EMISMATCH, path, 0, 0,
+				                     "tensor %s has shape %s[%lld, %lld], config.json says [%lld, %lld]",
+				                     gt->name, t.ndim == 2 ? "" : "of other rank ", (long long)t.shape[0],
+				                     (long long)(t.ndim > 1 ? t.shape[1] : 1), (long long)gt->shape[0],
+				                     (long long)gt->shape[1]);
+			else
+				rc = train_error_set(err, TRAIN_EMISMATCH, path, 0, 0,
+				                     "tensor %s has %lld values (rank %d), config.json says %lld",
+				                     gt->name, (long long)t.shape[0], t.ndim, (long long)gt->shape[0]);
+			goto out;
+		}
+		if ((rc = tensor_f32(&t, m->params + gt->offset, path, gt->name, err)))
+			goto out;
+	}
+	/* an untied head is another model */
+	train_tensor lm;
+	if (train_safetensors_get(st, "lm_head.weight", &lm) == 0) {
+		size_t n = (size_t)c.vocab_size * c.n_embd;
+		if (!shape_ok(&lm, 2, c.vocab_size, c.n_embd) || !(tmp = malloc(n * sizeof *tmp)) ||
+		    tensor_f32(&lm, tmp, path, "lm_head.weight", NULL) ||
+		    memcmp(tmp, m->wte, n * sizeof *tmp)) {
+			rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0,
+			                     "lm_head.weight differs from wte.weight: only a head tied to the "
+			                     "embeddings is supported");
+			goto out;
+		}
+	}
+	rc = TRAIN_OK;
+out:
+	free(tmp);
+	train_safetensors_close(st);
+	if (rc) {
+		gpt2_model_destroy(m);
+		if (bpe)
+			gpt2_bpe_free(bpe);
+	} else {
+		*out = m;
+	}
+	return rc;
+}
+
+static int make_dir(const char *dir, train_error *err)
+{
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+		return train_error_set(err, -errno, dir, 0, 0, "cannot create the folder: %s", strerror(errno));
+	return TRAIN_OK;
+}
+
+static int write_json(const char *dir, const char *name, json_t *j, train_error *err)
+{
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!text)
+		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+	size_t n = strlen(text);
+	char *t2 = realloc(text, n + 2);
+	if (!t2) {
+		free(text);
+		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+	}
+	t2[n] = '\n';
+	int rc = gpt2_write_atomic(dir, name, t2, n + 1, err);
+	free(t2);
+	return rc;
+}
+
+int gpt2_hf_save(const gpt2_model *m, const gpt2_bpe *bpe, const char *dir, train_error *err)
+{
+	const gpt2_config *c = &m->cfg;
+	char path[4096];
+	json_t *j = json_object();
+	train_named_tensor *nt = calloc(m->n_tensors, sizeof *nt);
+	char (*names)[80] = calloc(m->n_tensors, sizeof *names);
+	int rc;
+	if (!j || !nt || !names) {
+		rc = train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+		goto out;
+	}
+	if ((rc = make_dir(dir, err)))
+		goto out;
+	int eot = bpe ? bpe->eot : c->vocab_size - 1;
+	json_object_set_new(j, "architectures", json_pack("[s]", "GPT2LMHeadModel"));
+	json_object_set_new(j, "model_type", json_string("gpt2"));
+	json_object_set_new(j, "activation_function", json_string("gelu_new"));
+	json_object_set_new(j, "vocab_size", json_integer(c->vocab_size));
+	json_object_set_new(j, "n_positions", json_integer(c->n_positions));
+	json_object_set_new(j, "n_ctx", json_integer(c->n_positions));
+	json_object_set_new(j, "n_embd", json_integer(c->n_embd));
+	json_object_set_new(j, "n_layer", json_integer(c->n_layer));
+	json_object_set_new(j, "n_head", json_integer(c->n_head));
+	json_object_set_new(j, "n_inner", json_null());
+	json_object_set_new(j, "layer_norm_epsilon", json_real(c->ln_eps));
+	json_object_set_new(j, "initializer_range", json_real(0.02));
+	json_object_set_new(j, "resid_pdrop", json_real(0.1));
+	json_object_set_new(j, "embd_pdrop", json_real(0.1));
+	json_object_set_new(j, "attn_pdrop", json_real(0.1));
+	json_object_set_new(j, "scale_attn_weights", json_true());
+	json_object_set_new(j, "bos_token_id", json_integer(eot));
+	json_object_set_new(j, "eos_token_id", json_integer(eot));
+	json_object_set_new(j, "tie_word_embeddings", json_true());
+	json_object_set_new(j, "torch_dtype", json_string("float32"));
+	if ((rc = write_json(dir, "config.json", j, err)))
+		goto out;
+	if (bpe && ((rc = gpt2_write_atomic(dir, "vocab.json", bpe->vocab_raw, bpe->vocab_raw_len, err)) ||
+	            (rc = gpt2_write_atomic(dir, "merges.txt", bpe->merges_raw, bpe->merges_raw_len, err))))
+		goto out;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const gpt2_tensor *t = &m->tensors[i];
+		snprintf(names[i], sizeof names[i], "transformer.%s", t->name);
+		nt[i].name = names[i];
+		nt[i].t.dtype = TRAIN_F32;
+		nt[i].t.ndim = t->ndim;
+		nt[i].t.shape[0] = t->shape[0];
+		nt[i].t.shape[1] = t->shape[1];
+		nt[i].t.shape[2] = nt[i].t.shape[3] = 1;
+		nt[i].t.data = m->params + t->offset;
+	}
+	static const char *const meta[] = { "format", "pt", NULL };
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	rc = train_safetensors_write(path, nt, m->n_tensors, meta, err);
+out:
+	free(nt);
+	free(names);
+	json_decref(j);
+	return rc;
+}
+
+/* ---- PEFT adapters ------------------------------------------------------------------ */
+
+static const char *const kind_path[GPT2_NKINDS] = { "attn.c_attn", "attn.c_proj", "mlp.c_fc",
+                                                    "mlp.c_proj" };
+
+static void parts_text(unsigned parts, char *buf)
+{
+	buf[0] = '\0';
+	static const char *const nm[3] = { "q", "k", "v" };
+	for (int p = 0; p < 3; p++)
+		if ((parts >> p) & 1) {
+			if (buf[0])
+				strcat(buf, ",");
+			strcat(buf, nm[p]);
+		}
+}
+
+int gpt2_adapter_save(const gpt2_model *m, const char *base_name, const char *dir,
+                      train_error *err)
+{
+	const gpt2_lora *lo = m->lora;
+	char path[4096], parts[8], rank[16];
+	json_t *j = NULL;
+	train_named_tensor *nt = NULL;
+	char (*names)[112] = NULL;
+	int rc;
+	if (!lo)
+		return train_error_set(err, TRAIN_EINVAL, dir, 0, 0, "the model has no adapter to save");
+	if ((rc = make_dir(dir, err)))
+		return rc;
+	j = json_object();
+	nt = calloc(2 * (size_t)lo->n_mods, sizeof *nt);
+	names = calloc(2 * (size_t)lo->n_mods, sizeof *names);
+	if (!j || !nt || !names) {
+		rc = train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+		goto out;
+	}
+	/* c_attn of some parts: rank r * parts and alpha * parts, through PEFT's
+	 * rank_pattern and alpha_pattern (the same alpha / r for every module) */
+	int np = lo->attn_parts ? (lo->attn_parts == GPT2_QKV ? 1 : (lo->attn_parts & 1) +
+	         ((lo->attn_parts >> 1) & 1) + ((lo->attn_parts >> 2) & 1)) : 1;
+	json_t *targets = json_array(), *rp = json_object(), *ap = json_object();
+	int both_proj = (lo->kinds >> GPT2_APROJ & 1) && (lo->kinds >> GPT2_MPROJ & 1);
+	for (int k = 0; k < GPT2_NKINDS; k++) {
+		if (!((lo->kinds >> k) & 1))
+			continue;
+		if (both_proj && k == GPT2_MPROJ)
+			continue;
+		const char *name = k == GPT2_ATTN ? "c_attn" : k == GPT2_FC ? "c_fc"
+		                   : both_proj ? "c_proj" : kind_path[k];
+		json_array_append_new(targets, json_string(name));
+	}
+	if (np > 1) {
+		json_object_set_new(rp, "c_attn", json_integer(lo->rank * np));
+		json_object_set_new(ap, "c_attn", json_real(lo->alpha * (double)np));
+	}
+	json_object_set_new(j, "peft_type", json_string("LORA"));
+	json_object_set_new(j, "task_type", json_string("CAUSAL_LM"));
+	json_object_set_new(j, "base_model_name_or_path", json_string(base_name ? base_name : ""));
+	json_object_set_new(j, "r", json_integer(lo->rank));
+	json_object_set_new(j, "lora_alpha", json_real(lo->alpha));
+	json_object_set_new(j, "lora_dropout", json_real(lo->dropout));
+	json_object_set_new(j, "target_modules", targets);
+	json_object_set_new(j, "rank_pattern", rp);
+	json_object_set_new(j, "alpha_pattern", ap);
+	json_object_set_new(j, "fan_in_fan_out", json_true());
+	json_object_set_new(j, "bias", json_string("none"));
+	json_object_set_new(j, "inference_mode", json_true());
+	json_object_set_new(j, "init_lora_weights", json_true());
+	json_object_set_new(j, "modules_to_save", json_null());
+	if ((rc = write_json(dir, "adapter_config.json", j, err)))
+		goto out;
+	size_t k = 0;
+	for (int i = 0; i < lo->n_mods; i++) {
+		const gpt2_lora_mod *md = &lo->mods[i];
+		for (int ab = 0; ab < 2; ab++, k++) {
+			snprintf(names[k], sizeof names[k], "base_model.model.transformer.h.%d.%s.lora_%c.weight",
+			         md->layer, kind_path[md->kind], ab ? 'B' : 'A');
+			nt[k].name = names[k];
+			nt[k].t.dtype = TRAIN_F32;
+			nt[k].t.ndim = 2;
+			nt[k].t.shape[0] = ab ? md->out : md->r;
+			nt[k].t.shape[1] = ab ? md->r : md->in;
+			nt[k].t.shape[2] = nt[k].t.shape[3] = 1;
+			nt[k].t.data = lo->params + (ab ? md->b_off : md->a_off);
+		}
+	}
+	parts_text(lo->attn_parts ? lo->attn_parts : GPT2_QKV, parts);
+	snprintf(rank, sizeof rank, "%d", lo->rank);
+	const char *meta[] = { "format", "pt", "libtrain.attn_parts", parts, "libtrain.rank", rank, NULL };
+	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+	rc = train_safetensors_write(path, nt, k, meta, err);
+out:
+	free(nt);
+	free(names);
+	json_decref(j);
+	return rc;
+}
+
+int gpt2_adapter_load(gpt2_model *m, const char *dir, train_error *err)
+{
+	char path[4096], stpath[4096];
+	char *text = NULL;
+	size_t len;
+	json_t *j = NULL;
+	train_safetensors *st = NULL;
+	int rc;
+	if (m->lora)
+		return train_error_set(err, TRAIN_EINVAL, dir, 0, 0, "the model has an adapter already");
+	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+	if ((rc = gpt2_read_file(path, &text, &len, err)))
+		return rc;
+	json_error_t je;
+	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
+		rc = train_error_set(err, TRAIN_EPARSE, path, j ? 0 : (unsigned)je.line,
+		                     j ? 0 : (unsigned)je.column, "%s", j ? "not a JSON object" : je.text);
+		goto out;
+	}
+	json_t *pt = json_object_get(j, "peft_type"), *r = json_object_get(j, "r");
+	json_t *al = json_object_get(j, "lora_alpha"), *dr = json_object_get(j, "lora_dropout");
+	if (pt && (!json_is_string(pt) || strcmp(json_string_value(pt), "LORA"))) {
+		rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0, "peft_type is not \"LORA\"");
+		goto out;
+	}
+	if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 65536 ||
+	    !json_is_number(al) || (dr && !json_is_number(dr))) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0,
+		                     "\"r\" must be a positive integer, \"lora_alpha\" and \"lora_dropout\" numbers");
+		goto out;
+	}
+	double dropout = dr ? json_number_value(dr) : 0.0;
+	if (!(dropout >= 0 && dropout < 1)) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0, "lora_dropout must be in [0, 1)");
+		goto out;
+	}
+	snprintf(stpath, sizeof stpath, "%s/adapter_model.safetensors", dir);
+	if ((rc = train_safetensors_open(stpath, &st, err))) {
+		if (err && !err->file[0])
+			snprintf(err->file, sizeof err->file, "%.255s", stpath);
+		goto out;
+	}
+	/* which projections: from the tensors of block 0 */
+	unsigned kinds = 0, parts = GPT2_QKV;
+	for (int k = 0; k < GPT2_NKINDS; k++) {
+		char name[128];
+		train_tensor t;
+		snprintf(name, sizeof name, "base_model.model.transformer.h.0.%s.lora_A.weight", kind_path[k]);
+		if (!train_safetensors_get(st, name, &t))
+			kinds |= 1u << k;
+	}
+	if (!kinds) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+		                     "no base_model.model.transformer.h.0.*.lora_A.weight tensor");
+		goto out;
+	}
+	int rank = (int)json_integer_value(r);
+	double alpha = json_number_value(al);
+	const char *mp = train_safetensors_meta(st, "libtrain.attn_parts");
+	const char *mr = train_safetensors_meta(st, "libtrain.rank");
+	if (mp && (kinds & 1)) {
+		parts = (strchr(mp, 'q') ? GPT2_Q : 0) | (strchr(mp, 'k') ? GPT2_K : 0) |
+		        (strchr(mp, 'v') ? GPT2_V : 0);
+		char *end;
+		long rr = mr ? strtol(mr, &end, 10) : 0;
+		if (!parts || !mr || *end || rr != rank) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+			                     "libtrain.attn_parts / libtrain.rank metadata do not fit r = %d", rank);
+			goto out;
+		}
+	}
+	if ((rc = gpt2_lora_add(m, kinds, parts, rank, (float)alpha, (float)dropout, 0))) {
+		train_error_set(err, rc, path, 0, 0, "cannot make the adapter (r %d)", rank);
+		goto out;
+	}
+	gpt2_lora *lo = m->lora;
+	for (int i = 0; i < lo->n_mods; i++) {
+		const gpt2_lora_mod *md = &lo->mods[i];
+		for (int ab = 0; ab < 2; ab++) {
+			char name[128];
+			train_tensor t;
+			snprintf(name, sizeof name, "base_model.model.transformer.h.%d.%s.lora_%c.weight",
+			         md->layer, kind_path[md->kind], ab ? 'B' : 'A');
+			int64_t d0 = ab ? md->out : md->r, d1 = ab ? md->r : md->in;
+			if (train_safetensors_get(st, name, &t)) {
+				rc = train_error_set(err, TRAIN_ENOTFOUND, stpath, 0, 0, "tensor %s is missing", name);
+				goto out;
+			}
+			if (!shape_ok(&t, 2, d0, d1)) {
+				rc = train_error_set(err, TRAIN_EMISMATCH, stpath, 0, 0,
+				                     "tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
+				                     (long long)t.shape[0], (long long)(t.ndim > 1 ? t.shape[1] : 1),
+				                     (long long)d0, (long long)d1);
+				goto out;
+			}
+			if ((rc = tensor_f32(&t, lo->params + (ab ? md->b_off : md->a_off), stpath, name, err)))
+				goto out;
+		}
+	}
+	if (train_safetensors_count(st) != 2 * (size_t)lo->n_mods) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+		                     "%zu tensors, but the adapted projections of block 0 make %d",
+		                     train_safetensors_count(st), 2 * lo->n_mods);
+		goto out;
+	}
+	rc = TRAIN_OK;
+out:
+	if (rc)
+		gpt2_lora_drop(m);
+	free(text);
+	json_decref(j);
+	train_safetensors_close(st);
+	return rc;
+}
