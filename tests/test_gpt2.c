@@ -562,9 +562,9 @@ static void test_bad_folders(void)
 	expect_error(bad_copy("config.json", "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 16, \"vocab_size\": 297, "
 	                      "\"activation_function\": \"relu\"}"), "config.json", "gelu_new");
 	expect_error(bad_copy("config.json", "{\"n_layer\": 3, \"n_head\": 2, \"n_embd\": 16, \"vocab_size\": 297, "
-	                      "\"n_positions\": 16}"), "model.safetensors", "h.2.ln_1.weight is missing");
+	                      "\"n_positions\": 32}"), "model.safetensors", "h.2.ln_1.weight is missing");
 	expect_error(bad_copy("config.json", "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 16, \"vocab_size\": 297, "
-	                      "\"n_positions\": 32}"), "model.safetensors", "wpe.weight has shape");
+	                      "\"n_positions\": 16}"), "model.safetensors", "wpe.weight has shape");
 	expect_error(bad_copy("config.json", "{\"n_layer\": 2,"), "config.json", "");
 	expect_error(bad_copy("vocab.json", "{\"a\": 0, \"b\": 1}"), "vocab.json", "<|endoftext|>");
 	expect_error(bad_copy("vocab.json", "[1, 2]"), "vocab.json", "JSON object");
