@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -629,6 +630,22 @@ static int tensor_f32(const train_tensor *t, float *dst, const char *file, const
 	return TRAIN_OK;
 }
 
+/* Drop the mapped file pages of a tensor once copied: the file's pages and
+ * the copy would otherwise both count in the peak resident memory while a
+ * model loads (twice the model).  They are read back from the file if
+ * touched again. */
+static void drop_pages(const train_tensor *t)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)t->data, e = a + train_tensor_nbytes(t);
+	if (ps <= 0)
+		return;
+	a = (a + (uintptr_t)ps - 1) / (uintptr_t)ps * (uintptr_t)ps;
+	e = e / (uintptr_t)ps * (uintptr_t)ps;
+	if (e > a)
+		madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 static int shape_ok(const train_tensor *t, int ndim, int64_t d0, int64_t d1)
 {
 	return t->ndim == ndim && t->shape[0] == d0 && (ndim == 1 || t->shape[1] == d1);
@@ -700,6 +717,7 @@ int gpt2_hf_load(const char *dir, int with_grads, gpt2_model **out, gpt2_bpe *bp
 		}
 		if ((rc = tensor_f32(&t, m->params + gt->offset, path, gt->name, err)))
 			goto out;
+		drop_pages(&t);
 	}
 	/* an untied head is another model */
 	train_tensor lm;
