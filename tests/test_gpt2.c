@@ -10,6 +10,7 @@
  */
 #include "testlib.h"
 
+#include "../plugins/common/hf.h"
 #include "../plugins/gpt2/gpt2.h"
 
 #include <train/kernels.h>
@@ -493,8 +494,8 @@ static void test_hf_roundtrip(void)
 	snprintf(p2, sizeof p2, "%s", fixture("tiny/merges.txt"));
 	char *a1, *a2;
 	size_t l1, l2;
-	CU_ASSERT_EQUAL_FATAL(gpt2_read_file(p1, &a1, &l1, NULL), 0);
-	CU_ASSERT_EQUAL_FATAL(gpt2_read_file(p2, &a2, &l2, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(hf_read_file(p1, &a1, &l1, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(hf_read_file(p2, &a2, &l2, NULL), 0);
 	CU_ASSERT(l1 == l2 && memcmp(a1, a2, l1) == 0);
 	free(a1);
 	free(a2);
@@ -510,7 +511,7 @@ static void copy_file(const char *from, const char *to)
 {
 	char *d;
 	size_t n;
-	CU_ASSERT_EQUAL_FATAL(gpt2_read_file(from, &d, &n, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(hf_read_file(from, &d, &n, NULL), 0);
 	FILE *f = fopen(to, "wb");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	CU_ASSERT_EQUAL(fwrite(d, 1, n, f), n);

@@ -12,6 +12,7 @@
  */
 #include "bert.h"
 
+#include "../common/hf.h"
 #include "../common/text.h"
 
 #include <train/optim.h>
@@ -98,47 +99,11 @@ int bert_vocab_from(const char *const *tokens, size_t n, int lowercase, bert_voc
 	return rc;
 }
 
-static int read_file(const char *path, char **out, size_t *len, train_error *err)
-{
-	FILE *f = fopen(path, "rb");
-	*out = NULL;
-	if (!f)
-		return train_error_set(err, -errno, path, 0, 0, "cannot open: %s", strerror(errno));
-	size_t cap = 1 << 16, n = 0;
-	char *b = malloc(cap + 1);
-	while (b) {
-		size_t got = fread(b + n, 1, cap - n, f);
-		n += got;
-		if (n < cap)
-			break;
-		char *nb = realloc(b, 2 * cap + 1);
-		if (!nb) {
-			free(b);
-			b = NULL;
-			break;
-		}
-		b = nb;
-		cap *= 2;
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (!b)
-		return train_error_set(err, TRAIN_ENOMEM, path, 0, 0, "out of memory");
-	if (bad) {
-		free(b);
-		return train_error_set(err, TRAIN_EIO, path, 0, 0, "read error");
-	}
-	b[n] = '\0';
-	*out = b;
-	*len = n;
-	return TRAIN_OK;
-}
-
 int bert_vocab_load(const char *path, int lowercase, bert_vocab *v, train_error *err)
 {
 	char *buf;
 	size_t len, cap = 0;
-	int rc = read_file(path, &buf, &len, err);
+	int rc = hf_read_file(path, &buf, &len, err);
 	memset(v, 0, sizeof *v);
 	v->lowercase = lowercase;
 	if (rc)
@@ -472,23 +437,6 @@ static int cfg_int(json_t *j, const char *key, int *dst, int required, const cha
 	return TRAIN_OK;
 }
 
-static float half_to_f32(uint16_t h)
-{
-	uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023;
-	float f;
-	if (e == 0)
-		f = ldexpf((float)m, -24);
-	else if (e == 31)
-		f = m ? NAN : INFINITY;
-	else
-		f = ldexpf((float)(m | 1024), (int)e - 25);
-	uint32_t bits;
-	memcpy(&bits, &f, 4);
-	bits |= s;
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
 /* The checkpoint's tensor for one of ours: with or without "bert.", with
  * gamma/beta for LayerNorm weight/bias. */
 static int find_hf(const train_safetensors *st, const char *name, train_tensor *t)
@@ -551,7 +499,7 @@ int bert_hf_load(const char *dir, int num_labels, int mlm, uint64_t seed, bert_m
 		                       "vocab.txt and model.safetensors is expected; nothing is downloaded)");
 	/* config.json */
 	snprintf(path, sizeof path, "%s/config.json", dir);
-	if ((rc = read_file(path, &text, &len, err)))
+	if ((rc = hf_read_file(path, &text, &len, err)))
 		goto out;
 	json_error_t je;
 	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
@@ -669,20 +617,8 @@ int bert_hf_load(const char *dir, int num_labels, int mlm, uint64_t seed, bert_m
 				                (long long)t.shape[0], (long long)bt->shape[0]);
 			goto out;
 		}
-		size_t n = train_tensor_numel(&t);
-		float *p = m->params + bt->offset;
-		if (t.dtype == TRAIN_F32)
-			memcpy(p, t.data, n * sizeof *p);
-		else if (t.dtype == TRAIN_BF16)
-			train_bf16_to_f32_n(p, t.data, n);
-		else if (t.dtype == TRAIN_F16)
-			for (size_t k = 0; k < n; k++)
-				p[k] = half_to_f32(((const uint16_t *)t.data)[k]);
-		else {
-			rc = train_error_set(err, TRAIN_EUNSUPPORTED, stpath, 0, 0,
-			                     "tensor %s is %s, not F32, F16 or BF16", bt->name, train_dtype_name(t.dtype));
+		if ((rc = hf_tensor_f32(&t, m->params + bt->offset, stpath, bt->name, err)))
 			goto out;
-		}
 	}
 	rc = TRAIN_OK;
 out:
@@ -696,27 +632,6 @@ out:
 		*out = m;
 	}
 	return rc;
-}
-
-static int write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                        train_error *err)
-{
-	char path[4096], tmp[4200];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "wb");
-	if (!f)
-		return train_error_set(err, -errno, tmp, 0, 0, "cannot create: %s", strerror(errno));
-	int bad = fwrite(data, 1, len, f) != len;
-	bad |= fflush(f) != 0;
-	bad |= fsync(fileno(f)) != 0;
-	bad |= fclose(f) != 0;
-	if (bad || rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return train_error_set(err, TRAIN_EIO, path, 0, 0, "cannot write: %s", strerror(e));
-	}
-	return TRAIN_OK;
 }
 
 int bert_hf_save(const bert_model *m, const bert_vocab *vocab, const char *const *labels,
@@ -773,7 +688,7 @@ int bert_hf_save(const bert_model *m, const bert_vocab *vocab, const char *const
 		rc = train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
 		goto out;
 	}
-	if ((rc = write_atomic(dir, "config.json", text, strlen(text), err)))
+	if ((rc = hf_write_atomic(dir, "config.json", text, strlen(text), err)))
 		goto out;
 	free(text);
 	text = NULL;
@@ -781,8 +696,8 @@ int bert_hf_save(const bert_model *m, const bert_vocab *vocab, const char *const
 		const char *tc = vocab->lowercase ? "{\"do_lower_case\": true, \"tokenizer_class\": \"BertTokenizer\"}\n"
 		                                  : "{\"do_lower_case\": false, \"tokenizer_class\": \"BertTokenizer\"}\n";
 		if ((rc = bert_vocab_text(vocab, &text, &len)) ||
-		    (rc = write_atomic(dir, "vocab.txt", text, len, err)) ||
-		    (rc = write_atomic(dir, "tokenizer_config.json", tc, strlen(tc), err)))
+		    (rc = hf_write_atomic(dir, "vocab.txt", text, len, err)) ||
+		    (rc = hf_write_atomic(dir, "tokenizer_config.json", tc, strlen(tc), err)))
 			goto out;
 	}
 	for (size_t i = 0; i < m->n_tensors; i++) {

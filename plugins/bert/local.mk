@@ -1,7 +1,8 @@
 # plugins/bert (issue 7): the BERT encoder, its masked-LM and classifier
 # components, Hugging Face checkpoints.  Other plugins reuse the encoder by
 # adding $(bert_sources) (and $(rasa_text_sources)) to their own sources.
-bert_sources = plugins/bert/bert.c plugins/bert/bert_io.c plugins/bert/bert.h
+bert_sources = plugins/bert/bert.c plugins/bert/bert_io.c plugins/bert/bert.h \
+	plugins/common/hf.c plugins/common/hf.h
 
 unit_tests += tests/test_bert
 tests_test_bert_SOURCES = tests/test_bert.c tests/testlib.h $(bert_sources) plugins/bert/bert_train.c plugins/bert/bert_train.h $(rasa_text_sources)

@@ -275,9 +275,4 @@ int gpt2_adapter_save(const gpt2_model *m, const char *base_name, const char *di
  * rank, alpha and weights; dropout from adapter_config.json. */
 int gpt2_adapter_load(gpt2_model *m, const char *dir, train_error *err);
 
-/* Shared readers: the whole file (NUL-terminated), and temp + rename. */
-int gpt2_read_file(const char *path, char **out, size_t *len, train_error *err);
-int gpt2_write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                      train_error *err);
-
 #endif

@@ -11,6 +11,7 @@
  */
 #include "gpt2.h"
 
+#include "../common/hf.h"
 #include "../common/text.h"
 #include "gpt2_unicode.h"
 
@@ -27,64 +28,6 @@
 #include <unistd.h>
 
 #define EOT_TEXT "<|endoftext|>"
-
-/* ---- files ------------------------------------------------------------------------ */
-
-int gpt2_read_file(const char *path, char **out, size_t *len, train_error *err)
-{
-	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return train_error_set(err, errno == ENOENT ? TRAIN_ENOTFOUND : -errno, path, 0, 0,
-		                       "cannot open: %s", strerror(errno));
-	size_t cap = 1 << 16, n = 0;
-	char *b = malloc(cap + 1);
-	while (b) {
-		n += fread(b + n, 1, cap - n, f);
-		if (n < cap)
-			break;
-		char *nb = realloc(b, 2 * cap + 1);
-		if (!nb) {
-			free(b);
-			b = NULL;
-			break;
-		}
-		b = nb;
-		cap *= 2;
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (!b)
-		return train_error_set(err, TRAIN_ENOMEM, path, 0, 0, "out of memory");
-	if (bad) {
-		free(b);
-		return train_error_set(err, TRAIN_EIO, path, 0, 0, "read error");
-	}
-	b[n] = '\0';
-	*out = b;
-	*len = n;
-	return TRAIN_OK;
-}
-
-int gpt2_write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                      train_error *err)
-{
-	char path[4096], tmp[4200];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "wb");
-	if (!f)
-		return train_error_set(err, -errno, tmp, 0, 0, "cannot create: %s", strerror(errno));
-	int bad = fwrite(data, 1, len, f) != len;
-	bad |= fflush(f) != 0;
-	bad |= fclose(f) != 0;
-	if (bad || rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return train_error_set(err, TRAIN_EIO, path, 0, 0, "cannot write: %s", strerror(e));
-	}
-	return TRAIN_OK;
-}
 
 /* ---- character classes ---------------------------------------------------------- */
 
@@ -164,7 +107,7 @@ int gpt2_bpe_load(const char *vocab_path, const char *merges_path, gpt2_bpe *b, 
 	memset(b, 0, sizeof *b);
 	byte_map(b);
 	b->eot = -1;
-	if ((rc = gpt2_read_file(vocab_path, &text, &len, err)))
+	if ((rc = hf_read_file(vocab_path, &text, &len, err)))
 		goto out;
 	json_error_t je;
 	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
@@ -228,7 +171,7 @@ int gpt2_bpe_load(const char *vocab_path, const char *merges_path, gpt2_bpe *b, 
 		}
 	}
 	/* merges.txt: an optional "#version" line, then "a b" per line */
-	if ((rc = gpt2_read_file(merges_path, &text, &len, err)))
+	if ((rc = hf_read_file(merges_path, &text, &len, err)))
 		goto out;
 	size_t cap = 0;
 	unsigned line = 0;
@@ -531,7 +474,7 @@ static int read_config(const char *path, gpt2_config *c, train_error *err)
 	char *text = NULL;
 	size_t len;
 	json_t *j = NULL;
-	int rc = gpt2_read_file(path, &text, &len, err);
+	int rc = hf_read_file(path, &text, &len, err);
 	if (rc)
 		return rc;
 	json_error_t je;
@@ -594,41 +537,6 @@ out:
 }
 
 /* ---- tensors -------------------------------------------------------------------------- */
-
-static float half_to_f32(uint16_t h)
-{
-	uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023;
-	float f;
-	if (e == 0)
-		f = ldexpf((float)m, -24);
-	else if (e == 31)
-		f = m ? NAN : INFINITY;
-	else
-		f = ldexpf((float)(m | 1024), (int)e - 25);
-	uint32_t bits;
-	memcpy(&bits, &f, 4);
-	bits |= s;
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
-/* Copy a stored tensor into n floats at dst, checking its dtype. */
-static int tensor_f32(const train_tensor *t, float *dst, const char *file, const char *name,
-                      train_error *err)
-{
-	size_t n = train_tensor_numel(t);
-	if (t->dtype == TRAIN_F32)
-		memcpy(dst, t->data, n * sizeof *dst);
-	else if (t->dtype == TRAIN_BF16)
-		train_bf16_to_f32_n(dst, t->data, n);
-	else if (t->dtype == TRAIN_F16)
-		for (size_t k = 0; k < n; k++)
-			dst[k] = half_to_f32(((const uint16_t *)t->data)[k]);
-	else
-		return train_error_set(err, TRAIN_EUNSUPPORTED, file, 0, 0,
-		                       "tensor %s is %s, not F32, F16 or BF16", name, train_dtype_name(t->dtype));
-	return TRAIN_OK;
-}
 
 /* Drop the mapped file pages of a tensor once copied: the file's pages and
  * the copy would otherwise both count in the peak resident memory while a
@@ -715,7 +623,7 @@ int gpt2_hf_load(const char *dir, int with_grads, gpt2_model **out, gpt2_bpe *bp
 				                     gt->name, (long long)t.shape[0], t.ndim, (long long)gt->shape[0]);
 			goto out;
 		}
-		if ((rc = tensor_f32(&t, m->params + gt->offset, path, gt->name, err)))
+		if ((rc = hf_tensor_f32(&t, m->params + gt->offset, path, gt->name, err)))
 			goto out;
 		drop_pages(&t);
 	}
@@ -724,7 +632,7 @@ int gpt2_hf_load(const char *dir, int with_grads, gpt2_model **out, gpt2_bpe *bp
 	if (train_safetensors_get(st, "lm_head.weight", &lm) == 0) {
 		size_t n = (size_t)c.vocab_size * c.n_embd;
 		if (!shape_ok(&lm, 2, c.vocab_size, c.n_embd) || !(tmp = malloc(n * sizeof *tmp)) ||
-		    tensor_f32(&lm, tmp, path, "lm_head.weight", NULL) ||
+		    hf_tensor_f32(&lm, tmp, path, "lm_head.weight", NULL) ||
 		    memcmp(tmp, m->wte, n * sizeof *tmp)) {
 			rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0,
 			                     "lm_head.weight differs from wte.weight: only a head tied to the "
@@ -765,7 +673,7 @@ static int write_json(const char *dir, const char *name, json_t *j, train_error 
 		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
 	}
 	t2[n] = '\n';
-	int rc = gpt2_write_atomic(dir, name, t2, n + 1, err);
+	int rc = hf_write_atomic(dir, name, t2, n + 1, err);
 	free(t2);
 	return rc;
 }
@@ -807,8 +715,8 @@ int gpt2_hf_save(const gpt2_model *m, const gpt2_bpe *bpe, const char *dir, trai
 	json_object_set_new(j, "torch_dtype", json_string("float32"));
 	if ((rc = write_json(dir, "config.json", j, err)))
 		goto out;
-	if (bpe && ((rc = gpt2_write_atomic(dir, "vocab.json", bpe->vocab_raw, bpe->vocab_raw_len, err)) ||
-	            (rc = gpt2_write_atomic(dir, "merges.txt", bpe->merges_raw, bpe->merges_raw_len, err))))
+	if (bpe && ((rc = hf_write_atomic(dir, "vocab.json", bpe->vocab_raw, bpe->vocab_raw_len, err)) ||
+	            (rc = hf_write_atomic(dir, "merges.txt", bpe->merges_raw, bpe->merges_raw_len, err))))
 		goto out;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const gpt2_tensor *t = &m->tensors[i];
@@ -941,7 +849,7 @@ int gpt2_adapter_load(gpt2_model *m, const char *dir, train_error *err)
 	if (m->lora)
 		return train_error_set(err, TRAIN_EINVAL, dir, 0, 0, "the model has an adapter already");
 	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-	if ((rc = gpt2_read_file(path, &text, &len, err)))
+	if ((rc = hf_read_file(path, &text, &len, err)))
 		return rc;
 	json_error_t je;
 	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
@@ -1025,7 +933,7 @@ int gpt2_adapter_load(gpt2_model *m, const char *dir, train_error *err)
 				                     (long long)d0, (long long)d1);
 				goto out;
 			}
-			if ((rc = tensor_f32(&t, lo->params + (ab ? md->b_off : md->a_off), stpath, name, err)))
+			if ((rc = hf_tensor_f32(&t, lo->params + (ab ? md->b_off : md->a_off), stpath, name, err)))
 				goto out;
 		}
 	}

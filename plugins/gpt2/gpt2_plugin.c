@@ -34,6 +34,7 @@
  * current folder), as their trainer's output_dir.
  */
 #include "gpt2.h"
+#include "../common/hf.h"
 
 #include <train/kernels.h>
 #include <train/optim.h>
@@ -728,9 +729,9 @@ static int save_folder(g2 *c, const char *dir, train_error *err)
 	else
 		rc = gpt2_hf_save(c->m, &c->bpe, dir, err);
 	if (!rc)
-		rc = gpt2_write_atomic(dir, "gpt2_state.json", text, strlen(text), err);
+		rc = hf_write_atomic(dir, "gpt2_state.json", text, strlen(text), err);
 	if (!rc && c->log_json)
-		rc = gpt2_write_atomic(dir, "train_log.json", c->log_json, strlen(c->log_json), err);
+		rc = hf_write_atomic(dir, "train_log.json", c->log_json, strlen(c->log_json), err);
 	free(text);
 	return rc;
 }
@@ -756,7 +757,7 @@ static int g2_load(const train_config *cfg, const train_resource *res, train_ctx
 		return rc;
 	const char *dir = train_resource_dir(res);
 	snprintf(path, sizeof path, "%s/gpt2_state.json", dir);
-	if ((rc = gpt2_read_file(path, &text, &len, &err))) {
+	if ((rc = hf_read_file(path, &text, &len, &err))) {
 		rc = train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
 		goto out;
 	}

@@ -1,9 +1,12 @@
 # plugins/gpt2 (issue 10): GPT2LM, a GPT-2 causal LM from a local Hugging
 # Face folder with full fine-tuning, LoRA, continued pre-training and
 # gradient checkpointing; its tests and benchmark.
-gpt2_sources = plugins/gpt2/gpt2.h plugins/gpt2/gpt2.c plugins/gpt2/gpt2_io.c \
+# (plugins/common/hf.c, shared with bert, comes with $(bert_sources) in the
+# benchmark, which links both models)
+gpt2_core = plugins/gpt2/gpt2.h plugins/gpt2/gpt2.c plugins/gpt2/gpt2_io.c \
 	plugins/gpt2/gpt2_unicode.h plugins/common/text.c plugins/common/text.h \
 	plugins/common/strmap.c plugins/common/strmap.h plugins/common/unicode_tables.h
+gpt2_sources = $(gpt2_core) plugins/common/hf.c plugins/common/hf.h
 
 unit_tests += tests/test_gpt2
 tests_test_gpt2_SOURCES = tests/test_gpt2.c tests/testlib.h $(gpt2_sources)
@@ -27,7 +30,7 @@ EXTRA_DIST += tests/cli_gpt2.sh plugins/gpt2/gen_unicode.py doc/gpt2.md \
 # `make bench`: bench/gpt2_bench.sh (GPT-2-small and bert-mini shapes, ours
 # against a hand-written PyTorch LoRA step).
 EXTRA_PROGRAMS += bench/gpt2_bench
-bench_gpt2_bench_SOURCES = bench/gpt2_bench.c $(gpt2_sources) $(bert_sources)
+bench_gpt2_bench_SOURCES = bench/gpt2_bench.c $(gpt2_core) $(bert_sources)
 bench_gpt2_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 bench_gpt2_bench_LDADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM)
 EXTRA_DIST += bench/gpt2_bench.sh bench/gpt2_torch.py

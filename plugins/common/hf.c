@@ -1,0 +1,102 @@
+/*
+ * plugins/common/hf.c - file helpers for Hugging Face folders (hf.h).
+ */
+#include "hf.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int hf_read_file(const char *path, char **out, size_t *len, train_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	*out = NULL;
+	if (!f)
+		return train_error_set(err, -errno, path, 0, 0, "cannot open: %s", strerror(errno));
+	size_t cap = 1 << 16, n = 0;
+	char *b = malloc(cap + 1);
+	while (b) {
+		size_t got = fread(b + n, 1, cap - n, f);
+		n += got;
+		if (n < cap)
+			break;
+		char *nb = realloc(b, 2 * cap + 1);
+		if (!nb) {
+			free(b);
+			b = NULL;
+			break;
+		}
+		b = nb;
+		cap *= 2;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (!b)
+		return train_error_set(err, TRAIN_ENOMEM, path, 0, 0, "out of memory");
+	if (bad) {
+		free(b);
+		return train_error_set(err, TRAIN_EIO, path, 0, 0, "read error");
+	}
+	b[n] = '\0';
+	*out = b;
+	*len = n;
+	return TRAIN_OK;
+}
+
+int hf_write_atomic(const char *dir, const char *name, const void *data, size_t len,
+                    train_error *err)
+{
+	char path[4096], tmp[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "wb");
+	if (!f)
+		return train_error_set(err, -errno, tmp, 0, 0, "cannot create: %s", strerror(errno));
+	int bad = fwrite(data, 1, len, f) != len;
+	bad |= fflush(f) != 0;
+	bad |= fsync(fileno(f)) != 0;
+	bad |= fclose(f) != 0;
+	if (bad || rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return train_error_set(err, TRAIN_EIO, path, 0, 0, "cannot write: %s", strerror(e));
+	}
+	return TRAIN_OK;
+}
+
+static float half_to_f32(uint16_t h)
+{
+	uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023;
+	float f;
+	if (e == 0)
+		f = ldexpf((float)m, -24);
+	else if (e == 31)
+		f = m ? NAN : INFINITY;
+	else
+		f = ldexpf((float)(m | 1024), (int)e - 25);
+	uint32_t bits;
+	memcpy(&bits, &f, 4);
+	bits |= s;
+	memcpy(&f, &bits, 4);
+	return f;
+}
+
+int hf_tensor_f32(const train_tensor *t, float *dst, const char *file, const char *name,
+                  train_error *err)
+{
+	size_t n = train_tensor_numel(t);
+	if (t->dtype == TRAIN_F32)
+		memcpy(dst, t->data, n * sizeof *dst);
+	else if (t->dtype == TRAIN_BF16)
+		train_bf16_to_f32_n(dst, t->data, n);
+	else if (t->dtype == TRAIN_F16)
+		for (size_t k = 0; k < n; k++)
+			dst[k] = half_to_f32(((const uint16_t *)t->data)[k]);
+	else
+		return train_error_set(err, TRAIN_EUNSUPPORTED, file, 0, 0,
+		                       "tensor %s is %s, not F32, F16 or BF16", name, train_dtype_name(t->dtype));
+	return TRAIN_OK;
+}
