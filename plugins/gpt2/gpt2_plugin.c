@@ -903,6 +903,9 @@ static int g2_process(void *self, const train_values *in, train_values *out, tra
 	int old_threads = train_kernels_threads();
 	train_precision old_prec = train_kernels_precision();
 	train_kernels_init(train_ctx_threads(ctx), TRAIN_PRECISION_FP32);
+	/* the activations for the longest context at once, not one size per token */
+	size_t longest = n + (size_t)max_new;
+	rc = gpt2_acts_reserve(m, &a, 1, longest < (size_t)P ? (int)longest : P, 0);
 	for (int64_t t = 0; t < max_new && !rc; t++) {
 		/* the last n_positions tokens as context */
 		size_t from = n > (size_t)P ? n - (size_t)P : 0;
