@@ -117,7 +117,7 @@ static void progress_step(train_ctx *ctx, uint64_t done, uint64_t total, double 
 		while (k && ((k[j] >= 'a' && k[j] <= 'z') || (k[j] >= '0' && k[j] <= '9') || k[j] == '_'))
 			j++;
 		/* plain names only, no clash with the fixed keys, finite values */
-		if (!k || !j || k[j] || j > 64 || !isfinite(values[i]) || !strcmp(k, "loss") || !strcmp(k, "lr") ||
+		if (!k || !j || k[j] || j > 64 || !isfinite(values[i]) || !strcmp(k, "loss") ||
 		    !strcmp(k, "step") || !strcmp(k, "total") || !strcmp(k, "node") ||
 		    !strcmp(k, "event") || !strcmp(k, "t"))
 			continue;

@@ -40,7 +40,7 @@ member "$M" components/lm/train_log.json >"$WORK/log.json"
 first=$(sed 's/.*"steps": *\[{[^}]*"loss": *\([0-9.e+-]*\).*/\1/' "$WORK/log.json")
 last=$(sed 's/.*"loss": *\([0-9.e+-]*\)[^{]*}\].*/\1/' "$WORK/log.json")
 check "the loss went down ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a * 0.4) }'
-for k in learning_rate grad_norm tokens_per_second rss_bytes; do
+for k in lr grad_norm tokens_per_second rss_bytes; do
 	check "the progress stream has $k per step" grep -q "\"event\": \"step\".*\"$k\": [0-9]" "$WORK/progress.jsonl"
 done
 check "the adapter alone, in PEFT's layout" sh -c "tar -tzf '$M' | grep -q components/lm/adapter_model.safetensors"

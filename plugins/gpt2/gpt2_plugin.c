@@ -662,7 +662,8 @@ static int g2_train(void *self, const train_values *in, train_values *out, train
 		step++;
 		double dt = now_s() - ts, rss = rss_bytes();
 		peak_rss = rss > peak_rss ? rss : peak_rss;
-		const char *names[] = { "learning_rate", "grad_norm", "tokens_per_second", "rss_bytes",
+		/* "lr" as train_progress_lr names it (the job service draws it) */
+		const char *names[] = { "lr", "grad_norm", "tokens_per_second", "rss_bytes",
 		                        "step_seconds" };
 		double vals[] = { lr, gnorm, dt > 0 ? (double)toks / dt : 0, rss, dt };
 		train_progress_metrics(ctx, (uint64_t)step, (uint64_t)total, loss, names, vals, 5);

@@ -76,9 +76,10 @@ TRAIN_API void train_progress_loss(train_ctx *ctx, uint64_t done, uint64_t total
 TRAIN_API void train_progress_lr(train_ctx *ctx, uint64_t done, uint64_t total, double loss,
                                  double lr);
 /** The same with more per-step metrics: n pairs of a name (lower-case
- *  letters, digits and '_'; not loss, step, total, node, event or t) and a
- *  value, each added to the step's line of the progress stream (say
- *  "learning_rate", "grad_norm", "tokens_per_second", "rss_bytes");
+ *  letters, digits and '_'; not loss, step, total, node, event or t)
+ *  and a value, each added to the step's line of the progress stream (say
+ *  "lr" as train_progress_lr names the learning rate, "grad_norm",
+ *  "tokens_per_second", "rss_bytes");
  *  other names and non-finite values are left out.  Plugin ABI 1.1
  *  (issue 10). */
 TRAIN_API void train_progress_metrics(train_ctx *ctx, uint64_t done, uint64_t total, double loss,
