@@ -39,6 +39,13 @@ status_is 0 "GPT-2 LoRA settings" "${F[@]}" "$G" --data "$DATA" --config "$S" --
 check "GPT-2's keys" grep -q 'training_type: lora' "$WORK/out"
 check "the target list" grep -q 'lora_target_modules: \[c_attn\]' "$WORK/out"
 check "checkpointing kept" grep -q 'gradient_checkpointing: true' "$WORK/out"
+# and a real basic-mode LoRA run of the tiny GPT-2 fixture through recipes/gpt2.yml
+printf '{"turns": ["hello", "hi there"]}\n{"turns": ["who are you", "a bot"]}\n' >"$WORK/turns.jsonl"
+status_is 0 "a basic-mode GPT-2 LoRA run" "$TRAIN" finetune --plugin-path "$top_builddir/plugins/gpt2/.libs" \
+	--cache-dir "$WORK/cache" "$top_srcdir/tests/fixtures/gpt2/tiny" --data "$WORK/turns.jsonl" --type lora \
+	--output "$WORK/o6"
+check "its PEFT adapter" test -s "$WORK/o6/adapter_model.safetensors"
+check "a GPT-2 model" ls "$WORK"/o6/*-gpt2.tar.gz
 
 # bad parameters, each at its line
 bad() { # WANT-STATUS WHAT PATTERN MODE-ARGS... (settings in $S)

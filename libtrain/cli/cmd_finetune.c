@@ -531,8 +531,9 @@ int cmd_finetune(int argc, char **argv)
 		              bf16 ? "true" : "false", accum, (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), qd);
 	else
 		sz = asprintf(&text,
-		              "# train finetune (%s mode): recipes/gpt2.yml\ntraining:\n"
-		              "  model_path: %s\n  data: %s\n  output: %s\n  training_type: %s\n"
+		              "# train finetune (%s mode): recipes/gpt2.yml\n"
+		              "model: {model_path: %s}\ndata: {train_file: %s}\ntraining:\n"
+		              "  output: %s\n  training_type: %s\n"
 		              "  num_epochs: %d\n  learning_rate: %.9g\n  batch_size: %d\n  max_length: %d\n"
 		              "  weight_decay: %.9g\n  adam_beta1: %.9g\n  adam_beta2: %.9g\n"
 		              "  lr_scheduler_type: %s\n  warmup_steps: %d\n  gradient_accumulation_steps: %d\n"
