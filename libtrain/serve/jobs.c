@@ -568,6 +568,9 @@ static char **job_argv(const serve_jobs *js, const job *j, int dry_run)
 		(void)!asprintf(&a[n++], "%s/report.json", dir);
 		if (json_is_true(json_object_get(j->rec, "force")))
 			a[n++] = strdup("--force");
+		/* A job started again (cancelled, interrupted) continues from the
+		 * checkpoints its nodes left in its cache; a new one has none. */
+		a[n++] = strdup("--resume");
 	}
 	free(dir);
 	for (size_t i = 0; i < n; i++)
