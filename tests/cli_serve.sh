@@ -6,11 +6,12 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 
 command -v curl >/dev/null || { echo "SKIP: no curl"; exit 77; }
-export TRAIN_RECIPE_PATH="$top_srcdir/tests/data/target:$top_srcdir/tests/data/serve"
-P="${TRAIN_BASIC_PLUGINS:-$top_builddir/plugins/basic/.libs}:$(plugin_dir testparts.so)"
+export TRAIN_RECIPE_PATH="$top_srcdir/tests/data/target:$top_srcdir/tests/data/serve:$top_srcdir/recipes"
+P="${TRAIN_BASIC_PLUGINS:-$top_builddir/plugins/basic/.libs}:$(plugin_dir testparts.so):$top_builddir/plugins/bert/.libs"
 ST="$WORK/state"
 mkdir -p "$WORK/datasets"
 cp "$top_srcdir/examples/hello/intents.tsv" "$WORK/datasets/"
+cp "${TRAIN_TEST_DATA:-$top_srcdir/tests/data}/bert/train.jsonl" "$WORK/datasets/"
 
 SPID=
 stop_server() {
@@ -119,7 +120,7 @@ api_is 200 "hardware" GET hardware
 check "hardware: cpu and precision" resp_has '"recommended_precision"'
 api_is 200 "trainable models and targets" GET models/trainable
 check "lists the hello target and the data set" \
-	grep -q '"id":"hello".*"datasets":\[{"id":"intents.tsv"}' "$WORK/resp"
+	grep -q '"id":"hello".*"datasets":\[.*{"id":"intents.tsv"}' "$WORK/resp"
 # ---- the compatibility check (train check's verdict)
 mkdir -p "$ST/models"
 cp -r "$top_srcdir/tests/fixtures/bert-tiny-hf" "$ST/models/"
@@ -263,6 +264,23 @@ api_is 200 "start it" POST "jobs/$J4/start" '{}'
 check "it fails" wait_for "$J4" failed 30
 check "the error says how it ended" grep -q '"error":"train was killed by signal 6' "$WORK/resp"
 check "the last log lines are kept" resp_has "crashing at step 3 as asked"
+
+# ---- a fine-tuning job: a model and a data set by id, the current tool's keys (train finetune)
+api_is 400 "fine-tuning: bad fields" POST jobs/basic \
+	'{"model": "../bert-tiny-hf", "dataset": 3, "type": "fast", "gpus": 1}'
+check "fine-tuning: a message per bad field" test "$(grep -o '"field"' "$WORK/resp" | wc -l)" -eq 4
+api_is 400 "fine-tuning: an advanced key in a basic job" POST jobs/basic \
+	'{"model": "bert-tiny-hf", "dataset": "train.jsonl", "config": {"weight_decay": 0.1}}'
+check "fine-tuning: train finetune's message names the key" resp_has "weight_decay"
+FT='{"model": "bert-tiny-hf", "dataset": "train.jsonl", "config": {"num_epochs": 1, "learning_rate": 0.001, "batch_size": 4}}'
+api_is 201 "create a basic fine-tuning job" POST jobs/basic "$FT"
+J5=$(field id)
+check "shown as target finetune" test "$(field target)" = finetune
+check "with its base model and data set" grep -q '"base_model":"bert-tiny-hf","dataset":"train.jsonl","type":"fine-tune"' "$WORK/resp"
+api_is 200 "start the fine-tuning job" POST "jobs/$J5/start" '{}'
+check "the fine-tuning job succeeds" wait_for "$J5" succeeded 120
+check "a fine-tuned model" test -f "$ST/$(field model)"
+check "the settings train finetune wrote" test -s "$ST/jobs/$J5/model/finetune-settings.yml"
 
 # ---- the audit log: every POST, as JSON Lines
 n_post=$(grep -c '"method":"POST"' "$ST/audit.jsonl")

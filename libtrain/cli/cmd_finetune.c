@@ -272,7 +272,8 @@ static char *absolute(const char *p)
 
 int cmd_finetune(int argc, char **argv)
 {
-	enum { O_DATA = 256, O_MODE, O_TYPE, O_CONFIG, O_OUTPUT, O_RECIPE, O_PLUGINS, O_CACHE, O_DRY, O_HELP };
+	enum { O_DATA = 256, O_MODE, O_TYPE, O_CONFIG, O_OUTPUT, O_RECIPE, O_PLUGINS, O_CACHE, O_DRY, O_HELP,
+	       O_PROGRESS, O_REPORT, O_RESUME, O_THREADS };
 	static const struct option longopts[] = {
 		{ "data", required_argument, NULL, O_DATA },
 		{ "mode", required_argument, NULL, O_MODE },
@@ -284,10 +285,16 @@ int cmd_finetune(int argc, char **argv)
 		{ "cache-dir", required_argument, NULL, O_CACHE },
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "help", no_argument, NULL, O_HELP },
+		/* handed to the run as they are (train serve's jobs use them) */
+		{ "progress", required_argument, NULL, O_PROGRESS },
+		{ "report", required_argument, NULL, O_REPORT },
+		{ "resume", no_argument, NULL, O_RESUME },
+		{ "threads", required_argument, NULL, O_THREADS },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *data = NULL, *config = NULL, *output = "models", *recipe = NULL, *plugins = NULL,
-	           *cache = NULL;
+	           *cache = NULL, *progress = NULL, *report = NULL, *threads = NULL;
+	int resume = 0;
 	int mode = M_BASIC, expert = 0, dry = 0, c, rc;
 	train_check_type type = TRAIN_CHECK_FINE_TUNE;
 	optind = 1;
@@ -319,10 +326,15 @@ int cmd_finetune(int argc, char **argv)
 		case O_PLUGINS: plugins = optarg; break;
 		case O_CACHE: cache = optarg; break;
 		case O_DRY: dry = 1; break;
+		case O_PROGRESS: progress = optarg; break;
+		case O_REPORT: report = optarg; break;
+		case O_RESUME: resume = 1; break;
+		case O_THREADS: threads = optarg; break;
 		case O_HELP:
 			printf("usage: train finetune MODEL --data FILE [--mode basic|advanced|expert]\n"
 			       "         [--type fine-tune|lora|continued-pretrain|task|full] [--config settings.yml]\n"
-			       "         [--recipe FILE] [--output DIR] [--plugin-path DIRS] [--cache-dir DIR] [--dry-run]\n\n"
+			       "         [--recipe FILE] [--output DIR] [--plugin-path DIRS] [--cache-dir DIR] [--dry-run]\n"
+			       "         [--progress FILE] [--report FILE] [--resume] [--threads N] (as train's)\n\n"
 			       "basic: num_epochs, learning_rate, batch_size, max_length, use_mixed_precision,\n"
 			       "gradient_checkpointing; advanced: also weight_decay, adam_beta1, adam_beta2,\n"
 			       "lr_scheduler_type, warmup_steps, gradient_accumulation_steps, fp16, bf16, lora_r,\n"
@@ -351,7 +363,7 @@ int cmd_finetune(int argc, char **argv)
 		fprintf(stderr, "train: finetune: cannot write into %s\n", output);
 		return EXIT_IOERR;
 	}
-	char settings_path[4096], *argv2[24];
+	char settings_path[4096], *argv2[32];
 	int n2 = 0;
 	if (expert) {
 		/* the user's recipe as a target: its folder first on the recipe path */
@@ -577,6 +589,20 @@ run:
 		argv2[n2++] = "--cache-dir";
 		argv2[n2++] = (char *)cache;
 	}
+	if (progress) {
+		argv2[n2++] = "--progress";
+		argv2[n2++] = (char *)progress;
+	}
+	if (report) {
+		argv2[n2++] = "--report";
+		argv2[n2++] = (char *)report;
+	}
+	if (threads) {
+		argv2[n2++] = "--threads";
+		argv2[n2++] = (char *)threads;
+	}
+	if (resume)
+		argv2[n2++] = "--resume";
 	argv2[n2] = NULL;
 	char *target = argv2[2];
 	rc = cmd_train(n2, argv2, "train");

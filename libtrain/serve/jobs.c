@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <train/check.h>
+
 #include "serve.h"
 #include "../cli/cli.h"
 
@@ -411,13 +413,9 @@ static json_t *check_value(serve_jobs *js, const char *field, json_t *v, json_t 
 	return json_incref(v);
 }
 
-/* Check a job body; the settings to write (ids made paths) or NULL. */
-static json_t *check_body(serve_jobs *js, const char *mode, json_t *body, json_t *errors)
+/* Every field of `body` must be one of `keys`. */
+static void check_fields(json_t *body, const char *mode, const char *const *keys, json_t *errors)
 {
-	static const char *const basic_keys[] = { "target", "settings", "name", NULL };
-	static const char *const advanced_keys[] = { "target", "settings", "name", "threads",
-	                                             "force", NULL };
-	const char *const *keys = !strcmp(mode, "advanced") ? advanced_keys : basic_keys;
 	const char *key;
 	json_t *v;
 	json_object_foreach(body, key, v) {
@@ -432,6 +430,81 @@ static json_t *check_body(serve_jobs *js, const char *mode, json_t *body, json_t
 			field_error(errors, key, "unknown field for a %s job; known: %s", mode, list);
 		}
 	}
+}
+
+/* A job that fine-tunes a model of the models folder with `train finetune`:
+ * {"model": ID, "dataset": ID, "type": T, "config": {the current tool's
+ * keys}}; `train finetune`'s dry run then checks the keys against the mode.
+ * The settings to write (the config), or NULL. */
+static json_t *check_finetune(serve_jobs *js, const char *mode, json_t *body, json_t *errors)
+{
+	static const char *const basic_keys[] = { "model", "dataset", "type", "config", "name", NULL };
+	static const char *const advanced_keys[] = { "model", "dataset", "type", "config", "name",
+	                                             "threads", NULL };
+	check_fields(body, mode, !strcmp(mode, "advanced") ? advanced_keys : basic_keys, errors);
+	static const char *const kinds[] = { "model", "dataset" };
+	for (size_t k = 0; k < 2; k++) {
+		json_t *v = json_object_get(body, kinds[k]);
+		if (!v) {
+			field_error(errors, kinds[k], "required: the id of a %s (see GET /api/training/models/"
+			            "trainable)", k ? "data set" : "model");
+			continue;
+		}
+		if (!json_is_string(v)) {
+			field_error(errors, kinds[k], "must be a string: the id of a %s", k ? "data set" : "model");
+			continue;
+		}
+		json_t *ref = json_pack("{s:O}", kinds[k], v);
+		json_decref(ref ? check_value(js, kinds[k], ref, errors) : NULL);
+		json_decref(ref);
+	}
+	json_t *t = json_object_get(body, "type");
+	train_check_type type;
+	if (t && (!json_is_string(t) || train_check_type_parse(json_string_value(t), &type)))
+		field_error(errors, "type", "must be one of fine-tune, lora, continued-pretrain, task, full");
+	json_t *name = json_object_get(body, "name");
+	if (name && (!json_is_string(name) || strlen(json_string_value(name)) > 200))
+		field_error(errors, "name", "must be a string of at most 200 bytes");
+	json_t *th = json_object_get(body, "threads");
+	if (th && (!json_is_integer(th) || json_integer_value(th) < 1 ||
+	           json_integer_value(th) > 256))
+		field_error(errors, "threads", "must be an integer from 1 to 256");
+	json_t *config = json_object_get(body, "config");
+	json_t *out = json_object();
+	if (config && !json_is_object(config)) {
+		field_error(errors, "config", "must be an object of the %s mode's keys (num_epochs, "
+		            "learning_rate, ...)", mode);
+	} else if (config) {
+		const char *k;
+		json_t *kv;
+		json_object_foreach(config, k, kv) {
+			char field[160];
+			snprintf(field, sizeof field, "config.%.64s", k);
+			if (!good_key(k)) {
+				field_error(errors, field, "a key is letters, digits, '_' or '-'");
+				continue;
+			}
+			json_t *ov = check_value(js, field, kv, errors);
+			if (ov)
+				json_object_set_new(out, k, ov);
+		}
+	}
+	if (json_array_size(errors)) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Check a job body; the settings to write (ids made paths) or NULL. */
+static json_t *check_body(serve_jobs *js, const char *mode, json_t *body, json_t *errors)
+{
+	static const char *const basic_keys[] = { "target", "settings", "name", NULL };
+	static const char *const advanced_keys[] = { "target", "settings", "name", "threads",
+	                                             "force", NULL };
+	if (json_object_get(body, "model") && !json_object_get(body, "target"))
+		return check_finetune(js, mode, body, errors);
+	check_fields(body, mode, !strcmp(mode, "advanced") ? advanced_keys : basic_keys, errors);
 	json_t *t = json_object_get(body, "target");
 	if (!t)
 		field_error(errors, "target", "required: the name of a target (see "
@@ -539,13 +612,31 @@ static char **job_argv(const serve_jobs *js, const job *j, int dry_run)
 		return NULL;
 	size_t n = 0;
 	char *dir = job_dir(js, j->id);
+	const char *base = json_string_value(json_object_get(j->rec, "base_model"));
 	a[n++] = strdup(js->opt->exe);
-	a[n++] = strdup("--target");
-	a[n++] = strdup(json_string_value(json_object_get(j->rec, "target")));
-	a[n++] = strdup("--config");
-	(void)!asprintf(&a[n++], "%s/settings.yml", dir);
-	a[n++] = strdup("--out");
-	(void)!asprintf(&a[n++], "%s/model", dir);
+	if (base) { /* train finetune MODEL --data DATA --mode M --type T */
+		const char *data = json_string_value(json_object_get(j->rec, "dataset"));
+		const char *type = json_string_value(json_object_get(j->rec, "type"));
+		a[n++] = strdup("finetune");
+		(void)!asprintf(&a[n++], "%s/%s", js->opt->models_dir, base);
+		a[n++] = strdup("--data");
+		(void)!asprintf(&a[n++], "%s/%s", js->opt->data_dir, data ? data : "");
+		a[n++] = strdup("--mode");
+		a[n++] = strdup(json_string_value(json_object_get(j->rec, "mode")));
+		a[n++] = strdup("--type");
+		a[n++] = strdup(type ? type : "fine-tune");
+		a[n++] = strdup("--config");
+		(void)!asprintf(&a[n++], "%s/settings.yml", dir);
+		a[n++] = strdup("--output");
+		(void)!asprintf(&a[n++], "%s/model", dir);
+	} else {
+		a[n++] = strdup("--target");
+		a[n++] = strdup(json_string_value(json_object_get(j->rec, "target")));
+		a[n++] = strdup("--config");
+		(void)!asprintf(&a[n++], "%s/settings.yml", dir);
+		a[n++] = strdup("--out");
+		(void)!asprintf(&a[n++], "%s/model", dir);
+	}
 	a[n++] = strdup("--cache-dir");
 	(void)!asprintf(&a[n++], "%s/cache", dir);
 	if (js->opt->plugin_path) {
@@ -560,13 +651,14 @@ static char **job_argv(const serve_jobs *js, const job *j, int dry_run)
 	}
 	if (dry_run) {
 		a[n++] = strdup("--dry-run");
-		a[n++] = strdup("-q");
+		if (!base)
+			a[n++] = strdup("-q");
 	} else {
 		a[n++] = strdup("--progress");
 		(void)!asprintf(&a[n++], "%s/progress.jsonl", dir);
 		a[n++] = strdup("--report");
 		(void)!asprintf(&a[n++], "%s/report.json", dir);
-		if (json_is_true(json_object_get(j->rec, "force")))
+		if (!base && json_is_true(json_object_get(j->rec, "force")))
 			a[n++] = strdup("--force");
 		/* A job started again (cancelled, interrupted) continues from the
 		 * checkpoints its nodes left in its cache; a new one has none. */
@@ -739,9 +831,12 @@ json_t *serve_jobs_create(serve_jobs *js, const char *mode, json_t *body, serve_
 	snprintf(j->id, sizeof j->id, "%s", strrchr(pending, '/') + 1);
 	char created[32];
 	iso_now(created, sizeof created);
-	json_t *given = json_object_get(body, "settings");
-	j->rec = json_pack("{s:s, s:s, s:O, s:o, s:s, s:s, s:f, s:n, s:n, s:n, s:n, s:n, s:n, s:i}",
-	                   "id", j->id, "mode", mode, "target", json_object_get(body, "target"),
+	/* a fine-tuning job shows as target "finetune", with its model and data */
+	int ft = !json_object_get(body, "target");
+	json_t *given = json_object_get(body, ft ? "config" : "settings");
+	j->rec = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:f, s:n, s:n, s:n, s:n, s:n, s:n, s:i}",
+	                   "id", j->id, "mode", mode, "target",
+	                   ft ? json_string("finetune") : json_incref(json_object_get(body, "target")),
 	                   "settings", given ? json_incref(given) : json_object(),
 	                   "status", "created", "created_at", created, "progress", 0.0, "node",
 	                   "step", "total", "loss", "eta_seconds", "error", "attempts", 0);
@@ -751,6 +846,13 @@ json_t *serve_jobs_create(serve_jobs *js, const char *mode, json_t *body, serve_
 		job_free(j);
 		fail_set(f, 500, "out of memory");
 		return NULL;
+	}
+	if (j->rec && ft) {
+		json_object_set(j->rec, "base_model", json_object_get(body, "model"));
+		json_object_set(j->rec, "dataset", json_object_get(body, "dataset"));
+		json_object_set_new(j->rec, "type", json_string(json_object_get(body, "type")
+		                                                    ? json_string_value(json_object_get(body, "type"))
+		                                                    : "fine-tune"));
 	}
 	if (json_object_get(body, "name"))
 		json_object_set(j->rec, "name", json_object_get(body, "name"));
