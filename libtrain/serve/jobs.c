@@ -432,6 +432,36 @@ static void check_fields(json_t *body, const char *mode, const char *const *keys
 	}
 }
 
+/* The fields every job may have: "name", and in an advanced job "threads". */
+static void check_name_threads(json_t *body, json_t *errors)
+{
+	json_t *name = json_object_get(body, "name");
+	if (name && (!json_is_string(name) || strlen(json_string_value(name)) > 200))
+		field_error(errors, "name", "must be a string of at most 200 bytes");
+	json_t *th = json_object_get(body, "threads");
+	if (th && (!json_is_integer(th) || json_integer_value(th) < 1 ||
+	           json_integer_value(th) > 256))
+		field_error(errors, "threads", "must be an integer from 1 to 256");
+}
+
+/* The keys of `obj` (at `prefix` for messages), checked, into `out`. */
+static void check_keys(serve_jobs *js, const char *prefix, json_t *obj, json_t *out, json_t *errors)
+{
+	const char *k;
+	json_t *kv;
+	json_object_foreach(obj, k, kv) {
+		char field[160];
+		snprintf(field, sizeof field, "%s.%.64s", prefix, k);
+		if (!good_key(k)) {
+			field_error(errors, field, "a key is letters, digits, '_' or '-'");
+			continue;
+		}
+		json_t *ov = check_value(js, field, kv, errors);
+		if (ov)
+			json_object_set_new(out, k, ov);
+	}
+}
+
 /* A job that fine-tunes a model of the models folder with `train finetune`:
  * {"model": ID, "dataset": ID, "type": T, "config": {the current tool's
  * keys}}; `train finetune`'s dry run then checks the keys against the mode.
@@ -462,33 +492,14 @@ static json_t *check_finetune(serve_jobs *js, const char *mode, json_t *body, js
 	train_check_type type;
 	if (t && (!json_is_string(t) || train_check_type_parse(json_string_value(t), &type)))
 		field_error(errors, "type", "must be one of fine-tune, lora, continued-pretrain, task, full");
-	json_t *name = json_object_get(body, "name");
-	if (name && (!json_is_string(name) || strlen(json_string_value(name)) > 200))
-		field_error(errors, "name", "must be a string of at most 200 bytes");
-	json_t *th = json_object_get(body, "threads");
-	if (th && (!json_is_integer(th) || json_integer_value(th) < 1 ||
-	           json_integer_value(th) > 256))
-		field_error(errors, "threads", "must be an integer from 1 to 256");
+	check_name_threads(body, errors);
 	json_t *config = json_object_get(body, "config");
 	json_t *out = json_object();
-	if (config && !json_is_object(config)) {
+	if (config && !json_is_object(config))
 		field_error(errors, "config", "must be an object of the %s mode's keys (num_epochs, "
 		            "learning_rate, ...)", mode);
-	} else if (config) {
-		const char *k;
-		json_t *kv;
-		json_object_foreach(config, k, kv) {
-			char field[160];
-			snprintf(field, sizeof field, "config.%.64s", k);
-			if (!good_key(k)) {
-				field_error(errors, field, "a key is letters, digits, '_' or '-'");
-				continue;
-			}
-			json_t *ov = check_value(js, field, kv, errors);
-			if (ov)
-				json_object_set_new(out, k, ov);
-		}
-	}
+	else if (config)
+		check_keys(js, "config", config, out, errors);
 	if (json_array_size(errors)) {
 		json_decref(out);
 		return NULL;
@@ -520,13 +531,7 @@ static json_t *check_body(serve_jobs *js, const char *mode, json_t *body, json_t
 			field_error(errors, "target", "no target '%s' (see GET /api/training/models/trainable)",
 			            name);
 	}
-	json_t *name = json_object_get(body, "name");
-	if (name && (!json_is_string(name) || strlen(json_string_value(name)) > 200))
-		field_error(errors, "name", "must be a string of at most 200 bytes");
-	json_t *th = json_object_get(body, "threads");
-	if (th && (!json_is_integer(th) || json_integer_value(th) < 1 ||
-	           json_integer_value(th) > 256))
-		field_error(errors, "threads", "must be an integer from 1 to 256");
+	check_name_threads(body, errors);
 	json_t *force = json_object_get(body, "force");
 	if (force && !json_is_boolean(force))
 		field_error(errors, "force", "must be true or false");
@@ -551,18 +556,7 @@ static json_t *check_body(serve_jobs *js, const char *mode, json_t *body, json_t
 				continue;
 			}
 			json_t *osec = json_object();
-			const char *k;
-			json_t *kv;
-			json_object_foreach(sv, k, kv) {
-				snprintf(field, sizeof field, "settings.%.64s.%.64s", sec, k);
-				if (!good_key(k)) {
-					field_error(errors, field, "a key is letters, digits, '_' or '-'");
-					continue;
-				}
-				json_t *ov = check_value(js, field, kv, errors);
-				if (ov)
-					json_object_set_new(osec, k, ov);
-			}
+			check_keys(js, field, sv, osec, errors);
 			json_object_set_new(outset, sec, osec);
 		}
 	}
