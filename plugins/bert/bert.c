@@ -69,37 +69,6 @@ int bert_config_check(const bert_config *c, train_error *err)
 
 /* ---- parameter layout ------------------------------------------------------- */
 
-typedef struct layout {
-	bert_model *m;
-	float ***dst;   /* per tensor: where its pointer goes, or NULL */
-	size_t cap, off;
-} layout;
-
-static int lay(layout *l, float **dst, const char *name, int64_t d0, int64_t d1)
-{
-	bert_model *m = l->m;
-	if (m->n_tensors == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		bert_tensor *t = realloc(m->tensors, cap * sizeof *t);
-		if (!t)
-			return TRAIN_ENOMEM;
-		m->tensors = t;
-		float ***d = realloc(l->dst, cap * sizeof *d);
-		if (!d)
-			return TRAIN_ENOMEM;
-		l->dst = d;
-		l->cap = cap;
-	}
-	bert_tensor *t = &m->tensors[m->n_tensors];
-	snprintf(t->name, sizeof t->name, "%s", name);
-	t->ndim = d1 ? 2 : 1;
-	t->shape[0] = d0;
-	t->shape[1] = d1 ? d1 : 1;
-	t->offset = l->off;
-	l->dst[m->n_tensors++] = dst;
-	l->off += (size_t)d0 * (size_t)(d1 ? d1 : 1);
-	return TRAIN_OK;
-}
 
 int bert_model_create(const bert_config *cfg, bert_model **out)
 {
@@ -107,26 +76,26 @@ int bert_model_create(const bert_config *cfg, bert_model **out)
 	if (bert_config_check(cfg, NULL))
 		return TRAIN_EINVAL;
 	bert_model *m = calloc(1, sizeof *m);
-	layout l = { m, NULL, 0, 0 };
 	int rc = TRAIN_OK;
 	if (!m)
 		return TRAIN_ENOMEM;
+	hf_layout l = { &m->tensors, &m->n_tensors, NULL, 0, 0 };
 	m->cfg = *cfg;
 	const int64_t V = cfg->vocab_size, C = cfg->hidden, I = cfg->intermediate;
 	if (!(m->layer = calloc(cfg->layers ? (size_t)cfg->layers : 1, sizeof *m->layer))) {
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
-	CK(lay(&l, &m->wte, "bert.embeddings.word_embeddings.weight", V, C));
-	CK(lay(&l, &m->wpe, "bert.embeddings.position_embeddings.weight", cfg->max_position, C));
-	CK(lay(&l, &m->wtt, "bert.embeddings.token_type_embeddings.weight", cfg->type_vocab, C));
-	CK(lay(&l, &m->emb_ln_w, "bert.embeddings.LayerNorm.weight", C, 0));
-	CK(lay(&l, &m->emb_ln_b, "bert.embeddings.LayerNorm.bias", C, 0));
+	CK(hf_lay(&l, &m->wte, "bert.embeddings.word_embeddings.weight", V, C));
+	CK(hf_lay(&l, &m->wpe, "bert.embeddings.position_embeddings.weight", cfg->max_position, C));
+	CK(hf_lay(&l, &m->wtt, "bert.embeddings.token_type_embeddings.weight", cfg->type_vocab, C));
+	CK(hf_lay(&l, &m->emb_ln_w, "bert.embeddings.LayerNorm.weight", C, 0));
+	CK(hf_lay(&l, &m->emb_ln_b, "bert.embeddings.LayerNorm.bias", C, 0));
 	for (int i = 0; i < cfg->layers; i++) {
 		bert_layer *y = &m->layer[i];
 		char n[96];
 #define L(dst, what, d0, d1) do { snprintf(n, sizeof n, "bert.encoder.layer.%d.%s", i, what); \
-		CK(lay(&l, dst, n, d0, d1)); } while (0)
+		CK(hf_lay(&l, dst, n, d0, d1)); } while (0)
 		/* q, k, v weights adjacent, then their biases: one (3C, C) matrix */
 		L(&y->qkv_w, "attention.self.query.weight", C, C);
 		L(NULL, "attention.self.key.weight", C, C);
@@ -146,18 +115,18 @@ int bert_model_create(const bert_config *cfg, bert_model **out)
 		L(&y->ln2_b, "output.LayerNorm.bias", C, 0);
 #undef L
 	}
-	CK(lay(&l, &m->pool_w, "bert.pooler.dense.weight", C, C));
-	CK(lay(&l, &m->pool_b, "bert.pooler.dense.bias", C, 0));
+	CK(hf_lay(&l, &m->pool_w, "bert.pooler.dense.weight", C, C));
+	CK(hf_lay(&l, &m->pool_b, "bert.pooler.dense.bias", C, 0));
 	if (cfg->num_labels > 0) {
-		CK(lay(&l, &m->cls_w, "classifier.weight", cfg->num_labels, C));
-		CK(lay(&l, &m->cls_b, "classifier.bias", cfg->num_labels, 0));
+		CK(hf_lay(&l, &m->cls_w, "classifier.weight", cfg->num_labels, C));
+		CK(hf_lay(&l, &m->cls_b, "classifier.bias", cfg->num_labels, 0));
 	}
 	if (cfg->mlm_head) {
-		CK(lay(&l, &m->mlm_w, "cls.predictions.transform.dense.weight", C, C));
-		CK(lay(&l, &m->mlm_b, "cls.predictions.transform.dense.bias", C, 0));
-		CK(lay(&l, &m->mlm_ln_w, "cls.predictions.transform.LayerNorm.weight", C, 0));
-		CK(lay(&l, &m->mlm_ln_b, "cls.predictions.transform.LayerNorm.bias", C, 0));
-		CK(lay(&l, &m->mlm_bias, "cls.predictions.bias", V, 0));
+		CK(hf_lay(&l, &m->mlm_w, "cls.predictions.transform.dense.weight", C, C));
+		CK(hf_lay(&l, &m->mlm_b, "cls.predictions.transform.dense.bias", C, 0));
+		CK(hf_lay(&l, &m->mlm_ln_w, "cls.predictions.transform.LayerNorm.weight", C, 0));
+		CK(hf_lay(&l, &m->mlm_ln_b, "cls.predictions.transform.LayerNorm.bias", C, 0));
+		CK(hf_lay(&l, &m->mlm_bias, "cls.predictions.bias", V, 0));
 	}
 	m->n_params = l.off;
 	size_t bytes = (l.off * sizeof(float) + 63) / 64 * 64;
@@ -169,11 +138,9 @@ int bert_model_create(const bert_config *cfg, bert_model **out)
 	}
 	memset(m->params, 0, bytes);
 	memset(m->grads, 0, bytes);
-	for (size_t i = 0; i < m->n_tensors; i++)
-		if (l.dst[i])
-			*l.dst[i] = m->params + m->tensors[i].offset;
+	hf_lay_point(&l, m->params);
 out:
-	free(l.dst);
+	hf_lay_free(&l);
 	if (rc)
 		bert_model_destroy(m);
 	else

@@ -43,6 +43,7 @@
 #include <train/common.h>
 #include <train/tensor.h>
 
+#include "../common/hf.h"
 #include "../common/strmap.h"
 
 typedef struct bert_config {
@@ -77,12 +78,7 @@ typedef struct bert_layer {
 } bert_layer;
 
 /* One named parameter tensor (Hugging Face name), for I/O. */
-typedef struct bert_tensor {
-	char name[96];
-	int ndim;
-	int64_t shape[2];
-	size_t offset;            /* in floats, into params / grads */
-} bert_tensor;
+typedef hf_param bert_tensor;
 
 typedef struct bert_model {
 	bert_config cfg;

@@ -642,9 +642,8 @@ int bert_hf_save(const bert_model *m, const bert_vocab *vocab, const char *const
 	char *text = NULL;
 	size_t len;
 	json_t *j = json_object();
-	train_named_tensor *nt = calloc(m->n_tensors, sizeof *nt);
 	int rc = TRAIN_OK;
-	if (!j || !nt) {
+	if (!j) {
 		rc = train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
 		goto out;
 	}
@@ -700,22 +699,10 @@ int bert_hf_save(const bert_model *m, const bert_vocab *vocab, const char *const
 		    (rc = hf_write_atomic(dir, "tokenizer_config.json", tc, strlen(tc), err)))
 			goto out;
 	}
-	for (size_t i = 0; i < m->n_tensors; i++) {
-		const bert_tensor *t = &m->tensors[i];
-		nt[i].name = t->name;
-		nt[i].t.dtype = TRAIN_F32;
-		nt[i].t.ndim = t->ndim;
-		nt[i].t.shape[0] = t->shape[0];
-		nt[i].t.shape[1] = t->shape[1];
-		nt[i].t.shape[2] = nt[i].t.shape[3] = 1;
-		nt[i].t.data = m->params + t->offset;
-	}
-	static const char *const meta[] = { "format", "pt", NULL };
 	snprintf(path, sizeof path, "%s/model.safetensors", dir);
-	rc = train_safetensors_write(path, nt, m->n_tensors, meta, err);
+	rc = hf_params_write(path, m->tensors, m->n_tensors, m->params, "", err);
 out:
 	free(text);
-	free(nt);
 	json_decref(j);
 	return rc;
 }

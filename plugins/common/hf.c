@@ -3,8 +3,11 @@
  */
 #include "hf.h"
 
+#include <train/optim.h>
+
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +102,70 @@ int hf_tensor_f32(const train_tensor *t, float *dst, const char *file, const cha
 		return train_error_set(err, TRAIN_EUNSUPPORTED, file, 0, 0,
 		                       "tensor %s is %s, not F32, F16 or BF16", name, train_dtype_name(t->dtype));
 	return TRAIN_OK;
+}
+
+int hf_lay(hf_layout *l, float **dst, const char *name, int64_t d0, int64_t d1)
+{
+	if (*l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		hf_param *t = realloc(*l->tensors, cap * sizeof *t);
+		if (!t)
+			return TRAIN_ENOMEM;
+		*l->tensors = t;
+		float ***d = realloc(l->dst, cap * sizeof *d);
+		if (!d)
+			return TRAIN_ENOMEM;
+		l->dst = d;
+		l->cap = cap;
+	}
+	hf_param *t = &(*l->tensors)[*l->n];
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->ndim = d1 ? 2 : 1;
+	t->shape[0] = d0;
+	t->shape[1] = d1 ? d1 : 1;
+	t->offset = l->off;
+	l->dst[(*l->n)++] = dst;
+	l->off += (size_t)d0 * (size_t)(d1 ? d1 : 1);
+	return TRAIN_OK;
+}
+
+void hf_lay_point(const hf_layout *l, float *params)
+{
+	for (size_t i = 0; i < *l->n; i++)
+		if (l->dst[i])
+			*l->dst[i] = params + (*l->tensors)[i].offset;
+}
+
+void hf_lay_free(hf_layout *l)
+{
+	free(l->dst);
+	l->dst = NULL;
+}
+
+int hf_params_write(const char *path, const hf_param *t, size_t n, const float *params,
+                    const char *prefix, train_error *err)
+{
+	train_named_tensor *nt = calloc(n ? n : 1, sizeof *nt);
+	char (*names)[128] = calloc(n ? n : 1, sizeof *names);
+	int rc;
+	if (!nt || !names) {
+		rc = train_error_set(err, TRAIN_ENOMEM, path, 0, 0, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(names[i], sizeof names[i], "%s%s", prefix, t[i].name);
+		nt[i].name = names[i];
+		nt[i].t.dtype = TRAIN_F32;
+		nt[i].t.ndim = t[i].ndim;
+		nt[i].t.shape[0] = t[i].shape[0];
+		nt[i].t.shape[1] = t[i].shape[1];
+		nt[i].t.shape[2] = nt[i].t.shape[3] = 1;
+		nt[i].t.data = (float *)(uintptr_t)(params + t[i].offset);
+	}
+	static const char *const meta[] = { "format", "pt", NULL };
+	rc = train_safetensors_write(path, nt, n, meta, err);
+out:
+	free(nt);
+	free(names);
+	return rc;
 }

@@ -1,12 +1,16 @@
 /*
  * plugins/common/hf.h - file helpers of the plugins that read and write
  * Hugging Face folders (bert, gpt2): a whole file, a file written under a
- * temporary name and renamed, and a stored tensor converted to fp32.
+ * temporary name and renamed, a stored tensor converted to fp32, and the
+ * layout of a model's parameters in one block with its safetensors file.
  * Private to the first-party plugins; compiled into each that needs it.
  * Errors fill `err` (may be NULL) with the file and what.
  */
 #ifndef PLUGINS_HF_H
 #define PLUGINS_HF_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include <train/common.h>
 #include <train/tensor.h>
@@ -21,5 +25,33 @@ int hf_write_atomic(const char *dir, const char *name, const void *data, size_t 
  * another dtype is TRAIN_EUNSUPPORTED naming `file` and `name`. */
 int hf_tensor_f32(const train_tensor *t, float *dst, const char *file, const char *name,
                   train_error *err);
+
+/* One parameter tensor of a model whose parameters live in one block. */
+typedef struct hf_param {
+	char name[96];
+	int ndim;
+	int64_t shape[2];
+	size_t offset;            /* in floats, into the block (params / grads) */
+} hf_param;
+
+/* Laying parameters out: each hf_lay() appends a tensor to *tensors
+ * (*n of them; d1 0 is a vector) and remembers where its pointer goes
+ * (dst, may be NULL); `off` is the block's size so far, in floats.  Once
+ * the block is allocated, hf_lay_point() sets every pointer into it.
+ * hf_lay_free() frees the layout's own memory (not the tensors). */
+typedef struct hf_layout {
+	hf_param **tensors;
+	size_t *n;
+	float ***dst;
+	size_t cap, off;
+} hf_layout;
+int hf_lay(hf_layout *l, float **dst, const char *name, int64_t d0, int64_t d1);
+void hf_lay_point(const hf_layout *l, float *params);
+void hf_lay_free(hf_layout *l);
+
+/* `params` (laid out by `t`, n tensors) as an fp32 safetensors file, each
+ * name after `prefix` (may be ""). */
+int hf_params_write(const char *path, const hf_param *t, size_t n, const float *params,
+                    const char *prefix, train_error *err);
 
 #endif

@@ -44,37 +44,6 @@ int gpt2_config_check(const gpt2_config *c, train_error *err)
 	return TRAIN_OK;
 }
 
-typedef struct layout {
-	gpt2_model *m;
-	float ***dst;
-	size_t cap, off;
-} layout;
-
-static int lay(layout *l, float **dst, const char *name, int64_t d0, int64_t d1)
-{
-	gpt2_model *m = l->m;
-	if (m->n_tensors == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		gpt2_tensor *t = realloc(m->tensors, cap * sizeof *t);
-		if (!t)
-			return TRAIN_ENOMEM;
-		m->tensors = t;
-		float ***d = realloc(l->dst, cap * sizeof *d);
-		if (!d)
-			return TRAIN_ENOMEM;
-		l->dst = d;
-		l->cap = cap;
-	}
-	gpt2_tensor *t = &m->tensors[m->n_tensors];
-	snprintf(t->name, sizeof t->name, "%s", name);
-	t->ndim = d1 ? 2 : 1;
-	t->shape[0] = d0;
-	t->shape[1] = d1 ? d1 : 1;
-	t->offset = l->off;
-	l->dst[m->n_tensors++] = dst;
-	l->off += (size_t)d0 * (size_t)(d1 ? d1 : 1);
-	return TRAIN_OK;
-}
 
 int gpt2_model_create(const gpt2_config *cfg, int with_grads, gpt2_model **out)
 {
@@ -82,23 +51,23 @@ int gpt2_model_create(const gpt2_config *cfg, int with_grads, gpt2_model **out)
 	if (gpt2_config_check(cfg, NULL))
 		return TRAIN_EINVAL;
 	gpt2_model *m = calloc(1, sizeof *m);
-	layout l = { m, NULL, 0, 0 };
 	int rc = TRAIN_OK;
 	if (!m)
 		return TRAIN_ENOMEM;
+	hf_layout l = { &m->tensors, &m->n_tensors, NULL, 0, 0 };
 	m->cfg = *cfg;
 	const int64_t V = cfg->vocab_size, C = cfg->n_embd;
 	if (!(m->layer = calloc((size_t)cfg->n_layer, sizeof *m->layer))) {
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
-	CK(lay(&l, &m->wte, "wte.weight", V, C));
-	CK(lay(&l, &m->wpe, "wpe.weight", cfg->n_positions, C));
+	CK(hf_lay(&l, &m->wte, "wte.weight", V, C));
+	CK(hf_lay(&l, &m->wpe, "wpe.weight", cfg->n_positions, C));
 	for (int i = 0; i < cfg->n_layer; i++) {
 		gpt2_layer *y = &m->layer[i];
 		char n[64];
 #define L(dst, what, d0, d1) do { snprintf(n, sizeof n, "h.%d.%s", i, what); \
-		CK(lay(&l, dst, n, d0, d1)); } while (0)
+		CK(hf_lay(&l, dst, n, d0, d1)); } while (0)
 		L(&y->ln1_w, "ln_1.weight", C, 0);
 		L(&y->ln1_b, "ln_1.bias", C, 0);
 		L(&y->attn_w, "attn.c_attn.weight", C, 3 * C);
@@ -113,8 +82,8 @@ int gpt2_model_create(const gpt2_config *cfg, int with_grads, gpt2_model **out)
 		L(&y->mproj_b, "mlp.c_proj.bias", C, 0);
 #undef L
 	}
-	CK(lay(&l, &m->lnf_w, "ln_f.weight", C, 0));
-	CK(lay(&l, &m->lnf_b, "ln_f.bias", C, 0));
+	CK(hf_lay(&l, &m->lnf_w, "ln_f.weight", C, 0));
+	CK(hf_lay(&l, &m->lnf_b, "ln_f.bias", C, 0));
 	m->n_params = l.off;
 	size_t bytes = (l.off * sizeof(float) + 63) / 64 * 64;
 	m->params = aligned_alloc(64, bytes);
@@ -127,11 +96,9 @@ int gpt2_model_create(const gpt2_config *cfg, int with_grads, gpt2_model **out)
 	memset(m->params, 0, bytes);
 	if (m->grads)
 		memset(m->grads, 0, bytes);
-	for (size_t i = 0; i < m->n_tensors; i++)
-		if (l.dst[i])
-			*l.dst[i] = m->params + m->tensors[i].offset;
+	hf_lay_point(&l, m->params);
 out:
-	free(l.dst);
+	hf_lay_free(&l);
 	if (rc)
 		gpt2_model_destroy(m);
 	else

@@ -41,6 +41,7 @@
 #include <train/common.h>
 #include <train/tensor.h>
 
+#include "../common/hf.h"
 #include "../common/strmap.h"
 
 typedef struct gpt2_config {
@@ -66,12 +67,7 @@ typedef struct gpt2_layer {
 } gpt2_layer;
 
 /* One named tensor (Hugging Face name without "transformer."), for I/O. */
-typedef struct gpt2_tensor {
-	char name[64];
-	int ndim;
-	int64_t shape[2];
-	size_t offset;            /* in floats, into params / grads */
-} gpt2_tensor;
+typedef hf_param gpt2_tensor;
 
 /* LoRA's four kinds of projection per block. */
 enum { GPT2_ATTN = 0, GPT2_APROJ, GPT2_FC, GPT2_MPROJ, GPT2_NKINDS };

@@ -603,7 +603,7 @@ int gpt2_hf_load(const char *dir, int with_grads, gpt2_model **out, gpt2_bpe *bp
 	}
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const gpt2_tensor *gt = &m->tensors[i];
-		char alt[96];
+		char alt[sizeof gt->name + 16];
 		train_tensor t;
 		snprintf(alt, sizeof alt, "transformer.%s", gt->name);
 		if (train_safetensors_get(st, gt->name, &t) && train_safetensors_get(st, alt, &t)) {
@@ -683,10 +683,8 @@ int gpt2_hf_save(const gpt2_model *m, const gpt2_bpe *bpe, const char *dir, trai
 	const gpt2_config *c = &m->cfg;
 	char path[4096];
 	json_t *j = json_object();
-	train_named_tensor *nt = calloc(m->n_tensors, sizeof *nt);
-	char (*names)[80] = calloc(m->n_tensors, sizeof *names);
 	int rc;
-	if (!j || !nt || !names) {
+	if (!j) {
 		rc = train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
 		goto out;
 	}
@@ -718,23 +716,9 @@ int gpt2_hf_save(const gpt2_model *m, const gpt2_bpe *bpe, const char *dir, trai
 	if (bpe && ((rc = hf_write_atomic(dir, "vocab.json", bpe->vocab_raw, bpe->vocab_raw_len, err)) ||
 	            (rc = hf_write_atomic(dir, "merges.txt", bpe->merges_raw, bpe->merges_raw_len, err))))
 		goto out;
-	for (size_t i = 0; i < m->n_tensors; i++) {
-		const gpt2_tensor *t = &m->tensors[i];
-		snprintf(names[i], sizeof names[i], "transformer.%s", t->name);
-		nt[i].name = names[i];
-		nt[i].t.dtype = TRAIN_F32;
-		nt[i].t.ndim = t->ndim;
-		nt[i].t.shape[0] = t->shape[0];
-		nt[i].t.shape[1] = t->shape[1];
-		nt[i].t.shape[2] = nt[i].t.shape[3] = 1;
-		nt[i].t.data = m->params + t->offset;
-	}
-	static const char *const meta[] = { "format", "pt", NULL };
 	snprintf(path, sizeof path, "%s/model.safetensors", dir);
-	rc = train_safetensors_write(path, nt, m->n_tensors, meta, err);
+	rc = hf_params_write(path, m->tensors, m->n_tensors, m->params, "transformer.", err);
 out:
-	free(nt);
-	free(names);
 	json_decref(j);
 	return rc;
 }
