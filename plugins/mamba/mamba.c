@@ -419,22 +419,6 @@ static void example_row(const int32_t *tok, const uint8_t *mask, size_t s, size_
 	}
 }
 
-/* The id of a code point (0: unknown), by binary search in vocab[1..]. */
-static int32_t char_id(const int32_t *vocab, int nvocab, int32_t cp)
-{
-	int lo = 1, hi = nvocab - 1;
-	while (lo <= hi) {
-		int mid = (lo + hi) / 2;
-		if (vocab[mid] == cp)
-			return mid;
-		if (vocab[mid] < cp)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return 0;
-}
-
 static int build_vocab(mlm *c, const int32_t *cps, size_t n, train_ctx *ctx)
 {
 	/* code points seen, one byte each (0x110000 of them) */
@@ -819,9 +803,9 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 			goto out;
 		}
 		for (size_t i = 0; i < ex_tr.n; i++)
-			tok[i] = char_id(c->vocab, c->nvocab, ex_tr.cps[i]);
+			tok[i] = mamba_char_id(c->vocab, c->nvocab, ex_tr.cps[i]);
 		for (size_t i = 0; i < ex_va.n; i++)
-			tok[ex_tr.n + i] = char_id(c->vocab, c->nvocab, ex_va.cps[i]);
+			tok[ex_tr.n + i] = mamba_char_id(c->vocab, c->nvocab, ex_va.cps[i]);
 		memcpy(mk, ex_tr.mask, ex_tr.n);
 		if (ex_va.n)
 			memcpy(mk + ex_tr.n, ex_va.mask, ex_va.n);
@@ -883,9 +867,9 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 		goto out;
 	}
 	for (size_t i = 0; i < ntext; i++)
-		tok[i] = char_id(c->vocab, c->nvocab, text[i]);
+		tok[i] = mamba_char_id(c->vocab, c->nvocab, text[i]);
 	for (size_t i = 0; i < nvtext; i++)
-		tok[ntext + i] = char_id(c->vocab, c->nvocab, vtext[i]);
+		tok[ntext + i] = mamba_char_id(c->vocab, c->nvocab, vtext[i]);
 data_ready:;
 	const int32_t *tr = tok, *va = tok + ntr;
 	int T = (int)row_len, B = (int)c->batch;
@@ -1327,17 +1311,7 @@ static int put_utf8(char **out, size_t *len, size_t *cap, int32_t cp)
 		*out = nb;
 		*cap = nc;
 	}
-	uint32_t v = (uint32_t)cp;
-	char *o = *out + *len;
-	int k = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
-	if (k == 1)
-		o[0] = (char)v;
-	else {
-		for (int j = k - 1; j > 0; j--, v >>= 6)
-			o[j] = (char)(0x80 | (v & 0x3F));
-		o[0] = (char)((k == 2 ? 0xC0 : k == 3 ? 0xE0 : 0xF0) | v);
-	}
-	*len += (size_t)k;
+	*len += (size_t)mamba_utf8_encode(cp, *out + *len);
 	return TRAIN_OK;
 }
 
@@ -1412,7 +1386,7 @@ static int mlm_process(void *self, const train_values *in, train_values *out, tr
 	float *work = malloc((size_t)c->m->d.V * sizeof *work);
 	train_rng r;
 	train_rng_seed(&r, (uint64_t)seed);
-	int32_t last = char_id(c->vocab, c->nvocab, '\n');
+	int32_t last = mamba_char_id(c->vocab, c->nvocab, '\n');
 	if (!work)
 		rc = TRAIN_ENOMEM;
 	/* the prompt, character by character (a bad UTF-8 byte counts as unknown) */
@@ -1427,7 +1401,7 @@ static int mlm_process(void *self, const train_values *in, train_values *out, tr
 		i += (size_t)k;
 		if ((rc = put_utf8(&text, &len, &cap, (int32_t)v)))
 			break;
-		last = char_id(c->vocab, c->nvocab, (int32_t)v);
+		last = mamba_char_id(c->vocab, c->nvocab, (int32_t)v);
 		rc = mamba_step(c->m, &st, last);
 	}
 	if (!pn && !rc) /* no prompt: start from a line end (or id 1) */

@@ -239,5 +239,7 @@ int mamba_value_read(const train_value *v, int with_grads, const char *kind, mam
 int32_t mamba_char_id(const int32_t *vocab, int nvocab, int32_t cp);
 /* UTF-8 -> code points (cps holds n); a bad byte becomes U+FFFD. */
 size_t mamba_utf8_decode(const char *text, size_t n, int32_t *cps);
+/* A code point as UTF-8 at o (room for 4 bytes); the bytes written. */
+int mamba_utf8_encode(int32_t cp, char *o);
 
 #endif

@@ -226,6 +226,20 @@ int32_t mamba_char_id(const int32_t *vocab, int nvocab, int32_t cp)
 	return 0;
 }
 
+int mamba_utf8_encode(int32_t cp, char *o)
+{
+	uint32_t v = (uint32_t)cp;
+	int k = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
+	if (k == 1)
+		o[0] = (char)v;
+	else {
+		for (int j = k - 1; j > 0; j--, v >>= 6)
+			o[j] = (char)(0x80 | (v & 0x3F));
+		o[0] = (char)((k == 2 ? 0xC0 : k == 3 ? 0xE0 : 0xF0) | v);
+	}
+	return k;
+}
+
 size_t mamba_utf8_decode(const char *text, size_t n, int32_t *cps)
 {
 	const unsigned char *s = (const unsigned char *)text;

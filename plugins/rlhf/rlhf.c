@@ -295,20 +295,6 @@ int rlhf_encode(const char *s, const int32_t *vocab, int nvocab, int32_t *ids, i
 	return m;
 }
 
-static int put_utf8(char *o, int32_t cp)
-{
-	uint32_t v = (uint32_t)cp;
-	int k = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
-	if (k == 1)
-		o[0] = (char)v;
-	else {
-		for (int j = k - 1; j > 0; j--, v >>= 6)
-			o[j] = (char)(0x80 | (v & 0x3F));
-		o[0] = (char)((k == 2 ? 0xC0 : k == 3 ? 0xE0 : 0xF0) | v);
-	}
-	return k;
-}
-
 /* ids -> UTF-8 (unknown and END OF TEXT left out); malloc'd. */
 char *rlhf_decode(const int32_t *ids, int n, const int32_t *vocab)
 {
@@ -317,7 +303,7 @@ char *rlhf_decode(const int32_t *ids, int n, const int32_t *vocab)
 		return NULL;
 	for (int i = 0; i < n; i++)
 		if (ids[i] > 0 && vocab[ids[i]] != MAMBA_EOT)
-			o += put_utf8(o, vocab[ids[i]]);
+			o += mamba_utf8_encode(vocab[ids[i]], o);
 	*o = 0;
 	return s;
 }
