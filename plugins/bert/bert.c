@@ -161,10 +161,7 @@ void bert_model_destroy(bert_model *m)
 
 const bert_tensor *bert_find_tensor(const bert_model *m, const char *name)
 {
-	for (size_t i = 0; i < m->n_tensors; i++)
-		if (strcmp(m->tensors[i].name, name) == 0)
-			return &m->tensors[i];
-	return NULL;
+	return hf_param_find(m->tensors, m->n_tensors, name);
 }
 
 static int ends_with(const char *s, const char *suffix)

@@ -142,6 +142,14 @@ void hf_lay_free(hf_layout *l)
 	l->dst = NULL;
 }
 
+const hf_param *hf_param_find(const hf_param *t, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].name, name) == 0)
+			return &t[i];
+	return NULL;
+}
+
 int hf_params_write(const char *path, const hf_param *t, size_t n, const float *params,
                     const char *prefix, train_error *err)
 {

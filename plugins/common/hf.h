@@ -48,6 +48,8 @@ typedef struct hf_layout {
 int hf_lay(hf_layout *l, float **dst, const char *name, int64_t d0, int64_t d1);
 void hf_lay_point(const hf_layout *l, float *params);
 void hf_lay_free(hf_layout *l);
+/* The tensor named `name` among t[0..n), or NULL. */
+const hf_param *hf_param_find(const hf_param *t, size_t n, const char *name);
 
 /* `params` (laid out by `t`, n tensors) as an fp32 safetensors file, each
  * name after `prefix` (may be ""). */

@@ -131,10 +131,7 @@ void gpt2_model_destroy(gpt2_model *m)
 
 const gpt2_tensor *gpt2_find_tensor(const gpt2_model *m, const char *name)
 {
-	for (size_t i = 0; i < m->n_tensors; i++)
-		if (strcmp(m->tensors[i].name, name) == 0)
-			return &m->tensors[i];
-	return NULL;
+	return hf_param_find(m->tensors, m->n_tensors, name);
 }
 
 void gpt2_model_init(gpt2_model *m, uint64_t seed)
