@@ -70,6 +70,12 @@ class Dump:
         self.funcs = {}     # symbol -> (signature, where)
         self.vars = {}      # symbol -> (type, where)
         self.named = {}     # "struct X" / "enum X" / "typedef X" -> (layout, where)
+        # The defined function symbols.  abidw ties a symbol to the first
+        # DWARF subprogram of that name it meets; when that is a declaration
+        # in a file that only calls the function, the function-decl it keeps
+        # has no elf-symbol-id, so such decls are matched here by name.
+        self.elf_funcs = {e.get("name") for s in root.iter("elf-function-symbols")
+                          for e in s.iter("elf-symbol") if e.get("is-defined") == "yes"}
         for el in root.iter():
             tid = el.get("id")
             if tid is not None and el.tag != "elf-symbol":
@@ -148,6 +154,10 @@ class Dump:
             tag = el.tag
             if tag == "function-decl" and el.get("elf-symbol-id"):
                 sym = el.get("elf-symbol-id")
+                self.funcs[sym] = (self.sig(el), DECLARED.get(sym, self.where(el)))
+            elif tag == "function-decl" and el.get("name") in self.elf_funcs \
+                    and el.get("name") not in self.funcs:
+                sym = el.get("name")
                 self.funcs[sym] = (self.sig(el), DECLARED.get(sym, self.where(el)))
             elif tag == "var-decl" and el.get("elf-symbol-id"):
                 self.vars[el.get("elf-symbol-id")] = (self.tstr(el.get("type-id")), self.where(el))

@@ -1,10 +1,7 @@
 # `train check` and `train finetune` (issue 10): the compatibility and cost
 # estimate (<train/check.h>, libtrain/workload.c) and the basic/advanced/expert
 # modes (libtrain/cli/cmd_finetune.c).
-# libtrain/workload.c is check.c by concept; the name sorts after the files
-# that define the functions it calls: abidw keeps the first translation
-# unit's declaration of a function, and a declaration seen first lost its
-# ELF symbol, so make abi-check saw those functions as removed.
+# libtrain/workload.c holds the estimate behind `train check`.
 libtrain_libtrain_core_la_SOURCES += libtrain/workload.c
 traininclude_HEADERS += sdk/include/train/check.h
 train_SOURCES += libtrain/cli/cmd_check.c libtrain/cli/cmd_finetune.c libtrain/serve/compat.c

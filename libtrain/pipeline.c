@@ -157,29 +157,6 @@ int train_sha256_file(const char *path, char out[65], train_error *err)
 
 /* ---- run results ------------------------------------------------------------ */
 
-/*
- * runner.c's train_run_result_free and train_node_status_name, not called
- * from here: a call from this file puts a declaration of them in its debug
- * information, which abidw then took for the function, dropping the
- * definition's symbol, and `make abi-check` reported both as removed.
- */
-static void result_free(train_run_result *res)
-{
-	for (size_t i = 0; i < res->n_nodes; i++) {
-		free(res->nodes[i].name);
-		free(res->nodes[i].component);
-	}
-	free(res->nodes);
-	free(res->model_path);
-	memset(res, 0, sizeof *res);
-}
-
-static const char *status_name(train_node_status s)
-{
-	static const char *const names[] = { "trained", "cached", "pruned", "failed", "skipped" };
-	return (unsigned)s < sizeof names / sizeof *names ? names[s] : "?";
-}
-
 /* ---- the pipeline file ------------------------------------------------------ */
 
 typedef struct stage {
@@ -209,7 +186,7 @@ static void pipeline_free(pipeline *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->st[i].recipe);
-		result_free(&p->st[i].res);
+		train_run_result_free(&p->st[i].res);
 		json_decref(p->st[i].metrics);
 		free(p->st[i].model);
 	}
@@ -580,7 +557,7 @@ static int write_report(const pipeline *p, const train_run_options *opt, const c
 			json_object_set_new(y, "name", json_string(n->name));
 			json_object_set_new(y, "component", json_string(n->component));
 			json_object_set_new(y, "fingerprint", json_string(n->fingerprint));
-			json_object_set_new(y, "status", json_string(status_name(n->status)));
+			json_object_set_new(y, "status", json_string(train_node_status_name(n->status)));
 			json_object_set_new(y, "seconds", json_real(n->seconds));
 			json_t *m = json_object_get(s->metrics, n->name);
 			if (m)
