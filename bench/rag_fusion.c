@@ -294,7 +294,8 @@ int main(int argc, char **argv)
 					void *buf = NULL;
 					size_t size = 0;
 					bm25 *ix = NULL;
-					bm25_builder_create(k1s[i], bs[j], sw ? bm25_english_stop_words : NULL, &bb);
+					bm25_options bo = { k1s[i], bs[j], sw ? bm25_english_stop_words : NULL, 0, 0 };
+					bm25_builder_create(&bo, &bb);
 					for (size_t c = 0; c < k; c++)
 						bm25_builder_add(bb, ct[c], strlen(ct[c]));
 					bm25_builder_finish(bb, &buf, &size);

@@ -1,13 +1,15 @@
 /*
  * tests/test_bm25.c - the RAG plugin's BM25 index (issue 8) against a
  * three-document example worked by hand, terms, stop words, and serialized
- * indexes that lie (truncated, offsets past the end, ids out of range).
+ * indexes that lie (truncated, offsets past the end, ids out of range); the
+ * Porter stemmer on the examples of Porter's paper; stems and word pairs.
  */
 #include <math.h>
 #include <stdint.h>
 
 #include <train/common.h>
 
+#include "../plugins/common/porter.h"
 #include "../plugins/rag/bm25.h"
 #include "testlib.h"
 
@@ -17,10 +19,18 @@ static const char *const docs[] = {
 	"Cats and dogs, and a cat!", /* 6: cats and dogs and a cat */
 };
 
+static bm25 *build_with(const bm25_options *o, void **buf, size_t *size);
+
 static bm25 *build(double k1, double b, const char *const *stop, void **buf, size_t *size)
 {
+	bm25_options o = { k1, b, stop, 0, 0 };
+	return build_with(&o, buf, size);
+}
+
+static bm25 *build_with(const bm25_options *o, void **buf, size_t *size)
+{
 	bm25_builder *bb = NULL;
-	CU_ASSERT_EQUAL_FATAL(bm25_builder_create(k1, b, stop, &bb), 0);
+	CU_ASSERT_EQUAL_FATAL(bm25_builder_create(o, &bb), 0);
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(bm25_builder_add(bb, docs[i], strlen(docs[i])), 0);
 	CU_ASSERT_EQUAL_FATAL(bm25_builder_finish(bb, buf, size), 0);
@@ -172,11 +182,135 @@ static void test_corrupt(void)
 	free(buf);
 }
 
+/* M. F. Porter (1980)'s examples of each step, as the whole algorithm
+ * leaves them (step 1 then steps 2-5). */
+static void test_porter(void)
+{
+	static const char *const pairs[][2] = {
+		{ "caresses", "caress" }, { "ponies", "poni" }, { "ties", "ti" }, { "caress", "caress" },
+		{ "cats", "cat" }, { "feed", "feed" }, { "agreed", "agre" }, { "plastered", "plaster" },
+		{ "bled", "bled" }, { "motoring", "motor" }, { "sing", "sing" }, { "conflated", "conflat" },
+		{ "troubled", "troubl" }, { "sized", "size" }, { "hopping", "hop" }, { "tanned", "tan" },
+		{ "falling", "fall" }, { "hissing", "hiss" }, { "fizzed", "fizz" }, { "failing", "fail" },
+		{ "filing", "file" }, { "happy", "happi" }, { "sky", "sky" }, { "relational", "relat" },
+		{ "conditional", "condit" }, { "rational", "ration" }, { "valenci", "valenc" },
+		{ "hesitanci", "hesit" }, { "digitizer", "digit" }, { "conformabli", "conform" },
+		{ "radicalli", "radic" }, { "differentli", "differ" }, { "vileli", "vile" },
+		{ "analogousli", "analog" }, { "vietnamization", "vietnam" }, { "predication", "predic" },
+		{ "operator", "oper" }, { "feudalism", "feudal" }, { "decisiveness", "decis" },
+		{ "hopefulness", "hope" }, { "callousness", "callous" }, { "formaliti", "formal" },
+		{ "sensitiviti", "sensit" }, { "sensibiliti", "sensibl" }, { "triplicate", "triplic" },
+		{ "formative", "form" }, { "formalize", "formal" }, { "electriciti", "electr" },
+		{ "electrical", "electr" }, { "hopeful", "hope" }, { "goodness", "good" },
+		{ "revival", "reviv" }, { "allowance", "allow" }, { "inference", "infer" },
+		{ "airliner", "airlin" }, { "gyroscopic", "gyroscop" }, { "adjustable", "adjust" },
+		{ "defensible", "defens" }, { "irritant", "irrit" }, { "replacement", "replac" },
+		{ "adjustment", "adjust" }, { "dependent", "depend" }, { "adoption", "adopt" },
+		{ "homologou", "homolog" }, { "communism", "commun" }, { "activate", "activ" },
+		{ "angulariti", "angular" }, { "homologous", "homolog" }, { "effective", "effect" },
+		{ "bowdlerize", "bowdler" }, { "probate", "probat" }, { "rate", "rate" },
+		{ "cease", "ceas" }, { "controll", "control" }, { "roll", "roll" },
+		{ "generalizations", "gener" }, { "oscillators", "oscil" }, { "apology", "apolog" },
+		/* left alone: short, or not only a-z */
+		{ "is", "is" }, { "as", "as" }, { "cats2", "cats2" }, { "wörlds", "wörlds" },
+	};
+	for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+		char w[32];
+		size_t n = strlen(pairs[i][0]);
+		memcpy(w, pairs[i][0], n + 1);
+		n = porter_stem(w, n);
+		w[n] = '\0';
+		if (strcmp(w, pairs[i][1])) {
+			printf("\n  %s -> %s, want %s", pairs[i][0], w, pairs[i][1]);
+			CU_FAIL("porter_stem");
+		}
+	}
+}
+
+static void test_stems_and_pairs(void)
+{
+	void *b0, *b1, *b2;
+	size_t s0, s1, s2;
+	bm25 *plain = build(1.2, 0.75, NULL, &b0, &s0);
+	bm25_options o = { 1.2, 0.75, NULL, BM25_STEM, 0 };
+	bm25 *stem = build_with(&o, &b1, &s1);
+	bm25_options op = { 1.2, 0.75, NULL, BM25_PAIRS, 0.5 };
+	bm25 *pairs = build_with(&op, &b2, &s2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(stem);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pairs);
+	/* cats -> cat, dogs -> dog */
+	CU_ASSERT_EQUAL(bm25_vocab(stem), 8);
+	uint32_t ia[3], ib[3];
+	float sa[3], sb[3];
+	size_t na = bm25_search(stem, "cats", 3, ia, sa), nb = bm25_search(stem, "cat", 3, ib, sb);
+	CU_ASSERT(na == 2 && nb == 2 && ia[0] == 2 && ib[0] == 2 && sa[0] == sb[0] && sa[1] == sb[1]);
+	CU_ASSERT_EQUAL(bm25_search(plain, "cats", 3, ia, sa), 1); /* only d2's "cats" */
+	/*
+	 * Pairs: "the cat" is a pair of d0 only, df 1: idf ln(1 + 2.5 / 1.5) =
+	 * 0.9808293; d0's length stays 6 (pairs are not counted), norm 1.38, so
+	 * the pair adds 0.5 * 0.9808293 * 2.2 / 2.38 = 0.4533244 to d0's score.
+	 */
+	CU_ASSERT_EQUAL(bm25_vocab(pairs), 10 + 12); /* 5 + 2 + 5 pairs, none shared */
+	na = bm25_search(plain, "the cat", 3, ia, sa);
+	nb = bm25_search(pairs, "the cat", 3, ib, sb);
+	CU_ASSERT_EQUAL_FATAL(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		CU_ASSERT_EQUAL(ia[i], ib[i]);
+		float want = sa[i] + (ia[i] == 0 ? 0.4533244f : 0.0f);
+		CU_ASSERT_DOUBLE_EQUAL(sb[i], want, 1e-5);
+	}
+	/* a weight with no pairs, or unknown options: refused */
+	bm25_builder *bb = NULL;
+	bm25_options bad = { 1.2, 0.75, NULL, BM25_PAIRS, 0 };
+	CU_ASSERT_EQUAL(bm25_builder_create(&bad, &bb), TRAIN_EINVAL);
+	bad.flags = 8;
+	bad.pair_weight = 1;
+	CU_ASSERT_EQUAL(bm25_builder_create(&bad, &bb), TRAIN_EINVAL);
+	CU_ASSERT_PTR_NULL(bb);
+	/* the options are in the file: unknown bits or a bad weight are refused */
+	unsigned char *t = malloc(s2);
+	memcpy(t, b2, s2);
+	uint32_t fl = 0x10;
+	memcpy(t + 144, &fl, 4);
+	expect_bad(t, s2, "unknown options");
+	memcpy(t, b2, s2);
+	float w = -1;
+	memcpy(t + 148, &w, 4);
+	expect_bad(t, s2, "bad pair weight");
+	/* a version 1 file (the header without options) still opens */
+	memcpy(t, b0, s0);
+	uint32_t v1[2] = { 1, 144 };
+	memcpy(t + 8, v1, 8);
+	void *c = NULL;
+	if (posix_memalign(&c, 64, s0))
+		abort();
+	memcpy(c, t, s0);
+	bm25 *old = NULL;
+	char err[256] = "";
+	CU_ASSERT_EQUAL(bm25_open_mem(c, s0, "v1", &old, err), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(old);
+	na = bm25_search(old, "cat sat", 3, ia, sa);
+	nb = bm25_search(plain, "cat sat", 3, ib, sb);
+	CU_ASSERT(na == 3 && nb == 3 && !memcmp(ia, ib, sizeof ia) && !memcmp(sa, sb, sizeof sa));
+	bm25_destroy(old);
+	free(c);
+	free(t);
+	bm25_destroy(plain);
+	bm25_destroy(stem);
+	bm25_destroy(pairs);
+	free(b0);
+	free(b1);
+	free(b2);
+}
+
 static const test_case cases[] = {
 	{ "hand_example", test_hand_example },
 	{ "stop_words", test_stop_words },
 	{ "terms", test_terms },
 	{ "corrupt", test_corrupt },
+	{ "porter", test_porter },
+	{ "stems_and_pairs", test_stems_and_pairs },
 	{ NULL, NULL },
 };
 

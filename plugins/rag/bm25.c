@@ -4,12 +4,15 @@
  */
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <train/common.h>
 
+#include "../common/porter.h"
 #include "../common/strmap.h"
 #include "../common/text.h"
 #include "bm25.h"
@@ -68,6 +71,61 @@ int bm25_terms(const char *s, size_t n, bm25_term_fn fn, void *ud)
 	return rc;
 }
 
+/* ---- index terms: stems and word pairs ------------------------------------ */
+
+typedef struct analyzer {
+	unsigned flags;
+	bm25_index_term_fn fn;
+	void *ud;
+	char prev[72], cur[72]; /* the word before (for pairs), and this one */
+	size_t nprev, ncur;
+	char *pair;
+	size_t cap;
+} analyzer;
+
+static int analyze_word(void *ud, const char *t, size_t len, size_t s, size_t e)
+{
+	(void)s, (void)e;
+	analyzer *a = ud;
+	const char *w = t;
+	size_t n = len;
+	if ((a->flags & BM25_STEM) && len < sizeof a->cur) {
+		memcpy(a->cur, t, len);
+		n = porter_stem(a->cur, len);
+		w = a->cur;
+	}
+	int rc = a->fn(a->ud, w, n, 0);
+	if (rc || !(a->flags & BM25_PAIRS))
+		return rc;
+	if (a->nprev) {
+		size_t need = a->nprev + 1 + n;
+		if (need > a->cap) {
+			char *p = realloc(a->pair, need);
+			if (!p)
+				return TRAIN_ENOMEM;
+			a->pair = p;
+			a->cap = need;
+		}
+		memcpy(a->pair, a->prev, a->nprev);
+		a->pair[a->nprev] = ' ';
+		memcpy(a->pair + a->nprev + 1, w, n);
+		if ((rc = a->fn(a->ud, a->pair, need, 1)))
+			return rc;
+	}
+	/* a word too long to keep starts no pair */
+	a->nprev = n < sizeof a->prev ? n : 0;
+	memcpy(a->prev, w, a->nprev);
+	return 0;
+}
+
+int bm25_index_terms(unsigned flags, const char *s, size_t n, bm25_index_term_fn fn, void *ud)
+{
+	analyzer a = { .flags = flags, .fn = fn, .ud = ud };
+	int rc = bm25_terms(s, n, analyze_word, &a);
+	free(a.pair);
+	return rc;
+}
+
 const char *const bm25_english_stop_words[] = {
 	/* Lucene's EnglishAnalyzer default set */
 	"a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is",
@@ -83,7 +141,8 @@ typedef struct plist {
 } plist;
 
 struct bm25_builder {
-	double k1, b;
+	double k1, b, pair_weight;
+	unsigned flags;
 	strmap terms, stop;
 	plist *lists;
 	size_t nlists, caplists;
@@ -91,17 +150,24 @@ struct bm25_builder {
 	size_t ndocs, capdocs;
 	uint32_t *tmp; /* term ids of the current document */
 	size_t ntmp, captmp;
+	size_t nwords; /* words (not pairs) of the current document */
 	uint64_t total;
 };
 
-int bm25_builder_create(double k1, double b, const char *const *stop, bm25_builder **out)
+int bm25_builder_create(const bm25_options *o, bm25_builder **out)
 {
 	*out = NULL;
+	if ((o->flags & ~(unsigned)(BM25_STEM | BM25_PAIRS)) ||
+	    ((o->flags & BM25_PAIRS) && !(o->pair_weight > 0 && o->pair_weight < 1e6)))
+		return TRAIN_EINVAL;
 	bm25_builder *bb = calloc(1, sizeof *bb);
 	if (!bb)
 		return TRAIN_ENOMEM;
-	bb->k1 = k1;
-	bb->b = b;
+	bb->k1 = o->k1;
+	bb->b = o->b;
+	bb->flags = o->flags;
+	bb->pair_weight = (o->flags & BM25_PAIRS) ? o->pair_weight : 0;
+	const char *const *stop = o->stop;
 	for (size_t i = 0; stop && stop[i]; i++)
 		if (!strmap_put(&bb->stop, stop[i], strlen(stop[i]), i, NULL)) {
 			bm25_builder_destroy(bb);
@@ -125,12 +191,13 @@ void bm25_builder_destroy(bm25_builder *bb)
 	free(bb);
 }
 
-static int add_term(void *ud, const char *t, size_t len, size_t s, size_t e)
+static int add_term(void *ud, const char *t, size_t len, int pair)
 {
-	(void)s, (void)e;
 	bm25_builder *bb = ud;
-	if (bb->stop.len && strmap_get(&bb->stop, t, len))
+	if (!pair && bb->stop.len && strmap_get(&bb->stop, t, len))
 		return 0;
+	if (!pair)
+		bb->nwords++;
 	int added = 0;
 	strmap_entry *en = strmap_put(&bb->terms, t, len, bb->nlists, &added);
 	if (!en)
@@ -169,7 +236,8 @@ int bm25_builder_add(bm25_builder *bb, const char *text, size_t len)
 	if (bb->ndocs >= UINT32_MAX - 1)
 		return TRAIN_EINVAL;
 	bb->ntmp = 0;
-	int rc = bm25_terms(text, len, add_term, bb);
+	bb->nwords = 0;
+	int rc = bm25_index_terms(bb->flags, text, len, add_term, bb);
 	if (rc)
 		return rc;
 	if (bb->ndocs == bb->capdocs) {
@@ -181,8 +249,8 @@ int bm25_builder_add(bm25_builder *bb, const char *text, size_t len)
 		bb->capdocs = cap;
 	}
 	uint32_t doc = (uint32_t)bb->ndocs++;
-	bb->doclen[doc] = (uint32_t)bb->ntmp;
-	bb->total += bb->ntmp;
+	bb->doclen[doc] = (uint32_t)bb->nwords;
+	bb->total += bb->nwords;
 	qsort(bb->tmp, bb->ntmp, sizeof *bb->tmp, u32_cmp);
 	for (size_t i = 0; i < bb->ntmp;) {
 		size_t j = i;
@@ -207,7 +275,7 @@ int bm25_builder_add(bm25_builder *bb, const char *text, size_t len)
 /* ---- the serialized form ------------------------------------------------------ */
 
 #define BM25_MAGIC "TRNBM25\0"
-#define BM25_VERSION 1u
+#define BM25_VERSION 2u /* 2: flags and the pair weight; version 1 files are read too */
 #define NSEC 6 /* doclen, termoff, pool, postoff, postings, df */
 
 typedef struct bm25_header {
@@ -217,7 +285,12 @@ typedef struct bm25_header {
 	double k1, b;
 	uint64_t total_len;
 	uint64_t off[NSEC], size[NSEC];
+	uint32_t flags;     /* version 2 on */
+	float pair_weight;
 } bm25_header;
+
+/* Version 1's header: the same without the last two fields. */
+#define BM25_V1_HEADER offsetof(bm25_header, flags)
 
 static size_t align8(size_t x) { return (x + 7) & ~(size_t)7; }
 
@@ -279,6 +352,8 @@ int bm25_builder_finish(bm25_builder *bb, void **buf, size_t *size)
 	hd.nterms = (uint32_t)T;
 	hd.k1 = bb->k1;
 	hd.b = bb->b;
+	hd.flags = bb->flags;
+	hd.pair_weight = (float)bb->pair_weight;
 	hd.total_len = bb->total;
 	hd.size[0] = N * 4;
 	hd.size[1] = (T + 1) * 8;
@@ -336,6 +411,8 @@ int bm25_builder_finish(bm25_builder *bb, void **buf, size_t *size)
 
 struct bm25 {
 	uint32_t N, T;
+	unsigned flags;
+	float pair_weight;
 	double k1, b, avgdl;
 	const uint32_t *doclen, *df;
 	const uint64_t *toff, *poff;
@@ -366,18 +443,27 @@ int bm25_open_mem(const void *data, size_t size, const char *name, bm25 **out, c
 	if (!ix)
 		return TRAIN_ENOMEM;
 	bm25_header hd;
-	if (size < sizeof hd)
-		BAD("%s: truncated: %zu bytes, the header alone is %zu", name, size, sizeof hd);
+	memset(&hd, 0, sizeof hd);
+	if (size < BM25_V1_HEADER)
+		BAD("%s: truncated: %zu bytes, the header alone is %zu", name, size, (size_t)BM25_V1_HEADER);
 	if ((uintptr_t)d & 7)
 		BAD("%s: buffer not 8-byte aligned", name);
-	memcpy(&hd, d, sizeof hd);
+	memcpy(&hd, d, BM25_V1_HEADER);
 	if (memcmp(hd.magic, BM25_MAGIC, 8))
 		BAD("%s: not a BM25 index (bad magic)", name);
-	if (hd.version != BM25_VERSION || hd.header_size != sizeof hd)
-		BAD("%s: BM25 format version %u (header %u bytes), this build reads %u", name, hd.version,
-		    hd.header_size, BM25_VERSION);
+	if (!(hd.version == 1 && hd.header_size == BM25_V1_HEADER) &&
+	    !(hd.version == BM25_VERSION && hd.header_size == sizeof hd))
+		BAD("%s: BM25 format version %u (header %u bytes), this build reads 1 and %u", name,
+		    hd.version, hd.header_size, BM25_VERSION);
+	if (hd.header_size > size)
+		BAD("%s: truncated: %zu bytes, the header alone is %u", name, size, hd.header_size);
+	memcpy(&hd, d, hd.header_size);
 	if (!(hd.k1 >= 0 && hd.k1 < 1e6) || !(hd.b >= 0 && hd.b <= 1))
 		BAD("%s: bad parameters k1 %g, b %g", name, hd.k1, hd.b);
+	if ((hd.flags & ~(uint32_t)(BM25_STEM | BM25_PAIRS)) ||
+	    ((hd.flags & BM25_PAIRS) && !(hd.pair_weight > 0 && hd.pair_weight < 1e6f)))
+		BAD("%s: unknown options %#x or a bad pair weight %g", name, hd.flags,
+		    (double)hd.pair_weight);
 	uint64_t N = hd.ndocs, T = hd.nterms;
 	uint64_t want[NSEC] = { N * 4, (T + 1) * 8, 0, (T + 1) * 8, 0, T * 4 };
 	static const char *const sec[NSEC] = { "doclen", "termoff", "pool", "postoff", "postings", "df" };
@@ -385,12 +471,14 @@ int bm25_open_mem(const void *data, size_t size, const char *name, bm25 **out, c
 		if (want[s] && hd.size[s] != want[s])
 			BAD("%s: section %s is %llu bytes, the counts say %llu", name, sec[s],
 			    (unsigned long long)hd.size[s], (unsigned long long)want[s]);
-		if (hd.off[s] % 8 || hd.off[s] < sizeof hd || hd.off[s] > size ||
+		if (hd.off[s] % 8 || hd.off[s] < hd.header_size || hd.off[s] > size ||
 		    hd.size[s] > size - hd.off[s])
 			BAD("%s: section %s (offset %llu, %llu bytes) runs past the end of the file (%zu bytes)",
 			    name, sec[s], (unsigned long long)hd.off[s], (unsigned long long)hd.size[s], size);
 	}
 	ix->N = (uint32_t)N, ix->T = (uint32_t)T, ix->k1 = hd.k1, ix->b = hd.b;
+	ix->flags = hd.flags;
+	ix->pair_weight = (hd.flags & BM25_PAIRS) ? hd.pair_weight : 0;
 	ix->doclen = (const uint32_t *)(const void *)(d + hd.off[0]);
 	ix->toff = (const uint64_t *)(const void *)(d + hd.off[1]);
 	ix->pool = (const char *)(d + hd.off[2]);
@@ -418,6 +506,7 @@ int bm25_open_mem(const void *data, size_t size, const char *name, bm25 **out, c
 				BAD("%s: term %llu is not after the one before it", name, (unsigned long long)t);
 		}
 		const unsigned char *p = ix->post + ix->poff[t], *end = ix->post + ix->poff[t + 1];
+		bool pair = memchr(ix->pool + ix->toff[t], ' ', ix->toff[t + 1] - ix->toff[t]) != NULL;
 		uint64_t doc = 0, cnt = 0;
 		while (p < end) {
 			uint32_t gap, tf;
@@ -425,7 +514,8 @@ int bm25_open_mem(const void *data, size_t size, const char *name, bm25 **out, c
 			if (!a || !b2 || (cnt && !gap) || !tf)
 				BAD("%s: term %llu: a bad posting", name, (unsigned long long)t);
 			doc += gap;
-			if (doc >= N || tf > ix->doclen[doc])
+			/* (a pair may hold stop words, which the length leaves out) */
+			if (doc >= N || (!pair && tf > ix->doclen[doc]))
 				BAD("%s: term %llu: document id %llu out of range (%llu documents) or tf too large",
 				    name, (unsigned long long)t, (unsigned long long)doc, (unsigned long long)N);
 			p += a + b2;
@@ -488,9 +578,8 @@ static long find_term(const bm25 *ix, const char *t, size_t len)
 	return -1;
 }
 
-static int score_term(void *ud, const char *t, size_t len, size_t s, size_t e)
+static int score_term(void *ud, const char *t, size_t len, int pair)
 {
-	(void)s, (void)e;
 	qstate *q = ud;
 	const bm25 *ix = q->ix;
 	long ti = find_term(ix, t, len);
@@ -498,6 +587,8 @@ static int score_term(void *ud, const char *t, size_t len, size_t s, size_t e)
 		return 0;
 	double df = ix->df[ti];
 	float idf = (float)log(1.0 + ((double)ix->N - df + 0.5) / (df + 0.5));
+	if (pair)
+		idf *= ix->pair_weight;
 	float k1p = (float)(ix->k1 + 1);
 	const unsigned char *p = ix->post + ix->poff[ti], *end = ix->post + ix->poff[ti + 1];
 	uint32_t doc = 0;
@@ -534,7 +625,8 @@ size_t bm25_search(const bm25 *ix, const char *query, size_t k, uint32_t *ids, f
 	qstate q = { ix, calloc(ix->N, sizeof(float)), malloc(ix->N * sizeof(uint32_t)), 0 };
 	hit *h = malloc((k + 1) * sizeof *h);
 	size_t nh = 0;
-	if (!q.score || !q.touched || !h || bm25_terms(query, strlen(query), score_term, &q))
+	if (!q.score || !q.touched || !h ||
+	    bm25_index_terms(ix->flags, query, strlen(query), score_term, &q))
 		goto out;
 	/* a min-heap (worst on top) of the k best */
 	for (size_t i = 0; i < q.ntouched; i++) {

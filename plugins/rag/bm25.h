@@ -6,6 +6,13 @@
  * space separate them), lower-cased with Python's str.lower() rules.
  * Optional stop words are dropped from documents and queries.
  *
+ * Options of an index (stored in it, so queries are read the same way):
+ *   BM25_STEM   each word is reduced to its Porter stem (plugins/common/
+ *               porter.h: words of the letters a-z only);
+ *   BM25_PAIRS  each two adjacent words also form a term "w1 w2" (stop words
+ *               included), whose score is multiplied by the pair weight.
+ *               Pairs do not count in a document's length.
+ *
  * Score of document d for query q (Robertson's BM25 with Lucene's
  * non-negative idf, as Anserini and Pyserini use it):
  *     sum over distinct terms t of q present in d of
@@ -26,6 +33,7 @@
 #include <stdint.h>
 
 typedef struct bm25 bm25;
+typedef struct bm25_builder bm25_builder;
 
 /* One term of `s`: [start, end) byte offsets; the lower-cased text in the
  * callback's own buffer.  Return non-zero to stop. */
@@ -34,9 +42,22 @@ typedef int (*bm25_term_fn)(void *ud, const char *term, size_t len, size_t start
  * TRAIN_ENOMEM. */
 int bm25_terms(const char *s, size_t n, bm25_term_fn fn, void *ud);
 
-typedef struct bm25_builder bm25_builder;
-/* stop: NULL-terminated stop words (lower case), or NULL. */
-int bm25_builder_create(double k1, double b, const char *const *stop, bm25_builder **out);
+enum { BM25_STEM = 1u, BM25_PAIRS = 2u };
+
+/* The terms an index with `flags` makes of s: each word (stemmed under
+ * BM25_STEM; pair 0) and, under BM25_PAIRS, each pair of adjacent words
+ * (pair 1).  Stop words are not dropped here. */
+typedef int (*bm25_index_term_fn)(void *ud, const char *term, size_t len, int pair);
+int bm25_index_terms(unsigned flags, const char *s, size_t n, bm25_index_term_fn fn, void *ud);
+
+typedef struct bm25_options {
+	double k1, b;
+	const char *const *stop; /* NULL-terminated stop words (lower case), or NULL */
+	unsigned flags;          /* BM25_STEM, BM25_PAIRS */
+	double pair_weight;      /* under BM25_PAIRS: > 0 */
+} bm25_options;
+
+int bm25_builder_create(const bm25_options *o, bm25_builder **out);
 /* Documents get ids 0, 1, ... in the order they are added. */
 int bm25_builder_add(bm25_builder *bb, const char *text, size_t len);
 /* The index as bytes (malloc'd): give them to bm25_open_mem. */

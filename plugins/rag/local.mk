@@ -1,7 +1,8 @@
 # plugins/rag (issue 8): documents, BM25, HNSW, retrieval; included at the
 # end of Makefile.am.
 rag_sources = plugins/rag/rag.c plugins/rag/hnsw.c plugins/rag/hnsw.h \
-	plugins/rag/bm25.c plugins/rag/bm25.h plugins/rag/dense.c plugins/rag/dense.h
+	plugins/rag/bm25.c plugins/rag/bm25.h plugins/rag/dense.c plugins/rag/dense.h \
+	plugins/common/porter.c plugins/common/porter.h
 plugin_LTLIBRARIES += plugins/rag/rag.la
 plugins_rag_rag_la_SOURCES = $(rag_sources) $(bert_sources) $(rasa_text_sources)
 plugins_rag_rag_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PTHREAD_CFLAGS)
@@ -18,7 +19,7 @@ tests_test_hnsw_SOURCES = tests/test_hnsw.c tests/testlib.h plugins/rag/hnsw.c p
 tests_test_hnsw_CFLAGS = $(UNIT_CFLAGS)
 tests_test_hnsw_LDADD = $(UNIT_LDADD) $(LIBM) -lpthread
 tests_test_bm25_SOURCES = tests/test_bm25.c tests/testlib.h plugins/rag/bm25.c plugins/rag/bm25.h \
-	$(rasa_text_sources)
+	plugins/common/porter.c plugins/common/porter.h $(rasa_text_sources)
 tests_test_bm25_CFLAGS = $(UNIT_CFLAGS)
 tests_test_bm25_LDADD = $(UNIT_LDADD) $(LIBM)
 
@@ -43,7 +44,7 @@ rag-bench: all bench/rag_ann$(EXEEXT) bench/rag_fusion$(EXEEXT)
 # trained model (bench/rag_bench.sh)
 EXTRA_PROGRAMS += bench/rag_fusion
 bench_rag_fusion_SOURCES = bench/rag_fusion.c plugins/rag/dense.c plugins/rag/dense.h \
-	plugins/rag/bm25.c plugins/rag/bm25.h plugins/rag/hnsw.c plugins/rag/hnsw.h \
+	plugins/rag/bm25.c plugins/rag/bm25.h plugins/rag/hnsw.c plugins/rag/hnsw.h plugins/common/porter.c \
 	$(bert_sources) $(rasa_text_sources)
 bench_rag_fusion_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -O3
 bench_rag_fusion_LDADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM) -lpthread

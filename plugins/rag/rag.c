@@ -284,6 +284,7 @@ static const train_component_class documents_class = {
 
 typedef struct chunk {
 	char *id, *doc, *text;
+	char *title; /* the document's, or NULL */
 	long long start, end;
 	uint32_t docix; /* documents numbered in order (chunks of one are consecutive) */
 } chunk;
@@ -301,6 +302,7 @@ static void chunkset_free(chunkset *cs)
 		free(cs->c[i].id);
 		free(cs->c[i].doc);
 		free(cs->c[i].text);
+		free(cs->c[i].title);
 	}
 	free(cs->c);
 	free(cs->seen);
@@ -341,12 +343,15 @@ static int chunkset_parse(const char *data, size_t size, chunkset *cs, char *why
 		c->id = xstrdup(id);
 		c->doc = xstrdup(doc);
 		c->text = xstrdup(text);
+		json_t *ti = json_object_get(o, "title");
+		c->title = json_is_string(ti) ? xstrdup(json_string_value(ti)) : NULL;
 		c->start = s;
 		c->end = en;
 		c->docix = cs->n > 1 && !strcmp(cs->c[cs->n - 2].doc, doc) ? cs->c[cs->n - 2].docix
 		                                                           : (uint32_t)cs->ndocs++;
+		bool lost = !c->id || !c->doc || !c->text || (json_is_string(ti) && !c->title);
 		json_decref(o);
-		if (!c->id || !c->doc || !c->text) {
+		if (lost) {
 			chunkset_free(cs);
 			return TRAIN_ENOMEM;
 		}
@@ -385,11 +390,16 @@ static const train_param bm25_params[] = {
 	{ "k1", TRAIN_PARAM_FLOAT, "0.9", "term frequency saturation (Okapi k1)" },
 	{ "b", TRAIN_PARAM_FLOAT, "0.4", "length normalization (Okapi b), 0 to 1" },
 	{ "stop_words", TRAIN_PARAM_ANY, "~", "~ (none), english, or a list of words" },
+	{ "stemmer", TRAIN_PARAM_ANY, "~", "~ (none) or porter: words reduced to their Porter stems" },
+	{ "pairs", TRAIN_PARAM_FLOAT, "0", "weight of adjacent word pairs as extra terms (0: none)" },
+	{ "title", TRAIN_PARAM_BOOL, "false", "index each chunk with its document's title" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 
 typedef struct bm25c {
-	double k1, b;
+	double k1, b, pairs;
+	unsigned flags;
+	bool title;
 	char **stop; /* NULL-terminated, or NULL */
 } bm25c;
 
@@ -414,6 +424,17 @@ static int bm25c_create(const train_config *c, train_ctx *ctx, void **self)
 	m->b = train_config_float(c, "b");
 	if (!(m->k1 >= 0) || !(m->b >= 0 && m->b <= 1))
 		return train_fail(ctx, "k1 must be >= 0 and b within 0..1 (k1 %g, b %g)", m->k1, m->b);
+	m->pairs = train_config_float(c, "pairs");
+	if (!(m->pairs >= 0 && m->pairs < 1e6))
+		return train_fail(ctx, "pairs must be a weight >= 0 (0: no word pairs), not %g", m->pairs);
+	m->flags = m->pairs > 0 ? BM25_PAIRS : 0;
+	m->title = train_config_bool(c, "title");
+	const train_config *st = train_config_get(c, "stemmer");
+	if (st && train_config_kind(st) == TRAIN_CFG_STRING &&
+	    !strcmp(train_config_as_string(st), "porter"))
+		m->flags |= BM25_STEM;
+	else if (st && train_config_kind(st) != TRAIN_CFG_NULL)
+		return train_fail(ctx, "stemmer must be ~ (none) or porter");
 	const train_config *sw = train_config_get(c, "stop_words");
 	const char *const *src = NULL;
 	size_t n = 0;
@@ -468,9 +489,35 @@ static int bm25c_train(void *self, const train_values *in, train_values *out, tr
 	bm25_builder *bb = NULL;
 	void *buf = NULL;
 	size_t size = 0;
-	rc = bm25_builder_create(m->k1, m->b, (const char *const *)m->stop, &bb);
-	for (size_t i = 0; i < cs.n && !rc; i++)
-		rc = bm25_builder_add(bb, cs.c[i].text, strlen(cs.c[i].text));
+	bm25_options bo = { m->k1, m->b, (const char *const *)m->stop, m->flags, m->pairs };
+	rc = bm25_builder_create(&bo, &bb);
+	char *tt = NULL;
+	size_t ttcap = 0;
+	for (size_t i = 0; i < cs.n && !rc; i++) {
+		const chunk *c = &cs.c[i];
+		if (!m->title || !c->title) {
+			rc = bm25_builder_add(bb, c->text, strlen(c->text));
+			continue;
+		}
+		/* the title, then the text */
+		size_t lt = strlen(c->title), lx = strlen(c->text);
+		if (lt + lx + 2 > ttcap) {
+			char *p = realloc(tt, lt + lx + 2);
+			if (!p) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			tt = p;
+			ttcap = lt + lx + 2;
+		}
+		/* underscores read as spaces (Wikipedia page names) */
+		for (size_t j = 0; j < lt; j++)
+			tt[j] = c->title[j] == '_' ? ' ' : c->title[j];
+		tt[lt] = '\n';
+		memcpy(tt + lt + 1, c->text, lx + 1);
+		rc = bm25_builder_add(bb, tt, lt + 1 + lx);
+	}
+	free(tt);
 	if (!rc)
 		rc = bm25_builder_finish(bb, &buf, &size);
 	bm25_builder_destroy(bb);
