@@ -13,7 +13,10 @@
  * normalisation of each list, for several w.  `train test rag` computes the
  * model's own setting one predict call at a time; this tool is the same
  * arithmetic (the retriever's fuse()) over a grid, to choose the setting.
- * One line per setting:  NAME R@1 R@5 R@10 R@20 MRR.
+ * One line per setting:  NAME R@1 R@5 R@10 R@20 MRR, over all queries; then
+ * the same for the even-numbered queries (2nd, 4th, ...) as "choose:NAME"
+ * and for the odd-numbered ones as "report:NAME", so that a setting can be
+ * chosen on one half and reported on the other.
  */
 #include <jansson.h>
 #include <math.h>
@@ -87,6 +90,13 @@ static void add(tally *t, size_t rank)
 	for (int c = 0; c < NCUT; c++)
 		t->hit[c] += rank && rank <= (size_t)cuts[c];
 	t->rr += rank ? 1.0 / (double)rank : 0;
+}
+
+/* setting i of all queries (t) and of the query's half (h) */
+static void add_both(tally *t, tally *h, size_t i, size_t rank)
+{
+	add(&t[i], rank);
+	add(&h[i], rank);
 }
 
 typedef struct sc {
@@ -363,7 +373,7 @@ int main(int argc, char **argv)
 	static const double ws[] = { 0.1, 0.2, 0.3, 0.4, 0.5, 0.6 };
 	enum { NR = 6, NW = 6 };
 	size_t nt = 2 + NR + 2 * NW;
-	tally *t = calloc(nt, sizeof *t);
+	tally *t = calloc(3 * nt, sizeof *t), *half[2] = { t + nt, t + 2 * nt };
 	snprintf(t[0].name, sizeof t[0].name, "bm25");
 	snprintf(t[1].name, sizeof t[1].name, "dense");
 	for (int i = 0; i < NR; i++)
@@ -372,6 +382,10 @@ int main(int argc, char **argv)
 		snprintf(t[2 + NR + i].name, sizeof t[0].name, "hybrid-minmax-w%.1f", ws[i]);
 		snprintf(t[2 + NR + NW + i].name, sizeof t[0].name, "hybrid-zscore-w%.1f", ws[i]);
 	}
+	for (size_t i = 0; i < nt; i++) {
+		snprintf(half[0][i].name, sizeof t[0].name, "choose:%s", t[i].name);
+		snprintf(half[1][i].name, sizeof t[0].name, "report:%s", t[i].name);
+	}
 	list a, b;
 	sc *f = malloc(2 * 512 * sizeof *f);
 	uint32_t *fi = malloc(2 * 512 * sizeof *fi);
@@ -379,37 +393,42 @@ int main(int argc, char **argv)
 	hnsw_scratch *scr = hnsw_scratch_new();
 	size_t counted = 0;
 	char *qbuf = NULL;
+	size_t hcount[2] = { 0, 0 };
 	for (size_t q = 0; q < nq; q++) {
 		if (gold[q] == UINT32_MAX)
 			continue;
 		counted++;
+		/* q 0 is the 1st question: odd-numbered, reported */
+		tally *h = half[(q + 1) % 2];
+		hcount[(q + 1) % 2]++;
 		a.n = bm25_search(bm, qt[q], cand, a.ids, a.s);
 		b.n = hnsw_search_with(hn, scr, qv + q * (size_t)C, cand, ef > cand ? ef : cand, b.ids, b.s);
 		for (size_t i = 0; i < b.n; i++) {
 			b.s[i] = 1.0f - b.s[i];
 			b.ids[i] = gmap[b.ids[i]];
 		}
-		add(&t[0], gold_rank(a.ids, a.n, docix, gold[q], seen, ndocs));
-		add(&t[1], gold_rank(b.ids, b.n, docix, gold[q], seen, ndocs));
+		add_both(t, h, 0, gold_rank(a.ids, a.n, docix, gold[q], seen, ndocs));
+		add_both(t, h, 1, gold_rank(b.ids, b.n, docix, gold[q], seen, ndocs));
 		for (int i = 0; i < NR; i++) {
 			size_t m = fuse(&a, &b, 0, rrfk[i], 0, f, fi);
-			add(&t[2 + i], gold_rank(fi, m, docix, gold[q], seen, ndocs));
+			add_both(t, h, 2 + i, gold_rank(fi, m, docix, gold[q], seen, ndocs));
 		}
 		for (int i = 0; i < NW; i++) {
 			size_t m = fuse(&a, &b, 1, 0, ws[i], f, fi);
-			add(&t[2 + NR + i], gold_rank(fi, m, docix, gold[q], seen, ndocs));
+			add_both(t, h, 2 + NR + i, gold_rank(fi, m, docix, gold[q], seen, ndocs));
 			m = fuse(&a, &b, 2, 0, ws[i], f, fi);
-			add(&t[2 + NR + NW + i], gold_rank(fi, m, docix, gold[q], seen, ndocs));
+			add_both(t, h, 2 + NR + NW + i, gold_rank(fi, m, docix, gold[q], seen, ndocs));
 		}
 	}
 	free(qbuf);
 	printf("%-22s %7s %7s %7s %7s %7s   (%zu queries, %zu candidates per side, ef %zu)\n", "", "R@1", "R@5",
 	       "R@10", "R@20", "MRR", counted, cand, ef);
-	for (size_t i = 0; i < nt; i++) {
+	for (size_t i = 0; i < 3 * nt; i++) {
+		size_t cnt = i < nt ? counted : hcount[i / nt - 1];
 		printf("%-22s", t[i].name);
 		for (int c = 0; c < NCUT; c++)
-			printf(" %7.4f", t[i].hit[c] / (double)counted);
-		printf(" %7.4f\n", t[i].rr / (double)counted);
+			printf(" %7.4f", cnt ? t[i].hit[c] / (double)cnt : 0.0);
+		printf(" %7.4f\n", cnt ? t[i].rr / (double)cnt : 0.0);
 	}
 	return 0;
 }
