@@ -78,7 +78,7 @@ if [ -f "$SQ/passages.tsv" ]; then
 	h1=$(awk -v n="report:$best" '$1 == n { print $2 }' "$W/grid.txt")
 	h5=$(awk -v n="report:$best" '$1 == n { print $3 }' "$W/grid.txt")
 	d5=$(awk '$1 == "dense" { print $3 }' "$W/grid.txt")
-	lines="${lines}bench bm25-squad-r5 (ours b 0.75, reference b 0.4): ours $o, python-bm25 $p, ratio $(echo "scale=3; $o / $p" | bc)
+	lines="${lines}bench bm25-squad-r5 (ours b 0.75, stems, titles, pairs 0.3; reference words, b 0.4): ours $o, python-bm25 $p, ratio $(echo "scale=3; $o / $p" | bc)
 bench hybrid-squad-r1 ($best, chosen on the even-numbered questions, measured on the odd): ours $h1, python-bm25 $p1, ratio $(echo "scale=3; $h1 / $p1" | bc)
 bench hybrid-squad-r5 (the same): ours $h5, python-bm25 $p, ratio $(echo "scale=3; $h5 / $p" | bc)
 bench dense-squad-r5: ours $d5, python-bm25 $p, ratio $(echo "scale=3; $d5 / $p" | bc)
