@@ -34,3 +34,11 @@ bench-mamba: all
 train_SOURCES += libtrain/cli/cmd_generate.c
 recipe_DATA += recipes/mamba.yml
 cli_tests += tests/cli_mamba.sh
+# `make bench`: MambaLM with tokenizer: bpe against tokenizer: char on
+# tinyshakespeare, the same wall budget, in bits per character
+# (bench/mamba_bpe_bench.sh).
+EXTRA_DIST += bench/mamba_bpe_bench.sh
+bench_targets += bench-mamba-bpe
+bench-mamba-bpe: all
+	$(SHELL) $(srcdir)/bench/mamba_bpe_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
+.PHONY: bench-mamba-bpe
