@@ -37,7 +37,7 @@ cli_tests += tests/cli_mamba.sh
 # `make bench`: MambaLM with tokenizer: bpe against tokenizer: char on
 # tinyshakespeare, the same wall budget, in bits per character
 # (bench/mamba_bpe_bench.sh).
-EXTRA_DIST += bench/mamba_bpe_bench.sh
+EXTRA_DIST += bench/mamba_bpe_bench.sh doc/mamba.md
 bench_targets += bench-mamba-bpe
 bench-mamba-bpe: all
 	$(SHELL) $(srcdir)/bench/mamba_bpe_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'

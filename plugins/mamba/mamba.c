@@ -1,7 +1,7 @@
 /*
  * plugins/mamba/mamba.c - the "mamba" plugin (issue 7): MambaLM, a Mamba
- * language model trained from scratch on a text corpus, character by
- * character.
+ * language model trained from scratch on a text corpus, over characters
+ * or byte-level BPE tokens.
  *
  *   MambaLM  (no inputs)        -> log   (train: reads train_file, and
  *                                          validation_file or the last
@@ -15,10 +15,14 @@
  * "validation": [[step, loss], ...], "best": {"step", "loss"}, ...}.  A
  * process input given as "" takes the config's value.
  *
- * Tokens are characters (Unicode code points) of the training text, in
- * code point order, after id 0, which stands for any character the
- * training text lacks; vocab_size is an upper bound (more distinct
- * characters is an error).
+ * tokenizer: char (the default): tokens are characters (Unicode code
+ * points) of the training text, in code point order, after id 0, which
+ * stands for any character the training text lacks; vocab_size is an
+ * upper bound (more distinct characters is an error).  tokenizer: bpe: a
+ * byte-level BPE of vocab_size tokens (plugins/common/bpe.h) learnt from
+ * the training part of the text (doc/mamba.md).  Every validation also
+ * gives bits per character (validation_bpc), which compares across
+ * tokenizers.
  *
  * Training: AdamW, warm-up then cosine decay to a tenth of the rate,
  * gradient clipping at 1, random windows of max_length + 1 characters
@@ -37,7 +41,9 @@
  * runs the matmuls in bf16 where the CPU has it.
  *
  * Persisted: model.safetensors (Hugging Face MambaForCausalLM tensor
- * names), vocab.json (the characters by id, id 0 null), loss_log.json.
+ * names; metadata tokenizer: bpe for BPE models), vocab.json (char: the
+ * characters by id, id 0 null; bpe: GPT-2's {"token": id}), merges.txt
+ * (bpe), loss_log.json.
  *
  *   MambaSFT  train, validation -> log, model   (issue 9: supervised
  *             fine-tuning on prompt/completion examples)
@@ -49,7 +55,8 @@
  * tokens and that end only (the prompt's targets are masked).  A batch
  * draws examples (not windows) by the seeded generator, each padded to the
  * longest example or max_length; an epoch is as many examples as the
- * training set has.  `model` is the trained model as a value
+ * training set has.  Characters only: MambaSFT has no tokenizer key.
+ * `model` is the trained model as a value
  * (MAMBA_VALUE_TYPE, mamba_io.c) for the nodes downstream; persisted as
  * MambaLM, so `train generate` samples from it.
  *
