@@ -581,8 +581,8 @@ static cand heap_pop(scratch *s)
 
 static void consider(const bpe_tok *b, scratch *s, int32_t pos, int to_pending)
 {
-	int32_t nx = s->next[pos];
-	if (pos < 0 || nx < 0)
+	int32_t nx = pos < 0 ? -1 : s->next[pos];
+	if (nx < 0)
 		return;
 	int64_t r = pairs_get(b->pairs, s->sym[pos], s->sym[nx]);
 	if (r < 0)
