@@ -241,14 +241,14 @@ int gpt2_bpe_decode(const gpt2_bpe *b, const int32_t *ids, size_t n, char **out,
  * gelu_new; n_layer, n_head, n_embd, n_positions, vocab_size,
  * layer_norm_epsilon), model.safetensors (GPT-2 names, with or without
  * "transformer."; F32, F16 or BF16; lm_head.weight, if present, must equal
- * wte) and, when bpe_tok is not NULL, vocab.json + merges.txt.  Nothing is
+ * wte) and, when bpe is not NULL, vocab.json + merges.txt.  Nothing is
  * downloaded: a missing folder or file is an error naming it.
  */
-int gpt2_hf_load(const char *dir, int with_grads, gpt2_model **out, gpt2_bpe *bpe_tok,
+int gpt2_hf_load(const char *dir, int with_grads, gpt2_model **out, gpt2_bpe *bpe,
                  train_error *err);
 /* Write config.json, model.safetensors (and vocab.json, merges.txt when
- * bpe_tok is not NULL) into dir (made if missing), each by temp name + rename. */
-int gpt2_hf_save(const gpt2_model *m, const gpt2_bpe *bpe_tok, const char *dir, train_error *err);
+ * bpe is not NULL) into dir (made if missing), each by temp name + rename. */
+int gpt2_hf_save(const gpt2_model *m, const gpt2_bpe *bpe, const char *dir, train_error *err);
 /* PEFT's adapter folder: adapter_config.json + adapter_model.safetensors
  * (base_model.model.transformer.h.N.attn.c_attn.lora_A.weight ...). */
 int gpt2_adapter_save(const gpt2_model *m, const char *base_name, const char *dir,
