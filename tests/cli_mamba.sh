@@ -120,5 +120,53 @@ printf 'model: {d_model: 16}\n' >nodata.yml
 status_is 70 "no train_file" "$TRAIN" --target mamba --config "$s/nodata.yml" --plugin-path "$P" \
 	--out "$WORK/models"
 check "says so" grep -q "no train_file" "$WORK/err"
+
+# tokenizer: bpe (a byte-level BPE learnt at vocab_size): train, the
+# archive holds vocab.json + merges.txt, generate (the same seed, the same
+# text), bits per character in the log; a cut merges.txt is refused at
+# its file:line; bad values stop with a message
+bp=$(proj bpe -e 's/vocab_size: 100/vocab_size: 300\n        tokenizer: bpe/')
+cd "$bp"
+status_is 0 "train with tokenizer: bpe" "$TRAIN" --recipe "$bp/recipe.yml" --plugin-path "$P" \
+	--out "$WORK/models" --fixed-model-name bpe
+check "it learnt 43 merges (the fixture's count at 300 tokens)" grep -q "300 tokens (43 merges)" "$WORK/err"
+check "bits per character in the log" grep -q '"validation_bpc": *\[\[10,' "$bp/loss_log.json"
+check "the best step's bits per character" grep -q '"best":{[^}]*"bpc"' "$bp/loss_log.json"
+B="$WORK/models/bpe.tar.gz"
+check "the archive has merges.txt" sh -c "tar -tzf '$B' | grep -q components/lm/merges.txt"
+member "$B" components/lm/vocab.json >"$WORK/bv"
+check "vocab.json maps the end-of-text token to id 299" grep -q '"<|endoftext|>":299' "$WORK/bv"
+status_is 0 "generate from the BPE model" "$TRAIN" generate "$B" --plugin-path "$P" --seed 5 \
+	--temperature 0.8 --max-new-tokens 20 "The cat"
+cp "$WORK/out" "$WORK/bgen1"
+check "the continuation follows the prompt" grep -q '^The cat' "$WORK/bgen1"
+status_is 0 "generate again" "$TRAIN" generate "$B" --plugin-path "$P" --seed 5 --temperature 0.8 \
+	--max-new-tokens 20 "The cat"
+check "the same seed gives the same text" cmp -s "$WORK/out" "$WORK/bgen1"
+status_is 0 "greedy, no prompt" "$TRAIN" generate "$B" --plugin-path "$P" --temperature 0 \
+	--max-new-tokens 5 ""
+mkdir -p "$WORK/cut" && tar -xzf "$B" -C "$WORK/cut"
+head -n 20 "$WORK/cut/components/lm/merges.txt" >"$WORK/cut/m" && mv "$WORK/cut/m" "$WORK/cut/components/lm/merges.txt"
+(cd "$WORK/cut" && tar -czf "$WORK/models/cut.tar.gz" metadata.json components)
+status_is 70 "a cut merges.txt (the component refuses it)" "$TRAIN" generate "$WORK/models/cut.tar.gz" \
+	--plugin-path "$P" "The"
+check "the message names merges.txt:21" grep -q "merges.txt:21:.*cut short" "$WORK/err"
+b=$(proj badtok -e 's/vocab_size: 100/vocab_size: 100\n        tokenizer: words/')
+status_is 70 "tokenizer: words (the component refuses it)" "$TRAIN" --recipe "$b/recipe.yml" --plugin-path "$P" --out "$WORK/models"
+check "the message says which" grep -q "tokenizer must be char or bpe" "$WORK/err"
+b=$(proj smallbpe -e 's/vocab_size: 100/vocab_size: 100\n        tokenizer: bpe/')
+status_is 70 "tokenizer: bpe with vocab_size 100" "$TRAIN" --recipe "$b/recipe.yml" --plugin-path "$P" --out "$WORK/models"
+check "the message says at least 257" grep -q "at least 257" "$WORK/err"
+# the target with MARK's keys: model.vocab_size is then the BPE vocabulary
+s2=$(proj target-bpe)
+cd "$s2"
+cat >settings.yml <<'YML'
+model: {vocab_size: 280, tokenizer: bpe, d_model: 16, n_heads: 8, n_layers: 2, max_length: 24}
+training: {batch_size: 4, num_epochs: 1, learning_rate: 0.01, seed: 1}
+data: {train_file: corpus.txt}
+YML
+status_is 0 "train --target mamba with model.tokenizer: bpe" "$TRAIN" --target mamba \
+	--config "$s2/settings.yml" --plugin-path "$P" --out "$WORK/models" --fixed-model-name target-bpe
+check "280 tokens" grep -q "280 tokens (23 merges)" "$WORK/err"
 cd "$WORK"
 finish

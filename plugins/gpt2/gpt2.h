@@ -41,6 +41,7 @@
 #include <train/common.h>
 #include <train/tensor.h>
 
+#include "../common/bpe.h"
 #include "../common/hf.h"
 #include "../common/strmap.h"
 
@@ -218,26 +219,11 @@ int gpt2_gelu_new_backward(float *dinp, const float *inp, const float *dout, siz
 /* ---- byte-level BPE --------------------------------------------------------- */
 
 /*
- * GPT-2's tokenizer: UTF-8 text split by GPT-2's pattern
- *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
- * (matched by hand), each piece's bytes mapped to GPT-2's printable
- * characters (bytes_to_unicode), then merged pair by pair, lowest merge
- * rank first, and looked up in vocab.json.  "<|endoftext|>" in the text is
- * the end-of-text token.
+ * GPT-2's tokenizer: the byte-level BPE of plugins/common/bpe.h (GPT-2's
+ * pattern, bytes_to_unicode, merges by rank); "<|endoftext|>" in the text
+ * is the end-of-text token, which the vocabulary must have.
  */
-typedef struct gpt2_bpe {
-	char **tok;               /* id -> token (byte-level characters, UTF-8) */
-	size_t n;
-	strmap vocab;             /* token -> id */
-	strmap ranks;             /* "a b" -> merge rank */
-	char **merges;            /* rank -> "a b" (for saving) */
-	size_t n_merges;
-	int32_t eot;              /* <|endoftext|> */
-	uint16_t byte_char[256];  /* byte -> code point */
-	int16_t char_byte[512];   /* code point -> byte (-1: none) */
-	char *vocab_raw, *merges_raw; /* the files as read, written back as they are */
-	size_t vocab_raw_len, merges_raw_len;
-} gpt2_bpe;
+typedef bpe_tok gpt2_bpe;
 
 /* Read vocab.json and merges.txt; errors name file:line and what. */
 int gpt2_bpe_load(const char *vocab_path, const char *merges_path, gpt2_bpe *b, train_error *err);

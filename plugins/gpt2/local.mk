@@ -4,7 +4,8 @@
 # (plugins/common/hf.c, shared with bert, comes with $(bert_sources) in the
 # benchmark, which links both models)
 gpt2_core = plugins/gpt2/gpt2.h plugins/gpt2/gpt2.c plugins/gpt2/gpt2_io.c \
-	plugins/gpt2/gpt2_unicode.h plugins/common/text.c plugins/common/text.h \
+	plugins/common/bpe.c plugins/common/bpe.h plugins/common/bpe_unicode.h \
+	plugins/common/text.c plugins/common/text.h \
 	plugins/common/strmap.c plugins/common/strmap.h plugins/common/unicode_tables.h
 gpt2_sources = $(gpt2_core) plugins/common/hf.c plugins/common/hf.h
 
@@ -21,7 +22,7 @@ plugins_gpt2_gpt2_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS) $(LIBM)
 
 recipe_DATA += recipes/gpt2.yml
 cli_tests += tests/cli_gpt2.sh
-EXTRA_DIST += tests/cli_gpt2.sh plugins/gpt2/gen_unicode.py doc/gpt2.md \
+EXTRA_DIST += tests/cli_gpt2.sh plugins/common/gen_bpe_unicode.py doc/gpt2.md \
 	tests/fixtures/gpt2/make_fixture.py tests/fixtures/gpt2/LICENSE \
 	tests/fixtures/gpt2/tiny/config.json tests/fixtures/gpt2/tiny/model.safetensors \
 	tests/fixtures/gpt2/tiny/vocab.json tests/fixtures/gpt2/tiny/merges.txt \

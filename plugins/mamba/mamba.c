@@ -1,7 +1,7 @@
 /*
  * plugins/mamba/mamba.c - the "mamba" plugin (issue 7): MambaLM, a Mamba
- * language model trained from scratch on a text corpus, character by
- * character.
+ * language model trained from scratch on a text corpus, over characters
+ * or byte-level BPE tokens.
  *
  *   MambaLM  (no inputs)        -> log   (train: reads train_file, and
  *                                          validation_file or the last
@@ -15,10 +15,14 @@
  * "validation": [[step, loss], ...], "best": {"step", "loss"}, ...}.  A
  * process input given as "" takes the config's value.
  *
- * Tokens are characters (Unicode code points) of the training text, in
- * code point order, after id 0, which stands for any character the
- * training text lacks; vocab_size is an upper bound (more distinct
- * characters is an error).
+ * tokenizer: char (the default): tokens are characters (Unicode code
+ * points) of the training text, in code point order, after id 0, which
+ * stands for any character the training text lacks; vocab_size is an
+ * upper bound (more distinct characters is an error).  tokenizer: bpe: a
+ * byte-level BPE of vocab_size tokens (plugins/common/bpe.h) learnt from
+ * the training part of the text (doc/mamba.md).  Every validation also
+ * gives bits per character (validation_bpc), which compares across
+ * tokenizers.
  *
  * Training: AdamW, warm-up then cosine decay to a tenth of the rate,
  * gradient clipping at 1, random windows of max_length + 1 characters
@@ -37,7 +41,9 @@
  * runs the matmuls in bf16 where the CPU has it.
  *
  * Persisted: model.safetensors (Hugging Face MambaForCausalLM tensor
- * names), vocab.json (the characters by id, id 0 null), loss_log.json.
+ * names; metadata tokenizer: bpe for BPE models), vocab.json (char: the
+ * characters by id, id 0 null; bpe: GPT-2's {"token": id}), merges.txt
+ * (bpe), loss_log.json.
  *
  *   MambaSFT  train, validation -> log, model   (issue 9: supervised
  *             fine-tuning on prompt/completion examples)
@@ -49,7 +55,8 @@
  * tokens and that end only (the prompt's targets are masked).  A batch
  * draws examples (not windows) by the seeded generator, each padded to the
  * longest example or max_length; an epoch is as many examples as the
- * training set has.  `model` is the trained model as a value
+ * training set has.  Characters only: MambaSFT has no tokenizer key.
+ * `model` is the trained model as a value
  * (MAMBA_VALUE_TYPE, mamba_io.c) for the nodes downstream; persisted as
  * MambaLM, so `train generate` samples from it.
  *
@@ -57,6 +64,9 @@
  * thread count and precision (process-wide, <train/kernels.h>).
  */
 #include "mamba.h"
+
+#include "../common/bpe.h"
+#include "../common/text.h"
 
 #include <train/corpus.h>
 #include <train/plugin.h>
@@ -81,7 +91,8 @@ static const train_param params[] = {
 	{ "train_file", TRAIN_PARAM_PATH, "~", "the training text (UTF-8); required to train" },
 	{ "validation_file", TRAIN_PARAM_PATH, "~", "validation text (default: the last validation_split of train_file)" },
 	{ "validation_split", TRAIN_PARAM_FLOAT, "0.1", "share of train_file kept for validation when there is no validation_file" },
-	{ "vocab_size", TRAIN_PARAM_INT, "5000", "most tokens (characters + 1)" },
+	{ "vocab_size", TRAIN_PARAM_INT, "5000", "most tokens (char: characters + 1; bpe: the BPE vocabulary, 256 bytes + merges + 1)" },
+	{ "tokenizer", TRAIN_PARAM_STRING, "char", "char: the characters of train_file; bpe: byte-level BPE learnt from it at vocab_size" },
 	{ "d_model", TRAIN_PARAM_INT, "256", "model width (a multiple of 8)" },
 	{ "n_layers", TRAIN_PARAM_INT, "4", "Mamba blocks" },
 	{ "max_length", TRAIN_PARAM_INT, "512", "training context in tokens" },
@@ -123,10 +134,13 @@ typedef struct mlm {
 	int mixed;
 	int sft;  /* MambaSFT: examples from the inputs, prompts masked */
 	int skip; /* MambaSFT: no step (the initialised model; --skip-sft) */
+	int use_bpe; /* tokenizer: bpe */
 	/* trained state */
 	mamba_model *m;
-	int32_t *vocab; /* id -> code point (id 0: -1) */
+	int32_t *vocab; /* char: id -> code point (id 0: -1); bpe: NULL */
 	int nvocab;
+	bpe_tok bpe;    /* bpe: the tokenizer (ids = the model's) */
+	double bpe_secs; /* bpe: the tokenizer's training time */
 	char *log_json;
 	/* tests: return TRAIN_ECANCELED after this step (0: never) */
 	int64_t stop_at;
@@ -145,6 +159,7 @@ static void mlm_free(mlm *c)
 	free(c->log_file);
 	mamba_model_destroy(c->m);
 	free(c->vocab);
+	bpe_free(&c->bpe);
 	free(c->log_json);
 	free(c);
 }
@@ -198,6 +213,11 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 	c->max_new = train_config_int(cfg, "max_new_tokens");
 	c->top_k = train_config_int(cfg, "top_k");
 	c->mixed = train_config_bool(cfg, "mixed_precision");
+	c->bpe.eot = -1;
+	/* MambaSFT has no such key: characters */
+	const char *tk = train_config_kind(train_config_get(cfg, "tokenizer")) == TRAIN_CFG_STRING
+	                 ? train_config_string(cfg, "tokenizer") : "char";
+	c->use_bpe = !strcmp(tk, "bpe");
 	if ((tf && !c->train_file) || (cd && !c->ckpt_dir) || (vf && !c->valid_file) || (lf && !c->log_file)) {
 		mlm_free(c);
 		return TRAIN_ENOMEM;
@@ -208,8 +228,12 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 		bad = "d_model must be a positive multiple of 8 (the scan runs 16 channels of 2*d_model at a time)";
 	else if (c->n_layers < 1 || c->n_layers > MAMBA_MAX_LAYERS)
 		bad = "n_layers must be from 1 to 256";
+	else if (strcmp(tk, "char") && strcmp(tk, "bpe"))
+		bad = "tokenizer must be char or bpe";
 	else if (c->vocab_size < 2 || c->vocab_size > (1 << 24))
 		bad = "vocab_size must be from 2 to 16777216";
+	else if (c->use_bpe && c->vocab_size < 257)
+		bad = "with tokenizer: bpe, vocab_size must be at least 257 (256 bytes and the end-of-text token)";
 	else if (mamba_dims_make((int)c->vocab_size, (int)c->d_model, (int)c->n_layers, &d))
 		bad = "bad model size";
 	else if (c->max_length < 1 || c->max_length > (1 << 20))
@@ -307,6 +331,48 @@ static int read_text(const char *path, int32_t **cps, size_t *n, train_ctx *ctx)
 		return train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
 	}
 	*cps = buf;
+	*n = len;
+	return TRAIN_OK;
+}
+
+/* Read a text file as UTF-8 bytes (lines joined by '\n'): tokenizer: bpe. */
+static int read_bytes(const char *path, char **out, size_t *n, train_ctx *ctx)
+{
+	train_corpus_options opt = TRAIN_CORPUS_OPTIONS_INIT;
+	opt.format = TRAIN_CORPUS_TEXT;
+	train_corpus *r = NULL;
+	train_error err = { 0 };
+	const train_record *rec;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	char msg[1024];
+	int rc = train_corpus_open(path, &opt, &r, &err);
+	while (!rc && (rc = train_corpus_next(r, &rec, &err)) > 0) {
+		if (len + rec->text_len + 2 > cap) {
+			size_t nc = (len + rec->text_len + 2) * 2;
+			char *nb = realloc(buf, nc);
+			if (!nb) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = nc;
+		}
+		memcpy(buf + len, rec->text, rec->text_len);
+		len += rec->text_len;
+		buf[len++] = '\n';
+		rc = 0;
+	}
+	train_corpus_close(r);
+	if (rc < 0) {
+		free(buf);
+		if (rc == TRAIN_ENOMEM)
+			return rc;
+		if (!err.text[0])
+			train_error_set(&err, rc, path, 0, 0, "%s", train_strerror(rc));
+		return train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
+	}
+	*out = buf;
 	*n = len;
 	return TRAIN_OK;
 }
@@ -473,6 +539,7 @@ typedef struct run {
 	const size_t *tr_starts, *va_starts;
 	size_t ntr_ex, nva_ex;
 	int T; /* row length */
+	int32_t *cc; /* id -> the characters it stands for (bits per character) */
 } run;
 
 static void hex_rng(const train_rng *r, char out[65])
@@ -627,8 +694,10 @@ static double now_s(void)
 
 /* Mean loss over validation windows of T tokens, B at a time. */
 static int eval_loss(run *R, const int32_t *val, size_t nval, int32_t *ids, int32_t *tg,
-                     double *out)
+                     double *out, double *bpc)
 {
+	double chars = 0;
+	*bpc = NAN;
 	mlm *c = R->c;
 	int T = (int)c->max_length, B = (int)c->batch;
 	if (c->sft) {
@@ -647,7 +716,10 @@ static int eval_loss(run *R, const int32_t *val, size_t nval, int32_t *ids, int3
 				            R->va_starts[k + 1], T, ids + (size_t)rows * T, tg + (size_t)rows * T);
 			}
 			for (size_t i = 0; i < (size_t)rows * T; i++)
-				cnt += tg[i] >= 0;
+				if (tg[i] >= 0) {
+					cnt++;
+					chars += R->cc[tg[i]];
+				}
 			float loss;
 			int rc = mamba_forward(R->m, ids, tg, rows, T, &loss);
 			if (rc)
@@ -657,6 +729,8 @@ static int eval_loss(run *R, const int32_t *val, size_t nval, int32_t *ids, int3
 		}
 		(void)nval;
 		*out = count ? sum / (double)count : NAN;
+		if (chars > 0)
+			*bpc = sum / chars / 0.69314718055994530942; /* ln 2 */
 		return TRAIN_OK;
 	}
 	if (nval < 2) {
@@ -683,8 +757,12 @@ static int eval_loss(run *R, const int32_t *val, size_t nval, int32_t *ids, int3
 			return rc;
 		sum += (double)loss * rows * T;
 		count += (size_t)rows * T;
+		for (size_t i = 0; i < (size_t)rows * T; i++)
+			chars += R->cc[tg[i]];
 	}
 	*out = count ? sum / (double)count : NAN;
+	if (chars > 0)
+		*bpc = sum / chars / 0.69314718055994530942; /* ln 2 */
 	return TRAIN_OK;
 }
 
@@ -752,6 +830,8 @@ static train_fp run_fingerprint(const mlm *c, const int32_t *tr, size_t ntr, con
 	         (long long)c->max_steps, c->lr, c->wd, (long long)c->gas, (long long)c->warmup,
 	         (long long)c->eval_steps, (long long)c->eval_batches, (long long)c->seed, c->mixed);
 	train_hasher_str(h, buf);
+	if (c->use_bpe) /* (char runs keep the fingerprints they had) */
+		train_hasher_str(h, "tokenizer bpe");
 	train_hasher_u64(h, ntr);
 	train_hasher_update(h, tr, ntr * sizeof *tr);
 	train_hasher_u64(h, nva);
@@ -765,6 +845,76 @@ static int log_point(json_t *log, const char *key, int64_t step, double loss)
 {
 	json_t *a = json_object_get(log, key);
 	return json_array_append_new(a, json_pack("[I, f]", (json_int_t)step, loss));
+}
+
+/*
+ * tokenizer: bpe.  The text's bytes (the validation part: validation_file,
+ * else the last validation_split of the bytes, from a character's start),
+ * a byte-level BPE learnt from the training part up to vocab_size tokens
+ * (pairs seen at least twice), and both parts as its tokens in *tok:
+ * *ntr training tokens, then *nva validation ones.
+ */
+static int bpe_tokens(mlm *c, const char *tpath, const char *vpath, int32_t **tok, size_t *ntr,
+                      size_t *nva, train_ctx *ctx)
+{
+	char *tb = NULL, *vb = NULL;
+	size_t ntb = 0, nvb = 0;
+	int rc = read_bytes(tpath, &tb, &ntb, ctx);
+	if (!rc && vpath)
+		rc = read_bytes(vpath, &vb, &nvb, ctx);
+	if (rc)
+		goto out;
+	const char *tr = tb, *va = vb;
+	size_t trn = ntb, van = nvb;
+	if (!vpath) {
+		size_t cut = ntb - (size_t)((double)ntb * c->valid_split);
+		while (cut < ntb && ((unsigned char)tb[cut] & 0xC0) == 0x80)
+			cut++;
+		trn = cut;
+		va = tb + cut;
+		van = ntb - cut;
+	}
+	double t0 = now_s();
+	bpe_free(&c->bpe);
+	if ((rc = bpe_train(tr, trn, (size_t)c->vocab_size, 2, &c->bpe)))
+		goto out;
+	c->bpe_secs = now_s() - t0;
+	c->nvocab = (int)c->bpe.n;
+	/* a token is one byte at least */
+	if (!(*tok = malloc((trn + van + 1) * sizeof **tok))) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	if ((rc = bpe_encode(&c->bpe, tr, trn, *tok, trn, ntr)) ||
+	    (rc = bpe_encode(&c->bpe, va, van, *tok + *ntr, van, nva)))
+		goto out;
+	train_log(ctx, TRAIN_LOG_INFO, "byte-level BPE: %zu tokens (%zu merges) learnt in %.2f s; "
+	          "%zu training bytes in %zu tokens (%.2f bytes per token)", c->bpe.n, c->bpe.n_merges,
+	          c->bpe_secs, trn, *ntr, *ntr ? (double)trn / (double)*ntr : 0.0);
+out:
+	free(tb);
+	free(vb);
+	return rc;
+}
+
+/* The characters (UTF-8 lead bytes) each token id stands for: 1 each for
+ * characters; for BPE, the count in its bytes. */
+static int32_t *char_counts(const mlm *c)
+{
+	int32_t *cc = malloc((size_t)c->nvocab * sizeof *cc);
+	if (!cc)
+		return NULL;
+	for (int i = 0; i < c->nvocab; i++) {
+		cc[i] = 1;
+		if (!c->use_bpe)
+			continue;
+		char buf[4096];
+		size_t k = bpe_token_bytes(&c->bpe, i, buf, sizeof buf);
+		cc[i] = 0;
+		for (size_t j = 0; j < k; j++)
+			cc[i] += ((unsigned char)buf[j] & 0xC0) != 0x80;
+	}
+	return cc;
 }
 
 static int mlm_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
@@ -848,6 +998,11 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 		rc = train_fail(ctx, "cannot resolve the data files");
 		goto out;
 	}
+	if (c->use_bpe) {
+		if ((rc = bpe_tokens(c, tpath, vpath, &tok, &ntr, &nva, ctx)))
+			goto out;
+		goto data_ready;
+	}
 	if ((rc = read_text(tpath, &text, &ntext, ctx)))
 		goto out;
 	if (vpath && (rc = read_text(vpath, &vtext, &nvtext, ctx)))
@@ -875,8 +1030,8 @@ data_ready:;
 	int T = (int)row_len, B = (int)c->batch;
 	R.T = T;
 	if (!c->sft && ntr < (size_t)T + 2) {
-		rc = train_fail(ctx, "%s: %zu training characters, fewer than max_length + 2 = %d",
-		                c->train_file, ntr, T + 2);
+		rc = train_fail(ctx, "%s: %zu training %s, fewer than max_length + 2 = %d",
+		                c->train_file, ntr, c->use_bpe ? "tokens" : "characters", T + 2);
 		goto out;
 	}
 	/* the kernels: threads and precision for this run */
@@ -893,8 +1048,9 @@ data_ready:;
 	R.best = calloc(R.m->n_params, sizeof(float));
 	ids = malloc((size_t)B * T * sizeof *ids);
 	tg = malloc((size_t)B * T * sizeof *tg);
-	R.log = json_pack("{s:[], s:[]}", "train", "validation");
-	if (!R.mom || !R.vel || !R.best || !ids || !tg || !R.log) {
+	R.log = json_pack("{s:[], s:[], s:[]}", "train", "validation", "validation_bpc");
+	R.cc = char_counts(c);
+	if (!R.mom || !R.vel || !R.best || !ids || !tg || !R.log || !R.cc) {
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
@@ -956,9 +1112,11 @@ data_ready:;
 	free(dir);
 	train_kernels_weights_register(R.m->params, R.m->n_params);
 	train_kernels_weights_changed(R.m->params);
+	if (!json_is_array(json_object_get(R.log, "validation_bpc"))) /* a checkpoint's log without it */
+		json_object_set_new(R.log, "validation_bpc", json_array());
 	train_log(ctx, TRAIN_LOG_INFO, "%zu parameters, %d tokens, %zu training and %zu validation "
-	          "characters, %lld steps of %zu tokens", R.m->n_params, c->nvocab, ntr, nva,
-	          (long long)R.total, per_step);
+	          "%s, %lld steps of %zu tokens", R.m->n_params, c->nvocab, ntr, nva,
+	          c->use_bpe ? "tokens" : "characters", (long long)R.total, per_step);
 	train_adamw_cfg acfg = train_adamw_defaults();
 	acfg.weight_decay = (float)c->wd;
 	double t0 = now_s(), tlog = t0, train_secs = 0;
@@ -1013,11 +1171,13 @@ data_ready:;
 		if (stop_time)
 			R.total = R.step;
 		if ((c->eval_steps && R.step % c->eval_steps == 0) || R.step == R.total) {
-			double vl;
-			if ((rc = eval_loss(&R, va, nva, ids, tg, &vl)))
+			double vl, vbpc;
+			if ((rc = eval_loss(&R, va, nva, ids, tg, &vl, &vbpc)))
 				goto out;
 			if (isfinite(vl)) {
 				log_point(R.log, "validation", R.step, vl);
+				if (isfinite(vbpc))
+					log_point(R.log, "validation_bpc", R.step, vbpc);
 				if (vl < R.best_loss) {
 					R.best_loss = vl;
 					R.best_step = R.step;
@@ -1026,9 +1186,9 @@ data_ready:;
 			}
 			double tps = train_secs > 0 ? tokens_done / train_secs : 0;
 			double eta = tps > 0 ? (double)(R.total - R.step) * per_step / tps : 0;
-			train_log(ctx, TRAIN_LOG_INFO, "step %lld/%lld: loss %.4f, validation %.4f, %.0f "
-			          "tokens/s, ETA %.0fs", (long long)R.step, (long long)R.total, loss, vl,
-			          tps, eta);
+			train_log(ctx, TRAIN_LOG_INFO, "step %lld/%lld: loss %.4f, validation %.4f (%.3f bits "
+			          "per character), %.0f tokens/s, ETA %.0fs", (long long)R.step,
+			          (long long)R.total, loss, vl, vbpc, tps, eta);
 		}
 		if (tty && now_s() - tlog > 0.5) {
 			double tps = train_secs > 0 ? tokens_done / train_secs : 0;
@@ -1052,6 +1212,17 @@ data_ready:;
 	json_object_set_new(R.log, "best", R.best_step > 0
 	                    ? json_pack("{s:I, s:f}", "step", (json_int_t)R.best_step, "loss", R.best_loss)
 	                    : json_null());
+	/* the best step's bits per character (from the log: a resumed run has it too) */
+	json_t *vb = json_object_get(R.log, "validation_bpc"), *pt;
+	size_t vi;
+	json_array_foreach(vb, vi, pt)
+		if (json_integer_value(json_array_get(pt, 0)) == R.best_step)
+			json_object_set(json_object_get(R.log, "best"), "bpc", json_array_get(pt, 1));
+	json_object_set_new(R.log, "tokenizer", json_string(c->use_bpe ? "bpe" : "char"));
+	if (c->use_bpe) {
+		json_object_set_new(R.log, "tokenizer_seconds", json_real(c->bpe_secs));
+		json_object_set_new(R.log, "merges", json_integer((json_int_t)c->bpe.n_merges));
+	}
 	json_object_set_new(R.log, "steps", json_integer(R.total));
 	json_object_set_new(R.log, "parameters", json_integer((json_int_t)R.m->n_params));
 	json_object_set_new(R.log, "vocabulary", json_integer(c->nvocab));
@@ -1101,6 +1272,7 @@ out:
 	free(R.vel);
 	free(R.best);
 	free(R.ckpt_path);
+	free(R.cc);
 	json_decref(R.log);
 	examples_free(&ex_tr);
 	examples_free(&ex_va);
@@ -1153,11 +1325,20 @@ static int mlm_persist(void *self, train_resource *res)
 	snprintf(sv, sizeof sv, "%d", m->d.V);
 	snprintf(sd, sizeof sd, "%d", m->d.D);
 	snprintf(sl, sizeof sl, "%d", m->d.n_layers);
+	/* a character model's file is as it always was: no "tokenizer" */
 	const char *meta[] = { "format", MODEL_FORMAT, "version", "1", "vocab_size", sv, "d_model", sd,
-		               "n_layers", sl, "d_state", "16", "d_conv", "4", "expand", "2", NULL };
+		               "n_layers", sl, "d_state", "16", "d_conv", "4", "expand", "2",
+		               c->use_bpe ? "tokenizer" : NULL, "bpe", NULL };
 	train_error err = { 0 };
 	if ((rc = train_safetensors_write(path, nt, m->n_info, meta, &err)))
 		goto out;
+	if (c->use_bpe) {
+		/* GPT-2's vocab.json and merges.txt (bpe.h) */
+		if ((rc = train_resource_write(res, "vocab.json", c->bpe.vocab_raw, c->bpe.vocab_raw_len)) ||
+		    (rc = train_resource_write(res, "merges.txt", c->bpe.merges_raw, c->bpe.merges_raw_len)))
+			goto out;
+		goto log;
+	}
 	for (int i = 0; i < c->nvocab; i++) {
 		if (c->vocab[i] < 0) {
 			json_array_append_new(voc, json_null());
@@ -1182,6 +1363,7 @@ static int mlm_persist(void *self, train_resource *res)
 	}
 	if ((rc = train_resource_write(res, "vocab.json", vs, strlen(vs))))
 		goto out;
+log:
 	if (c->log_json)
 		rc = train_resource_write(res, "loss_log.json", c->log_json, strlen(c->log_json));
 out:
@@ -1222,6 +1404,13 @@ static int mlm_load(const train_config *cfg, const train_resource *res, train_ct
 		rc = train_fail(ctx, "%s: not a MambaLM model (version 1)", WEIGHTS);
 		goto out;
 	}
+	const char *tk = train_safetensors_meta(f, "tokenizer");
+	if (tk && strcmp(tk, "char") && strcmp(tk, "bpe")) {
+		rc = train_fail(ctx, "%s: tokenizer \"%.40s\" is neither char nor bpe", WEIGHTS, tk);
+		goto out;
+	}
+	/* the files decide, whatever the config says */
+	c->use_bpe = tk && !strcmp(tk, "bpe");
 	if ((rc = mamba_model_create(&d, 0, &c->m)))
 		goto out;
 	for (size_t i = 0; i < c->m->n_info; i++) {
@@ -1233,6 +1422,24 @@ static int mlm_load(const train_config *cfg, const train_resource *res, train_ct
 			goto out;
 		}
 		memcpy(c->m->params + t->offset, tt.data, t->numel * sizeof(float));
+	}
+	if (c->use_bpe) {
+		char *vp = res_path(res, "vocab.json"), *mp = res_path(res, "merges.txt");
+		rc = vp && mp ? bpe_load(vp, mp, 1, 1, &c->bpe, &err) : TRAIN_ENOMEM;
+		free(vp);
+		free(mp);
+		if (rc) {
+			if (err.text[0])
+				rc = train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
+			goto out;
+		}
+		if (c->bpe.n != (size_t)d.V) {
+			rc = train_fail(ctx, "vocab.json: %zu tokens, but %s has vocab_size %d", c->bpe.n,
+			                WEIGHTS, d.V);
+			goto out;
+		}
+		c->nvocab = d.V;
+		goto log;
 	}
 	if ((rc = train_resource_read(res, "vocab.json", (void **)&vs, &vn)))
 		goto out;
@@ -1269,6 +1476,7 @@ static int mlm_load(const train_config *cfg, const train_resource *res, train_ct
 			goto out;
 		}
 	}
+log:;
 	char *lj = NULL;
 	size_t ln;
 	if (train_resource_read(res, "loss_log.json", (void **)&lj, &ln) == TRAIN_OK)
@@ -1315,18 +1523,20 @@ static int put_utf8(char **out, size_t *len, size_t *cap, int32_t cp)
 	return TRAIN_OK;
 }
 
-/* Sample an id from logits (V) with temperature and top-k. */
-static int32_t sample(float *logits, int V, double temp, int top_k, float *work, train_rng *r)
+/* Sample an id in [lo, V) from logits (V) with temperature and top-k
+ * (lo 1 for characters: never the unknown one). */
+static int32_t sample(float *logits, int V, int lo, double temp, int top_k, float *work, train_rng *r)
 {
-	logits[0] = -INFINITY; /* never the unknown character */
-	int best = 1;
-	for (int i = 1; i < V; i++)
+	if (lo)
+		logits[0] = -INFINITY;
+	int best = lo;
+	for (int i = lo + 1; i < V; i++)
 		if (logits[i] > logits[best])
 			best = i;
 	if (temp <= 0)
 		return best;
 	float cut = -INFINITY;
-	if (top_k > 0 && top_k < V - 1) {
+	if (top_k > 0 && top_k < V - lo) {
 		memcpy(work, logits, (size_t)V * sizeof *work);
 		/* the k-th largest by partial selection */
 		for (int k = 0; k < top_k; k++) {
@@ -1342,16 +1552,93 @@ static int32_t sample(float *logits, int V, double temp, int top_k, float *work,
 	}
 	double sum = 0;
 	for (int i = 0; i < V; i++) {
-		work[i] = logits[i] >= cut && i > 0 ? (float)exp((logits[i] - logits[best]) / temp) : 0.0f;
+		work[i] = logits[i] >= cut && i >= lo ? (float)exp((logits[i] - logits[best]) / temp) : 0.0f;
 		sum += work[i];
 	}
 	double u = train_rng_uniform(r) * sum, acc = 0;
-	for (int i = 1; i < V; i++) {
+	for (int i = lo; i < V; i++) {
 		acc += work[i];
 		if (u < acc && work[i] > 0)
 			return i;
 	}
 	return best;
+}
+
+/*
+ * tokenizer: bpe.  The prompt's tokens fed one by one (no prompt: a line
+ * end), then up to max_new tokens sampled (the end-of-text token ends
+ * early); *text gets the prompt's bytes as given and the sampled tokens'
+ * bytes, where a byte sequence that is not UTF-8 (sampling may cut a
+ * character) becomes U+FFFD.
+ */
+static int bpe_generate(mlm *c, mamba_state *st, const char *p, size_t pn, double temp, int top_k,
+                        int64_t max_new, float *work, train_rng *r, train_ctx *ctx, char **text,
+                        size_t *len)
+{
+	size_t np = 0, ng = 0, gcap = 0, dl = 0;
+	int32_t *ids = NULL, *gen = NULL;
+	char *dec = NULL, *o = NULL;
+	int rc = bpe_encode(&c->bpe, p, pn, NULL, 0, &np);
+	if (rc)
+		return rc;
+	if (!(ids = malloc((np + 1) * sizeof *ids))) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	if ((rc = bpe_encode(&c->bpe, p, pn, ids, np, &np)))
+		goto out;
+	for (size_t i = 0; i < np && !rc; i++)
+		rc = mamba_step(c->m, st, ids[i]);
+	if (!np && !rc)
+		rc = mamba_step(c->m, st, c->bpe.byte_sym['\n']);
+	for (int64_t t = 0; t < max_new && !rc; t++) {
+		int32_t id = sample(st->logits, c->m->d.V, 0, temp, top_k, work, r);
+		if (id == c->bpe.eot)
+			break;
+		if (ng == gcap) {
+			gcap = gcap ? 2 * gcap : 256;
+			int32_t *g = realloc(gen, gcap * sizeof *g);
+			if (!g) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			gen = g;
+		}
+		gen[ng++] = id;
+		if (t + 1 < max_new)
+			rc = mamba_step(c->m, st, id);
+		if (!rc && train_ctx_canceled(ctx))
+			rc = TRAIN_ECANCELED;
+	}
+	if (rc || (rc = bpe_decode(&c->bpe, gen, ng, &dec, &dl)))
+		goto out;
+	if (!(o = malloc(pn + 3 * dl + 1))) {
+		rc = TRAIN_ENOMEM;
+		goto out;
+	}
+	if (pn)
+		memcpy(o, p, pn);
+	size_t ol = pn;
+	for (size_t q = 0; q < dl;) {
+		size_t q0 = q;
+		uint32_t ch = text_next(dec, dl, &q);
+		if (ch >= 0x80 && q - q0 == 1) {
+			memcpy(o + ol, "\xEF\xBF\xBD", 3);
+			ol += 3;
+		} else {
+			memcpy(o + ol, dec + q0, q - q0);
+			ol += q - q0;
+		}
+	}
+	*text = o;
+	*len = ol;
+	o = NULL;
+out:
+	free(ids);
+	free(gen);
+	free(dec);
+	free(o);
+	return rc;
 }
 
 static int mlm_process(void *self, const train_values *in, train_values *out, train_ctx *ctx)
@@ -1386,9 +1673,15 @@ static int mlm_process(void *self, const train_values *in, train_values *out, tr
 	float *work = malloc((size_t)c->m->d.V * sizeof *work);
 	train_rng r;
 	train_rng_seed(&r, (uint64_t)seed);
-	int32_t last = mamba_char_id(c->vocab, c->nvocab, '\n');
 	if (!work)
 		rc = TRAIN_ENOMEM;
+	if (c->use_bpe) {
+		if (!rc)
+			rc = bpe_generate(c, &st, (const char *)p, pn, temp, (int)top_k, max_new, work, &r, ctx,
+			                  &text, &len);
+		goto done;
+	}
+	int32_t last = mamba_char_id(c->vocab, c->nvocab, '\n');
 	/* the prompt, character by character (a bad UTF-8 byte counts as unknown) */
 	for (size_t i = 0; i < pn && !rc;) {
 		unsigned ch = p[i];
@@ -1407,7 +1700,7 @@ static int mlm_process(void *self, const train_values *in, train_values *out, tr
 	if (!pn && !rc) /* no prompt: start from a line end (or id 1) */
 		rc = mamba_step(c->m, &st, last > 0 ? last : 1);
 	for (int64_t t = 0; t < max_new && !rc; t++) {
-		int32_t id = sample(st.logits, c->m->d.V, temp, (int)top_k, work, &r);
+		int32_t id = sample(st.logits, c->m->d.V, 1, temp, (int)top_k, work, &r);
 		if (c->vocab[id] == MAMBA_EOT) /* the end of an answer (MambaSFT) */
 			break;
 		if ((rc = put_utf8(&text, &len, &cap, c->vocab[id])))
@@ -1417,6 +1710,7 @@ static int mlm_process(void *self, const train_values *in, train_values *out, tr
 		if (!rc && train_ctx_canceled(ctx))
 			rc = TRAIN_ECANCELED;
 	}
+done:
 	if (!rc)
 		rc = train_values_put_bytes(out, "text", TEXT_TYPE, text ? text : "", len);
 	free(text);
@@ -1431,7 +1725,7 @@ static const train_component_class mamba_lm = {
 	.struct_size = sizeof(train_component_class),
 	.name = "MambaLM",
 	.version = "1",
-	.doc = "a Mamba language model over characters, trained from scratch (issue 7)",
+	.doc = "a Mamba language model over characters or byte-level BPE tokens, trained from scratch (issue 7)",
 	.inputs = NULL,
 	.outputs = outputs,
 	.process_inputs = proc_in,
