@@ -12,6 +12,8 @@ share of "oos_test" messages called oos is the out-of-scope recall.
       reads `train predict` output (one parse result as JSON a line, in
       the order of val.txt and test.txt) and prints
         accuracy: X % (150-way, the in-scope test messages, no threshold)
+        val accuracy: X % (150-way, the in-scope val messages: for choosing
+          a configuration without looking at test)
         oos: threshold T, recall R %, in-scope accuracy A %, overall O %
 
 pick_threshold() and report() are used by bench/clinc_sklearn.py too.
@@ -89,6 +91,9 @@ def main(argv):
         ins = [p == g for p, g in zip(tp, tg) if g != "oos"]
         print(f"accuracy: {100.0 * sum(ins) / len(ins):.2f} % (150-way, {len(ins)} in-scope "
               f"test messages)")
+        vins = [p == g for p, g in zip(vp, vg) if g != "oos"]
+        print(f"val accuracy: {100.0 * sum(vins) / len(vins):.2f} % (150-way, {len(vins)} "
+              f"in-scope val messages)")
         t = pick_threshold(vc, vp, vg)
         r, a, o = report(t, tc, tp, tg)
         print(f"oos: threshold {t:.4f}, recall {r:.2f} %, in-scope accuracy {a:.2f} %, "

@@ -13,6 +13,7 @@ LogisticRegression).
 Prints one line per classifier:
 
   sklearn NAME: accuracy A %, train T s, cpu C s, oos recall R %
+  sklearn NAME: val accuracy V %
 
 where T is the wall time of fitting the vectorizers and the classifier
 (the data already in memory), as the benchmark times `train nlu` from a
@@ -63,6 +64,8 @@ def run(name, make_clf, data):
     b, yte = feats(("test",))
     pred = clf.predict(b)
     acc = 100.0 * sum(p == y for p, y in zip(pred, yte)) / len(yte)
+    bv, yv = feats(("val",))
+    vacc = 100.0 * sum(p == y for p, y in zip(clf.predict(bv), yv)) / len(yv)
     vx, vy = feats(("val", "oos_val"))
     tx, ty = feats(("test", "oos_test"))
     vc, vp = confidences(clf, vx)
@@ -70,6 +73,7 @@ def run(name, make_clf, data):
     recall, _, _ = clinc_oos.report(clinc_oos.pick_threshold(vc, vp, vy), tc, tp, ty)
     print(f"sklearn {name}: accuracy {acc:.2f} %, train {secs:.2f} s, cpu {cpu:.2f} s, "
           f"oos recall {recall:.2f} %", flush=True)
+    print(f"sklearn {name}: val accuracy {vacc:.2f} %", flush=True)
 
 
 def main(argv):

@@ -521,6 +521,57 @@ static void gradcheck(int layers, int unidirectional)
 	vocab_free(&fz.prefixes);
 }
 
+/* lazy_adam: one step on two messages moves the sparse kernels' rows of
+ * their features exactly as plain Adam does, and leaves the other rows
+ * where they were (plain Adam moves those too: their L2 term); every other
+ * parameter moves as with plain Adam; the loss is the same. */
+static void test_diet_lazy_adam(void)
+{
+	featurizer fz = { 0 };
+	train_features *f = small_features(&fz);
+	train_ctx ctx;
+	ctx_make(&ctx);
+	diet_opts o;
+	small_opts(&o, 0, 1.0f);
+	diet_model *dense = NULL, *lazy = NULL;
+	diet_report rep;
+	char why[256] = "";
+	CU_ASSERT_EQUAL_FATAL(diet_train(&dense, &o, 0, f, &ctx, &rep, why, sizeof why), TRAIN_OK);
+	CU_ASSERT_EQUAL_FATAL(diet_train(&lazy, &o, 0, f, &ctx, &rep, why, sizeof why), TRAIN_OK);
+	size_t n, n2;
+	float *pd = diet_param_data(dense, &n), *pl = diet_param_data(lazy, &n2);
+	CU_ASSERT_EQUAL_FATAL(n, n2);
+	float *p0 = malloc(n * sizeof *p0);
+	memcpy(p0, pd, n * sizeof *p0);
+	const size_t msgs[] = { 0, 1 };
+	double ld, ll;
+	CU_ASSERT_EQUAL_FATAL(diet_train_step(dense, &o, f, msgs, 2, &ld), TRAIN_OK);
+	o.lazy_adam = 1;
+	CU_ASSERT_EQUAL_FATAL(diet_train_step(lazy, &o, f, msgs, 2, &ll), TRAIN_OK);
+	CU_ASSERT(fabs(ld - ll) <= 1e-6 * fabs(ld)); /* the L2 sum in another order */
+	size_t same = 0, kept = 0, bad = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (memcmp(&pd[k], &pl[k], sizeof(float)) == 0)
+			same += pd[k] != p0[k];
+		else if (memcmp(&pl[k], &p0[k], sizeof(float)) == 0)
+			kept++;
+		else
+			bad++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT(same > 100);  /* rows of the two messages, and the other layers */
+	CU_ASSERT(kept > 100);  /* the rest of the vocabulary */
+	if (getenv("TEST_VERBOSE"))
+		fprintf(stderr, "lazy_adam: %zu moved as Adam, %zu kept, %zu floats\n", same, kept, n);
+	free(p0);
+	diet_free(dense);
+	diet_free(lazy);
+	diet_opts_free(&o);
+	train_features_free(f);
+	vocab_free(&fz.words);
+	vocab_free(&fz.prefixes);
+}
+
 static void test_diet_gradcheck(void) { gradcheck(1, 0); }
 static void test_diet_gradcheck_no_transformer(void) { gradcheck(0, 0); }
 static void test_diet_gradcheck_causal(void) { gradcheck(2, 1); }
@@ -1413,6 +1464,7 @@ int main(void)
 		{ "diet_gradcheck", test_diet_gradcheck },
 		{ "diet_gradcheck_no_transformer", test_diet_gradcheck_no_transformer },
 		{ "diet_gradcheck_causal", test_diet_gradcheck_causal },
+		{ "diet_lazy_adam", test_diet_lazy_adam },
 		{ "diet_config", test_diet_config },
 		{ "diet_learns", test_diet_learns },
 		{ "diet_variants", test_diet_variants },

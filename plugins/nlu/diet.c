@@ -1927,13 +1927,29 @@ __attribute__((target("avx512f"))) static size_t l2_avx512(float *g, const float
 }
 #endif
 
-static double grad_init(diet_model *m, const diet_opts *o)
+/* g = 2 reg w over n floats; returns the sum of w^2 (16 lanes, fixed order) */
+static double l2_grad(float *g, const float *w, float r2, size_t n)
+{
+	float lane[16] = { 0 };
+	size_t done = 0;
+#ifdef DIET_X86
+	if (__builtin_cpu_supports("avx512f"))
+		done = l2_avx512(g, w, r2, n, lane);
+#endif
+	l2_plain(g, w, r2, done, n, lane);
+	double s2 = 0;
+	for (int l = 0; l < 16; l++)
+		s2 += lane[l];
+	return s2;
+}
+
+static int is_sparse_kernel(const diet_model *m, int i) { return i == m->sq_w || i == m->st_w; }
+
+/* lazy: the sparse-to-dense kernels are left out (their rows of the step's
+ * features get their L2 term in lazy_begin; the rest keep G zero) */
+static double grad_init(diet_model *m, const diet_opts *o, int lazy)
 {
 	double reg = 0;
-	int avx512 = 0;
-#ifdef DIET_X86
-	avx512 = __builtin_cpu_supports("avx512f");
-#endif
 	size_t end = 0;
 	for (int i = 0; i < m->n_pt; i++) {
 		const ptensor *t = &m->pt[i];
@@ -1942,23 +1958,13 @@ static double grad_init(diet_model *m, const diet_opts *o)
 		/* the gaps between tensors, and tensors without L2 */
 		memset(m->G + end, 0, (t->off - end) * sizeof(float));
 		end = t->off + cnt;
+		if (lazy && is_sparse_kernel(m, i))
+			continue;
 		if (!(t->l2 && o->reg > 0)) {
 			memset(g, 0, cnt * sizeof(float));
 			continue;
 		}
-		float lane[16] = { 0 }, r2 = 2.0f * o->reg;
-		size_t done = 0;
-#ifdef DIET_X86
-		if (avx512)
-			done = l2_avx512(g, w, r2, cnt, lane);
-#else
-		(void)avx512;
-#endif
-		l2_plain(g, w, r2, done, cnt, lane);
-		double s2 = 0;
-		for (int l = 0; l < 16; l++)
-			s2 += lane[l];
-		reg += o->reg * s2;
+		reg += o->reg * l2_grad(g, w, 2.0f * o->reg, cnt);
 	}
 	memset(m->G + end, 0, (m->n_floats - end) * sizeof(float));
 	return reg;
@@ -1979,19 +1985,158 @@ static void grad_mask(diet_model *m)
 	}
 }
 
+/*
+ * lazy_adam: only the rows of the sparse-to-dense kernels that a feature of
+ * the step's batch selects (an entry in its CSR, dropped or not) get a
+ * gradient (their data term plus their L2 term) and an Adam update; the
+ * other rows keep their weights and both moments (TensorFlow Addons'
+ * LazyAdam).  Everything else is updated as without it.  The step's work
+ * is then proportional to the batch's features instead of the vocabulary.
+ * For each kernel (sequence, sentence): the sorted rows of this step, and
+ * every row's sum of squares (for the reported L2 term, which stays the
+ * whole kernel's).  G of the kernels is zero outside a step.
+ */
+typedef struct lazy_rows {
+	int on;
+	int V, U;
+	uint8_t *seen;           /* (V) */
+	uint32_t *rows[2];       /* (V) each: sq, st */
+	int n_rows[2];
+	double *rsq[2];          /* (V) each, w^2 summed per row */
+} lazy_rows;
+
+static void lazy_free(lazy_rows *z)
+{
+	free(z->seen);
+	for (int k = 0; k < 2; k++) {
+		free(z->rows[k]);
+		free(z->rsq[k]);
+	}
+	memset(z, 0, sizeof *z);
+}
+
+static int lazy_kernel(const diet_model *m, int k) { return k == 0 ? m->sq_w : m->st_w; }
+
+static int lazy_init(lazy_rows *z, diet_model *m)
+{
+	memset(z, 0, sizeof *z);
+	z->on = 1;
+	if (!m->units)
+		return TRAIN_OK;
+	z->V = (int)m->sparse_dim;
+	z->U = m->units;
+	if (!(z->seen = calloc((size_t)z->V, 1)))
+		return TRAIN_ENOMEM;
+	for (int k = 0; k < 2; k++) {
+		int ti = lazy_kernel(m, k);
+		if (ti < 0)
+			continue;
+		if (!(z->rows[k] = malloc((size_t)z->V * sizeof *z->rows[k])) ||
+		    !(z->rsq[k] = malloc((size_t)z->V * sizeof *z->rsq[k])))
+			return TRAIN_ENOMEM;
+		float *w = PT(m, ti), *g = GT(m, ti);
+		for (int r = 0; r < z->V; r++) {
+			const float *x = w + (size_t)r * z->U;
+			double s2 = 0;
+			for (int u = 0; u < z->U; u++)
+				s2 += (double)x[u] * x[u];
+			z->rsq[k][r] = s2;
+		}
+		memset(g, 0, (size_t)z->V * z->U * sizeof *g);
+	}
+	return TRAIN_OK;
+}
+
+/* The step's rows (from the batch's CSRs) and their L2 gradient; the
+ * kernels' L2 term of the loss (all rows, the weights before the step). */
+static double lazy_begin(lazy_rows *z, diet_model *m, const diet_opts *o, const batch *bt)
+{
+	double reg = 0;
+	for (int k = 0; k < 2; k++) {
+		int ti = lazy_kernel(m, k);
+		z->n_rows[k] = 0;
+		if (ti < 0 || !z->V)
+			continue;
+		const uint32_t *ptr = k == 0 ? bt->sq_ptr : bt->st_ptr;
+		const uint32_t *idx = k == 0 ? bt->sq_idx : bt->st_idx;
+		for (uint32_t e = ptr[0]; e < ptr[bt->N]; e++)
+			if (idx[e] < (uint32_t)z->V)
+				z->seen[idx[e]] = 1;
+		int n = 0;
+		for (int r = 0; r < z->V; r++)
+			if (z->seen[r]) {
+				z->seen[r] = 0;
+				z->rows[k][n++] = (uint32_t)r;
+			}
+		z->n_rows[k] = n;
+		double s2 = 0;
+		for (int r = 0; r < z->V; r++)
+			s2 += z->rsq[k][r];
+		if (!(m->pt[ti].l2 && o->reg > 0))
+			continue;
+		reg += o->reg * s2;
+		float *w = PT(m, ti), *g = GT(m, ti);
+		for (int i = 0; i < n; i++) {
+			size_t off = (size_t)z->rows[k][i] * z->U;
+			l2_grad(g + off, w + off, 2.0f * o->reg, (size_t)z->U);
+		}
+	}
+	return reg;
+}
+
+/* Adam over every tensor but the kernels, and over the kernels' rows of
+ * the step (runs of consecutive rows in one call); then the kernels' G
+ * back to zero and their rows' sums of squares. */
+static void lazy_adam_step(lazy_rows *z, diet_model *m, const train_adamw_cfg *adam, float lr)
+{
+	for (int i = 0; i < m->n_pt; i++) {
+		const ptensor *t = &m->pt[i];
+		if (is_sparse_kernel(m, i))
+			continue;
+		train_adamw_step(adam, m->P + t->off, m->G + t->off, m->M + t->off, m->V + t->off,
+		                 (size_t)t->rows * t->cols, lr, m->step);
+	}
+	for (int k = 0; k < 2; k++) {
+		int ti = lazy_kernel(m, k);
+		if (ti < 0 || !z->V)
+			continue;
+		size_t base = m->pt[ti].off, U = (size_t)z->U;
+		const uint32_t *rows = z->rows[k];
+		for (int i = 0; i < z->n_rows[k];) {
+			int j = i + 1;
+			while (j < z->n_rows[k] && rows[j] == rows[j - 1] + 1)
+				j++;
+			size_t off = base + rows[i] * U, cnt = (size_t)(j - i) * U;
+			train_adamw_step(adam, m->P + off, m->G + off, m->M + off, m->V + off, cnt, lr,
+			                 m->step);
+			memset(m->G + off, 0, cnt * sizeof(float));
+			for (int r = i; r < j; r++) {
+				const float *x = m->P + base + rows[r] * U;
+				double s2 = 0;
+				for (size_t u = 0; u < U; u++)
+					s2 += (double)x[u] * x[u];
+				z->rsq[k][rows[r]] = s2;
+			}
+			i = j;
+		}
+	}
+}
+
 /* One step's loss and gradients (into m->G, cleared first) for messages
- * idx[0..B). */
+ * idx[0..B); with z (lazy_adam), only the kernels' rows of the batch. */
 static int step_grad(diet_model *m, const diet_opts *o, const train_features *f,
                      const size_t *bmap, const tdata *d, const size_t *idx, int B,
-                     train_arena *ws, train_rng *rng, batch *bt, double *reg)
+                     train_arena *ws, train_rng *rng, batch *bt, double *reg, lazy_rows *z)
 {
 	float sparse_drop = o->sparse_input_dropout ? o->drop_rate : 0.0f;
 	int rc;
 	float *dO;
-	*reg = grad_init(m, o);
+	*reg = grad_init(m, o, z != NULL);
 	if ((rc = batch_begin(m, f, bmap, idx, B, 1, d->labels, d->tags, bt, ws, rng, sparse_drop)) ||
 	    (rc = diet_forward(m, o, bt, ws, rng)))
 		return rc;
+	if (z)
+		*reg += lazy_begin(z, m, o, bt);
 	if (!(dO = train_arena_alloc(ws, (size_t)bt->N * m->cout * sizeof *dO)))
 		return TRAIN_ENOMEM;
 	if ((rc = diet_heads_backward(m, o, bt, dO, ws)) ||
@@ -2015,13 +2160,50 @@ int diet_loss_grad(diet_model *m, const diet_opts *o, const train_features *f, d
 		goto out;
 	batch bt;
 	double reg;
-	if ((rc = step_grad(m, o, f, bmap, &d, d.idx, (int)d.n, ws, &rng, &bt, &reg)))
+	if ((rc = step_grad(m, o, f, bmap, &d, d.idx, (int)d.n, ws, &rng, &bt, &reg, NULL)))
 		goto out;
 	*loss = bt.loss_i + bt.loss_e + reg;
 out:
 	tdata_free(&d, f->n_messages);
 	free(bmap);
 	train_arena_destroy(ws);
+	return rc;
+}
+
+int diet_train_step(diet_model *m, const diet_opts *o, const train_features *f,
+                    const size_t *msgs, int n, double *loss)
+{
+	tdata d = { 0 };
+	size_t *bmap = calloc((size_t)m->n_blocks + 1, sizeof *bmap);
+	train_arena *ws = NULL;
+	lazy_rows lz = { 0 };
+	char why[256];
+	train_rng rng;
+	train_rng_seed(&rng, 1);
+	int rc = TRAIN_ENOMEM;
+	if (!bmap || (rc = match_blocks(m, f, bmap, why, sizeof why)) ||
+	    (rc = prepare_data(m, o, f, 0, &d, why, sizeof why)) || (rc = train_arena_create(0, &ws)) ||
+	    (o->lazy_adam && (rc = lazy_init(&lz, m))))
+		goto out;
+	batch bt;
+	double reg;
+	if ((rc = step_grad(m, o, f, bmap, &d, msgs, n, ws, &rng, &bt, &reg, lz.on ? &lz : NULL)))
+		goto out;
+	*loss = bt.loss_i + bt.loss_e + reg;
+	train_adamw_cfg adam = train_adamw_defaults();
+	adam.eps = ADAM_EPS;
+	adam.weight_decay = 0.0f;
+	m->step++;
+	if (lz.on)
+		lazy_adam_step(&lz, m, &adam, (float)o->learning_rate);
+	else
+		train_adamw_step(&adam, m->P, m->G, m->M, m->V, m->n_floats, (float)o->learning_rate,
+		                 m->step);
+out:
+	tdata_free(&d, f->n_messages);
+	free(bmap);
+	train_arena_destroy(ws);
+	lazy_free(&lz);
 	return rc;
 }
 
@@ -2041,6 +2223,7 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 	tdata d = { 0 };
 	size_t *bmap = NULL, *order = NULL;
 	train_arena *ws = NULL;
+	lazy_rows lz = { 0 };
 	memset(rep, 0, sizeof *rep);
 	rep->train_accuracy = rep->train_entity_f1 = rep->eval_accuracy = -1;
 	if (fresh && (rc = diet_new(&m, o, f, why, whylen)))
@@ -2096,6 +2279,8 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 	train_adamw_cfg adam = train_adamw_defaults();
 	adam.eps = ADAM_EPS;
 	adam.weight_decay = 0.0f;
+	if (o->lazy_adam && (rc = lazy_init(&lz, m)))
+		goto out;
 	for (int64_t ep = 0; ep < epochs; ep++) {
 		int bs = batch_size_at(o, ep, epochs);
 		if (bs < 1)
@@ -2114,7 +2299,8 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 			batch bt;
 			double reg;
 			train_arena_reset(ws, mark);
-			if ((rc = step_grad(m, o, f, bmap, &d, order + s, B, ws, &drop_rng, &bt, &reg)))
+			if ((rc = step_grad(m, o, f, bmap, &d, order + s, B, ws, &drop_rng, &bt, &reg,
+			                    lz.on ? &lz : NULL)))
 				goto out;
 			if (!isfinite(bt.loss_i + bt.loss_e + reg)) {
 				rc = fail(why, whylen, "training diverged at epoch %lld (the loss is not "
@@ -2122,8 +2308,11 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 				goto out;
 			}
 			m->step++;
-			train_adamw_step(&adam, m->P, m->G, m->M, m->V, m->n_floats,
-			                 (float)o->learning_rate, m->step);
+			if (lz.on)
+				lazy_adam_step(&lz, m, &adam, (float)o->learning_rate);
+			else
+				train_adamw_step(&adam, m->P, m->G, m->M, m->V, m->n_floats,
+				                 (float)o->learning_rate, m->step);
 			sum_i += bt.loss_i;
 			sum_e += bt.loss_e;
 			sum_r += reg;
@@ -2170,6 +2359,7 @@ out:
 	free(bmap);
 	free(order);
 	train_arena_destroy(ws);
+	lazy_free(&lz);
 	return rc;
 }
 

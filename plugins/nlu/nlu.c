@@ -199,6 +199,9 @@ static const train_param diet_param_table[] = {
 	{ "run_eagerly", TRAIN_PARAM_BOOL, "false", "accepted, ignored" },
 	{ "drop_small_last_batch", TRAIN_PARAM_BOOL, "false",
 	  "skip an epoch's last batch when it has under half a batch" },
+	{ "lazy_adam", TRAIN_PARAM_BOOL, "false",
+	  "libtrain's: update only the sparse-to-dense rows of each batch's features "
+	  "(LazyAdam; much faster on a large vocabulary)" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 
@@ -464,6 +467,7 @@ static int diet_read_opts(const train_config *c, diet_opts *o, train_ctx *ctx)
 		return train_fail(ctx, "model_confidence: only \"softmax\" is supported (as in Rasa 3), "
 		                  "got \"%s\"", mc);
 	o->drop_small_last_batch = train_config_bool(c, "drop_small_last_batch");
+	o->lazy_adam = train_config_bool(c, "lazy_adam");
 	if (!o->intent && !o->entity)
 		return train_fail(ctx, "intent_classification and entity_recognition are both false: "
 		                  "nothing to learn");
@@ -781,6 +785,8 @@ static const train_param rs_param_table[] = {
 	{ "split_entities_by_comma", TRAIN_PARAM_ANY, "true", "unused" },
 	{ "run_eagerly", TRAIN_PARAM_BOOL, "false", "accepted, ignored" },
 	{ "drop_small_last_batch", TRAIN_PARAM_BOOL, "false", "skip a small last batch" },
+	{ "lazy_adam", TRAIN_PARAM_BOOL, "false",
+	  "libtrain's: Adam on the sparse-to-dense rows of each batch's features only" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 

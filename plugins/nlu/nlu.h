@@ -86,6 +86,7 @@ typedef struct diet_opts {
 	int bilou;
 	int64_t eval_examples, eval_epochs;
 	int drop_small_last_batch;
+	int lazy_adam;                 /* Adam on the sparse kernels' rows of each batch only */
 	char **featurizers; int n_featurizers;  /* empty: every block (owned) */
 	int split_default;             /* split_entities_by_comma */
 	char **split_names; int *split_values; int n_split; /* per entity type (owned) */
@@ -160,6 +161,10 @@ const float *diet_params(const diet_model *m, size_t *n);
 int diet_loss_grad(diet_model *m, const diet_opts *o, const train_features *f, double *loss);
 float *diet_param_data(diet_model *m, size_t *n);
 const float *diet_grad_data(const diet_model *m);
+/* For the tests: one training step (Adam, lazy_adam as o says) on the
+ * messages msgs[0..n) of f as one batch; *loss before the step. */
+int diet_train_step(diet_model *m, const diet_opts *o, const train_features *f,
+                    const size_t *msgs, int n, double *loss);
 
 int diet_save(const diet_model *m, train_resource *res, char *why, size_t whylen);
 int diet_load(diet_model **m, const train_resource *res, char *why, size_t whylen);
