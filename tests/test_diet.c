@@ -808,6 +808,18 @@ static void test_diet_variants(void)
 	vocab_free(&fz.words);
 	vocab_free(&fz.prefixes);
 
+	/* libtrain's lazy_adam and weight_averaging_epochs learn it too */
+	featurizer fz3 = { 0 };
+	self = train_small("epochs: 60\nnumber_of_transformer_layers: 0\n"
+	                    "entity_recognition: false\nhidden_layers_sizes: {text: []}\n"
+	                    "batch_size: 8\nlazy_adam: true\nweight_averaging_epochs: 10\n",
+	                    &fz3, &rep, NULL);
+	CU_ASSERT(json_real_value(json_object_get(rep, "training_accuracy")) == 1.0);
+	json_decref(rep);
+	nlu_diet_class.destroy(self);
+	vocab_free(&fz3.words);
+	vocab_free(&fz3.prefixes);
+
 	/* entities only, no BILOU, no transformer: a hidden layer carries the tokens */
 	featurizer fz2 = { 0 };
 	self = train_small("epochs: 80\nnumber_of_transformer_layers: 0\nBILOU_flag: false\n"

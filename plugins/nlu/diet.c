@@ -2224,6 +2224,8 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 	size_t *bmap = NULL, *order = NULL;
 	train_arena *ws = NULL;
 	lazy_rows lz = { 0 };
+	float *swa = NULL;
+	int swa_n = 0;
 	memset(rep, 0, sizeof *rep);
 	rep->train_accuracy = rep->train_entity_f1 = rep->eval_accuracy = -1;
 	if (fresh && (rc = diet_new(&m, o, f, why, whylen)))
@@ -2328,6 +2330,17 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 		}
 		if (ep == 0)
 			rep->first_epoch_loss = rep->loss;
+		/* weight_averaging_epochs: the sum of the weights at the end of
+		 * each of the last epochs */
+		if (o->swa_epochs > 0 && ep >= epochs - o->swa_epochs) {
+			if (!swa && !(swa = calloc(m->n_floats, sizeof *swa))) {
+				rc = TRAIN_ENOMEM;
+				goto out;
+			}
+			for (size_t k = 0; k < m->n_floats; k++)
+				swa[k] += m->P[k];
+			swa_n++;
+		}
 		rep->epochs = ep + 1;
 		train_progress_loss(ctx, (uint64_t)ep + 1, (uint64_t)epochs, rep->loss);
 		if (d.n_eval && o->eval_epochs > 0 &&
@@ -2343,6 +2356,11 @@ int diet_train(diet_model **mp, const diet_opts *o, int64_t epochs, const train_
 			rc = TRAIN_ECANCELED;
 			goto out;
 		}
+	}
+	if (swa_n > 1) {
+		float inv = 1.0f / (float)swa_n;
+		for (size_t k = 0; k < m->n_floats; k++)
+			m->P[k] = swa[k] * inv;
 	}
 	if ((rc = evaluate(m, o, f, bmap, &d, d.idx, d.n, &rep->train_accuracy,
 	                   &rep->train_entity_f1)))
@@ -2360,6 +2378,7 @@ out:
 	free(order);
 	train_arena_destroy(ws);
 	lazy_free(&lz);
+	free(swa);
 	return rc;
 }
 

@@ -202,6 +202,9 @@ static const train_param diet_param_table[] = {
 	{ "lazy_adam", TRAIN_PARAM_BOOL, "false",
 	  "libtrain's: update only the sparse-to-dense rows of each batch's features "
 	  "(LazyAdam; much faster on a large vocabulary)" },
+	{ "weight_averaging_epochs", TRAIN_PARAM_INT, "0",
+	  "libtrain's: keep the mean of the weights at the ends of the last N epochs "
+	  "(stochastic weight averaging; 0: the last weights)" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 
@@ -468,6 +471,10 @@ static int diet_read_opts(const train_config *c, diet_opts *o, train_ctx *ctx)
 		                  "got \"%s\"", mc);
 	o->drop_small_last_batch = train_config_bool(c, "drop_small_last_batch");
 	o->lazy_adam = train_config_bool(c, "lazy_adam");
+	int64_t swa = train_config_int(c, "weight_averaging_epochs");
+	if (swa < 0 || swa > INT32_MAX)
+		return train_fail(ctx, "weight_averaging_epochs: must be >= 0");
+	o->swa_epochs = (int)swa;
 	if (!o->intent && !o->entity)
 		return train_fail(ctx, "intent_classification and entity_recognition are both false: "
 		                  "nothing to learn");
@@ -787,6 +794,8 @@ static const train_param rs_param_table[] = {
 	{ "drop_small_last_batch", TRAIN_PARAM_BOOL, "false", "skip a small last batch" },
 	{ "lazy_adam", TRAIN_PARAM_BOOL, "false",
 	  "libtrain's: Adam on the sparse-to-dense rows of each batch's features only" },
+	{ "weight_averaging_epochs", TRAIN_PARAM_INT, "0",
+	  "libtrain's: the mean of the weights at the ends of the last N epochs" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 

@@ -87,6 +87,7 @@ typedef struct diet_opts {
 	int64_t eval_examples, eval_epochs;
 	int drop_small_last_batch;
 	int lazy_adam;                 /* Adam on the sparse kernels' rows of each batch only */
+	int swa_epochs;                /* weight_averaging_epochs: mean weights of the last ones */
 	char **featurizers; int n_featurizers;  /* empty: every block (owned) */
 	int split_default;             /* split_entities_by_comma */
 	char **split_names; int *split_values; int n_split; /* per entity type (owned) */
