@@ -163,9 +163,12 @@ int diet_loss_grad(diet_model *m, const diet_opts *o, const train_features *f, d
 float *diet_param_data(diet_model *m, size_t *n);
 const float *diet_grad_data(const diet_model *m);
 /* For the tests: one training step (Adam, lazy_adam as o says) on the
- * messages msgs[0..n) of f as one batch; *loss before the step. */
+ * messages msgs[0..n) of f as one batch, as training does it; reference:
+ * plain Adam through grad_init and train_adamw_step over every parameter
+ * instead (what training's faster path must match bit for bit); *loss
+ * before the step. */
 int diet_train_step(diet_model *m, const diet_opts *o, const train_features *f,
-                    const size_t *msgs, int n, double *loss);
+                    const size_t *msgs, int n, int reference, double *loss);
 
 int diet_save(const diet_model *m, train_resource *res, char *why, size_t whylen);
 int diet_load(diet_model **m, const train_resource *res, char *why, size_t whylen);
