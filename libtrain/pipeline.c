@@ -26,6 +26,7 @@
  * outputs, runner.c), the libtrain version; and one report of all stages.
  */
 #include "pipeline.h"
+#include "target.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -635,9 +636,6 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 		                             opt->verbosity >= TRAIN_NORMAL ? TRAIN_LOG_INFO
 		                                                            : TRAIN_LOG_ERROR };
 	const train_log_sink *log = opt->log ? opt->log : &stderr_sink;
-	const char *settings_path =
-		opt->struct_size >= offsetof(train_run_options, settings_path) + sizeof(char *)
-			? opt->settings_path : NULL;
 	const char *progress_path =
 		opt->struct_size >= offsetof(train_run_options, progress_path) + sizeof(char *)
 			? opt->progress_path : NULL;
@@ -652,7 +650,7 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 		rc = train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_pipeline_options: bad struct_size");
 		goto out;
 	}
-	if (settings_path && (rc = train_config_load(settings_path, &settings, err)))
+	if ((rc = train_settings_load(opt, &settings, err)))
 		goto out;
 	if ((rc = select_stages(p, popt, settings, err)))
 		goto out;
@@ -685,6 +683,8 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 		so.struct_size = sizeof so;
 		so.recipe_path = s->recipe;
 		so.settings_path = NULL;
+		so.settings_set = NULL; /* the stage's section of `settings` has them */
+		so.n_settings_set = 0;
 		so.report_path = NULL;
 		so.dot_path = NULL;
 		so.fixed_model_name = s->name;

@@ -923,17 +923,15 @@ static int default_threads(void)
 int train_run(train_registry *reg, const train_run_options *opt, train_run_result *res,
               train_error *err)
 {
-	/* A target's settings (added in 1.1: only read from callers that know it). */
-	const char *settings_path =
-		opt->struct_size >= offsetof(train_run_options, settings_path) + sizeof(char *)
-			? opt->settings_path : NULL;
+	/* A target's settings: its file and --set (only read from callers
+	 * whose struct_size covers them). */
 	train_config *settings = NULL;
 	memset(res, 0, sizeof *res);
 	/* A pipeline (`stages:`) runs each stage as a run of its own. */
 	if (train_pipeline_detect(opt->recipe_path))
 		return train_run_pipeline(reg, opt, NULL, res, err);
-	if (settings_path && opt->recipe_path) {
-		int rc = train_config_load(settings_path, &settings, err);
+	if (opt->recipe_path) {
+		int rc = train_settings_load(opt, &settings, err);
 		if (rc)
 			return rc;
 	}
