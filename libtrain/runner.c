@@ -935,14 +935,15 @@ int train_run(train_registry *reg, const train_run_options *opt, train_run_resul
 		if (rc)
 			return rc;
 	}
-	int rc = train_run_settings(reg, opt, settings, true, res, NULL, err);
+	int rc = train_run_settings(reg, opt, settings, true, NULL, res, NULL, err);
 	train_config_destroy(settings);
 	return rc;
 }
 
 int train_run_settings(train_registry *reg, const train_run_options *opt,
                        const train_config *settings, bool check_settings,
-                       train_run_result *res, json_t **metrics, train_error *err)
+                       const train_stage_run *stage, train_run_result *res, json_t **metrics,
+                       train_error *err)
 {
 	int rc = TRAIN_OK;
 	double t0 = train_now();
@@ -997,7 +998,7 @@ int train_run_settings(train_registry *reg, const train_run_options *opt,
 				goto out;
 			}
 			pthread_mutex_init(&r->progress.mu, NULL);
-			r->progress.t0 = t0;
+			r->progress.t0 = stage ? stage->t0 : t0;
 			r->proto.progress = &r->progress;
 		}
 	}
@@ -1109,7 +1110,10 @@ report:
 	if (opt->dot_path && (rc = write_dot(opt->dot_path, r->g, res, err)))
 		goto out;
 out:
-	if (r->progress.f) {
+	if (r->progress.f && stage) {
+		fclose(r->progress.f); /* the pipeline writes the one "end" */
+		pthread_mutex_destroy(&r->progress.mu);
+	} else if (r->progress.f) {
 		char why[1100];
 		size_t len = 0;
 		if (rc)

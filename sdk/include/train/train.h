@@ -237,7 +237,9 @@ TRAIN_API void train_pipeline_options_init(train_pipeline_options *o);
  * from the first unfinished stage on.  `popt` may be NULL (all stages).
  * opt->report_path receives one report of all stages; opt->progress_path
  * gets {"event": "stage", "stage", "index", "stages"} before each stage's
- * own events.  `res` lists the nodes of all stages as "stage/node".
+ * own events, "t" counted from the pipeline's start, and one "end" event
+ * after the last stage (or the one that failed), the stages' runs writing
+ * none.  `res` lists the nodes of all stages as "stage/node".
  * Errors: TRAIN_ECONFIG (not a pipeline, an unknown stage: the message
  * lists the known ones, a settings section no stage takes), and every
  * error of train_run().
