@@ -116,9 +116,11 @@ typedef struct cli_sets {
 	size_t n;
 } cli_sets;
 
-/* Add PATH=VALUE (`origin` NULL: the --set text names it), or, with `rlhf`
- * set, the RLHF target's training key PATH (`rlhf.` in front for a
- * pipeline, done once the recipe is known: cli_sets_rlhf). */
+/* Add `arg` = "PATH=VALUE" of a --set (value NULL), or a flag that is sugar
+ * for one: PATH `arg`, `value`, and `origin`, the flag as the user wrote it
+ * (only sugar has an origin: a pipeline's gets `rlhf.` in front of its
+ * path once the recipe is known).  0, 1 (a usage error, said), or -1 (out
+ * of memory). */
 static int cli_sets_add(cli_sets *s, const char *arg, const char *value, const char *origin)
 {
 	train_setting *nv = realloc(s->v, (s->n + 1) * sizeof *nv);
@@ -301,7 +303,7 @@ static int train_with_sets(int argc, char **argv, const char *sub, cli_sets *set
 		case O_NUM_RL_STEPS: {
 			/* checked here too, so that the message is about the flag */
 			long v = strtol(optarg, &end, 10);
-			char origin[96];
+			char origin[96], text[32];
 			if (*end || end == optarg || v < 0 || v > 100000000) {
 				fprintf(stderr, "train: --num-rl-steps: '%s' is not a count of PPO steps (0 or "
 				        "more)\n", optarg);
@@ -309,7 +311,8 @@ static int train_with_sets(int argc, char **argv, const char *sub, cli_sets *set
 				break;
 			}
 			snprintf(origin, sizeof origin, "--num-rl-steps %ld", v);
-			keep_bad(&bad_set, cli_sets_add(sets, "training.num_rl_steps", optarg, origin));
+			snprintf(text, sizeof text, "%ld", v);
+			keep_bad(&bad_set, cli_sets_add(sets, "training.num_rl_steps", text, origin));
 			n_rlhf_sets++;
 			break;
 		}
