@@ -1495,6 +1495,130 @@ int train_config_set_string(train_config *n, const char *text)
 	return node_set_text(n, text, strlen(text));
 }
 
+/* A key (STRING) node made at `origin`. */
+static train_config *origin_key(const char *origin, const char *k, size_t len)
+{
+	return node_new_text(TRAIN_CFG_STRING, origin, 0, 0, k, len);
+}
+
+int train_config_set_path(train_config **root, const char *path, const char *text,
+                          const char *origin, train_error *err)
+{
+	train_config *parsed = NULL, *value = NULL;
+	int rc = TRAIN_OK;
+	/* SECTION.KEY: words of [A-Za-z0-9_-] joined by single dots */
+	bool ok = path && strchr(path, '.') != NULL && *path != '.';
+	for (const char *q = path; ok && *q; q++)
+		ok = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+		     *q == '_' || *q == '-' || (*q == '.' && q[1] && q[1] != '.');
+	if (!ok)
+		return train_error_set(err, TRAIN_ECONFIG, origin, 0, 0,
+		                       "'%s' is not a settings key (write SECTION.KEY=VALUE, e.g. "
+		                       "training.num_rl_steps=3)", path ? path : "");
+	/* the value: one YAML scalar, typed as the same text in the file would be */
+	train_error perr = { 0 };
+	if ((rc = train_config_parse(text, strlen(text), origin, &parsed, &perr))) {
+		if (rc == TRAIN_ENOMEM)
+			goto nomem;
+		rc = train_error_set(err, TRAIN_ECONFIG, origin, 0, 0,
+		                     "the value '%s' is not a YAML scalar: %s", text, perr.text);
+		goto out;
+	}
+	train_cfg_kind kind = parsed ? parsed->kind : TRAIN_CFG_NULL;
+	if (kind == TRAIN_CFG_MAP || kind == TRAIN_CFG_LIST) {
+		rc = train_error_set(err, TRAIN_ECONFIG, origin, 0, 0,
+		                     "the value '%s' is a %s; give one scalar (a number, true/false, "
+		                     "or text; quote text with ': ' or a leading '[' or '{')", text,
+		                     kind == TRAIN_CFG_MAP ? "map" : "list");
+		goto out;
+	}
+	value = parsed && parsed->text ? node_new_text(kind, origin, 0, 0, parsed->text, parsed->text_len)
+	                               : node_new(kind, origin, 0, 0);
+	if (!value)
+		goto nomem;
+	if (parsed) {
+		value->b = parsed->b;
+		value->i = parsed->i;
+		value->f = parsed->f;
+	}
+	/* a tree to change: out of its arena, or a new map */
+	if (*root && (*root)->arena) {
+		train_config *copy = copy_node(*root);
+		if (!copy)
+			goto nomem;
+		train_config_destroy(*root);
+		*root = copy;
+	}
+	if (*root && (*root)->kind == TRAIN_CFG_NULL) {
+		train_config_destroy(*root);
+		*root = NULL;
+	}
+	if (!*root && !(*root = node_new(TRAIN_CFG_MAP, origin, 0, 0)))
+		goto nomem;
+	if ((*root)->kind != TRAIN_CFG_MAP) {
+		rc = train_error_set(err, TRAIN_ECONFIG, origin, 0, 0,
+		                     "%s:%u: the settings are not a map of sections, so '%s' cannot be set",
+		                     (*root)->file, (*root)->line, path);
+		goto out;
+	}
+	train_config *m = *root;
+	for (const char *p = path;;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		long at = map_find(m, p, len);
+		if (!dot) { /* the key itself: replace its value, or add it */
+			if (at >= 0) {
+				train_config_destroy(m->items[at]);
+				m->items[at] = value;
+			} else {
+				train_config *k = origin_key(origin, p, len);
+				if (!k || node_push(m, k, value)) {
+					train_config_destroy(k);
+					goto nomem;
+				}
+			}
+			value = NULL;
+			break;
+		}
+		if (at >= 0 && m->items[at]->kind == TRAIN_CFG_NULL) {
+			/* `section:` with nothing under it: a section */
+			train_config_destroy(m->items[at]);
+			if (!(m->items[at] = node_new(TRAIN_CFG_MAP, origin, 0, 0)))
+				goto nomem;
+		}
+		if (at >= 0 && m->items[at]->kind != TRAIN_CFG_MAP) {
+			const train_config *v = m->items[at];
+			char where[300] = "";
+			if (v->file[0] && v->line)
+				snprintf(where, sizeof where, " (%s:%u sets it to a value)", v->file, v->line);
+			else if (v->file[0])
+				snprintf(where, sizeof where, " (%s sets it to a value)", v->file);
+			rc = train_error_set(err, TRAIN_ECONFIG, origin, 0, 0,
+			                     "'%.*s' is not a section%s, so '%s' cannot be set",
+			                     (int)(dot - path), path, where, path);
+			goto out;
+		}
+		if (at < 0) {
+			train_config *k = origin_key(origin, p, len), *sec = node_new(TRAIN_CFG_MAP, origin, 0, 0);
+			if (!k || !sec || node_push(m, k, sec)) {
+				train_config_destroy(k);
+				train_config_destroy(sec);
+				goto nomem;
+			}
+			at = (long)m->len - 1;
+		}
+		m = m->items[at];
+		p = dot + 1;
+	}
+	goto out;
+nomem:
+	rc = train_error_set(err, TRAIN_ENOMEM, origin, 0, 0, "out of memory");
+out:
+	train_config_destroy(value);
+	train_config_destroy(parsed);
+	return rc;
+}
+
 /* ------------------------------------------------------------------------
  * Validation.
  */

@@ -134,8 +134,10 @@ static int paths_from_settings(train_gnode *n, const char *recipe_file, train_er
 		if (p->type != TRAIN_PARAM_PATH || train_config_kind(v) != TRAIN_CFG_STRING || !file[0] ||
 		    !strcmp(file, recipe_file) || text[0] == '/' || text[0] == '$')
 			continue;
-		/* Absolute: components resolve what is relative against the recipe. */
-		char *dir = train_dirname(file);
+		/* Absolute: components resolve what is relative against the recipe.
+		 * A value from the command line (`--set`, its file a flag:
+		 * train_config_set_path) is relative to the working directory. */
+		char *dir = strncmp(file, "--", 2) ? train_dirname(file) : train_strdup(".");
 		char *abs_dir = dir ? realpath(dir, NULL) : NULL;
 		char *full = abs_dir ? train_path_join(abs_dir, text) : NULL;
 		int rc = full ? train_config_set_string(v, full) : dir && !abs_dir ? -errno : TRAIN_ENOMEM;

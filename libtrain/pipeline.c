@@ -26,6 +26,7 @@
  * outputs, runner.c), the libtrain version; and one report of all stages.
  */
 #include "pipeline.h"
+#include "target.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -576,6 +577,14 @@ static int write_report(const pipeline *p, const train_run_options *opt, const c
 	return rc;
 }
 
+/* The process's CPU seconds so far (the "cpu" of every progress line). */
+static double cpu_seconds(void)
+{
+	struct timespec cpu;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	return (double)cpu.tv_sec + 1e-9 * (double)cpu.tv_nsec;
+}
+
 /* One line of the progress stream, by hand: each stage's run opens and
  * closes the file itself. */
 static void progress_stage(const char *path, double t, const stage *s, size_t index, size_t count)
@@ -586,8 +595,26 @@ static void progress_stage(const char *path, double t, const stage *s, size_t in
 	char name[256];
 	size_t len = 0;
 	train_json_str(name, sizeof name, &len, s->name);
-	fprintf(f, "{\"t\": %.3f, \"event\": \"stage\", \"stage\": %s, \"index\": %zu, "
-	        "\"stages\": %zu}\n", t, name, index, count);
+	fprintf(f, "{\"t\": %.3f, \"cpu\": %.3f, \"event\": \"stage\", \"stage\": %s, \"index\": %zu, "
+	        "\"stages\": %zu}\n", t, cpu_seconds(), name, index, count);
+	fclose(f);
+}
+
+/* The stream's last line: how the whole pipeline ended (each stage's run
+ * writes no "end" of its own, so a reader that stops at "end" follows the
+ * pipeline to its last stage). */
+static void progress_end(const char *path, double t, int rc, const train_error *err)
+{
+	FILE *f = path ? fopen(path, "ae") : NULL;
+	if (!f)
+		return;
+	char why[1100];
+	size_t len = 0;
+	if (rc)
+		train_json_str(why, sizeof why, &len, err && err->text[0] ? err->text : train_strerror(rc));
+	fprintf(f, "{\"t\": %.3f, \"cpu\": %.3f, \"event\": \"end\", \"status\": \"%s\"%s%s}\n", t,
+	        cpu_seconds(), !rc ? "ok" : rc == TRAIN_ECANCELED ? "canceled" : "failed",
+	        rc ? ", \"error\": " : "", rc ? why : "");
 	fclose(f);
 }
 
@@ -629,15 +656,13 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 	pipeline *p = &P;
 	train_config *settings = NULL;
 	char *manifest = NULL, *scratch = NULL;
+	bool started = false; /* a stage event written: the stream gets its "end" */
 	int rc;
 	memset(res, 0, sizeof *res);
 	const train_log_sink stderr_sink = { NULL, NULL,
 		                             opt->verbosity >= TRAIN_NORMAL ? TRAIN_LOG_INFO
 		                                                            : TRAIN_LOG_ERROR };
 	const train_log_sink *log = opt->log ? opt->log : &stderr_sink;
-	const char *settings_path =
-		opt->struct_size >= offsetof(train_run_options, settings_path) + sizeof(char *)
-			? opt->settings_path : NULL;
 	const char *progress_path =
 		opt->struct_size >= offsetof(train_run_options, progress_path) + sizeof(char *)
 			? opt->progress_path : NULL;
@@ -652,7 +677,7 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 		rc = train_error_set(err, TRAIN_EINVAL, NULL, 0, 0, "train_pipeline_options: bad struct_size");
 		goto out;
 	}
-	if (settings_path && (rc = train_config_load(settings_path, &settings, err)))
+	if ((rc = train_settings_load(opt, &settings, err)))
 		goto out;
 	if ((rc = select_stages(p, popt, settings, err)))
 		goto out;
@@ -681,10 +706,13 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 		           s->recipe);
 		if (!opt->dry_run)
 			progress_stage(progress_path, train_now() - t0, s, index, count);
+		started = true;
 		train_run_options so = *opt;
 		so.struct_size = sizeof so;
 		so.recipe_path = s->recipe;
 		so.settings_path = NULL;
+		so.settings_set = NULL; /* the stage's section of `settings` has them */
+		so.n_settings_set = 0;
 		so.report_path = NULL;
 		so.dot_path = NULL;
 		so.fixed_model_name = s->name;
@@ -696,7 +724,9 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 		}
 		const train_config *sect = settings && s->section ? train_config_get(settings, s->section)
 		                                                  : s->section ? NULL : settings;
-		rc = train_run_settings(reg, &so, sect, s->section != NULL, &s->res, &s->metrics, err);
+		const train_stage_run sr = { .t0 = t0 };
+		rc = train_run_settings(reg, &so, sect, s->section != NULL, &sr, &s->res, &s->metrics,
+		                        err);
 		if (scratch) {
 			train_rmtree(scratch);
 			free(scratch);
@@ -727,6 +757,8 @@ int train_run_pipeline(train_registry *reg, const train_run_options *opt,
 			rc = frc;
 	}
 out:
+	if (started && !opt->dry_run)
+		progress_end(progress_path, train_now() - t0, rc, err);
 	res->seconds = train_now() - t0;
 	if (opt->report_path && p->n) {
 		train_error rerr = { 0 };

@@ -923,28 +923,27 @@ static int default_threads(void)
 int train_run(train_registry *reg, const train_run_options *opt, train_run_result *res,
               train_error *err)
 {
-	/* A target's settings (added in 1.1: only read from callers that know it). */
-	const char *settings_path =
-		opt->struct_size >= offsetof(train_run_options, settings_path) + sizeof(char *)
-			? opt->settings_path : NULL;
+	/* A target's settings: its file and --set (only read from callers
+	 * whose struct_size covers them). */
 	train_config *settings = NULL;
 	memset(res, 0, sizeof *res);
 	/* A pipeline (`stages:`) runs each stage as a run of its own. */
 	if (train_pipeline_detect(opt->recipe_path))
 		return train_run_pipeline(reg, opt, NULL, res, err);
-	if (settings_path && opt->recipe_path) {
-		int rc = train_config_load(settings_path, &settings, err);
+	if (opt->recipe_path) {
+		int rc = train_settings_load(opt, &settings, err);
 		if (rc)
 			return rc;
 	}
-	int rc = train_run_settings(reg, opt, settings, true, res, NULL, err);
+	int rc = train_run_settings(reg, opt, settings, true, NULL, res, NULL, err);
 	train_config_destroy(settings);
 	return rc;
 }
 
 int train_run_settings(train_registry *reg, const train_run_options *opt,
                        const train_config *settings, bool check_settings,
-                       train_run_result *res, json_t **metrics, train_error *err)
+                       const train_stage_run *stage, train_run_result *res, json_t **metrics,
+                       train_error *err)
 {
 	int rc = TRAIN_OK;
 	double t0 = train_now();
@@ -999,7 +998,7 @@ int train_run_settings(train_registry *reg, const train_run_options *opt,
 				goto out;
 			}
 			pthread_mutex_init(&r->progress.mu, NULL);
-			r->progress.t0 = t0;
+			r->progress.t0 = stage ? stage->t0 : t0;
 			r->proto.progress = &r->progress;
 		}
 	}
@@ -1111,7 +1110,10 @@ report:
 	if (opt->dot_path && (rc = write_dot(opt->dot_path, r->g, res, err)))
 		goto out;
 out:
-	if (r->progress.f) {
+	if (r->progress.f && stage) {
+		fclose(r->progress.f); /* the pipeline writes the one "end" */
+		pthread_mutex_destroy(&r->progress.mu);
+	} else if (r->progress.f) {
 		char why[1100];
 		size_t len = 0;
 		if (rc)

@@ -12,6 +12,7 @@
  * its reason as a note; any other key is an error that lists the keys the
  * target knows.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,5 +226,35 @@ int train_target_apply(train_recipe *r, const train_config *settings, bool check
 	free(st.refs);
 	if (rc == TRAIN_ENOMEM && err && !err->text[0])
 		train_error_set(err, rc, NULL, 0, 0, "out of memory");
+	return rc;
+}
+
+int train_settings_load(const train_run_options *opt, train_config **out, train_error *err)
+{
+	*out = NULL;
+	const char *path = opt->struct_size >= offsetof(train_run_options, settings_path) +
+	                                               sizeof opt->settings_path
+	                           ? opt->settings_path : NULL;
+	size_t n_set = opt->struct_size >= offsetof(train_run_options, n_settings_set) +
+	                                           sizeof opt->n_settings_set
+	                       ? opt->n_settings_set : 0;
+	int rc = TRAIN_OK;
+	if (path && (rc = train_config_load(path, out, err)))
+		return rc;
+	for (size_t i = 0; i < n_set && !rc; i++) {
+		const train_setting *s = &opt->settings_set[i];
+		char *origin = s->origin ? train_strdup(s->origin)
+		                         : train_strfmt("--set %s=%s", s->path ? s->path : "",
+		                                        s->value ? s->value : "");
+		if (!origin)
+			rc = train_error_set(err, TRAIN_ENOMEM, NULL, 0, 0, "out of memory");
+		else
+			rc = train_config_set_path(out, s->path, s->value ? s->value : "", origin, err);
+		free(origin);
+	}
+	if (rc) {
+		train_config_destroy(*out);
+		*out = NULL;
+	}
 	return rc;
 }

@@ -24,4 +24,12 @@
 int train_target_apply(train_recipe *r, const train_config *settings, bool check,
                        const train_log_sink *log, train_error *err);
 
+/*
+ * The settings of a run: opt->settings_path's file (when set and
+ * opt->struct_size covers it), then each of opt->settings_set applied in
+ * order (train_config_set_path, at the flag's text).  *out is NULL when
+ * there is neither.  Errors: train_config_load()'s, train_config_set_path()'s.
+ */
+int train_settings_load(const train_run_options *opt, train_config **out, train_error *err);
+
 #endif

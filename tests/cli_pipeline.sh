@@ -62,6 +62,25 @@ status_is 0 "a rerun" "${T[@]}" --config "$S" --cache-dir "$WORK/c1" --output-di
 check "trains nothing" test "$(count_status "$WORK/r2.json" trained)" -eq 0
 check "the same models" verify_manifest "$WORK/models"
 
+# --set in a pipeline: STAGE.SECTION.KEY; a stage's key changed retrains
+# that stage's node only; --num-rl-steps is the rlhf stage's key (that
+# stage's plugins are not loaded here: it fails there).
+status_is 0 "--set the file's value: nothing would train" "${T[@]}" --config "$S" \
+	--cache-dir "$WORK/c1" --output-dir "$WORK/models" --dry-run -q --set rl.training.total_timesteps=4096
+status_is 1 "--set a new total_timesteps" "${T[@]}" --config "$S" --cache-dir "$WORK/c1" \
+	--output-dir "$WORK/models" --dry-run \
+	--set rl.training.total_timesteps=2048
+check "only rl's policy would train" test "$(grep '^trained' "$WORK/out" | awk '{print $2}')" = rl/policy
+status_is 65 "--set an unknown key of a stage" "${T[@]}" --config "$S" --cache-dir "$WORK/c1" \
+	--dry-run -q --set rl.training.nope=1
+check "names the flag and the stage" grep -q "^train: --set rl.training.nope=1: stage 'rl': unknown key 'training.nope'" "$WORK/err"
+status_is 65 "--set an unknown stage section" "${T[@]}" --config "$S" --cache-dir "$WORK/c1" \
+	--dry-run -q --set rll.training.x=1
+check "names the flag" grep -q "^train: --set rll.training.x=1: unknown section 'rll'" "$WORK/err"
+status_is 69 "--num-rl-steps selects the rlhf stage" "${T[@]}" --config "$S" --cache-dir "$WORK/c1" \
+	--dry-run --num-rl-steps 2
+check "stage 6 is rlhf" grep -q "stage 6/6: rlhf" "$WORK/err"
+
 # --stages: what they need comes along (from the cache); the manifest has
 # the models of this run.
 status_is 0 "--stages transformer" "${T[@]}" --config "$S" --cache-dir "$WORK/c1" \

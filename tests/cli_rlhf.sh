@@ -3,7 +3,9 @@
 # qa-feedback's form (tests/data/rlhf): the three stages train, their
 # metrics reach --report, a rerun trains nothing, a changed PPO setting
 # retrains only stage 3 and a changed SFT setting stages 1 and 3, the
-# model answers a prompt, and training.skip_sft/skip_reward run.
+# model answers a prompt, and training.skip_sft/skip_reward run; the same
+# keys by --num-rl-steps, --set, --skip-sft and --skip-reward give the
+# fingerprints of the file's (issue 9).
 . "${top_srcdir:-.}/tests/lib.sh"
 
 SRC=$(cd "$top_srcdir" && pwd)
@@ -44,6 +46,22 @@ check "only ppo trained" test "$(count_status "$WORK/r3.json" trained)" -eq 1
 check "it is ppo" test "$(status_of "$WORK/r3.json" ppo)" = trained
 check "the reward model stayed cached" test "$(status_of "$WORK/r3.json" reward)" = cached
 
+# --num-rl-steps N is training.num_rl_steps: only PPO retrains, and the
+# fingerprints are those of the same value in the file.
+fps() { grep -o '"fingerprint": "[0-9a-f]*"' "$1" | sort; }
+status_is 0 "--num-rl-steps 1" "${T[@]}" --report "$WORK/f1.json" --fixed-model-name rlhf --num-rl-steps 1
+check "only ppo trained" test "$(count_status "$WORK/f1.json" trained)" -eq 1
+check "it is ppo" test "$(status_of "$WORK/f1.json" ppo)" = trained
+write_settings 1 0.01 ""
+status_is 0 "num_rl_steps: 1 in the file" "${T[@]}" --report "$WORK/f2.json" --fixed-model-name rlhf
+check "nothing trained" test "$(count_status "$WORK/f2.json" trained)" -eq 0
+check "the fingerprints of --num-rl-steps 1" test "$(fps "$WORK/f1.json")" = "$(fps "$WORK/f2.json")"
+write_settings 2 0.01 ""
+status_is 0 "--set training.num_rl_steps=1 over the file's 2" "${T[@]}" --report "$WORK/f3.json" \
+	--fixed-model-name rlhf --set training.num_rl_steps=1
+check "nothing trained" test "$(count_status "$WORK/f3.json" trained)" -eq 0
+check "the same fingerprints" test "$(fps "$WORK/f1.json")" = "$(fps "$WORK/f3.json")"
+
 write_settings 2 0.02 ""
 status_is 0 "an SFT setting changed" "${T[@]}" --report "$WORK/r4.json" --fixed-model-name rlhf
 check "sft and ppo trained" test "$(status_of "$WORK/r4.json" sft)$(status_of "$WORK/r4.json" ppo)" = trainedtrained
@@ -64,6 +82,13 @@ mkdir -p "$WORK/y"
 tar -xzf "$WORK/m/skip.tar.gz" -C "$WORK/y"
 check "sft trained no step" grep -q '"steps":0' "$WORK/y/components/sft/loss_log.json"
 check "the reward model trained no step" grep -q '"steps": 0' "$WORK/r5.json"
+
+write_settings 1 0.01 ""
+status_is 0 "--skip-sft --skip-reward: the fingerprints of the file's keys" "${T[@]}" --dry-run -q \
+	--skip-sft --skip-reward --fixed-model-name skip
+status_is 1 "--skip-sft alone: another run" "${T[@]}" --dry-run -q --skip-sft --fixed-model-name skip
+status_is 64 "--num-rl-steps not a number" "${T[@]}" --num-rl-steps many
+check "names the flag" grep -q "num-rl-steps: 'many' is not a count" "$WORK/err"
 
 echo "data: {feedback_file: $SRC/tests/data/rlhf/feedback.json, heldout: 100}" >"$S"
 status_is 70 "more held out than there are questions" "${T[@]}"

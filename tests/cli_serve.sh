@@ -92,6 +92,24 @@ check "progress: four steps with a loss and a learning rate" \
 check "progress: the learning rate of step 1" grep -q '"step": 1, "total": 4, "loss": [0-9.]*, "lr": 0.001}$' "$WORK/p0.jsonl"
 check "progress: each node" test "$(grep -c '"event": "node"' "$WORK/p0.jsonl")" -eq 3
 check "progress: the end, last" test "$(tail -1 "$WORK/p0.jsonl" | grep -c '"event": "end", "status": "ok"}$')" -eq 1
+# a pipeline (tests/data/serve/two-steps.yml): a stage event before each
+# stage's own events, "t" growing over the whole run, and one end, last
+cat >"$WORK/two.yml" <<'YML'
+first: {model: {value: a}, training: {steps: 3, sleep_ms: 60}}
+second: {model: {value: b}, training: {steps: 3, sleep_ms: 60}}
+YML
+status_is 0 "train --progress on a pipeline" "$TRAIN" --target two-steps --config "$WORK/two.yml" \
+	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/pp.jsonl" -q
+check "pipeline progress: two stages" test "$(grep -c '"event": "stage"' "$WORK/pp.jsonl")" -eq 2
+check "pipeline progress: stage 2 of 2" grep -q '"event": "stage", "stage": "second", "index": 2, "stages": 2}$' "$WORK/pp.jsonl"
+check "pipeline progress: one end" test "$(grep -c '"event": "end"' "$WORK/pp.jsonl")" -eq 1
+check "pipeline progress: the end, last" test "$(tail -1 "$WORK/pp.jsonl" | grep -c '"event": "end", "status": "ok"}$')" -eq 1
+check "pipeline progress: t never goes back" awk -F'[:,]' '{ if ($2 + 0 < t) exit 1; t = $2 + 0 }' "$WORK/pp.jsonl"
+sed -i 's/second: {model: {value: b}, training: {/&bogus: 1, /' "$WORK/two.yml"
+status_is 65 "a pipeline whose stage 2 fails" "$TRAIN" --target two-steps --config "$WORK/two.yml" \
+	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/pf.jsonl" -q
+check "its stream: one end, failed, naming the stage" test "$(grep -c '"event": "end", "status": "failed", "error": "stage .second.: .*bogus' "$WORK/pf.jsonl")" -eq 1
+check "last" test "$(tail -1 "$WORK/pf.jsonl" | grep -c '"event": "end"')" -eq 1
 printf 'model: {value: v}\ntraining: {steps: 4, sleep_ms: 80, crash_at: 0, bogus: 1}\n' >"$WORK/bad.yml"
 status_is 65 "a run that fails before the plan" "$TRAIN" --target steps --config "$WORK/bad.yml" \
 	--plugin-path "$P" --cache-dir "$WORK/c0" --out "$WORK/m0" --progress "$WORK/p1.jsonl" -q
@@ -208,6 +226,30 @@ check "the filter finds it" resp_has "\"id\":\"$J1\""
 api_is 200 "filter by another status" GET "jobs?status=running"
 check "and not there" test -z "$(grep "$J1" "$WORK/resp" || true)"
 
+# ---- a pipeline job: its progress runs over both stages, to the end
+TWO='{"target": "two-steps", "settings": {"first": {"model": {"value": "a"}, "training": {"steps": 4, "sleep_ms": 800}}, "second": {"model": {"value": "b"}, "training": {"steps": 4, "sleep_ms": 800}}}}'
+api_is 201 "create a pipeline job (a section per stage)" POST jobs/basic "$TWO"
+J5=$(field id)
+api_is 200 "start it" POST "jobs/$J5/start" '{}'
+in_stage2() {
+	for _ in $(seq 1 200); do
+		api GET "jobs/$J5" >/dev/null
+		resp_has '"stage":"second"' && resp_has '"step":[1-9]' && return 0
+		sleep 0.05
+	done
+	return 1
+}
+check "the job reaches stage 2 of 2" in_stage2
+check "named in its record" resp_has '"stage_index":2,"stages":2'
+p=$(grep -o '"progress":[0-9.e-]*' "$WORK/resp" | cut -d: -f2)
+check "progress past the first stage, below 1 ($p)" awk -v p="$p" 'BEGIN { exit !(p > 0.5 && p < 1) }'
+check "the pipeline job succeeds" wait_for "$J5" succeeded 60
+check "progress 1 at its end" grep -q '"progress":1' "$WORK/resp"
+check "the stream had one end" test "$(grep -c '"event": "end"' "$ST/jobs/$J5/progress.jsonl")" -eq 1
+api_is 400 "a pipeline stage's settings below a value" POST jobs/basic \
+	'{"target": "two-steps", "settings": {"first": {"model": {"value": {"x": 1}}}}}'
+check "says what an object there must be" resp_has 'settings.first.model.value'
+
 # ---- a slow job: progress with loss, then cancel
 STEPS='{"target": "steps", "settings": {"model": {"value": "s"}, "training": {"steps": 40, "sleep_ms": 6000}}}'
 api_is 201 "create a slow job" POST jobs/advanced "${STEPS%\}}, \"threads\": 1}"
@@ -249,7 +291,7 @@ start_server
 api_is 200 "the new server answers" GET "jobs?status=interrupted"
 check "the running job is interrupted" resp_has "\"id\":\"$J2\""
 check "with a reason" resp_has "the server stopped while the job ran"
-check "the others kept their state" test "$(n_jobs)" -eq 3
+check "the others kept their state" test "$(n_jobs)" -eq 4
 api_is 200 "start it again" POST "jobs/$J2/start" '{}'
 check "it finishes" wait_for "$J2" succeeded 60
 check "it resumed: the finished node came from the cache" \

@@ -1,7 +1,7 @@
 #!/bin/bash
 # End to end: `train --target NAME --config SETTINGS` runs the recipe
 # NAME.yml with the settings file's values in place of its `$config.`
-# references (tests/data/target/hello.yml).
+# references (tests/data/target/hello.yml), and --set SECTION.KEY=VALUE.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 export TRAIN_RECIPE_PATH="$top_srcdir/tests/data/target"
@@ -68,6 +68,46 @@ printf 'model: {alpha: [1\n' >"$WORK/bad5.yml"
 status_is 65 "settings that are not YAML" "${T[@]}" --config "$WORK/bad5.yml" -q
 check "YAML error names the file" grep -q "bad5.yml:" "$WORK/err"
 status_is 65 "settings file missing" "${T[@]}" --config "$WORK/nope.yml" -q
+
+# --set SECTION.KEY=VALUE: one settings key from the command line, over the
+# file's or without a file; the fingerprints are the file's for the same
+# value (the classifier's alpha is 0.25 in the file by now).
+fps() { grep -o '"fingerprint": "[0-9a-f]*"' "$1" | sort; }
+status_is 0 "--set to the file's value: nothing would train" "${T[@]}" --config "$S" -q --dry-run \
+	--set model.alpha=0.25
+status_is 0 "--set a new alpha" "${T[@]}" --config "$S" -q --set model.alpha=0.125 --report "$WORK/s1.json"
+check "only the classifier trained" test "$(count_status "$WORK/s1.json" trained)" -eq 1
+sed -i 's/alpha: 0.25/alpha: 0.125/' "$S"
+status_is 0 "the same alpha in the file" "${T[@]}" --config "$S" -q --report "$WORK/s2.json"
+check "nothing trained" test "$(count_status "$WORK/s2.json" trained)" -eq 0
+check "the same fingerprints from the file as from --set" test "$(fps "$WORK/s1.json")" = "$(fps "$WORK/s2.json")"
+status_is 0 "every key by --set, no file (a path from the working folder)" "${T[@]}" -q \
+	--report "$WORK/s3.json" --set model.alpha=0.125 --set model.lowercase=true \
+	--set training.num_epochs=1 --set data.train_file=proj/data/intents.tsv
+check "nothing trained" test "$(count_status "$WORK/s3.json" trained)" -eq 0
+check "the file's fingerprints" test "$(fps "$WORK/s1.json")" = "$(fps "$WORK/s3.json")"
+status_is 1 "the last --set wins" "${T[@]}" --config "$S" -q --dry-run --set model.alpha=0.125 \
+	--set model.alpha=0.75
+status_is 65 "--set an unknown key" "${T[@]}" --config "$S" -q --set model.alfa=1
+check "names the flag and the known keys" grep -q "^train: --set model.alfa=1: unknown key 'model.alfa' for target hello; known keys: data.train_file, model.alpha" "$WORK/err"
+status_is 65 "--set an unknown section, no file" "${T[@]}" -q --set modle.alpha=1
+check "names the flag" grep -q "^train: --set modle.alpha=1: unknown key 'modle'" "$WORK/err"
+status_is 65 "--set a value of the wrong type" "${T[@]}" --config "$S" -q --set model.alpha=lots
+check "names the flag and the key" grep -q "^train: --set model.alpha=lots: 'alpha' must be a number" "$WORK/err"
+status_is 65 "--set a list" "${T[@]}" --config "$S" -q --set "model.alpha=[1, 2]"
+check "wants a scalar" grep -q "is a list; give one scalar" "$WORK/err"
+status_is 65 "--set text that is not YAML" "${T[@]}" --config "$S" -q --set "model.alpha=[1"
+check "says so at the flag" grep -q "^train: --set model.alpha=\[1: the value '\[1' is not a YAML scalar" "$WORK/err"
+status_is 65 "--set below a value" "${T[@]}" --config "$S" -q --set model.alpha.x=1
+check "says where the value is" grep -q "'model.alpha' is not a section (.*settings.yml:1 sets it to a value)" "$WORK/err"
+status_is 65 "--set without a section" "${T[@]}" -q --set alpha=1
+check "asks for SECTION.KEY" grep -q "'alpha' is not a settings key (write SECTION.KEY=VALUE" "$WORK/err"
+status_is 64 "--set without =" "${T[@]}" -q --set model.alpha
+status_is 64 "--set without --target" "$TRAIN" --plugin-path "$B" --set model.alpha=1
+status_is 65 "--num-rl-steps on a target without it" "${T[@]}" --config "$S" -q --num-rl-steps 3
+check "names the flag" grep -q "^train: --num-rl-steps 3: unknown key 'training.num_rl_steps' for target hello" "$WORK/err"
+status_is 64 "--num-rl-steps not a count" "${T[@]}" --config "$S" -q --num-rl-steps -2
+check "says so" grep -q "num-rl-steps: '-2' is not a count" "$WORK/err"
 
 status_is 64 "an unknown target" "$TRAIN" --target nosuch --plugin-path "$B"
 check "lists the targets found" grep -q "targets found:.* hello" "$WORK/err"

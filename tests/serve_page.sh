@@ -2,7 +2,7 @@
 # The page of `train serve` in headless Chromium (Debian's chromium; skipped
 # without it): with a job running, the DOM has the job's row with its
 # status and progress, the loss and learning-rate curves and the hardware
-# summary.  Set
+# summary; a pipeline job is followed to its end.  Set
 # TRAIN_SERVE_SCREENSHOT=FILE.png to keep a screenshot.
 . "${top_srcdir:-.}/tests/lib.sh"
 
@@ -51,4 +51,27 @@ fi
 timeout 60 "${C[@]}" --user-data-dir="$WORK/chrome2" --dump-dom "$BASE/" >"$WORK/dom2.html" 2>/dev/null || true
 check "without a token: no job rows" test -z "$(grep -o 'id="job-row-' "$WORK/dom2.html" || true)"
 curl -s -H "$H" -X POST -o /dev/null "$BASE/api/training/jobs/$J/cancel"
+
+# A pipeline job (tests/data/serve/two-steps.yml, two stages) followed to
+# its end: its row succeeded at 100 %, its detail names the last stage.
+for _ in $(seq 1 100); do
+	curl -s -H "$H" -o "$WORK/resp" "$BASE/api/training/jobs/$J"
+	grep -q '"status":"canceled"' "$WORK/resp" && break
+	sleep 0.1
+done
+curl -s -H "$H" -o "$WORK/resp" --data-binary \
+	'{"target": "two-steps", "settings": {"first": {"model": {"value": "a"}, "training": {"steps": 3, "sleep_ms": 300}}, "second": {"model": {"value": "b"}, "training": {"steps": 3, "sleep_ms": 300}}}}' \
+	"$BASE/api/training/jobs/basic"
+J2=$(grep -o '"id":"job-[0-9]*"' "$WORK/resp" | cut -d'"' -f4)
+check "a pipeline job made ($J2)" test -n "$J2"
+curl -s -H "$H" -X POST -o /dev/null "$BASE/api/training/jobs/$J2/start"
+for _ in $(seq 1 200); do
+	curl -s -H "$H" -o "$WORK/resp" "$BASE/api/training/jobs/$J2"
+	grep -q '"status":"succeeded"' "$WORK/resp" && break
+	sleep 0.1
+done
+timeout 60 "${C[@]}" --dump-dom "$BASE/#token=$ADMIN" >"$WORK/dom3.html" 2>>"$WORK/chrome.log" || true
+check "the pipeline job's row: succeeded" grep -q "id=\"job-row-$J2\" data-status=\"succeeded\"" "$WORK/dom3.html"
+check "at 100 %" grep -q "id=\"job-row-$J2\"[^>]*>.*<i style=\"width: 100%;\">" "$WORK/dom3.html"
+check "its detail names the last stage" grep -q '"stage": "second (2/2)"' "$WORK/dom3.html"
 finish

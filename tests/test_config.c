@@ -5,6 +5,7 @@
  */
 #include <train/config.h>
 
+#include "config_private.h"
 #include "testlib.h"
 #include "util.h"
 #include "yaml_fast.h"
@@ -918,6 +919,74 @@ static void test_fast_files(void)
 	CU_ASSERT(fast_took * 3 > fast_seen);
 }
 
+/* ---- command-line settings (train --set, train_config_set_path) ---------- */
+
+static char *canon(const train_config *c)
+{
+	char *out = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL_FATAL(train_config_canonical(c, &out, &n), TRAIN_OK);
+	return out;
+}
+
+static void test_set_path(void)
+{
+	train_error err = { 0 };
+	/* over a file read by the fast reader (an arena tree): the same
+	 * canonical bytes as the value written in the file */
+	train_config *c = parse("model: {alpha: 0.5, n: 2}\ntraining: {steps: 20}\nempty:\n");
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "training.steps", "3", "--steps 3", &err), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "model.name", "'007'", "--set model.name='007'", &err),
+	                TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "data.deep.flag", "true", "--set d", &err), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "empty.x", "0.25", "--set e", &err), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "model.n", "", "--set model.n=", &err), TRAIN_OK);
+	train_config *want = parse("model: {alpha: 0.5, n: null, name: '007'}\ntraining: {steps: 3}\n"
+	                           "empty: {x: 0.25}\ndata: {deep: {flag: true}}\n");
+	char *a = canon(c), *b = canon(want);
+	CU_ASSERT_STRING_EQUAL(a, b);
+	free(a);
+	free(b);
+	const train_config *steps = train_config_get(train_config_get(c, "training"), "steps");
+	CU_ASSERT_EQUAL(train_config_kind(steps), TRAIN_CFG_INT);
+	CU_ASSERT_STRING_EQUAL(train_config_file(steps), "--steps 3");
+	CU_ASSERT_EQUAL(train_config_line(steps), 0);
+	CU_ASSERT_EQUAL(train_config_kind(train_config_get(train_config_get(c, "model"), "name")),
+	                TRAIN_CFG_STRING);
+	CU_ASSERT_STRING_EQUAL(train_config_file(train_config_get(c, "model")), "t.yml");
+	train_config_destroy(want);
+
+	/* errors, at the origin */
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "model.alpha.x", "1", "--o1", &err), TRAIN_ECONFIG);
+	CU_ASSERT_STRING_EQUAL(err.file, "--o1");
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "'model.alpha' is not a section (t.yml:1 sets it"));
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "model", "1", "--o2", &err), TRAIN_ECONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "not a settings key"));
+	static const char *const bad_paths[] = { "a..b", ".a.b", "a.b.", "a b.c", "a.b/c", NULL };
+	for (size_t i = 0; bad_paths[i]; i++)
+		CU_ASSERT_EQUAL(train_config_set_path(&c, bad_paths[i], "1", "--o", &err), TRAIN_ECONFIG);
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "model.alpha", "[1, 2]", "--o3", &err), TRAIN_ECONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "is a list"));
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "model.alpha", "a: b", "--o4", &err), TRAIN_ECONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "is a map"));
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "model.alpha", "{", "--o5", &err), TRAIN_ECONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "not a YAML scalar"));
+	train_config_destroy(c);
+
+	/* no file: a new map; settings that are not a map */
+	c = NULL;
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "a.b", "x", "--set a.b=x", &err), TRAIN_OK);
+	CU_ASSERT_STRING_EQUAL(train_config_string(train_config_get(c, "a"), "b"), "x");
+	train_config_destroy(c);
+	c = parse("[1, 2]\n");
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "a.b", "x", "--o6", &err), TRAIN_ECONFIG);
+	train_config_destroy(c);
+	c = parse("~\n");
+	CU_ASSERT_EQUAL(train_config_set_path(&c, "a.b", "1", "--o7", &err), TRAIN_OK);
+	CU_ASSERT_EQUAL(train_config_int(train_config_get(c, "a"), "b"), 1);
+	train_config_destroy(c);
+}
+
 int main(void)
 {
 	static const test_case cases[] = {
@@ -943,6 +1012,7 @@ int main(void)
 		{ "environment variables", test_env },
 		{ "fast reader", test_fast_reader },
 		{ "fast reader on files", test_fast_files },
+		{ "set a path (--set)", test_set_path },
 		{ NULL, NULL },
 	};
 	return test_main("config", cases);

@@ -18,6 +18,7 @@
 #include "ctx_private.h"
 
 #include <math.h>
+#include <sys/stat.h>
 
 static void quiet_fn(void *ud, train_log_level level, const char *msg)
 {
@@ -507,6 +508,149 @@ static void test_ppo_learns(void)
 	free(tr);
 }
 
+/* RlhfPPO's inputs for a short run: an untrained reward model (skip) and a
+ * random tiny policy; prompts and held-out prompts the same 8. */
+static train_values *ppo_test_inputs(train_ctx *ctx)
+{
+	train_config *rcfg = make_cfg("{d_model: 8, n_layers: 1, skip: true, seed: 3}", rm_params);
+	void *rself = NULL;
+	CU_ASSERT_EQUAL_FATAL(rm_create(rcfg, ctx, &rself), TRAIN_OK);
+	char *tr = synthetic_pairs(8, 1);
+	train_values *in = NULL, *out = NULL;
+	train_values_create(&in);
+	train_values_create(&out);
+	train_values_put_bytes(in, "train", JSONL_TYPE, tr, strlen(tr));
+	CU_ASSERT_EQUAL_FATAL(rm_train(rself, in, out, ctx), TRAIN_OK);
+	train_value *rmv = train_value_ref((train_value *)train_values_get(out, "model"));
+	train_values_destroy(in);
+	train_values_destroy(out);
+	rm_destroy(rself);
+	train_config_destroy(rcfg);
+	free(tr);
+	int32_t vocab[64];
+	int nv = 0;
+	vocab[nv++] = -1;
+	for (const char *c = "\003\n :?AQeinostyz"; *c; c++)
+		vocab[nv++] = *c;
+	mamba_model *m = tiny_model(nv, 16, 1, 4, 1);
+	train_value *pv = NULL;
+	train_error err = { 0 };
+	CU_ASSERT_EQUAL_FATAL(mamba_value_make(m, vocab, nv, NULL, 0, "lm", &pv, &err), TRAIN_OK);
+	mamba_model_destroy(m);
+	char prompts[2048];
+	size_t len = 0;
+	for (int i = 0; i < 8; i++)
+		len += (size_t)snprintf(prompts + len, sizeof prompts - len,
+		                        "{\"prompt\": \"Q: is it %d?\\nA: \", \"question\": \"Q%d?\"}\n", i, i);
+	train_values_create(&in);
+	train_values_put_take(in, "policy", pv);
+	train_values_put_take(in, "reward", rmv);
+	train_values_put_bytes(in, "prompts", JSONL_TYPE, prompts, len);
+	train_values_put_bytes(in, "heldout", JSONL_TYPE, prompts, len);
+	return in;
+}
+
+/* The "resuming at ..." line of the last run, or "". */
+static char resumed_line[256];
+
+static void resume_fn(void *ud, train_log_level level, const char *msg)
+{
+	quiet_fn(ud, level, msg);
+	const char *r = strstr(msg, "resuming at");
+	if (r)
+		snprintf(resumed_line, sizeof resumed_line, "%s", r);
+}
+
+static const train_log_sink resume_sink = { resume_fn, NULL, TRAIN_LOG_DEBUG };
+
+/* One RlhfPPO run: `ckdir` (NULL: none), resuming or not, stopped after
+ * stop_after steps (0: not); the trained component (NULL on failure). */
+static pc *ppo_run(const train_config *cfg, const train_values *in, const char *ckdir, int resume,
+                   int64_t stop_after, int want_rc, char **metrics)
+{
+	train_ctx ctx;
+	train_ctx_init(&ctx, "ppo", &resume_sink, 1, ".");
+	resumed_line[0] = '\0';
+	ctx.checkpoint_dir = ckdir;
+	ctx.resume = resume;
+	void *self = NULL;
+	CU_ASSERT_EQUAL_FATAL(pc_create(cfg, &ctx, &self), TRAIN_OK);
+	train_values *out = NULL;
+	train_values_create(&out);
+	int rc = pc_train_run(self, in, out, &ctx, stop_after);
+	if (rc != want_rc)
+		fprintf(stderr, "rc %d: %s\n", rc, ctx.fail);
+	CU_ASSERT_EQUAL(rc, want_rc);
+	const train_value *mv = train_values_get(out, "metrics");
+	if (metrics)
+		*metrics = mv ? strndup(train_value_data(mv), train_value_size(mv)) : NULL;
+	train_values_destroy(out);
+	return self;
+}
+
+/* Interrupted after 3 of 5 steps, then resumed (--resume): the final
+ * policy, value head and per-step metrics equal an uninterrupted run's
+ * bit for bit. */
+static void test_ppo_resume(void)
+{
+	train_ctx ctx;
+	train_ctx_init(&ctx, "ppo", &quiet, 1, ".");
+	train_values *in = ppo_test_inputs(&ctx);
+	int light = test_light();
+	train_config *cfg = make_cfg(light ? "{num_rl_steps: 3, batch_size: 4, minibatch_size: 2, "
+	                                     "ppo_epochs: 1, max_new_tokens: 3, checkpoint_every: 2, seed: 7}"
+	                                   : "{num_rl_steps: 5, batch_size: 4, minibatch_size: 2, "
+	                                     "ppo_epochs: 2, max_new_tokens: 4, checkpoint_every: 2, seed: 7}",
+	                             ppo_params);
+	int64_t stop = light ? 1 : 3;
+	char *ma = NULL, *mc = NULL;
+	pc *a = ppo_run(cfg, in, NULL, 0, 0, TRAIN_OK, &ma);
+	char dir[1100];
+	snprintf(dir, sizeof dir, "%s/ck", test_tmpdir());
+	CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+	char ckf[1200];
+	snprintf(ckf, sizeof ckf, "%s/%s", dir, PPO_CKPT);
+	pc *b = ppo_run(cfg, in, dir, 0, stop, TRAIN_ECANCELED, NULL);
+	CU_ASSERT_EQUAL(access(ckf, F_OK), 0);
+	pc *c = ppo_run(cfg, in, dir, 1, 0, TRAIN_OK, &mc);
+	char want[64];
+	snprintf(want, sizeof want, "resuming at PPO step %lld of %d", (long long)stop, light ? 3 : 5);
+	CU_ASSERT_STRING_EQUAL(resumed_line, want);
+	if (a && c && a->pol.m && c->pol.m) {
+		size_t np = a->pol.m->n_params, nh = (size_t)a->pol.m->d.D + 1;
+		CU_ASSERT_EQUAL(memcmp(a->pol.m->params, c->pol.m->params, np * sizeof(float)), 0);
+		CU_ASSERT_EQUAL(memcmp(a->pol.vhead, c->pol.vhead, nh * sizeof(float)), 0);
+		/* and it trained: not the policy it started from */
+		CU_ASSERT_NOT_EQUAL(memcmp(a->pol.m->params, b->pol.m->params, np * sizeof(float)), 0);
+	}
+	/* the same steps' metrics (the run's seconds aside) */
+	json_t *ja = ma ? json_loads(ma, 0, NULL) : NULL, *jc = mc ? json_loads(mc, 0, NULL) : NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ja);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(jc);
+	json_object_del(ja, "seconds");
+	json_object_del(jc, "seconds");
+	CU_ASSERT(json_equal(ja, jc));
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(jc, "steps")), light ? 3 : 5);
+	json_decref(ja);
+	json_decref(jc);
+	/* a checkpoint of another shape is refused with its reason */
+	train_config *other = make_cfg("{num_rl_steps: 1, checkpoint_every: 1}", ppo_params);
+	FILE *f = fopen(ckf, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs("not a checkpoint", f);
+	fclose(f);
+	pc *d = ppo_run(other, in, dir, 1, 0, TRAIN_ECOMPONENT, NULL);
+	pc_destroy(a);
+	pc_destroy(b);
+	pc_destroy(c);
+	pc_destroy(d);
+	free(ma);
+	free(mc);
+	train_config_destroy(cfg);
+	train_config_destroy(other);
+	train_values_destroy(in);
+}
+
 static const char *fixture(void)
 {
 	static char p[1024];
@@ -622,6 +766,7 @@ static const test_case cases[] = {
 	{ "ppo_fd", test_ppo_fd },
 	{ "rm_synthetic", test_rm_synthetic },
 	{ "ppo_learns", test_ppo_learns },
+	{ "ppo_resume", test_ppo_resume },
 	{ "split_fixture", test_split_fixture },
 	{ "split_qa_feedback", test_split_qa_feedback },
 	{ NULL, NULL },

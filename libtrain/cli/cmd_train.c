@@ -31,6 +31,13 @@ static void help(const char *sub)
 	       "  --config FILE          with --target: the target's settings (model:,\n"
 	       "                         training:, data:); else a Rasa config.yml\n"
 	       "                         (default recipe), or a recipe\n"
+	       "  --set SECTION.KEY=V    with --target: set one settings key (repeatable;\n"
+	       "                         V a YAML scalar) over --config's file; a\n"
+	       "                         pipeline's keys are STAGE.SECTION.KEY\n"
+	       "  --num-rl-steps N       --target rlhf: --set training.num_rl_steps=N\n"
+	       "  --skip-sft             --target rlhf: --set training.skip_sft=true\n"
+	       "  --skip-reward          --target rlhf: --set training.skip_reward=true\n"
+	       "                         (full-pipeline: the same keys under rlhf.)\n"
 	       "  --domain FILE          what \"$domain\" means in path keys\n"
 	       "  --data DIR             what \"$data\" means in path keys\n"
 	       "  --out DIR              where models go (default: models)\n"
@@ -103,6 +110,63 @@ static void print_plan(const train_run_result *res)
 	       res->n_pruned);
 }
 
+/* --set and its sugar, in the order given (train_setting). */
+typedef struct cli_sets {
+	train_setting *v;
+	size_t n;
+} cli_sets;
+
+/* Add `arg` = "PATH=VALUE" of a --set (value NULL), or a flag that is sugar
+ * for one: PATH `arg`, `value`, and `origin`, the flag as the user wrote it
+ * (only sugar has an origin: a pipeline's gets `rlhf.` in front of its
+ * path once the recipe is known).  0, 1 (a usage error, said), or -1 (out
+ * of memory). */
+static int cli_sets_add(cli_sets *s, const char *arg, const char *value, const char *origin)
+{
+	train_setting *nv = realloc(s->v, (s->n + 1) * sizeof *nv);
+	if (!nv)
+		return -1;
+	s->v = nv;
+	train_setting *t = &s->v[s->n];
+	if (value) { /* sugar: path and value given apart */
+		t->path = strdup(arg);
+		t->value = strdup(value);
+		t->origin = origin ? strdup(origin) : NULL;
+		s->n++; /* freed by cli_sets_free, even when a copy failed */
+		return t->path && t->value && (!origin || t->origin) ? 0 : -1;
+	}
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg) {
+		fprintf(stderr, "train: --set %s: write --set SECTION.KEY=VALUE (e.g. --set "
+		        "training.num_rl_steps=3)\n", arg);
+		return 1;
+	}
+	t->path = strndup(arg, (size_t)(eq - arg));
+	t->value = strdup(eq + 1);
+	t->origin = NULL;
+	s->n++;
+	return t->path && t->value ? 0 : -1;
+}
+
+/* The first failure of the flags stays (1: usage, -1: out of memory). */
+static void keep_bad(int *bad, int rc)
+{
+	if (!*bad)
+		*bad = rc;
+}
+
+static void cli_sets_free(cli_sets *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free((char *)s->v[i].path);
+		free((char *)s->v[i].value);
+		free((char *)s->v[i].origin);
+	}
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
 /* A pipeline is a recipe with `stages:` (train_run_pipeline). */
 static int cli_is_pipeline(const char *path)
 {
@@ -114,11 +178,22 @@ static int cli_is_pipeline(const char *path)
 	return yes;
 }
 
+static int train_with_sets(int argc, char **argv, const char *sub, cli_sets *sets);
+
 int cmd_train(int argc, char **argv, const char *sub)
+{
+	cli_sets sets = { 0 };
+	int status = train_with_sets(argc, argv, sub, &sets);
+	cli_sets_free(&sets);
+	return status;
+}
+
+static int train_with_sets(int argc, char **argv, const char *sub, cli_sets *sets)
 {
 	enum { O_RECIPE = 256, O_CONFIG, O_DOMAIN, O_DATA, O_OUT, O_FIXED, O_DRY, O_FORCE,
 	       O_FINETUNE, O_FRACTION, O_PLUGINS, O_CACHE, O_THREADS, O_REPORT, O_DOT, O_HELP, O_TARGET,
-	       O_EVALUATE, O_PROGRESS, O_RESUME, O_STAGES, O_SKIP_PREP, O_OUTPUT_DIR, O_DEVICE };
+	       O_EVALUATE, O_PROGRESS, O_RESUME, O_STAGES, O_SKIP_PREP, O_OUTPUT_DIR, O_DEVICE,
+	       O_SET, O_NUM_RL_STEPS, O_SKIP_SFT, O_SKIP_REWARD };
 	static const struct option longopts[] = {
 		{ "recipe", required_argument, NULL, O_RECIPE },
 		{ "target", required_argument, NULL, O_TARGET },
@@ -143,6 +218,10 @@ int cmd_train(int argc, char **argv, const char *sub)
 		{ "skip-data-prep", no_argument, NULL, O_SKIP_PREP },
 		{ "output-dir", required_argument, NULL, O_OUTPUT_DIR },
 		{ "device", required_argument, NULL, O_DEVICE },
+		{ "set", required_argument, NULL, O_SET },
+		{ "num-rl-steps", required_argument, NULL, O_NUM_RL_STEPS },
+		{ "skip-sft", no_argument, NULL, O_SKIP_SFT },
+		{ "skip-reward", no_argument, NULL, O_SKIP_REWARD },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -163,6 +242,8 @@ int cmd_train(int argc, char **argv, const char *sub)
 	train_pipeline_options popt; /* --stages, --skip-data-prep (issue 9) */
 	train_pipeline_options_init(&popt);
 	const char *output_dir = NULL;
+	size_t n_rlhf_sets = 0; /* the sugar flags: their paths get `rlhf.` in a pipeline */
+	int bad_set = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qvV", longopts, NULL)) != -1) {
@@ -218,6 +299,31 @@ int cmd_train(int argc, char **argv, const char *sub)
 				return EXIT_UNAVAILABLE;
 			}
 			break;
+		case O_SET: keep_bad(&bad_set, cli_sets_add(sets, optarg, NULL, NULL)); break;
+		case O_NUM_RL_STEPS: {
+			/* checked here too, so that the message is about the flag */
+			long v = strtol(optarg, &end, 10);
+			char origin[96], text[32];
+			if (*end || end == optarg || v < 0 || v > 100000000) {
+				fprintf(stderr, "train: --num-rl-steps: '%s' is not a count of PPO steps (0 or "
+				        "more)\n", optarg);
+				keep_bad(&bad_set, 1);
+				break;
+			}
+			snprintf(origin, sizeof origin, "--num-rl-steps %ld", v);
+			snprintf(text, sizeof text, "%ld", v);
+			keep_bad(&bad_set, cli_sets_add(sets, "training.num_rl_steps", text, origin));
+			n_rlhf_sets++;
+			break;
+		}
+		case O_SKIP_SFT:
+			keep_bad(&bad_set, cli_sets_add(sets, "training.skip_sft", "true", "--skip-sft"));
+			n_rlhf_sets++;
+			break;
+		case O_SKIP_REWARD:
+			keep_bad(&bad_set, cli_sets_add(sets, "training.skip_reward", "true", "--skip-reward"));
+			n_rlhf_sets++;
+			break;
 		case 'q': opt.verbosity = TRAIN_QUIET; break;
 		case 'v': opt.verbosity = TRAIN_VERBOSE; break;
 		case O_HELP: help(sub); return 0;
@@ -233,6 +339,16 @@ int cmd_train(int argc, char **argv, const char *sub)
 		free(finetune_model);
 		return EXIT_USAGE;
 	}
+	if (bad_set || (sets->n && !target)) {
+		if (bad_set < 0)
+			fprintf(stderr, "train: out of memory\n");
+		else if (!bad_set)
+			fprintf(stderr, "train: --%s: settings keys are a target's (give --target NAME)\n",
+			        n_rlhf_sets == sets->n ? "num-rl-steps, --skip-sft and --skip-reward"
+			                              : "set");
+		free(finetune_model);
+		return bad_set < 0 ? EXIT_SOFTWARE : EXIT_USAGE;
+	}
 	if (target) {
 		if (recipe) {
 			fprintf(stderr, "train: --target and --recipe both name a recipe; give one\n");
@@ -245,6 +361,26 @@ int cmd_train(int argc, char **argv, const char *sub)
 		}
 		opt.recipe_path = target_recipe;
 		opt.settings_path = config;
+		/* --num-rl-steps & co. name the RLHF target's keys; a pipeline (the
+		 * full pipeline) has them in its rlhf stage's section */
+		if (n_rlhf_sets && cli_is_pipeline(target_recipe)) {
+			for (size_t i = 0; i < sets->n; i++) {
+				if (!sets->v[i].origin)
+					continue;
+				char *p = malloc(strlen(sets->v[i].path) + 6);
+				if (!p) {
+					fprintf(stderr, "train: out of memory\n");
+					free(finetune_model);
+					free(target_recipe);
+					return EXIT_SOFTWARE;
+				}
+				sprintf(p, "rlhf.%s", sets->v[i].path);
+				free((char *)sets->v[i].path);
+				sets->v[i].path = p;
+			}
+		}
+		opt.settings_set = sets->v;
+		opt.n_settings_set = sets->n;
 	} else {
 		opt.recipe_path = recipe ? recipe : config;
 	}

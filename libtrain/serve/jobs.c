@@ -51,6 +51,7 @@ typedef struct job {
 	char line[4096];      /* a partial progress line */
 	size_t line_len;
 	size_t nodes, nodes_done;
+	size_t stage, stages; /* a pipeline's: the stage running (1-based), of how many */
 	json_t *curve;        /* [[t, loss, node, step, total, lr or null], ...] */
 	int dirty;            /* record changed since persisted */
 	double persisted_at;
@@ -208,6 +209,7 @@ static void reset_progress(job *j)
 	j->progress_off = 0;
 	j->line_len = 0;
 	j->nodes = j->nodes_done = 0;
+	j->stage = j->stages = 0;
 	json_decref(j->curve);
 	j->curve = json_array();
 }
@@ -444,8 +446,19 @@ static void check_name_threads(json_t *body, json_t *errors)
 		field_error(errors, "threads", "must be an integer from 1 to 256");
 }
 
-/* The keys of `obj` (at `prefix` for messages), checked, into `out`. */
-static void check_keys(serve_jobs *js, const char *prefix, json_t *obj, json_t *out, json_t *errors)
+/* {"dataset": ID} or {"model": ID}: a reference, not a section. */
+static int is_ref(json_t *v)
+{
+	return json_object_size(v) == 1 &&
+	       (json_object_get(v, "dataset") || json_object_get(v, "model"));
+}
+
+/* The keys of `obj` (at `prefix` for messages), checked, into `out`.  At
+ * `depth` 0 (a section's keys) an object that is not a reference is a
+ * section of its own: a pipeline's settings have a section per stage, each
+ * the settings of that stage's target (settings.STAGE.SECTION.KEY). */
+static void check_keys(serve_jobs *js, const char *prefix, json_t *obj, json_t *out, int depth,
+                       json_t *errors)
 {
 	const char *k;
 	json_t *kv;
@@ -454,6 +467,12 @@ static void check_keys(serve_jobs *js, const char *prefix, json_t *obj, json_t *
 		snprintf(field, sizeof field, "%s.%.64s", prefix, k);
 		if (!good_key(k)) {
 			field_error(errors, field, "a key is letters, digits, '_' or '-'");
+			continue;
+		}
+		if (depth == 0 && json_is_object(kv) && !is_ref(kv)) {
+			json_t *osub = json_object();
+			check_keys(js, field, kv, osub, depth + 1, errors);
+			json_object_set_new(out, k, osub);
 			continue;
 		}
 		json_t *ov = check_value(js, field, kv, errors);
@@ -499,7 +518,7 @@ static json_t *check_finetune(serve_jobs *js, const char *mode, json_t *body, js
 		field_error(errors, "config", "must be an object of the %s mode's keys (num_epochs, "
 		            "learning_rate, ...)", mode);
 	else if (config)
-		check_keys(js, "config", config, out, errors);
+		check_keys(js, "config", config, out, 1, errors);
 	if (json_array_size(errors)) {
 		json_decref(out);
 		return NULL;
@@ -556,7 +575,7 @@ static json_t *check_body(serve_jobs *js, const char *mode, json_t *body, json_t
 				continue;
 			}
 			json_t *osec = json_object();
-			check_keys(js, field, sv, osec, errors);
+			check_keys(js, field, sv, osec, 0, errors);
 			json_object_set_new(outset, sec, osec);
 		}
 	}
@@ -1046,6 +1065,10 @@ static void update_progress(job *j)
 		frac = 1;
 	if (j->nodes)
 		p = ((double)j->nodes_done + (j->nodes_done < j->nodes ? frac : 0)) / (double)j->nodes;
+	/* a pipeline: each stage plans its own nodes; the stages before this
+	 * one are done */
+	if (j->stages && j->stage >= 1 && j->stage <= j->stages)
+		p = ((double)(j->stage - 1) + p) / (double)j->stages;
 	if (p > 0.999 && strcmp(status_of(j), "succeeded"))
 		p = 0.999;
 	json_object_set_new(j->rec, "progress", json_real(p));
@@ -1063,7 +1086,15 @@ static void progress_line(job *j, const char *line)
 		json_decref(o);
 		return;
 	}
-	if (!strcmp(ev, "plan")) {
+	if (!strcmp(ev, "stage")) {
+		/* a pipeline's next stage: its plan follows */
+		j->stage = (size_t)json_integer_value(json_object_get(o, "index"));
+		j->stages = (size_t)json_integer_value(json_object_get(o, "stages"));
+		j->nodes = j->nodes_done = 0;
+		json_object_set(j->rec, "stage", json_object_get(o, "stage"));
+		json_object_set(j->rec, "stage_index", json_object_get(o, "index"));
+		json_object_set(j->rec, "stages", json_object_get(o, "stages"));
+	} else if (!strcmp(ev, "plan")) {
 		j->nodes = (size_t)json_integer_value(json_object_get(o, "nodes"));
 		j->nodes_done = 0;
 	} else if (!strcmp(ev, "node")) {
@@ -1196,6 +1227,9 @@ static void start_job(serve_jobs *js, job *j)
 		json_object_set_new(j->rec, "step", json_null());
 		json_object_set_new(j->rec, "total", json_null());
 		json_object_set_new(j->rec, "node", json_null());
+		json_object_del(j->rec, "stage");
+		json_object_del(j->rec, "stage_index");
+		json_object_del(j->rec, "stages");
 		json_object_set_new(j->rec, "progress", json_real(0));
 		FILE *lf = fopen(log, "ae");
 		if (lf) {

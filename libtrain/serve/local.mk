@@ -8,7 +8,7 @@ train_CFLAGS += $(MHD_CFLAGS) $(LMDB_CFLAGS)
 train_LDADD += $(MHD_LIBS) $(LMDB_LIBS)
 CLEANFILES += libtrain/serve/page.c
 EXTRA_DIST += doc/serve.md libtrain/serve/page.html tests/cli_serve.sh tests/serve_page.sh \
-	tests/data/serve/steps.yml bench/serve_bench.sh bench/serve_bench.c
+	tests/data/serve/steps.yml tests/data/serve/two-steps.yml bench/serve_bench.sh bench/serve_bench.c
 
 libtrain/serve/page.c: $(srcdir)/libtrain/serve/page.html
 	$(AM_V_GEN)$(MKDIR_P) libtrain/serve && { \

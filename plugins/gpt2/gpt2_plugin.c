@@ -32,6 +32,16 @@
  * gpt2_state.json (what kind of folder it is) and train_log.json.
  * `output` writes the same folder to a path of the user's (relative to the
  * current folder), as their trainer's output_dir.
+ *
+ * Checkpoints: with a checkpoint folder from the host
+ * (train_ctx_checkpoint_dir) the run writes gpt2.ckpt.safetensors every
+ * checkpoint_every steps and when it is interrupted (train_checkpoint_save:
+ * temporary name, then rename): the trainable weights (all of them, or the
+ * LoRA adapters), AdamW's moments and step, the generator (data order and
+ * dropout), where the epoch is (the batch, and the generator's state when
+ * the epoch's order was drawn, which draws it again) and the per-step log.
+ * `train --resume` continues from it, and the weights are bit for bit those
+ * of an uninterrupted run (tests/test_gpt2_resume.c).
  */
 #include "gpt2.h"
 #include "../common/hf.h"
@@ -81,6 +91,7 @@ static const train_param params[] = {
 	{ "lora_merge", TRAIN_PARAM_BOOL, "~", "fold the adapters into the weights and save the whole model (default false: the adapter alone)" },
 	{ "output", TRAIN_PARAM_STRING, "~", "also write the trained folder here (relative to the current folder)" },
 	{ "seed", TRAIN_PARAM_INT, "42", "data order, adapters' initialisation, dropout, sampling" },
+	{ "checkpoint_every", TRAIN_PARAM_INT, "100", "optimizer steps between checkpoints for --resume (0: none)" },
 	{ "threads", TRAIN_PARAM_INT, "0", "threads (0: the node's share)" },
 	{ "max_new_tokens", TRAIN_PARAM_INT, "50", "generation: most tokens to add (stops at <|endoftext|>)" },
 	{ "temperature", TRAIN_PARAM_FLOAT, "0", "generation: softmax temperature (0: greedy)" },
@@ -100,6 +111,7 @@ typedef struct g2 {
 	char *model_path, *data, *output;
 	int type, bf16, ckpt, merge, sched, dialogue;
 	int64_t epochs, max_steps, batch, max_len, warmup, gas, seed, threads, lora_r, max_new, top_k;
+	int64_t ck_every;
 	double lr, wd, b1, b2, clip, lora_alpha, lora_dropout, temperature;
 	unsigned kinds, parts;
 	/* trained state */
@@ -221,6 +233,7 @@ static int g2_config(const train_config *cfg, train_ctx *ctx, g2 **out)
 	int fp16 = train_config_bool(cfg, "fp16");
 	c->ckpt = train_config_bool(cfg, "gradient_checkpointing");
 	c->seed = train_config_int(cfg, "seed");
+	c->ck_every = train_config_int(cfg, "checkpoint_every");
 	c->threads = train_config_int(cfg, "threads");
 	c->max_new = train_config_int(cfg, "max_new_tokens");
 	c->temperature = train_config_float(cfg, "temperature");
@@ -258,6 +271,8 @@ static int g2_config(const train_config *cfg, train_ctx *ctx, g2 **out)
 		         "training_type: lora", tt), bad = why;
 	else if (c->epochs < 1 || c->epochs > 100000)
 		bad = "num_epochs must be from 1 to 100000";
+	else if (c->ck_every < 0)
+		bad = "checkpoint_every must not be negative";
 	else if (is_set(cfg, "max_steps") && c->max_steps < 1)
 		bad = "max_steps must be at least 1";
 	else if (!(c->lr > 0 && c->lr < 1))
@@ -512,10 +527,110 @@ static char *abs_path(const char *p)
 
 static int save_folder(g2 *c, const char *dir, train_error *err);
 
-static int g2_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+/* A new epoch's order of the n examples, drawn from rng. */
+static void shuffle(size_t *order, size_t n, train_rng *rng)
 {
-	(void)in;
-	g2 *c = self;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	for (size_t i = n; i > 1; i--) {
+		size_t j = (size_t)train_rng_below(rng, i);
+		size_t t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+}
+
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+#define CKPT_NAME "gpt2.ckpt.safetensors"
+
+/* Where a run is between two optimizer steps, beside the tensors, the
+ * step and the generator. */
+typedef struct g2_pos {
+	int64_t batch_i;     /* batches of this epoch taken */
+	train_rng epoch_rng; /* the generator before this epoch's order was drawn */
+	size_t n;            /* sequences (a check: the same data) */
+} g2_pos;
+
+static void ck_tensors(const g2 *c, float *mom, float *vel, train_named_tensor *pt, train_tensor *m,
+                       train_tensor *v)
+{
+	int lora = c->type == T_LORA;
+	int64_t n = (int64_t)(lora ? c->m->lora->n : c->m->n_params);
+	pt->name = lora ? "lora" : "weights";
+	pt->t = (train_tensor){ TRAIN_F32, 1, { n, 1, 1, 1 }, lora ? c->m->lora->params : c->m->params };
+	*m = (train_tensor){ TRAIN_F32, 1, { n, 1, 1, 1 }, mom };
+	*v = (train_tensor){ TRAIN_F32, 1, { n, 1, 1, 1 }, vel };
+}
+
+static int ck_save(const g2 *c, float *mom, float *vel, int64_t step, const train_rng *rng,
+                   const g2_pos *pos, json_t *steps, const char *path, train_error *err)
+{
+	train_named_tensor pt;
+	train_tensor m, v;
+	ck_tensors(c, mom, vel, &pt, &m, &v);
+	char bi[32], n[32], er[80];
+	snprintf(bi, sizeof bi, "%lld", (long long)pos->batch_i);
+	snprintf(n, sizeof n, "%zu", pos->n);
+	snprintf(er, sizeof er, "%016llx%016llx%016llx%016llx", (unsigned long long)pos->epoch_rng.s[0],
+	         (unsigned long long)pos->epoch_rng.s[1], (unsigned long long)pos->epoch_rng.s[2],
+	         (unsigned long long)pos->epoch_rng.s[3]);
+	char *log = json_dumps(steps, JSON_COMPACT);
+	if (!log)
+		return train_error_set(err, TRAIN_ENOMEM, path, 0, 0, "out of memory");
+	const char *meta[] = { "gpt2_batch", bi, "gpt2_sequences", n, "gpt2_epoch_rng", er,
+		               "gpt2_steps", log, NULL };
+	int rc = train_checkpoint_save(path, &pt, &m, &v, 1, step, rng, meta, err);
+	free(log);
+	return rc;
+}
+
+/* Into the trainable weights, mom, vel, *step, rng, *pos and *steps. */
+static int ck_load(g2 *c, float *mom, float *vel, int64_t *step, train_rng *rng, g2_pos *pos,
+                   json_t **steps, const char *path, train_error *err)
+{
+	train_named_tensor pt;
+	train_tensor m, v;
+	ck_tensors(c, mom, vel, &pt, &m, &v);
+	train_safetensors *f = NULL;
+	int rc = train_checkpoint_load(path, &pt, &m, &v, 1, step, rng, &f, err);
+	if (rc)
+		return rc;
+	const char *bi = train_safetensors_meta(f, "gpt2_batch");
+	const char *n = train_safetensors_meta(f, "gpt2_sequences");
+	const char *er = train_safetensors_meta(f, "gpt2_epoch_rng");
+	const char *log = train_safetensors_meta(f, "gpt2_steps");
+	char *end = NULL;
+	rc = TRAIN_ECORRUPT;
+	if (bi && n && er && log && strlen(er) == 64) {
+		pos->batch_i = strtoll(bi, &end, 10);
+		int ok = !*end && pos->batch_i >= 0;
+		ok = ok && strtoull(n, &end, 10) == pos->n && !*end;
+		for (int w = 0; w < 4 && ok; w++) {
+			char word[17];
+			memcpy(word, er + 16 * w, 16);
+			word[16] = '\0';
+			pos->epoch_rng.s[w] = strtoull(word, &end, 16);
+			ok = !*end;
+		}
+		json_t *st = ok ? json_loads(log, 0, NULL) : NULL;
+		if (st && json_is_array(st) && json_array_size(st) == (size_t)*step) {
+			json_array_clear(*steps);
+			json_array_extend(*steps, st);
+			rc = TRAIN_OK;
+		}
+		json_decref(st);
+	}
+	train_safetensors_close(f);
+	if (rc)
+		train_error_set(err, rc, path, 0, 0, "not a GPT2LM checkpoint of this run (other data?)");
+	return rc;
+}
+
+/* The training; `stop_after` > 0: stop (as if interrupted) after that many
+ * optimizer steps of this session (tests). */
+static int g2_train_run(g2 *c, train_values *out, train_ctx *ctx, int64_t stop_after)
+{
 	char *mpath = NULL, *dpath = NULL, msg[1200];
 	seqs d = { 0 };
 	gpt2_acts a = { 0 };
@@ -524,6 +639,7 @@ static int g2_train(void *self, const train_values *in, train_values *out, train
 	size_t *order = NULL;
 	json_t *log = json_object(), *steps = json_array();
 	int registered = 0, rc = TRAIN_OK;
+	char *ck = NULL; /* the checkpoint's path, or NULL: none kept */
 	int old_threads = train_kernels_threads();
 	train_precision old_prec = train_kernels_precision();
 	train_error err = { 0 };
@@ -601,6 +717,36 @@ static int g2_train(void *self, const train_values *in, train_values *out, train
 	          ? "continued pre-training" : "full fine-tuning", d.n, (long long)ntokens,
 	          (long long)total, B, (long long)c->gas, ntrain, m->n_params);
 	int64_t step = 0, batch_i = batches; /* position in the epoch's order */
+	g2_pos pos = { .batch_i = batches, .epoch_rng = rng, .n = d.n };
+	const char *ckdir = train_ctx_checkpoint_dir(ctx);
+	if (ckdir && c->ck_every > 0) {
+		size_t len = strlen(ckdir) + sizeof CKPT_NAME + 1;
+		if (!(ck = malloc(len))) {
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+		snprintf(ck, len, "%s/%s", ckdir, CKPT_NAME);
+	}
+	if (ck && train_ctx_resuming(ctx) && access(ck, F_OK) == 0) {
+		if ((rc = ck_load(c, mom, vel, &step, &rng, &pos, &steps, ck, &err))) {
+			rc = train_fail(ctx, "cannot resume: %s", train_error_format(&err, msg, sizeof msg));
+			goto out;
+		}
+		if (pos.batch_i > batches || step > total) {
+			rc = train_fail(ctx, "cannot resume: %s is not a checkpoint of this run", ck);
+			goto out;
+		}
+		if (c->type != T_LORA)
+			train_kernels_weights_changed(m->params);
+		batch_i = pos.batch_i;
+		if (batch_i < batches) { /* the epoch's order, drawn again */
+			train_rng er = pos.epoch_rng;
+			shuffle(order, d.n, &er);
+		}
+		train_log(ctx, TRAIN_LOG_INFO, "resuming at step %lld of %lld", (long long)step,
+		          (long long)total);
+	}
+	int64_t done_here = 0;
 	double t0 = now_s(), peak_rss = 0;
 	while (step < total) {
 		double ts = now_s();
@@ -610,14 +756,8 @@ static int g2_train(void *self, const train_values *in, train_values *out, train
 		int64_t toks = 0;
 		for (int64_t k = 0; k < c->gas; k++) {
 			if (batch_i >= batches) { /* a new epoch: a new order */
-				for (size_t i = 0; i < d.n; i++)
-					order[i] = i;
-				for (size_t i = d.n; i > 1; i--) {
-					size_t j = (size_t)train_rng_below(&rng, i);
-					size_t t = order[i - 1];
-					order[i - 1] = order[j];
-					order[j] = t;
-				}
+				pos.epoch_rng = rng;
+				shuffle(order, d.n, &rng);
 				batch_i = 0;
 			}
 			int rows = 0, TT = 0;
@@ -671,7 +811,22 @@ static int g2_train(void *self, const train_values *in, train_values *out, train
 		                      (json_int_t)step, "loss", loss, "learning_rate", (double)lr,
 		                      "grad_norm", (double)gnorm, "tokens_per_second", vals[2],
 		                      "rss_bytes", isfinite(rss) ? rss : 0.0));
-		if (train_ctx_canceled(ctx)) {
+		done_here++;
+		pos.batch_i = batch_i;
+		/* after the last step there is nothing to resume: the run ends */
+		int stop = step < total &&
+		           (train_ctx_canceled(ctx) || (stop_after > 0 && done_here >= stop_after));
+		if (ck && step < total && (stop || step % c->ck_every == 0) &&
+		    (rc = ck_save(c, mom, vel, step, &rng, &pos, steps, ck, &err))) {
+			/* on the way out a failed save is a warning, not the run's error */
+			if (stop)
+				train_log(ctx, TRAIN_LOG_WARN, "checkpoint: %s", err.text);
+			else {
+				rc = train_fail(ctx, "checkpoint: %s", train_error_format(&err, msg, sizeof msg));
+				goto out;
+			}
+		}
+		if (stop) {
 			rc = TRAIN_ECANCELED;
 			goto out;
 		}
@@ -710,8 +865,15 @@ out:
 	free(order);
 	free(mpath);
 	free(dpath);
+	free(ck);
 	json_decref(log);
 	return rc;
+}
+
+static int g2_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+{
+	(void)in;
+	return g2_train_run(self, out, ctx, 0);
 }
 
 /* ---- persist / load ----------------------------------------------------------------- */
@@ -967,5 +1129,7 @@ static const train_component_class gpt2_lm = {
 	.destroy = g2_destroy,
 };
 
+#ifndef GPT2_NO_DESCRIPTOR /* tests/test_gpt2_resume.c compiles this file in */
 static const train_component_class *const classes[] = { &gpt2_lm, NULL };
 TRAIN_PLUGIN_DEFINE("gpt2", "1.0.0", "MIT", "GPT-2 causal language models: fine-tuning, LoRA, continued pre-training", classes);
+#endif

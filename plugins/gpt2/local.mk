@@ -39,3 +39,10 @@ bench_targets += bench-gpt2
 bench-gpt2: bench/gpt2_bench$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/gpt2_bench.sh '$(abs_top_builddir)' '$(abs_top_srcdir)'
 .PHONY: bench-gpt2
+
+# Checkpoints and --resume: GPT2LM compiled in (GPT2_NO_DESCRIPTOR).
+unit_tests += tests/test_gpt2_resume
+tests_test_gpt2_resume_SOURCES = tests/test_gpt2_resume.c tests/testlib.h $(gpt2_sources)
+tests_test_gpt2_resume_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_test_gpt2_resume_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS) $(LIBM)
+EXTRA_DIST += plugins/gpt2/gpt2_plugin.c

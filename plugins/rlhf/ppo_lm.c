@@ -19,6 +19,17 @@
  * mean reward and the mean KL to the SFT model (sum over the response of
  * logp - ref_logp) go into `metrics`, with the reward of the gold answers
  * for scale.
+ *
+ * Checkpoints: with a checkpoint folder from the host
+ * (train_ctx_checkpoint_dir) the run writes rlhf_ppo.ckpt.safetensors
+ * every checkpoint_every PPO steps and when it is interrupted
+ * (train_checkpoint_save: temporary name, then rename): the policy, the
+ * value head, their Adam moments and step, the sampling RNG, the KL
+ * controller's beta, the per-step metrics so far and the "before"
+ * evaluation.  An interruption during a step's sampling (which changes
+ * nothing but the RNG) saves the state at that step's start; the update
+ * after it runs to its end.  `train --resume` continues from it, and the
+ * result is bit for bit the one of an uninterrupted run (tests/test_rlhf.c).
  */
 #include "rlhf.h"
 
@@ -26,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- log-probabilities and the loss ---------------------------------------- */
 
@@ -178,6 +190,7 @@ static const train_param ppo_params[] = {
 	{ "reward_max_length", TRAIN_PARAM_INT, "512", "tokens of question + response the reward model reads" },
 	{ "eval_prompts", TRAIN_PARAM_INT, "0", "held-out prompts evaluated (0: all)" },
 	{ "seed", TRAIN_PARAM_INT, "42", "seed of the sampling and the order" },
+	{ "checkpoint_every", TRAIN_PARAM_INT, "5", "PPO steps between checkpoints (0: none)" },
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
 static const char *const ppo_inputs[] = { "policy", "reward", "prompts", "heldout", NULL };
@@ -186,7 +199,7 @@ static const char *const ppo_proc_in[] = { "prompt", "seed", NULL };
 static const char *const ppo_proc_out[] = { "text", NULL };
 
 typedef struct pc {
-	int64_t steps, batch, mb, epochs, max_new, max_prompt, rm_len, eval_prompts, seed;
+	int64_t steps, batch, mb, epochs, max_new, max_prompt, rm_len, eval_prompts, seed, ck_every;
 	double temp, lr, clip, clip_v, vf, gamma, lam, kl0, target, horizon, max_norm;
 	int adaptive;
 	/* trained */
@@ -224,6 +237,7 @@ static int pc_create(const train_config *cfg, train_ctx *ctx, void **self)
 	c->rm_len = train_config_int(cfg, "reward_max_length");
 	c->eval_prompts = train_config_int(cfg, "eval_prompts");
 	c->seed = train_config_int(cfg, "seed");
+	c->ck_every = train_config_int(cfg, "checkpoint_every");
 	c->temp = train_config_float(cfg, "temperature");
 	c->lr = train_config_float(cfg, "learning_rate");
 	c->clip = train_config_float(cfg, "clip_range");
@@ -237,8 +251,10 @@ static int pc_create(const train_config *cfg, train_ctx *ctx, void **self)
 	c->max_norm = train_config_float(cfg, "max_grad_norm");
 	c->adaptive = train_config_bool(cfg, "adaptive_kl");
 	const char *bad = NULL;
-	if (c->steps < 0 || c->batch < 1 || c->batch > 4096 || c->mb < 1 || c->epochs < 1)
-		bad = "num_rl_steps must not be negative; batch_size, minibatch_size and ppo_epochs at least 1";
+	if (c->steps < 0 || c->batch < 1 || c->batch > 4096 || c->mb < 1 || c->epochs < 1 ||
+	    c->ck_every < 0)
+		bad = "num_rl_steps and checkpoint_every must not be negative; batch_size, minibatch_size "
+		      "and ppo_epochs at least 1";
 	else if (c->max_new < 1 || c->max_new > 65536 || c->max_prompt < 1 || c->max_prompt > 65536 ||
 	         c->rm_len < 2 || c->rm_len > 65536)
 		bad = "max_new_tokens, max_prompt_tokens and reward_max_length must be from 1 (2) to 65536";
@@ -538,11 +554,115 @@ static int policy_value(const pc *c, train_value **out, train_ctx *ctx)
 	return rc && err.text[0] ? train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg)) : rc;
 }
 
-static int pc_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+#define PPO_CKPT "rlhf_ppo.ckpt.safetensors"
+
+/* A run's state between two PPO steps: what a checkpoint holds. */
+typedef struct ppo_ck {
+	float *mom, *vel, *hm, *hv; /* Adam's moments of the policy, the value head */
+	int64_t done;               /* PPO steps done */
+	int64_t opt_step;           /* Adam steps */
+	double beta;                /* the KL controller's value */
+	double before[4];           /* held-out reward, KL, length, gold reward before PPO */
+	json_t *steps;              /* the metrics of each step done */
+} ppo_ck;
+
+static void ck_tensors(const pc *c, const ppo_ck *k, train_named_tensor pt[2], train_tensor m[2],
+                       train_tensor v[2])
 {
-	pc *c = self;
+	int64_t np = (int64_t)c->pol.m->n_params, nh = (int64_t)c->pol.m->d.D + 1;
+	pt[0] = (train_named_tensor){ "policy", { TRAIN_F32, 1, { np, 1, 1, 1 }, c->pol.m->params } };
+	pt[1] = (train_named_tensor){ "v_head", { TRAIN_F32, 1, { nh, 1, 1, 1 }, c->pol.vhead } };
+	m[0] = (train_tensor){ TRAIN_F32, 1, { np, 1, 1, 1 }, k->mom };
+	m[1] = (train_tensor){ TRAIN_F32, 1, { nh, 1, 1, 1 }, k->hm };
+	v[0] = (train_tensor){ TRAIN_F32, 1, { np, 1, 1, 1 }, k->vel };
+	v[1] = (train_tensor){ TRAIN_F32, 1, { nh, 1, 1, 1 }, k->hv };
+}
+
+/* Doubles are written as C99 hex floats ("%a"): read back bit for bit. */
+static int ck_save(const pc *c, const ppo_ck *k, const train_rng *rng, const char *path,
+                   train_error *err)
+{
+	train_named_tensor pt[2];
+	train_tensor m[2], v[2];
+	ck_tensors(c, k, pt, m, v);
+	char done[32], beta[64], before[4 * 64];
+	snprintf(done, sizeof done, "%lld", (long long)k->done);
+	snprintf(beta, sizeof beta, "%a", k->beta);
+	snprintf(before, sizeof before, "%a %a %a %a", k->before[0], k->before[1], k->before[2],
+	         k->before[3]);
+	char *steps = json_dumps(k->steps, JSON_COMPACT);
+	if (!steps)
+		return train_error_set(err, TRAIN_ENOMEM, path, 0, 0, "out of memory");
+	const char *meta[] = { "rlhf_ppo_done", done, "rlhf_ppo_beta", beta, "rlhf_ppo_before", before,
+		               "rlhf_ppo_steps", steps, NULL };
+	int rc = train_checkpoint_save(path, pt, m, v, 2, k->opt_step, rng, meta, err);
+	free(steps);
+	return rc;
+}
+
+/* Into the policy, the value head, k's moments, k's counters and rng. */
+static int ck_load(pc *c, ppo_ck *k, train_rng *rng, const char *path, train_error *err)
+{
+	train_named_tensor pt[2];
+	train_tensor m[2], v[2];
+	ck_tensors(c, k, pt, m, v);
+	train_safetensors *f = NULL;
+	int rc = train_checkpoint_load(path, pt, m, v, 2, &k->opt_step, rng, &f, err);
+	if (rc)
+		return rc;
+	const char *done = train_safetensors_meta(f, "rlhf_ppo_done");
+	const char *beta = train_safetensors_meta(f, "rlhf_ppo_beta");
+	const char *before = train_safetensors_meta(f, "rlhf_ppo_before");
+	const char *steps = train_safetensors_meta(f, "rlhf_ppo_steps");
+	char *end = NULL;
+	rc = TRAIN_ECORRUPT;
+	if (done && beta && before && steps) {
+		k->done = strtoll(done, &end, 10);
+		bool ok = !*end && k->done >= 0 && k->done <= c->steps;
+		k->beta = strtod(beta, &end);
+		ok = ok && !*end && isfinite(k->beta);
+		const char *q = before;
+		for (int i = 0; i < 4 && ok; i++) {
+			k->before[i] = strtod(q, &end);
+			ok = end != q;
+			q = end;
+		}
+		ok = ok && !*q;
+		json_t *st = ok ? json_loads(steps, 0, NULL) : NULL;
+		if (st && json_is_array(st) && json_array_size(st) == (size_t)k->done) {
+			json_decref(k->steps);
+			k->steps = st;
+			rc = TRAIN_OK;
+		} else {
+			json_decref(st);
+		}
+	}
+	train_safetensors_close(f);
+	if (rc)
+		train_error_set(err, rc, path, 0, 0, "not an RlhfPPO checkpoint of this run");
+	return rc;
+}
+
+/* The state after `done` steps (the rest of k set already). */
+static int ck_save_at(const pc *c, ppo_ck *k, int64_t done, int64_t opt_step, double beta,
+                      const train_rng *rng, const char *path, train_error *err)
+{
+	k->done = done;
+	k->opt_step = opt_step;
+	k->beta = beta;
+	return ck_save(c, k, rng, path, err);
+}
+
+/* The training; `stop_after` > 0: stop (as if interrupted) after that many
+ * PPO steps of this session (tests). */
+static int pc_train_run(pc *c, const train_values *in, train_values *out, train_ctx *ctx,
+                        int64_t stop_after)
+{
 	static const char *const keys[] = { "prompt", "question", NULL };
 	ctxs X = { .c = c, .ctx = ctx };
+	char *ck = NULL; /* the checkpoint's path, or NULL: none kept */
 	rlhf_jl pr = { 0 }, held = { 0 };
 	float *mom = NULL, *vel = NULL, *hm = NULL, *hv = NULL;
 	int32_t *rv = NULL;
@@ -596,30 +716,69 @@ static int pc_train(void *self, const train_values *in, train_values *out, train
 	}
 	double t0 = rlhf_now();
 	double r0, k0, l0, g0, r1, k1, l1, g1;
-	if ((rc = evaluate(&X, &held, &r0, &k0, &l0, &g0)))
-		goto out;
-	train_log(ctx, TRAIN_LOG_INFO, "before PPO: held-out reward %.4f, KL to SFT %.4f, length %.1f "
-	          "(gold answers' reward %.4f; %zu of %zu held-out prompts)", r0, k0, l0, g0,
-	          c->eval_prompts > 0 && (size_t)c->eval_prompts < held.n ? (size_t)c->eval_prompts : held.n, held.n);
 	train_rng rng;
 	train_rng_seed(&rng, (uint64_t)c->seed);
 	rlhf_klctl kc = { c->kl0, c->target, c->horizon, c->adaptive };
+	int64_t opt_step = 0, s0 = 0, done_here = 0;
+	ppo_ck K = { .mom = mom, .vel = vel, .hm = hm, .hv = hv };
+	const char *ckdir = train_ctx_checkpoint_dir(ctx);
+	if (ckdir && c->ck_every > 0) {
+		size_t len = strlen(ckdir) + sizeof PPO_CKPT + 1;
+		if (!(ck = malloc(len))) {
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+		snprintf(ck, len, "%s/%s", ckdir, PPO_CKPT);
+	}
+	if (ck && train_ctx_resuming(ctx) && access(ck, F_OK) == 0) {
+		K.steps = steps;
+		rc = ck_load(c, &K, &rng, ck, &err);
+		steps = K.steps;
+		if (rc) {
+			rc = train_fail(ctx, "cannot resume: %s", train_error_format(&err, msg, sizeof msg));
+			goto out;
+		}
+		train_kernels_weights_changed(NULL); /* the policy's weights were read in */
+		s0 = K.done;
+		opt_step = K.opt_step;
+		kc.value = K.beta;
+		r0 = K.before[0], k0 = K.before[1], l0 = K.before[2], g0 = K.before[3];
+		train_log(ctx, TRAIN_LOG_INFO, "resuming at PPO step %lld of %lld", (long long)s0,
+		          (long long)c->steps);
+	} else {
+		if ((rc = evaluate(&X, &held, &r0, &k0, &l0, &g0)))
+			goto out;
+		train_log(ctx, TRAIN_LOG_INFO, "before PPO: held-out reward %.4f, KL to SFT %.4f, length %.1f "
+		          "(gold answers' reward %.4f; %zu of %zu held-out prompts)", r0, k0, l0, g0,
+		          c->eval_prompts > 0 && (size_t)c->eval_prompts < held.n ? (size_t)c->eval_prompts : held.n, held.n);
+	}
 	rlhf_ppo_coefs co = { (float)c->clip, (float)c->vf, (float)c->clip_v };
 	train_adamw_cfg acfg = train_adamw_defaults();
 	acfg.weight_decay = 0.0f;
 	acfg.eps = 1e-5f;
-	int64_t opt_step = 0;
-	for (int64_t s = 0; s < c->steps; s++) {
-		if (train_ctx_canceled(ctx)) {
+	K.before[0] = r0, K.before[1] = k0, K.before[2] = l0, K.before[3] = g0;
+	K.steps = steps; /* appended to in place; a failed save on the way out only warns */
+	for (int64_t s = s0; s < c->steps; s++) {
+		if (train_ctx_canceled(ctx) || (stop_after > 0 && done_here >= stop_after)) {
+			/* interrupted between steps: keep where we are for --resume */
+			if (ck && done_here > 0 && ck_save_at(c, &K, s, opt_step, kc.value, &rng, ck, &err))
+				train_log(ctx, TRAIN_LOG_WARN, "checkpoint: %s", err.text);
 			rc = TRAIN_ECANCELED;
 			goto out;
 		}
 		int B = (int)c->batch;
+		train_rng at_start = rng;
 		for (int i = 0; i < B; i++)
 			idx[i] = (size_t)train_rng_below(&rng, pr.n);
 		rlhf_batch b;
 		if ((rc = rollout(&X, &pr, idx, B, &rng, &b))) {
 			batch_free(&b);
+			if (rc == TRAIN_ECANCELED) {
+				/* sampling changed only the RNG: the state of this step's start */
+				rng = at_start;
+				if (ck && done_here > 0 && ck_save_at(c, &K, s, opt_step, kc.value, &rng, ck, &err))
+					train_log(ctx, TRAIN_LOG_WARN, "checkpoint: %s", err.text);
+			}
 			goto out;
 		}
 		double kl, score, beta = kc.value;
@@ -684,9 +843,20 @@ static int pc_train(void *self, const train_values *in, train_values *out, train
 		train_log(ctx, TRAIN_LOG_INFO, "step %lld/%lld: reward %.4f, KL %.3f, beta %.4f, pg %.4f, "
 		          "vf %.4f, clipfrac %.3f, length %.1f", (long long)s + 1, (long long)c->steps,
 		          score, kl, beta, pg / nmb, vf / nmb, cf / nmb, mlen);
+		done_here++;
+		if (ck && (s + 1) % c->ck_every == 0 && s + 1 < c->steps &&
+		    ck_save_at(c, &K, s + 1, opt_step, kc.value, &rng, ck, &err)) {
+			rc = train_fail(ctx, "checkpoint: %s", err.text);
+			goto out;
+		}
 	}
-	if ((rc = evaluate(&X, &held, &r1, &k1, &l1, &g1)))
+	if ((rc = evaluate(&X, &held, &r1, &k1, &l1, &g1))) {
+		/* interrupted in the last evaluation: every step is done */
+		if (rc == TRAIN_ECANCELED && ck && done_here > 0 &&
+		    ck_save_at(c, &K, c->steps, opt_step, kc.value, &rng, ck, &err))
+			train_log(ctx, TRAIN_LOG_WARN, "checkpoint: %s", err.text);
 		goto out;
+	}
 	train_log(ctx, TRAIN_LOG_INFO, "after PPO: held-out reward %.4f (was %.4f), KL to SFT %.4f, "
 	          "length %.1f (was %.1f)", r1, r0, k1, l1, l0);
 	json_t *mt = json_pack("{s:{s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:f, s:I, s:I, s:f, s:f, s:o}",
@@ -720,8 +890,14 @@ out:
 	free(hv);
 	free(idx);
 	free(rows);
+	free(ck);
 	json_decref(steps);
 	return rc;
+}
+
+static int pc_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
+{
+	return pc_train_run(self, in, out, ctx, 0);
 }
 
 static int pc_persist(void *self, train_resource *res)

@@ -109,6 +109,27 @@ TRAIN_API const char *train_node_status_name(train_node_status s);
 /** Verbosity of the runner's own lines (to stderr). */
 typedef enum train_verbosity { TRAIN_QUIET = 0, TRAIN_NORMAL = 1, TRAIN_VERBOSE = 2 } train_verbosity;
 
+/**
+ * One settings key given on the command line (`train --target X --set
+ * SECTION.KEY=VALUE`, and the flags that are sugar for it such as
+ * `--num-rl-steps N`): it takes the place of the same key of the settings
+ * file, or is added to it (to an empty one when there is no file), before
+ * the recipe's "$config.SECTION.KEY" values are looked up, so a node's
+ * fingerprint is the same whether a value came from the file or from here.
+ */
+typedef struct train_setting {
+	/** Dotted path: "training.num_rl_steps"; a pipeline's settings have a
+	 *  section per stage: "rlhf.training.num_rl_steps". */
+	const char *path;
+	/** The value as a YAML scalar ("3", "0.5", "true", "text", "'3'");
+	 *  "" or "null": the key is unset (the component's default applies). */
+	const char *value;
+	/** How the user wrote it, named in messages: a flag beginning with
+	 *  "--" ("--num-rl-steps 3"); NULL: "--set PATH=VALUE".  A relative
+	 *  path value is taken from the working folder, as a flag's would be. */
+	const char *origin;
+} train_setting;
+
 typedef struct train_run_options {
 	uint32_t struct_size;
 	const char *recipe_path;      /**< the recipe YAML (required) */
@@ -144,6 +165,11 @@ typedef struct train_run_options {
 	 * (train_ctx_resuming); checkpoints live in the cache folder under
 	 * checkpoints/<node fingerprint>/ and go when the node has trained. */
 	int resume;
+	/** --set: settings keys applied in order over settings_path's file
+	 *  (train_setting); an unknown key is reported like one in the file,
+	 *  at the flag.  Read only when struct_size covers them. */
+	const train_setting *settings_set;
+	size_t n_settings_set;
 } train_run_options;
 
 TRAIN_API void train_run_options_init(train_run_options *o);
@@ -211,7 +237,9 @@ TRAIN_API void train_pipeline_options_init(train_pipeline_options *o);
  * from the first unfinished stage on.  `popt` may be NULL (all stages).
  * opt->report_path receives one report of all stages; opt->progress_path
  * gets {"event": "stage", "stage", "index", "stages"} before each stage's
- * own events.  `res` lists the nodes of all stages as "stage/node".
+ * own events, "t" counted from the pipeline's start, and one "end" event
+ * after the last stage (or the one that failed), the stages' runs writing
+ * none.  `res` lists the nodes of all stages as "stage/node".
  * Errors: TRAIN_ECONFIG (not a pipeline, an unknown stage: the message
  * lists the known ones, a settings section no stage takes), and every
  * error of train_run().
