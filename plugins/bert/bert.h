@@ -317,5 +317,18 @@ int bert_hf_load(const char *dir, int num_labels, int mlm, uint64_t seed, bert_m
  */
 int bert_hf_save(const bert_model *m, const bert_vocab *vocab, const char *const *labels,
                  const char *dir, train_error *err);
+/*
+ * PEFT's adapter folder: adapter_config.json (r, lora_alpha, lora_dropout,
+ * target_modules as a full-match regular expression) and
+ * adapter_model.safetensors with PEFT's names,
+ * base_model.model.bert.encoder.layer.N.attention.self.query.lora_A.weight
+ * ... ("bert." only for a model with a head, as transformers names them),
+ * plus base_model.model.classifier.weight/bias (modules_to_save) when the
+ * classifier was trained with the adapters.
+ */
+int bert_adapter_save(const bert_model *m, const char *base_name, const char *dir, train_error *err);
+/* Load an adapter folder onto m (which must have none): modules, rank,
+ * alpha, dropout and weights, and the classifier if the folder has one. */
+int bert_adapter_load(bert_model *m, const char *dir, train_error *err);
 
 #endif
