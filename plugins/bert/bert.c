@@ -324,6 +324,12 @@ int bert_lora_add(bert_model *m, unsigned kinds, int rank, float alpha, float dr
 
 void bert_lora_merge(bert_model *m)
 {
+	bert_lora_fold(m);
+	bert_lora_drop(m);
+}
+
+void bert_lora_fold(bert_model *m)
+{
 	bert_lora *lo = m->lora;
 	if (!lo)
 		return;
@@ -333,7 +339,6 @@ void bert_lora_merge(bert_model *m)
 		                lo->params + md->a_off, lo->params + md->b_off, md->in, md->out, lo->rank,
 		                lo->scale);
 	}
-	bert_lora_drop(m);
 }
 
 /* ---- activations ------------------------------------------------------------ */

@@ -164,6 +164,8 @@ void bert_lora_drop(bert_model *m);
 /* Fold the adapters into the weights (W += scale B A, fp32 sums over the
  * rank in order) and drop them. */
 void bert_lora_merge(bert_model *m);
+/* The same fold, keeping the adapters (to save a merged copy and restore). */
+void bert_lora_fold(bert_model *m);
 /* Frozen base: keep gradients for the classifier only (keep_classifier and
  * the model has one; from classifier.weight to the end of the layout), or
  * none.  Errors: TRAIN_ENOMEM. */
