@@ -132,13 +132,16 @@ int bert_model_create(const bert_config *cfg, bert_model **out)
 	m->n_params = l.off;
 	size_t bytes = (l.off * sizeof(float) + 63) / 64 * 64;
 	m->params = aligned_alloc(64, bytes);
-	m->grads = aligned_alloc(64, bytes);
+	/* calloc: a large block comes zeroed from the kernel and costs no
+	 * memory until written, so a model frozen for LoRA before its first
+	 * backward never holds a full gradient array */
+	m->grads_block = calloc(1, bytes + 64);
+	m->grads = m->grads_block ? (float *)(((uintptr_t)m->grads_block + 63) & ~(uintptr_t)63) : NULL;
 	if (!m->params || !m->grads) {
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
 	memset(m->params, 0, bytes);
-	memset(m->grads, 0, bytes);
 	hf_lay_point(&l, m->params);
 out:
 	hf_lay_free(&l);
@@ -154,7 +157,7 @@ void bert_model_destroy(bert_model *m)
 	if (!m)
 		return;
 	free(m->params);
-	free(m->grads);
+	free(m->grads_block);
 	free(m->tensors);
 	free(m->layer);
 	bert_lora_drop(m);
@@ -205,15 +208,16 @@ size_t bert_n_grads(const bert_model *m)
 
 int bert_freeze_base(bert_model *m, int keep_classifier)
 {
-	free(m->grads);
-	m->grads = NULL;
+	free(m->grads_block);
+	m->grads = m->grads_block = NULL;
 	m->grad_off = m->n_params;
 	if (!keep_classifier || !m->cls_w)
 		return TRAIN_OK;
 	m->grad_off = (size_t)(m->cls_w - m->params);
 	size_t bytes = ((m->n_params - m->grad_off) * sizeof(float) + 63) / 64 * 64;
-	if (!(m->grads = aligned_alloc(64, bytes)))
+	if (!(m->grads_block = aligned_alloc(64, bytes)))
 		return TRAIN_ENOMEM;
+	m->grads = m->grads_block;
 	memset(m->grads, 0, bytes);
 	return TRAIN_OK;
 }

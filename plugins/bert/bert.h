@@ -120,6 +120,7 @@ typedef struct bert_model {
 	float *params, *grads;    /* n_params and n_params - grad_off, 64-byte aligned */
 	size_t n_params;
 	size_t grad_off;          /* grads[0] is params[grad_off]'s (0 unless frozen) */
+	void *grads_block;        /* the allocation grads points into */
 	bert_lora *lora;          /* NULL: no adapters */
 	bert_tensor *tensors;     /* n_tensors, in layout order */
 	size_t n_tensors;
