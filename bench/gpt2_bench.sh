@@ -13,8 +13,9 @@
 # where the CPU has them (as GPT2LM's bf16: true) and fp32 for comparison.
 # Both sides run with OMP_WAIT_POLICY=PASSIVE (both use libgomp: on a
 # shared, loaded machine spinning OpenMP threads cost either side several
-# times its step time).  BERT: full fine-tuning only (the BERT plugin has
-# neither LoRA nor checkpointing).  PYTHON (/usr/bin/python3).
+# times its step time).  BERT the same three: LoRA r 8 on query and value
+# (alpha 16, dropout 0.1), the classifier trained beside the adapters as
+# PEFT's modules_to_save, in both.  PYTHON (/usr/bin/python3).
 set -eu
 build=${1:-.}
 src=${2:-.}
@@ -49,9 +50,14 @@ run "ours gpt2 lora fp32" "$ours" gpt2 "$work/gpt2-small" lora "$B" "$T" "$steps
 for mode in lora full lora-ckpt; do
 	run "torch gpt2 $mode" "$python" "$src/bench/gpt2_torch.py" gpt2 "$mode" "$B" "$T" "$steps" "$threads"
 done
-run "ours bert-mini full bf16" "$ours" bert - full "$B" "$T" "$steps" "$threads" bf16
+for mode in full lora lora-ckpt; do
+	run "ours bert-mini $mode bf16" "$ours" bert - "$mode" "$B" "$T" "$steps" "$threads" bf16
+done
 run "ours bert-mini full fp32" "$ours" bert - full "$B" "$T" "$steps" "$threads" fp32
-run "torch bert-mini full" "$python" "$src/bench/gpt2_torch.py" bert full "$B" "$T" "$steps" "$threads"
+run "ours bert-mini lora fp32" "$ours" bert - lora "$B" "$T" "$steps" "$threads" fp32
+for mode in full lora lora-ckpt; do
+	run "torch bert-mini $mode" "$python" "$src/bench/gpt2_torch.py" bert "$mode" "$B" "$T" "$steps" "$threads"
+done
 echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -76,3 +82,13 @@ line bert-mini-full-step "${wall[ours bert-mini full bf16]}" "${wall[torch bert-
 	"$(ratio "${wall[torch bert-mini full]}" "${wall[ours bert-mini full bf16]}")"
 line bert-mini-full-memory "${rss[ours bert-mini full bf16]}" "${rss[torch bert-mini full]}" MB torch \
 	"$(ratio "${rss[ours bert-mini full bf16]}" "${rss[torch bert-mini full]}")"
+line bert-mini-lora-step "${wall[ours bert-mini lora bf16]}" "${wall[torch bert-mini lora]}" ms torch \
+	"$(ratio "${wall[torch bert-mini lora]}" "${wall[ours bert-mini lora bf16]}")"
+line bert-mini-lora-step-cpu "${cpu[ours bert-mini lora bf16]}" "${cpu[torch bert-mini lora]}" ms torch \
+	"$(ratio "${cpu[torch bert-mini lora]}" "${cpu[ours bert-mini lora bf16]}")"
+line bert-mini-lora-step-fp32 "${wall[ours bert-mini lora fp32]}" "${wall[torch bert-mini lora]}" ms torch \
+	"$(ratio "${wall[torch bert-mini lora]}" "${wall[ours bert-mini lora fp32]}")"
+line bert-mini-lora-ckpt-memory "${rss[ours bert-mini lora-ckpt bf16]}" "${rss[ours bert-mini full bf16]}" MB full \
+	"$(ratio "${rss[ours bert-mini lora-ckpt bf16]}" "${rss[ours bert-mini full bf16]}")"
+line bert-mini-lora-ckpt-memory-vs-torch "${rss[ours bert-mini lora-ckpt bf16]}" "${rss[torch bert-mini lora-ckpt]}" MB torch \
+	"$(ratio "${rss[ours bert-mini lora-ckpt bf16]}" "${rss[torch bert-mini lora-ckpt]}")"

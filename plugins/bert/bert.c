@@ -201,6 +201,19 @@ void bert_zero_grad(bert_model *m)
 		memset(m->lora->grads, 0, m->lora->n * sizeof *m->lora->grads);
 }
 
+void bert_matmul_weights(const bert_model *m, const float **w, size_t *n)
+{
+	/* the masked-LM decoder is tied to the embeddings: everything */
+	const float *start = m->params, *end = m->params + m->n_params;
+	if (!m->cfg.mlm_head) {
+		start = m->cfg.layers ? m->layer[0].qkv_w : m->pool_w;
+		if (m->cls_w)
+			end = m->cls_w;
+	}
+	*w = start;
+	*n = (size_t)(end - start);
+}
+
 size_t bert_n_grads(const bert_model *m)
 {
 	return m->grads ? m->n_params - m->grad_off : 0;

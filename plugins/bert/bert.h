@@ -171,6 +171,12 @@ void bert_lora_fold(bert_model *m);
  * the model has one; from classifier.weight to the end of the layout), or
  * none.  Errors: TRAIN_ENOMEM. */
 int bert_freeze_base(bert_model *m, int keep_classifier);
+/* The parameters the matmuls read as weights, one range of params to
+ * register for bf16 copies (train_kernels_weights_register): the layers
+ * and the pooler (a classifier after them is small and, under LoRA, the
+ * one part that changes); everything with the masked-LM head, whose
+ * decoder is the embedding table. */
+void bert_matmul_weights(const bert_model *m, const float **w, size_t *n);
 /* The floats of the gradient array (n_params - grad_off, 0 without). */
 size_t bert_n_grads(const bert_model *m);
 /* Parse a lora_target_modules name (query, key, value,

@@ -518,6 +518,8 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 	run_state s = { 0, 0, 0, INFINITY, { { 0 } }, NULL };
 	train_error err = { 0 };
 	int rc = TRAIN_OK, registered = 0;
+	const float *wreg = NULL;
+	size_t nreg = 0;
 	memset(res, 0, sizeof *res);
 	res->best_val_loss = res->val_accuracy = NAN;
 	if (n == 0 || o->batch_size <= 0 || o->grad_accum <= 0 || o->num_epochs < 0)
@@ -561,9 +563,12 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 		if (got && ctx)
 			train_log(ctx, TRAIN_LOG_INFO, "resuming from step %" PRId64 " of %" PRId64, s.step, total);
 	}
-	if (train_kernels_precision() == TRAIN_PRECISION_BF16 &&
-	    train_kernels_weights_register(m->params, m->n_params) == 0)
+	bert_matmul_weights(m, &wreg, &nreg);
+	if (train_kernels_precision() == TRAIN_PRECISION_BF16 && train_kernels_weights_register(wreg, nreg) == 0)
 		registered = 1;
+	/* under LoRA the registered weights are frozen: their bf16 copy is
+	 * made once */
+	const int weights_move = !m->lora;
 	train_adamw_cfg oc = train_adamw_defaults();
 	oc.weight_decay = (float)o->weight_decay;
 	epoch_perm(perm, n, o->seed, s.epoch);
@@ -607,8 +612,8 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 		float lr = train_lr_at(TRAIN_SCHED_LINEAR, (float)o->learning_rate, 0.0f, s.step, o->warmup_steps, total);
 		train_adamw_step(&oc, tv.p, tv.g, am, av, np, lr, s.step + 1);
 		tview_scatter(m, &tv, tv.p);
-		if (registered && bert_n_grads(m))
-			train_kernels_weights_changed(m->params);
+		if (registered && weights_move)
+			train_kernels_weights_changed(wreg);
 		s.step++;
 		json_t *e = json_pack("{s:I, s:I, s:f, s:f}", "step", (json_int_t)s.step, "epoch",
 		                      (json_int_t)s.epoch, "loss", loss, "lr", (double)lr);
@@ -659,8 +664,8 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 	if (val->n) {
 		memcpy(tv.p, best, np * sizeof *best);
 		tview_scatter(m, &tv, tv.p);
-		if (registered && bert_n_grads(m))
-			train_kernels_weights_changed(m->params);
+		if (registered && weights_move)
+			train_kernels_weights_changed(wreg);
 		res->best_val_loss = s.best;
 		if (!o->mlm) {
 			double vl;
@@ -691,7 +696,7 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 	}
 out:
 	if (registered)
-		train_kernels_weights_unregister(m->params);
+		train_kernels_weights_unregister(wreg);
 	train_kernels_init(old_threads, old_prec);
 	json_decref(s.log);
 	free(am);
