@@ -287,8 +287,6 @@ static int cfg_int(cfg_reader *c, const char *const *names, int def, int lo, int
 /* ---- the architectures --------------------------------------------------------- */
 
 enum { ARCH_BERT, ARCH_GPT2, ARCH_MAMBA };
-/* MambaLM's gradient_checkpointing (plugins/mamba) */
-#define MAMBA_HAS_CKPT 0
 
 typedef struct arch {
 	int kind;
@@ -1322,9 +1320,6 @@ int train_check_model(const char *path, const train_check_options *o, train_chec
 	if (ty == TRAIN_CHECK_TASK && kind != ARCH_BERT)
 		reason(r, TRAIN_CHECK_NOT_COMPATIBLE, kind == ARCH_GPT2 ? "--type fine-tune (next-turn generation)" : "--type full",
 		       "a classification head is built for BERT only");
-	if (o->gradient_checkpointing && kind == ARCH_MAMBA && !MAMBA_HAS_CKPT)
-		reason(r, TRAIN_CHECK_WITH_CHANGES, "leave --gradient-checkpointing off",
-		       "%s has no gradient checkpointing (GPT2LM and BERT have)", r->component);
 	if (kind != ARCH_MAMBA && r->max_length > a.P)
 		reason(r, TRAIN_CHECK_NOT_COMPATIBLE, "", "max_length %d is past the model's %d positions",
 		       r->max_length, a.P);
@@ -1341,7 +1336,7 @@ int train_check_model(const char *path, const train_check_options *o, train_chec
 		fix[0] = '\0';
 		/* the changes, cheapest first: checkpointing, a smaller batch with
 		 * accumulation, LoRA */
-		if (!r->checkpointing && (kind != ARCH_MAMBA || MAMBA_HAS_CKPT) &&
+		if (!r->checkpointing &&
 		    peak_with(&ein, params, ty, r->batch_size, 1) <= avail) {
 			snprintf(fix, sizeof fix, "--gradient-checkpointing");
 			ok = 1;

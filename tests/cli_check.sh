@@ -95,10 +95,10 @@ check "BERT steps per epoch" test "$(json_num "$WORK/bert-check.json" steps_per_
 # the same run with gradient checkpointing (issue 10): the estimate with
 # --gradient-checkpointing against its peak
 sed 's/max_length: 128, seed: 1}/max_length: 128, seed: 1, gradient_checkpointing: true}/' "$D/bert.yml" >"$D/bert-ckpt.yml"
-status_is 0 "BERT run with checkpointing" "$MAXRSS" "$WORK/rss2" "${B[@]}" --recipe "$D/bert-ckpt.yml"
+status_is 0 "BERT run with checkpointing" "$MAXRSS" "$WORK/rss1c" "${B[@]}" --recipe "$D/bert-ckpt.yml"
 status_is 0 "train check with checkpointing" "$TRAIN" check "$WORK/models/bert.tar.gz" --type fine-tune \
 	--batch-size 8 --max-length 128 --precision fp32 --gradient-checkpointing --no-probe --json
-measured=$(( ($(cat "$WORK/rss2") - $(cat "$WORK/rss0")) * 1024 ))
+measured=$(( ($(cat "$WORK/rss1c") - $(cat "$WORK/rss0")) * 1024 ))
 check "BERT peak memory with checkpointing within 25 %" within "$(json_num "$WORK/out" peak)" "$measured"
 
 # ---- Mamba: recipes/mamba.yml
@@ -122,6 +122,13 @@ check "Mamba step (CPU seconds) within 25 %" step_within "$(median_step "$WORK/m
 	"$WORK/models/mamba.tar.gz" --type full --batch-size 16 --max-length 128 --precision fp32
 check "Mamba steps per epoch" test "$(json_num "$WORK/mamba-check.json" steps_per_epoch)" -eq \
 	"$(grep -c '"event": "step"' "$WORK/mamba.jsonl")"
+# and with gradient checkpointing (per block)
+sed 's/seed: 1}/seed: 1, gradient_checkpointing: true}/' "$D/mamba.yml" >"$D/mamba-ckpt.yml"
+status_is 0 "Mamba run with checkpointing" "$MAXRSS" "$WORK/rss3c" "${M[@]}" --config "$D/mamba-ckpt.yml"
+status_is 0 "train check with checkpointing" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type full \
+	--batch-size 16 --max-length 128 --precision fp32 --gradient-checkpointing --no-probe --json
+measured=$(( ($(cat "$WORK/rss3c") - $(cat "$WORK/rss2")) * 1024 ))
+check "Mamba peak memory with checkpointing within 25 %" within "$(json_num "$WORK/out" peak)" "$measured"
 status_is 2 "fine-tuning a Mamba is not built" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type fine-tune --no-probe
 check "says to train from scratch" grep -q 'blocker: MambaLM trains from scratch only.*--type full' "$WORK/out"
 status_is 0 "the probe is cached" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type full --batch-size 16 \

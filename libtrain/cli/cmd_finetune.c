@@ -453,9 +453,6 @@ int cmd_finetune(int argc, char **argv)
 			                "Mamba of this model's shape\n");
 			return EXIT_UNAVAILABLE;
 		}
-		if (mamba && SET(&s, "gradient_checkpointing") && V(&s, "gradient_checkpointing"))
-			return conflict(WHERE(&s, "gradient_checkpointing"), NULL,
-			                "MambaLM has no gradient checkpointing (set it false)");
 		const char *sched = s.str[find_key("lr_scheduler_type")];
 		const char *own = bert ? "linear" : "cosine";
 		if (SET(&s, "lr_scheduler_type") && strcmp(sched, own)) {
@@ -488,7 +485,7 @@ int cmd_finetune(int argc, char **argv)
 		bf16 = hw.bf16_native;
 	}
 	int batch = (int)V(&s, "batch_size"), accum = (int)V(&s, "gradient_accumulation_steps");
-	int ckpt = (gpt2 || bert) && V(&s, "gradient_checkpointing");
+	int ckpt = V(&s, "gradient_checkpointing") != 0;
 	for (;;) {
 		o.batch_size = batch;
 		o.max_length = (int)V(&s, "max_length");
@@ -543,11 +540,13 @@ int cmd_finetune(int argc, char **argv)
 		              "# train finetune (%s mode): a Mamba of %s's shape, from scratch\n"
 		              "model: {vocab_size: %d, d_model: %d, n_layers: %d, max_length: %d}\n"
 		              "training: {batch_size: %d, num_epochs: %d, learning_rate: %.9g, mixed_precision: %s,\n"
-		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g}\n"
+		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g,\n"
+		              "  gradient_checkpointing: %s}\n"
 		              "data: {train_file: %s}\n",
 		              mode == M_BASIC ? "basic" : "advanced", model, r.vocab, r.hidden, r.layers,
 		              (int)V(&s, "max_length"), batch, (int)V(&s, "num_epochs"), V(&s, "learning_rate"),
-		              bf16 ? "true" : "false", accum, (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), qd);
+		              bf16 ? "true" : "false", accum, (int)V(&s, "warmup_steps"), V(&s, "weight_decay"),
+		              ckpt ? "true" : "false", qd);
 	else
 		sz = asprintf(&text,
 		              "# train finetune (%s mode): recipes/gpt2.yml\n"
