@@ -724,7 +724,7 @@ static int adapter_shape_ok(const train_tensor *t, int64_t d0, int64_t d1)
 int bert_adapter_save(const bert_model *m, const char *base_name, const char *dir, train_error *err)
 {
 	const bert_lora *lo = m->lora;
-	char path[4096], rank[16], regex[512];
+	char path[4096], regex[512];
 	json_t *j = NULL;
 	train_named_tensor *nt = NULL;
 	char (*names)[160] = NULL;
@@ -811,7 +811,6 @@ int bert_adapter_save(const bert_model *m, const char *base_name, const char *di
 			nt[k].t.shape[2] = nt[k].t.shape[3] = 1;
 			nt[k].t.data = wb ? m->cls_b : m->cls_w;
 		}
-	snprintf(rank, sizeof rank, "%d", lo->rank);
 	const char *meta[] = { "format", "pt", NULL };
 	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
 	rc = train_safetensors_write(path, nt, k, meta, err);

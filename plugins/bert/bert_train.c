@@ -620,7 +620,8 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 		if ((o->eval_steps > 0 && s.step % o->eval_steps == 0) || s.step == total) {
 			if (val->n) {
 				double vl, acc;
-				if ((rc = evaluate(m, v, val, o->mlm, o->batch_size, o->seed, o->gradient_checkpointing, &vl, &acc)))
+				if ((rc = evaluate(m, v, val, o->mlm, o->batch_size, o->seed, o->gradient_checkpointing,
+				                   &vl, &acc)))
 					goto out;
 				json_object_set_new(e, "val_loss", json_real(vl));
 				if (!o->mlm)
