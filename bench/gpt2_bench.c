@@ -9,8 +9,10 @@
  *       gradient checkpointing) or full-ckpt
  *   gpt2_bench bert - MODE B T STEPS THREADS PRECISION
  *       a bert-mini classifier (4 layers, 256 wide, vocabulary 30522, 2
- *       labels; random weights); MODE full only (the BERT plugin has no
- *       LoRA or checkpointing)
+ *       labels; random weights); MODE full, lora (r 8, alpha 16, dropout
+ *       0.1 on query and value, the base frozen, the classifier trained
+ *       beside the adapters as PEFT's modules_to_save), lora-ckpt (the same
+ *       with gradient checkpointing) or full-ckpt
  *
  * A step: forward, next-token (GPT-2) or label (BERT) cross-entropy,
  * backward, clipping at 1 and one AdamW step over the trainable weights,
@@ -27,6 +29,7 @@
 #include <train/nn.h>
 #include <train/optim.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,19 +118,47 @@ static int run_gpt2(const char *dir, const char *mode, int B, int T, int steps)
 	return 0;
 }
 
-static int run_bert(int B, int T, int steps)
+/* AdamW over two arrays as one: the norm of both for clipping at 1 */
+static void clip2(float *g1, size_t n1, float *g2, size_t n2)
+{
+	double ss = 0;
+	for (size_t i = 0; i < n1; i++)
+		ss += (double)g1[i] * g1[i];
+	for (size_t i = 0; i < n2; i++)
+		ss += (double)g2[i] * g2[i];
+	double nrm = sqrt(ss);
+	if (nrm <= 1.0)
+		return;
+	float k = (float)(1.0 / (nrm + 1e-6));
+	for (size_t i = 0; i < n1; i++)
+		g1[i] *= k;
+	for (size_t i = 0; i < n2; i++)
+		g2[i] *= k;
+}
+
+static int run_bert(const char *mode, int B, int T, int steps)
 {
 	bert_config cfg;
 	bert_builtin_config("bert-mini", &cfg);
 	cfg.vocab_size = 30522;
 	cfg.num_labels = 2;
+	const int lora = !strncmp(mode, "lora", 4), ckpt = strstr(mode, "ckpt") != NULL;
 	bert_model *m;
 	if (bert_model_create(&cfg, &m))
 		return 1;
 	bert_model_init(m, 1);
-	train_kernels_weights_register(m->params, m->n_params);
+	if (lora && (bert_lora_add(m, 1u << BERT_Q | 1u << BERT_V, 8, 16.0f, 0.1f, 3) || bert_freeze_base(m, 1)))
+		return 1;
+	const float *wreg;
+	size_t nreg;
+	bert_matmul_weights(m, &wreg, &nreg);
+	train_kernels_weights_register(wreg, nreg);
+	/* the trainable arrays: the adapters and the model's gradient range */
+	const size_t nl = lora ? m->lora->n : 0, ng = bert_n_grads(m);
+	float *pl = lora ? m->lora->params : NULL, *gl = lora ? m->lora->grads : NULL;
+	float *pg = m->params + m->grad_off;
 	int32_t *ids = malloc((size_t)B * T * sizeof *ids), labels[64];
-	float *am = calloc(m->n_params, sizeof *am), *av = calloc(m->n_params, sizeof *av);
+	float *am = calloc(ng + nl, sizeof *am), *av = calloc(ng + nl, sizeof *av);
 	float *dh = malloc((size_t)B * T * cfg.hidden * sizeof *dh), probs[128], dl[128];
 	double *ms = malloc((size_t)steps * sizeof *ms);
 	if (!ids || !am || !av || !dh || !ms || B > 64)
@@ -139,6 +170,7 @@ static int run_bert(int B, int T, int steps)
 	for (int b = 0; b < B; b++)
 		labels[b] = (int32_t)train_rng_below(&r, 2);
 	bert_acts a = { 0 };
+	a.ckpt = ckpt;
 	train_adamw_cfg oc = train_adamw_defaults();
 	float loss = 0;
 	double c0 = 0;
@@ -155,14 +187,21 @@ static int run_bert(int B, int T, int steps)
 		memset(dh, 0, (size_t)B * T * cfg.hidden * sizeof *dh);
 		if (bert_cls_backward(m, &a, dl, dh) || bert_backward(m, &a, dh))
 			return 1;
-		train_clip_grad_norm(m->grads, m->n_params, 1.0f);
-		train_adamw_step(&oc, m->params, m->grads, am, av, m->n_params, 5e-5f, s + 1);
-		train_kernels_weights_changed(m->params);
+		if (lora) {
+			clip2(gl, nl, m->grads, ng);
+			train_adamw_step(&oc, pl, gl, am, av, nl, 5e-5f, s + 1);
+			train_adamw_step(&oc, pg, m->grads, am + nl, av + nl, ng, 5e-5f, s + 1);
+		} else {
+			train_clip_grad_norm(m->grads, ng, 1.0f);
+			train_adamw_step(&oc, pg, m->grads, am, av, ng, 5e-5f, s + 1);
+		}
+		if (!lora) /* the frozen base's bf16 copy is made once */
+			train_kernels_weights_changed(wreg);
 		if (s)
 			ms[s - 1] = 1e3 * (now() - t0);
 	}
 	report(ms, cpu() - c0, steps, loss);
-	train_kernels_weights_unregister(m->params);
+	train_kernels_weights_unregister(wreg);
 	bert_acts_free(&a);
 	bert_model_destroy(m);
 	free(ids); free(am); free(av); free(dh); free(ms);
@@ -181,8 +220,9 @@ int main(int argc, char **argv)
 		return 2;
 	if (!strcmp(argv[1], "gpt2"))
 		return run_gpt2(argv[2], argv[3], B, T, steps);
-	if (!strcmp(argv[1], "bert") && !strcmp(argv[3], "full"))
-		return run_bert(B, T, steps);
+	if (!strcmp(argv[1], "bert") && (!strcmp(argv[3], "full") || !strcmp(argv[3], "lora") ||
+	                                 !strcmp(argv[3], "lora-ckpt") || !strcmp(argv[3], "full-ckpt")))
+		return run_bert(argv[3], B, T, steps);
 	fprintf(stderr, "gpt2_bench: unknown model or mode\n");
 	return 2;
 }

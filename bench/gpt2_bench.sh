@@ -13,8 +13,10 @@
 # where the CPU has them (as GPT2LM's bf16: true) and fp32 for comparison.
 # Both sides run with OMP_WAIT_POLICY=PASSIVE (both use libgomp: on a
 # shared, loaded machine spinning OpenMP threads cost either side several
-# times its step time).  BERT: full fine-tuning only (the BERT plugin has
-# neither LoRA nor checkpointing).  PYTHON (/usr/bin/python3).
+# times its step time).  BERT the same three: LoRA r 8 on query and value
+# (alpha 16, dropout 0.1), the classifier trained beside the adapters as
+# PEFT's modules_to_save, in both.  PYTHON (/usr/bin/python3).
+# BENCH_MODELS ("gpt2 bert") picks the models.
 set -eu
 build=${1:-.}
 src=${2:-.}
@@ -23,12 +25,13 @@ steps=${BENCH_STEPS:-3}
 B=${BENCH_B:-4}
 T=${BENCH_T:-128}
 python=${PYTHON:-/usr/bin/python3}
+models=" ${BENCH_MODELS:-gpt2 bert} "
 export OMP_WAIT_POLICY=PASSIVE
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpt2-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
-"$python" "$src/bench/gpt2_torch.py" write "$work/gpt2-small"
+[[ $models == *" gpt2 "* ]] && "$python" "$src/bench/gpt2_torch.py" write "$work/gpt2-small"
 
 declare -A wall cpu rss
 run() { # run KEY COMMAND...: keep its step_ms, cpu_ms and peak_rss_mb
@@ -42,6 +45,7 @@ run() { # run KEY COMMAND...: keep its step_ms, cpu_ms and peak_rss_mb
 		"${cpu[$key]}" "${rss[$key]}" "$(echo "$out" | awk '{print $7, $8}')"
 }
 ours="$build/bench/gpt2_bench"
+if [[ $models == *" gpt2 "* ]]; then
 for mode in full lora lora-ckpt; do
 	run "ours gpt2 $mode bf16" "$ours" gpt2 "$work/gpt2-small" "$mode" "$B" "$T" "$steps" "$threads" bf16
 done
@@ -49,15 +53,24 @@ run "ours gpt2 lora fp32" "$ours" gpt2 "$work/gpt2-small" lora "$B" "$T" "$steps
 for mode in lora full lora-ckpt; do
 	run "torch gpt2 $mode" "$python" "$src/bench/gpt2_torch.py" gpt2 "$mode" "$B" "$T" "$steps" "$threads"
 done
-run "ours bert-mini full bf16" "$ours" bert - full "$B" "$T" "$steps" "$threads" bf16
+fi
+if [[ $models == *" bert "* ]]; then
+for mode in full lora lora-ckpt; do
+	run "ours bert-mini $mode bf16" "$ours" bert - "$mode" "$B" "$T" "$steps" "$threads" bf16
+done
 run "ours bert-mini full fp32" "$ours" bert - full "$B" "$T" "$steps" "$threads" fp32
-run "torch bert-mini full" "$python" "$src/bench/gpt2_torch.py" bert full "$B" "$T" "$steps" "$threads"
+run "ours bert-mini lora fp32" "$ours" bert - lora "$B" "$T" "$steps" "$threads" fp32
+for mode in full lora lora-ckpt; do
+	run "torch bert-mini $mode" "$python" "$src/bench/gpt2_torch.py" bert "$mode" "$B" "$T" "$steps" "$threads"
+done
+fi
 echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 line() { # line NAME OURS REF UNIT REFNAME RATIO
 	echo "bench $1: ours $2 $4, $5 $3 $4, ratio $6"
 }
+if [[ $models == *" gpt2 "* ]]; then
 line gpt2-lora-step "${wall[ours gpt2 lora bf16]}" "${wall[torch gpt2 lora]}" ms torch \
 	"$(ratio "${wall[torch gpt2 lora]}" "${wall[ours gpt2 lora bf16]}")"
 line gpt2-lora-step-cpu "${cpu[ours gpt2 lora bf16]}" "${cpu[torch gpt2 lora]}" ms torch \
@@ -72,7 +85,20 @@ line gpt2-lora-ckpt-memory "${rss[ours gpt2 lora-ckpt bf16]}" "${rss[ours gpt2 f
 	"$(ratio "${rss[ours gpt2 lora-ckpt bf16]}" "${rss[ours gpt2 full bf16]}")"
 line gpt2-lora-ckpt-memory-vs-torch "${rss[ours gpt2 lora-ckpt bf16]}" "${rss[torch gpt2 lora-ckpt]}" MB torch \
 	"$(ratio "${rss[ours gpt2 lora-ckpt bf16]}" "${rss[torch gpt2 lora-ckpt]}")"
+fi
+if [[ $models == *" bert "* ]]; then
 line bert-mini-full-step "${wall[ours bert-mini full bf16]}" "${wall[torch bert-mini full]}" ms torch \
 	"$(ratio "${wall[torch bert-mini full]}" "${wall[ours bert-mini full bf16]}")"
 line bert-mini-full-memory "${rss[ours bert-mini full bf16]}" "${rss[torch bert-mini full]}" MB torch \
 	"$(ratio "${rss[ours bert-mini full bf16]}" "${rss[torch bert-mini full]}")"
+line bert-mini-lora-step "${wall[ours bert-mini lora bf16]}" "${wall[torch bert-mini lora]}" ms torch \
+	"$(ratio "${wall[torch bert-mini lora]}" "${wall[ours bert-mini lora bf16]}")"
+line bert-mini-lora-step-cpu "${cpu[ours bert-mini lora bf16]}" "${cpu[torch bert-mini lora]}" ms torch \
+	"$(ratio "${cpu[torch bert-mini lora]}" "${cpu[ours bert-mini lora bf16]}")"
+line bert-mini-lora-step-fp32 "${wall[ours bert-mini lora fp32]}" "${wall[torch bert-mini lora]}" ms torch \
+	"$(ratio "${wall[torch bert-mini lora]}" "${wall[ours bert-mini lora fp32]}")"
+line bert-mini-lora-ckpt-memory "${rss[ours bert-mini lora-ckpt bf16]}" "${rss[ours bert-mini full bf16]}" MB full \
+	"$(ratio "${rss[ours bert-mini lora-ckpt bf16]}" "${rss[ours bert-mini full bf16]}")"
+line bert-mini-lora-ckpt-memory-vs-torch "${rss[ours bert-mini lora-ckpt bf16]}" "${rss[torch bert-mini lora-ckpt]}" MB torch \
+	"$(ratio "${rss[ours bert-mini lora-ckpt bf16]}" "${rss[torch bert-mini lora-ckpt]}")"
+fi

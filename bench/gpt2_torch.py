@@ -9,9 +9,12 @@
       the same shapes in PyTorch (random weights): MODE full, lora (r 8,
       alpha 16, dropout 0.1 on q and v, each its own A and B; base frozen)
       or lora-ckpt (torch.utils.checkpoint around each block)
-  gpt2_torch.py bert full B T STEPS THREADS
+  gpt2_torch.py bert MODE B T STEPS THREADS
       a bert-mini classifier (4 layers, 256 wide, 4 heads, FFN 1024,
-      vocabulary 30522, 2 labels), full fine-tuning
+      vocabulary 30522, 2 labels): MODE full, lora (r 8, alpha 16, dropout
+      0.1 on query and value, the base frozen, the classifier trained as
+      PEFT's modules_to_save) or lora-ckpt (torch.utils.checkpoint around
+      each layer)
 
 A step is forward, cross-entropy, backward, clip_grad_norm_(1) and
 AdamW.step, fp32, torch.set_num_threads(THREADS).  Prints
@@ -129,28 +132,51 @@ class GPT2(torch.nn.Module):
         return self.lnf(x) @ self.wte.T
 
 
-class Bert(torch.nn.Module):
-    def __init__(self, Vb=30522, Cb=256, Lb=4, NHb=4):
+class BertLayer(torch.nn.Module):
+    def __init__(self, Cb, nh, lora):
         super().__init__()
-        self.nh = NHb
+        self.nh, self.C = nh, Cb
+        self.qkv, self.ao = torch.nn.Linear(Cb, 3 * Cb), torch.nn.Linear(Cb, Cb)
+        self.ln1, self.ln2 = torch.nn.LayerNorm(Cb, eps=1e-12), torch.nn.LayerNorm(Cb, eps=1e-12)
+        self.fc, self.fo = torch.nn.Linear(Cb, 4 * Cb), torch.nn.Linear(4 * Cb, Cb)
+        self.drop = torch.nn.Dropout(0.1)
+        self.lora = lora
+        if lora:  # PEFT's LoRA on query and value: r 8, alpha 16, dropout 0.1
+            r, bound = 8, 1 / math.sqrt(Cb)
+            self.aq = torch.nn.Parameter(torch.empty(r, Cb).uniform_(-bound, bound))
+            self.av = torch.nn.Parameter(torch.empty(r, Cb).uniform_(-bound, bound))
+            self.bq = torch.nn.Parameter(torch.zeros(Cb, r))
+            self.bv = torch.nn.Parameter(torch.zeros(Cb, r))
+            self.ldq, self.ldv = torch.nn.Dropout(0.1), torch.nn.Dropout(0.1)
+            self.scale = 16 / 8
+
+    def forward(self, x):
+        Bn, T, Cb = x.shape
+        q, k, v = self.qkv(x).split(Cb, -1)
+        if self.lora:
+            q = q + self.scale * (self.ldq(x) @ self.aq.T) @ self.bq.T
+            v = v + self.scale * (self.ldv(x) @ self.av.T) @ self.bv.T
+        q, k, v = (t.view(Bn, T, self.nh, -1).transpose(1, 2) for t in (q, k, v))
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(Cb // self.nh), -1) @ v
+        x = self.ln1(x + self.drop(self.ao(a.transpose(1, 2).reshape(Bn, T, Cb))))
+        return self.ln2(x + self.drop(self.fo(F.gelu(self.fc(x)))))
+
+
+class Bert(torch.nn.Module):
+    def __init__(self, Vb=30522, Cb=256, Lb=4, NHb=4, lora=False, ckpt=False):
+        super().__init__()
         self.wte, self.wpe, self.wtt = (torch.nn.Embedding(n, Cb) for n in (Vb, 512, 2))
         self.eln = torch.nn.LayerNorm(Cb, eps=1e-12)
-        self.layers = torch.nn.ModuleList(torch.nn.ModuleDict(dict(
-            qkv=torch.nn.Linear(Cb, 3 * Cb), ao=torch.nn.Linear(Cb, Cb), ln1=torch.nn.LayerNorm(Cb, eps=1e-12),
-            fc=torch.nn.Linear(Cb, 4 * Cb), fo=torch.nn.Linear(4 * Cb, Cb), ln2=torch.nn.LayerNorm(Cb, eps=1e-12)))
-            for _ in range(Lb))
+        self.layers = torch.nn.ModuleList(BertLayer(Cb, NHb, lora) for _ in range(Lb))
         self.pool, self.cls = torch.nn.Linear(Cb, Cb), torch.nn.Linear(Cb, 2)
         self.drop = torch.nn.Dropout(0.1)
+        self.ckpt = ckpt
 
     def forward(self, ids):
         Bn, T = ids.shape
-        Cb = self.eln.normalized_shape[0]
         x = self.drop(self.eln(self.wte(ids) + self.wpe(torch.arange(T)) + self.wtt(torch.zeros_like(ids))))
         for y in self.layers:
-            q, k, v = (t.view(Bn, T, self.nh, -1).transpose(1, 2) for t in y["qkv"](x).split(Cb, -1))
-            a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(Cb // self.nh), -1) @ v
-            x = y["ln1"](x + self.drop(y["ao"](a.transpose(1, 2).reshape(Bn, T, Cb))))
-            x = y["ln2"](x + self.drop(y["fo"](F.gelu(y["fc"](x)))))
+            x = checkpoint(y, x, use_reentrant=False) if self.ckpt else y(x)
         return self.cls(self.drop(torch.tanh(self.pool(x[:, 0]))))
 
 
@@ -166,7 +192,10 @@ def run(model, mode, B, T, steps, threads):
         tg = torch.cat([ids[:, 1:], torch.full((B, 1), -100)], 1)
         lossf = lambda: F.cross_entropy(m(ids).reshape(-1, V), tg.reshape(-1), ignore_index=-100)
     else:
-        m = Bert()
+        m = Bert(lora=mode.startswith("lora"), ckpt=mode.endswith("ckpt"))
+        if mode.startswith("lora"):  # the adapters and the classifier (PEFT's modules_to_save)
+            for n, p in m.named_parameters():
+                p.requires_grad = n.split(".")[-1] in ("aq", "av", "bq", "bv") or n.startswith("cls.")
         ids = torch.randint(5, 30522, (B, T))
         lab = torch.randint(0, 2, (B,))
         lossf = lambda: F.cross_entropy(m(ids), lab)

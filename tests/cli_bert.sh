@@ -84,4 +84,33 @@ check "target: says so" grep -q 'bert-base-uncased.*nothing is downloaded' "$WOR
 printf 'model: {base_model: bert-tiny, n_layers: 4}\n' >"$D/bad4.yml"
 status_is 65 "target: an unknown settings key" "${TT[@]}" --config "$D/bad4.yml"
 check "target: lists the known keys" grep -q "unknown key 'model.n_layers'.*known keys: data.pretrain_file" "$WORK/err"
+
+# LoRA (issue 10): adapters on query and value with checkpointing, saved as
+# the base's files beside PEFT's adapter files; predict merges them.
+cat >"$D/lora.yml" <<'YML'
+model: {base_model: bert-tiny, num_labels: 3, max_length: 32, vocab_size: 200}
+training: {batch_size: 8, num_epochs: 2, learning_rate: 0.001, seed: 3, training_type: lora, lora_r: 4,
+           lora_alpha: 8, lora_target_modules: [query, value], lora_merge: false, gradient_checkpointing: true}
+pretraining: {num_epochs: 1, batch_size: 8}
+data: {train_file: train.jsonl, pretrain_file: corpus.txt}
+YML
+status_is 0 "target: LoRA with checkpointing" "${TT[@]}" --config "$D/lora.yml" --report "$WORK/r7.json"
+check "LoRA: pretraining stayed cached" grep -A1 '"name": "pretrain"' "$WORK/r7.json" | grep -q cached
+M=$(ls -t "$WORK"/models/*.tar.gz | head -1)
+rm -rf "$WORK/components"
+tar xzf "$M" -C "$WORK" components/classifier
+for f in adapter_config.json adapter_model.safetensors model.safetensors config.json; do
+	check "LoRA: the folder has $f" test -s "$WORK/components/classifier/$f"
+done
+check "LoRA: PEFT's config" grep -q '"peft_type": "LORA"' "$WORK/components/classifier/adapter_config.json"
+check "LoRA: PEFT's tensor names" grep -q 'base_model.model.bert.encoder.layer.1.attention.self.value.lora_B.weight' \
+	"$WORK/components/classifier/adapter_model.safetensors"
+status_is 0 "LoRA: predict" "$TRAIN" predict "$M" --plugin-path "$P" text="book a flight to rome"
+check "LoRA: predict gives a ranking" grep -q '"ranking"' "$WORK/out"
+sed 's/training_type: lora, //' "$D/lora.yml" >"$D/bad5.yml"
+status_is 70 "LoRA keys with a full fine-tune" "${TT[@]}" --config "$D/bad5.yml"
+check "LoRA: says so" grep -q 'lora_r is a LoRA setting and training_type is full' "$WORK/err"
+sed 's/\[query, value\]/[query, pooler]/' "$D/lora.yml" >"$D/bad6.yml"
+status_is 70 "LoRA: an unknown module" "${TT[@]}" --config "$D/bad6.yml"
+check "LoRA: names it" grep -q 'lora_target_modules: entry 2 (pooler)' "$WORK/err"
 finish

@@ -92,6 +92,14 @@ check "BERT step (CPU seconds) within 25 %" step_within "$(median_step "$WORK/be
 	"$WORK/models/bert.tar.gz" --type fine-tune --batch-size 8 --max-length 128 --precision fp32
 check "BERT steps per epoch" test "$(json_num "$WORK/bert-check.json" steps_per_epoch)" -eq \
 	"$(grep -c '"event": "step"' "$WORK/bert.jsonl")"
+# the same run with gradient checkpointing (issue 10): the estimate with
+# --gradient-checkpointing against its peak
+sed 's/max_length: 128, seed: 1}/max_length: 128, seed: 1, gradient_checkpointing: true}/' "$D/bert.yml" >"$D/bert-ckpt.yml"
+status_is 0 "BERT run with checkpointing" "$MAXRSS" "$WORK/rss1c" "${B[@]}" --recipe "$D/bert-ckpt.yml"
+status_is 0 "train check with checkpointing" "$TRAIN" check "$WORK/models/bert.tar.gz" --type fine-tune \
+	--batch-size 8 --max-length 128 --precision fp32 --gradient-checkpointing --no-probe --json
+measured=$(( ($(cat "$WORK/rss1c") - $(cat "$WORK/rss0")) * 1024 ))
+check "BERT peak memory with checkpointing within 25 %" within "$(json_num "$WORK/out" peak)" "$measured"
 
 # ---- Mamba: recipes/mamba.yml
 cat >"$D/mamba.yml" <<EOF2
@@ -114,6 +122,13 @@ check "Mamba step (CPU seconds) within 25 %" step_within "$(median_step "$WORK/m
 	"$WORK/models/mamba.tar.gz" --type full --batch-size 16 --max-length 128 --precision fp32
 check "Mamba steps per epoch" test "$(json_num "$WORK/mamba-check.json" steps_per_epoch)" -eq \
 	"$(grep -c '"event": "step"' "$WORK/mamba.jsonl")"
+# and with gradient checkpointing (per block)
+sed 's/seed: 1}/seed: 1, gradient_checkpointing: true}/' "$D/mamba.yml" >"$D/mamba-ckpt.yml"
+status_is 0 "Mamba run with checkpointing" "$MAXRSS" "$WORK/rss3c" "${M[@]}" --config "$D/mamba-ckpt.yml"
+status_is 0 "train check with checkpointing" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type full \
+	--batch-size 16 --max-length 128 --precision fp32 --gradient-checkpointing --no-probe --json
+measured=$(( ($(cat "$WORK/rss3c") - $(cat "$WORK/rss2")) * 1024 ))
+check "Mamba peak memory with checkpointing within 25 %" within "$(json_num "$WORK/out" peak)" "$measured"
 status_is 2 "fine-tuning a Mamba is not built" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type fine-tune --no-probe
 check "says to train from scratch" grep -q 'blocker: MambaLM trains from scratch only.*--type full' "$WORK/out"
 status_is 0 "the probe is cached" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type full --batch-size 16 \
@@ -132,8 +147,10 @@ check "GPT-2 small has 124439808 parameters" grep -q '"total": 124439808' "$WORK
 check "LoRA r 8 on c_attn: 12 * 8 * (768 + 2304)" grep -q '"trainable": 294912' "$WORK/out"
 status_is 0 "LoRA with checkpointing" "$TRAIN" check "$H" --type lora --gradient-checkpointing --no-probe
 check "no blocker" test -z "$(grep blocker "$WORK/out")"
-status_is 2 "LoRA on BERT is not built" "$TRAIN" check "$top_srcdir/tests/fixtures/bert-tiny-hf" --type lora --no-probe
-check "says so" grep -q 'LoRA is built for GPT-2' "$WORK/out"
+status_is 0 "LoRA on BERT" "$TRAIN" check "$top_srcdir/tests/fixtures/bert-tiny-hf" --type lora --lora-r 4 \
+	--gradient-checkpointing --no-probe --json
+check "r 4 on query and value, and the classifier: 2 * 2 * 4 * (24 + 24) + 3 * 25" \
+	grep -q '"trainable": 843' "$WORK/out"
 status_is 2 "a sequence past the positions" "$TRAIN" check "$top_srcdir/tests/fixtures/bert-tiny-hf" \
 	--type fine-tune --max-length 64 --no-probe
 check "names the limit" grep -q 'max_length 64 is past the model.s 16 positions' "$WORK/out"

@@ -147,10 +147,13 @@ api_is 200 "compatibility check of an HF model" POST compatibility/check \
 check "the verdict" resp_has '"verdict": *"compatible"'
 check "parameters and memory" grep -q '"total": *[1-9].*"peak": *[1-9]' <(tr -d '\n' <"$WORK/resp")
 check "the time of a step" grep -q '"step_seconds": *[0-9.e-]*[1-9]' "$WORK/resp"
-api_is 200 "LoRA on BERT: not compatible, with the reason" POST compatibility/check \
-	'{"model": "bert-tiny-hf", "training_type": "lora"}'
+api_is 200 "LoRA on BERT (issue 10): compatible" POST compatibility/check \
+	'{"model": "bert-tiny-hf", "training_type": "lora", "lora_r": 4, "gradient_checkpointing": true}'
+check "compatible" resp_has '"verdict": *"compatible"'
+api_is 200 "past the positions: not compatible, with the reason" POST compatibility/check \
+	'{"model": "bert-tiny-hf", "training_type": "fine-tune", "max_length": 64}'
 check "not compatible" resp_has '"verdict": *"not compatible"'
-check "the reason" resp_has 'LoRA is built for GPT-2'
+check "the reason" resp_has 'max_length 64 is past the model.s 16 positions'
 api_is 400 "compatibility: bad fields" POST compatibility/check \
 	'{"model": "../etc", "training_type": "sideways", "batch_size": -1, "colour": 1}'
 for f in model training_type batch_size colour; do

@@ -14,6 +14,15 @@
  *  3. WordPiece ids of the fixture's texts match the script's.
  *  4. The checkpoint fine-tunes, saves back in the same layout, reloads to
  *     the same weights and logits; bad checkpoints give `file: what` errors.
+ *  5. A training run resumed from its checkpoint is bit-identical.
+ *  6. LoRA (issue 10): the adapters' gradients against finite differences
+ *     (all six projections, B non-zero, adapter and hidden dropout); with
+ *     gradient checkpointing the loss and every gradient are the same bits
+ *     (full model and LoRA); a LoRA run with checkpointing leaves the base
+ *     bitwise unchanged (the classifier trains, as PEFT's modules_to_save),
+ *     the merge equals base + (alpha/r) B A (1e-6, against a double sum),
+ *     the PEFT adapter folder reads back the same bits with PEFT's names,
+ *     and the merged model gives the adapted model's logits (1e-5).
  *
  * Kernels run single-threaded in fp32.  Tolerances: finite differences of
  * float32 computations (eps 1e-3, double accumulation of the loss) within
@@ -511,6 +520,232 @@ static void resume_check(int mlm)
 static void test_resume_cls(void) { resume_check(0); }
 static void test_resume_mlm(void) { resume_check(1); }
 
+/* ---- 6. LoRA and gradient checkpointing ------------------------------------------ */
+
+/* The finite-difference model of section 1 (larger weights). */
+static bert_model *fd_model(train_rng *r)
+{
+	bert_config cfg = { .vocab_size = 13, .hidden = 16, .layers = 2, .heads = 2, .intermediate = 24,
+	                    .max_position = 8, .type_vocab = 2, .ln_eps = 1e-5f, .num_labels = 3,
+	                    .mlm_head = 1 };
+	bert_model *m;
+	CU_ASSERT_EQUAL_FATAL(bert_model_create(&cfg, &m), 0);
+	train_rng_seed(r, 5);
+	for (size_t i = 0; i < m->n_params; i++)
+		m->params[i] = 0.4f * train_rng_normal(r);
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (strstr(m->tensors[i].name, "LayerNorm.weight"))
+			for (int64_t k = 0; k < m->tensors[i].shape[0]; k++)
+				m->params[m->tensors[i].offset + k] += 1.0f;
+	return m;
+}
+
+/* Adapters on all six projections with B made non-zero (a fresh B is zero,
+ * which leaves A without gradient), the base frozen but the classifier. */
+static void fd_add_lora(bert_model *m, train_rng *r, float dropout)
+{
+	CU_ASSERT_EQUAL_FATAL(bert_lora_add(m, (1u << BERT_NKINDS) - 1, 2, 3.0f, dropout, 7), 0);
+	for (int i = 0; i < m->lora->n_mods; i++) {
+		const bert_lora_mod *md = &m->lora->mods[i];
+		train_rng_fill_normal(r, m->lora->params + md->b_off, (size_t)md->out * 2, 0.0f, 0.3f);
+	}
+	CU_ASSERT_EQUAL_FATAL(bert_freeze_base(m, 1), 0);
+}
+
+static void test_lora_backward(void)
+{
+	train_rng r;
+	bert_model *m = fd_model(&r);
+	fd_add_lora(m, &r, 0.1f);
+	CU_ASSERT_PTR_NULL(bert_grad(m, m->wte));
+	CU_ASSERT_PTR_NULL(bert_grad(m, m->layer[0].qkv_w));
+	CU_ASSERT_PTR_NOT_NULL(bert_grad(m, m->cls_w));
+	float *R = malloc((size_t)FB * FT * m->cfg.hidden * sizeof *R);
+	train_rng_fill_normal(&r, R, (size_t)FB * FT * m->cfg.hidden, 0.0f, 1.0f);
+	bert_acts a = { 0 };
+	bert_zero_grad(m);
+	fd_loss(m, &a, R, 0.1f, 1);
+	bert_lora *lo = m->lora;
+	int probes = test_light() ? 2 : 4, bad = 0, n = 0;
+	for (int i = 0; i < lo->n_mods; i++)
+		for (int ab = 0; ab < 2; ab++)
+			for (int k = 0; k < probes; k++) {
+				const bert_lora_mod *md = &lo->mods[i];
+				size_t len = 2 * (size_t)(ab ? md->out : md->in);
+				size_t j = (ab ? md->b_off : md->a_off) + train_rng_below(&r, len);
+				float save = lo->params[j];
+				const float eps = 1e-3f;
+				lo->params[j] = save + eps;
+				double lp = fd_loss(m, &a, R, 0.1f, 0);
+				lo->params[j] = save - eps;
+				double lm = fd_loss(m, &a, R, 0.1f, 0);
+				lo->params[j] = save;
+				double num = (lp - lm) / (2.0 * eps), an = lo->grads[j];
+				n++;
+				/* the loss is of order 10 in float32 (rounding ~1e-5, over 2 eps =
+				 * 2e-3: 5e-3 of noise): 1e-2 absolute; seen 4e-3 near zero */
+				if (fabs(num - an) > 1e-2 + 0.05 * fabs(an)) {
+					bad++;
+					fprintf(stderr, "  layer %d kind %d lora_%c: numeric %.6g analytic %.6g\n", md->layer,
+					        md->kind, ab ? 'B' : 'A', num, an);
+				}
+			}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT(n >= 48);
+	bert_acts_free(&a);
+	free(R);
+	bert_model_destroy(m);
+}
+
+/* The gradients of one backward pass (model's, then adapters'), copied. */
+static float *grads_of(bert_model *m, int ckpt, const float *R, size_t *n, double *loss)
+{
+	bert_acts a = { 0 };
+	a.ckpt = ckpt;
+	bert_zero_grad(m);
+	*loss = fd_loss(m, &a, R, 0.1f, 1);
+	size_t ng = bert_n_grads(m), nl = m->lora ? m->lora->n : 0;
+	float *g = malloc((ng + nl) * sizeof *g);
+	memcpy(g, m->grads, ng * sizeof *g);
+	if (nl)
+		memcpy(g + ng, m->lora->grads, nl * sizeof *g);
+	*n = ng + nl;
+	if (ckpt)
+		CU_ASSERT_EQUAL(a.nl_, 1); /* one layer's activations */
+	bert_acts_free(&a);
+	return g;
+}
+
+static void test_ckpt_bitwise(void)
+{
+	for (int lora = 0; lora < 2; lora++) {
+		train_rng r;
+		bert_model *m = fd_model(&r);
+		if (lora)
+			fd_add_lora(m, &r, 0.1f);
+		float *R = malloc((size_t)FB * FT * m->cfg.hidden * sizeof *R);
+		train_rng_fill_normal(&r, R, (size_t)FB * FT * m->cfg.hidden, 0.0f, 1.0f);
+		size_t n0, n1;
+		double l0, l1;
+		float *g0 = grads_of(m, 0, R, &n0, &l0), *g1 = grads_of(m, 1, R, &n1, &l1);
+		CU_ASSERT_EQUAL(n0, n1);
+		CU_ASSERT(l0 == l1);
+		CU_ASSERT(memcmp(g0, g1, n0 * sizeof *g0) == 0);
+		free(g0);
+		free(g1);
+		free(R);
+		bert_model_destroy(m);
+	}
+}
+
+/* A LoRA classification run (adapters on query and value, checkpointing):
+ * the base is the same bits after it, the classifier moved, the merge is
+ * base + (alpha/r) B A, and the adapter folder reads back the same. */
+static void test_lora_train(void)
+{
+	bert_vocab v;
+	bert_model *m, *ref, *m2;
+	train_error err = { 0 };
+	CU_ASSERT_EQUAL_FATAL(bert_vocab_train(texts, 12, 40, 1, &v), 0);
+	bert_config cfg = { .vocab_size = (int)v.n, .hidden = 16, .layers = 2, .heads = 2, .intermediate = 32,
+	                    .max_position = 32, .type_vocab = 2, .ln_eps = 1e-12f, .num_labels = 3 };
+	CU_ASSERT_EQUAL_FATAL(bert_model_create(&cfg, &m), 0);
+	CU_ASSERT_EQUAL_FATAL(bert_model_create(&cfg, &ref), 0);
+	CU_ASSERT_EQUAL_FATAL(bert_model_create(&cfg, &m2), 0);
+	bert_model_init(m, 42);
+	memcpy(ref->params, m->params, m->n_params * sizeof(float));
+	memcpy(m2->params, m->params, m->n_params * sizeof(float));
+	const unsigned qv = 1u << BERT_Q | 1u << BERT_V;
+	CU_ASSERT_EQUAL_FATAL(bert_lora_add(m, qv, 4, 8.0f, 0.1f, 3), 0);
+	CU_ASSERT_EQUAL_FATAL(bert_freeze_base(m, 1), 0);
+	CU_ASSERT_EQUAL(m->lora->n, 2u * 2 * (4 * 16 + 16 * 4));
+	bert_data tr = { 0 }, va = { 0 };
+	for (int i = 0; i < 12; i++)
+		CU_ASSERT_EQUAL(bert_data_add(i < 9 ? &tr : &va, &v, texts[i], strlen(texts[i]), 16, text_labels[i]), 0);
+	bert_run_opts o = { .mlm = 0, .batch_size = 3, .num_epochs = 2, .grad_accum = 1, .learning_rate = 1e-2,
+	                    .weight_decay = 0.01, .dropout = 0.1, .seed = 11, .threads = 1,
+	                    .gradient_checkpointing = 1 };
+	bert_run_result res;
+	CU_ASSERT_EQUAL_FATAL(bert_train_run(m, &v, &tr, &va, &o, NULL, &res), 0);
+	free(res.log_json);
+	/* the base: bitwise unchanged up to the classifier, which trained */
+	size_t head = (size_t)(m->cls_w - m->params);
+	CU_ASSERT(memcmp(m->params, ref->params, head * sizeof(float)) == 0);
+	CU_ASSERT(memcmp(m->params + head, ref->params + head, (m->n_params - head) * sizeof(float)) != 0);
+	/* B moved away from zero */
+	const bert_lora_mod *md0 = &m->lora->mods[0];
+	double bsum = 0;
+	for (int k = 0; k < md0->out * 4; k++)
+		bsum += fabs(m->lora->params[md0->b_off + (size_t)k]);
+	CU_ASSERT(bsum > 0);
+	/* the adapter folder round trip, then the merge of both */
+	char out[600];
+	snprintf(out, sizeof out, "%s/adapter", test_tmpdir());
+	CU_ASSERT_EQUAL_FATAL(bert_adapter_save(m, "tiny", out, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(bert_adapter_load(m2, out, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(m2->lora->n, m->lora->n);
+	CU_ASSERT_EQUAL(m2->lora->kinds, qv);
+	CU_ASSERT_EQUAL(m2->lora->rank, 4);
+	CU_ASSERT(m2->lora->scale == 2.0f);
+	CU_ASSERT(memcmp(m2->lora->params, m->lora->params, m->lora->n * sizeof(float)) == 0);
+	CU_ASSERT(memcmp(m2->cls_w, m->cls_w, (size_t)(3 * 16 + 3) * sizeof(float)) == 0);
+	char path[700];
+	snprintf(path, sizeof path, "%s/adapter_model.safetensors", out);
+	train_safetensors *st;
+	train_tensor t;
+	CU_ASSERT_EQUAL_FATAL(train_safetensors_open(path, &st, NULL), 0);
+	CU_ASSERT_EQUAL(train_safetensors_get(st, "base_model.model.bert.encoder.layer.1.attention.self.value.lora_B.weight", &t), 0);
+	CU_ASSERT(t.ndim == 2 && t.shape[0] == 16 && t.shape[1] == 4);
+	CU_ASSERT_EQUAL(train_safetensors_get(st, "base_model.model.classifier.weight", &t), 0);
+	CU_ASSERT_EQUAL(train_safetensors_count(st), 2 * 2 * 2 + 2);
+	train_safetensors_close(st);
+	/* merged = base + (alpha / r) B A, from the stored A and B in double */
+	double worst = 0;
+	bert_lora_merge(m);
+	CU_ASSERT_PTR_NULL(m->lora);
+	for (int i = 0; i < m2->lora->n_mods; i++) {
+		const bert_lora_mod *md = &m2->lora->mods[i];
+		const float *a = m2->lora->params + md->a_off, *b = m2->lora->params + md->b_off;
+		size_t w0 = (size_t)(m->layer[md->layer].qkv_w - m->params) + (size_t)md->kind * 16 * 16;
+		for (int o2 = 0; o2 < 16; o2++)
+			for (int in = 0; in < 16; in++) {
+				double d = 0;
+				for (int k = 0; k < 4; k++)
+					d += (double)b[o2 * 4 + k] * a[k * 16 + in];
+				double want = ref->params[w0 + (size_t)o2 * 16 + in] + 2.0 * d;
+				double got = m->params[w0 + (size_t)o2 * 16 + in];
+				worst = fmax(worst, fabs(got - want));
+			}
+	}
+	CU_ASSERT(worst < 1e-6);
+	/* the merged model's logits equal the adapted model's (no dropout) */
+	int32_t ids[6] = { v.cls, 7, 9, 11, 12, v.sep };
+	bert_acts a1 = { 0 }, a2 = { 0 };
+	CU_ASSERT_EQUAL_FATAL(bert_forward(m, &a1, ids, NULL, NULL, 1, 6, 0.0f, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(bert_cls_forward(m, &a1, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(bert_forward(m2, &a2, ids, NULL, NULL, 1, 6, 0.0f, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(bert_cls_forward(m2, &a2, NULL), 0);
+	for (int k = 0; k < 3; k++)
+		CU_ASSERT(fabsf(a1.logits[k] - a2.logits[k]) < 1e-5f);
+	/* a damaged adapter folder is an error naming the file */
+	bert_lora_drop(m2);
+	snprintf(path, sizeof path, "%s/adapter_config.json", out);
+	FILE *f = fopen(path, "w");
+	fputs("{\"peft_type\": \"LORA\", \"r\": 0}", f);
+	fclose(f);
+	CU_ASSERT_NOT_EQUAL(bert_adapter_load(m2, out, &err), 0);
+	CU_ASSERT(strstr(err.file, "adapter_config.json") != NULL);
+	CU_ASSERT_PTR_NULL(m2->lora);
+	bert_acts_free(&a1);
+	bert_acts_free(&a2);
+	bert_data_free(&tr);
+	bert_data_free(&va);
+	bert_vocab_free(&v);
+	bert_model_destroy(m);
+	bert_model_destroy(ref);
+	bert_model_destroy(m2);
+}
+
 static const test_case cases[] = {
 	{ "backward vs finite differences", test_backward },
 	{ "backward with dropout", test_backward_dropout },
@@ -519,6 +754,9 @@ static const test_case cases[] = {
 	{ "bad checkpoints", test_bad_checkpoints },
 	{ "classifier: resume is bit-identical", test_resume_cls },
 	{ "masked LM: resume is bit-identical", test_resume_mlm },
+	{ "LoRA backward vs finite differences", test_lora_backward },
+	{ "checkpointed gradients are the same bits", test_ckpt_bitwise },
+	{ "LoRA run: frozen base, merge, adapter folder", test_lora_train },
 	{ NULL, NULL },
 };
 

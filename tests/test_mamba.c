@@ -269,6 +269,37 @@ static void test_block_fd(void)
 	mamba_model_destroy(m);
 }
 
+/* Gradient checkpointing (issue 10): the loss and every gradient the same
+ * bits as without it, three blocks (the recomputed block's arrays are
+ * shared), and the activations smaller. */
+static void test_ckpt_bitwise(void)
+{
+	const int V = 11, D = 16, NL = 3, B = 2, T = 19;
+	mamba_model *m = tiny_model(V, D, NL, 5);
+	train_rng r;
+	train_rng_seed(&r, 4);
+	int32_t ids[B * T], tg[B * T];
+	for (int i = 0; i < B * T; i++) {
+		ids[i] = (int32_t)train_rng_below(&r, V);
+		tg[i] = (int32_t)train_rng_below(&r, V);
+	}
+	float l0, l1, *g0 = malloc(m->n_params * sizeof *g0);
+	CU_ASSERT_EQUAL_FATAL(mamba_forward(m, ids, tg, B, T, &l0), TRAIN_OK);
+	memset(m->grads, 0, m->n_params * sizeof(float));
+	CU_ASSERT_EQUAL_FATAL(mamba_backward(m, ids, tg, B, T, 1.0f), TRAIN_OK);
+	memcpy(g0, m->grads, m->n_params * sizeof *g0);
+	size_t plain = m->acts_floats;
+	m->ckpt = 1;
+	CU_ASSERT_EQUAL_FATAL(mamba_forward(m, ids, tg, B, T, &l1), TRAIN_OK);
+	memset(m->grads, 0, m->n_params * sizeof(float));
+	CU_ASSERT_EQUAL_FATAL(mamba_backward(m, ids, tg, B, T, 1.0f), TRAIN_OK);
+	CU_ASSERT(l0 == l1);
+	CU_ASSERT(memcmp(g0, m->grads, m->n_params * sizeof *g0) == 0);
+	CU_ASSERT(m->acts_floats < plain);
+	free(g0);
+	mamba_model_destroy(m);
+}
+
 static void test_step_matches_forward(void)
 {
 	const int V = 13, D = 16, NL = 2, T = 23;
@@ -641,6 +672,7 @@ static const test_case cases[] = {
 	{ "dims", test_dims },
 	{ "scan_reference", test_scan_reference },
 	{ "block_fd", test_block_fd },
+	{ "ckpt_bitwise", test_ckpt_bitwise },
 	{ "step_matches_forward", test_step_matches_forward },
 	{ "lm_train_persist_generate", test_lm_train_persist_generate },
 	{ "lm_resume", test_lm_resume },

@@ -437,13 +437,14 @@ int cmd_finetune(int argc, char **argv)
 	/* what the component cannot honour */
 	if (!gpt2) {
 		const char *comp = r.component;
-		if (type == TRAIN_CHECK_LORA) {
-			fprintf(stderr, "train: finetune: %s has no LoRA (LoRA is built for GPT-2 models)\n", comp);
+		if (type == TRAIN_CHECK_LORA && !bert) {
+			fprintf(stderr, "train: finetune: %s has no LoRA (LoRA is built for GPT-2 and BERT models)\n",
+			        comp);
 			return EXIT_UNAVAILABLE;
 		}
-		if (bert && type != TRAIN_CHECK_FINE_TUNE && type != TRAIN_CHECK_TASK) {
+		if (bert && type != TRAIN_CHECK_FINE_TUNE && type != TRAIN_CHECK_TASK && type != TRAIN_CHECK_LORA) {
 			fprintf(stderr, "train: finetune: BERT models fine-tune with a classification head here "
-			                "(--type fine-tune or task); %s needs --mode expert with a recipe\n",
+			                "(--type fine-tune, task or lora); %s needs --mode expert with a recipe\n",
 			        train_check_type_name(type));
 			return EXIT_UNAVAILABLE;
 		}
@@ -452,10 +453,6 @@ int cmd_finetune(int argc, char **argv)
 			                "Mamba of this model's shape\n");
 			return EXIT_UNAVAILABLE;
 		}
-		if (SET(&s, "gradient_checkpointing") && V(&s, "gradient_checkpointing"))
-			return conflict(WHERE(&s, "gradient_checkpointing"), NULL,
-			                bert ? "BertClassifier has no gradient checkpointing (set it false)"
-			                     : "MambaLM has no gradient checkpointing (set it false)");
 		const char *sched = s.str[find_key("lr_scheduler_type")];
 		const char *own = bert ? "linear" : "cosine";
 		if (SET(&s, "lr_scheduler_type") && strcmp(sched, own)) {
@@ -488,7 +485,7 @@ int cmd_finetune(int argc, char **argv)
 		bf16 = hw.bf16_native;
 	}
 	int batch = (int)V(&s, "batch_size"), accum = (int)V(&s, "gradient_accumulation_steps");
-	int ckpt = gpt2 && V(&s, "gradient_checkpointing");
+	int ckpt = V(&s, "gradient_checkpointing") != 0;
 	for (;;) {
 		o.batch_size = batch;
 		o.max_length = (int)V(&s, "max_length");
@@ -522,25 +519,34 @@ int cmd_finetune(int argc, char **argv)
 	char *text = NULL;
 	const char *sched = s.str[find_key("lr_scheduler_type")];
 	int sz = -1;
-	if (bert)
+	if (bert) {
+		char lora[800] = "";
+		if (type == TRAIN_CHECK_LORA)
+			snprintf(lora, sizeof lora,
+			         ",\n  training_type: lora, lora_r: %d, lora_alpha: %.9g, lora_dropout: %.9g%s%s",
+			         (int)V(&s, "lora_r"), V(&s, "lora_alpha"), V(&s, "lora_dropout"),
+			         s.list[0] ? ", lora_target_modules: " : "", s.list);
 		sz = asprintf(&text,
 		              "# train finetune (%s mode): %s\nmodel: {base_model: %s, max_length: %d}\n"
 		              "training: {batch_size: %d, num_epochs: %d, learning_rate: %.9g, mixed_precision: %s,\n"
-		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g}\n"
+		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g,\n"
+		              "  gradient_checkpointing: %s%s}\n"
 		              "data: {train_file: %s}\n",
 		              mode == M_BASIC ? "basic" : "advanced", model, qm, (int)V(&s, "max_length"), batch,
 		              (int)V(&s, "num_epochs"), V(&s, "learning_rate"), bf16 ? "true" : "false", accum,
-		              (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), qd);
-	else if (mamba)
+		              (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), ckpt ? "true" : "false", lora, qd);
+	} else if (mamba)
 		sz = asprintf(&text,
 		              "# train finetune (%s mode): a Mamba of %s's shape, from scratch\n"
 		              "model: {vocab_size: %d, d_model: %d, n_layers: %d, max_length: %d}\n"
 		              "training: {batch_size: %d, num_epochs: %d, learning_rate: %.9g, mixed_precision: %s,\n"
-		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g}\n"
+		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g,\n"
+		              "  gradient_checkpointing: %s}\n"
 		              "data: {train_file: %s}\n",
 		              mode == M_BASIC ? "basic" : "advanced", model, r.vocab, r.hidden, r.layers,
 		              (int)V(&s, "max_length"), batch, (int)V(&s, "num_epochs"), V(&s, "learning_rate"),
-		              bf16 ? "true" : "false", accum, (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), qd);
+		              bf16 ? "true" : "false", accum, (int)V(&s, "warmup_steps"), V(&s, "weight_decay"),
+		              ckpt ? "true" : "false", qd);
 	else
 		sz = asprintf(&text,
 		              "# train finetune (%s mode): recipes/gpt2.yml\n"

@@ -33,6 +33,19 @@
  *
  * Gradients accumulate (+=) as in <train/nn.h>; bert_zero_grad clears them.
  *
+ * LoRA (issue 10; the arithmetic in plugins/common/lora.c): adapters on
+ * any of query, key, value, attention.output.dense, intermediate.dense and
+ * output.dense of every layer.  bert_freeze_base() then drops the base's
+ * gradients: grads covers only the tensors from grad_off on (the
+ * classifier, which a LoRA classification run trains as PEFT's
+ * modules_to_save), or is NULL; bert_grad() is NULL for a frozen tensor.
+ *
+ * Gradient checkpointing (bert_acts.ckpt = 1 before bert_forward): the
+ * forward pass keeps each layer's output ((L, N, C) floats) and the
+ * dropout generator's state per layer, and one layer's activations;
+ * backward recomputes each layer from its input with the same kernels on
+ * the same inputs and draws, so the gradients are the same bits.
+ *
  * Errors: TRAIN_OK or a negative TRAIN_E* code; readers fill a train_error
  * with `file: what`.  Threads: a model and its acts are used by one thread
  * at a time; the kernels follow <train/kernels.h>.
@@ -80,10 +93,35 @@ typedef struct bert_layer {
 /* One named parameter tensor (Hugging Face name), for I/O. */
 typedef hf_param bert_tensor;
 
+/* LoRA's projections per layer (bert_lora_add's kinds are 1 << these). */
+enum { BERT_Q = 0, BERT_K, BERT_V, BERT_AO, BERT_FC, BERT_FO, BERT_NKINDS };
+
+typedef struct bert_lora_mod {
+	int layer, kind;
+	int in, out;              /* the projection: in -> out */
+	size_t a_off, b_off;      /* A (r, in), B (out, r): PEFT's lora_A / lora_B */
+} bert_lora_mod;
+
+/* The adapters: W += (alpha / rank) B A on each adapted (out, in) weight. */
+typedef struct bert_lora {
+	int rank;
+	float alpha, scale;       /* scale = alpha / rank */
+	float dropout;            /* on each adapter's input */
+	unsigned kinds;           /* bit per BERT_Q.. kind adapted */
+	bert_lora_mod *mods;      /* n_mods, by layer then kind */
+	int n_mods;
+	int *mod_of;              /* (L * BERT_NKINDS): module index or -1 */
+	float *params, *grads;    /* n floats each: A then B of each module */
+	size_t n;
+} bert_lora;
+
 typedef struct bert_model {
 	bert_config cfg;
-	float *params, *grads;    /* n_params each, 64-byte aligned */
+	float *params, *grads;    /* n_params and n_params - grad_off, 64-byte aligned */
 	size_t n_params;
+	size_t grad_off;          /* grads[0] is params[grad_off]'s (0 unless frozen) */
+	void *grads_block;        /* the allocation grads points into */
+	bert_lora *lora;          /* NULL: no adapters */
 	bert_tensor *tensors;     /* n_tensors, in layout order */
 	size_t n_tensors;
 	/* views into params (the same offsets into grads: bert_grad()) */
@@ -100,7 +138,8 @@ typedef struct bert_model {
 /* The gradient array's pointer matching a parameter pointer p. */
 static inline float *bert_grad(const bert_model *m, const float *p)
 {
-	return m->grads + (p - m->params);
+	size_t off = (size_t)(p - m->params);
+	return m->grads && off >= m->grad_off ? m->grads + (off - m->grad_off) : NULL;
 }
 
 /* A model of the given shape with zero parameters and gradients. */
@@ -113,9 +152,48 @@ void bert_zero_grad(bert_model *m);
 /* The tensor of that name, or NULL. */
 const bert_tensor *bert_find_tensor(const bert_model *m, const char *name);
 
+/*
+ * Add adapters of rank `rank` to every layer's projections of the kinds
+ * in `kinds` (bits 1 << BERT_Q ...): A kaiming-uniform as PEFT's (bound
+ * 1/sqrt(in)) from `seed`, B zero.  Errors: TRAIN_EINVAL (adapters
+ * already, rank < 1, no kind, dropout outside [0, 1)), TRAIN_ENOMEM.
+ */
+int bert_lora_add(bert_model *m, unsigned kinds, int rank, float alpha, float dropout,
+                  uint64_t seed);
+/* Remove the adapters without merging them. */
+void bert_lora_drop(bert_model *m);
+/* Fold the adapters into the weights (W += scale B A, fp32 sums over the
+ * rank in order) and drop them. */
+void bert_lora_merge(bert_model *m);
+/* The same fold, keeping the adapters (to save a merged copy and restore). */
+void bert_lora_fold(bert_model *m);
+/* Frozen base: keep gradients for the classifier only (keep_classifier and
+ * the model has one; from classifier.weight to the end of the layout), or
+ * none.  Errors: TRAIN_ENOMEM. */
+int bert_freeze_base(bert_model *m, int keep_classifier);
+/* The parameters the matmuls read as weights, one range of params to
+ * register for bf16 copies (train_kernels_weights_register): the layers
+ * and the pooler (a classifier after them is small and, under LoRA, the
+ * one part that changes); everything with the masked-LM head, whose
+ * decoder is the embedding table. */
+void bert_matmul_weights(const bert_model *m, const float **w, size_t *n);
+/* The floats of the gradient array (n_params - grad_off, 0 without). */
+size_t bert_n_grads(const bert_model *m);
+/* Parse a lora_target_modules name (query, key, value,
+ * attention.output.dense, intermediate.dense, output.dense) into its kind,
+ * or -1. */
+int bert_lora_kind(const char *name);
+extern const char *const bert_lora_kind_path[BERT_NKINDS];
+
 /* Activations of one forward pass, kept for backward. */
 typedef struct bert_acts {
+	int ckpt;                 /* set by the caller: gradient checkpointing */
 	int B, T;                 /* current shape */
+	int ck_alloc;             /* the layout allocated: with checkpointing */
+	const void *lora_key;     /* the adapters the acts were sized for */
+	float *ck_out;            /* (L, N, C) layer outputs (ckpt) */
+	train_rng *lrng;          /* (L) generator before each layer (ckpt) */
+	float *ldu, *ldxd;        /* (N, r) (N, I) the adapters' backward scratch */
 	int capB, capM, nl_;      /* capacities; layers allocated */
 	size_t cap_rows, cap_att;
 	float *emb, *emb_mean, *emb_rstd;  /* (N, C) (N) (N) embeddings before LN */
@@ -136,10 +214,15 @@ typedef struct bert_acts {
 		uint8_t *fo_mask;
 		float *res2;      /* (N, C) */
 		float *out, *mean2, *rstd2; /* (N, C) (N) (N) LN2 */
-	} *l;
+		float *lo_xd[BERT_NKINDS];  /* (N, in) adapter input after dropout */
+		uint8_t *lo_mask[BERT_NKINDS];
+		float *lo_u[BERT_NKINDS];   /* (N, r) */
+	} *l;                     /* L, or 1 with checkpointing */
 	int32_t *pos;             /* (N) position ids */
 	const int32_t *ids, *types; /* borrowed for backward */
+	const uint8_t *key_mask;  /* borrowed for backward (checkpointing) */
 	float dropout;
+	float lora_p;             /* the adapters' dropout in this pass (0 without rng) */
 	/* pooler and classifier */
 	float *cls_in, *pooled, *pooled_drop, *logits; /* (B, C) (B, C) (B, C) (B, labels) */
 	uint8_t *pool_mask;
@@ -157,7 +240,8 @@ void bert_acts_free(bert_acts *a);
  * The encoder.  ids, types (N, types may be NULL: all 0), key_mask (N, 1 for
  * real tokens, NULL: all real); dropout p (0: off; rng then unused).  The
  * last hidden states are a->l[L-1].out (or a->x0 when L is 0): use
- * bert_hidden().
+ * bert_hidden().  LoRA's dropout (bert_lora.dropout) is applied when rng
+ * is given (training) and not without (evaluation).
  */
 int bert_forward(bert_model *m, bert_acts *a, const int32_t *ids, const int32_t *types,
                  const uint8_t *key_mask, int B, int T, float dropout, train_rng *rng);
@@ -242,5 +326,18 @@ int bert_hf_load(const char *dir, int num_labels, int mlm, uint64_t seed, bert_m
  */
 int bert_hf_save(const bert_model *m, const bert_vocab *vocab, const char *const *labels,
                  const char *dir, train_error *err);
+/*
+ * PEFT's adapter folder: adapter_config.json (r, lora_alpha, lora_dropout,
+ * target_modules as a full-match regular expression) and
+ * adapter_model.safetensors with PEFT's names,
+ * base_model.model.bert.encoder.layer.N.attention.self.query.lora_A.weight
+ * ... ("bert." only for a model with a head, as transformers names them),
+ * plus base_model.model.classifier.weight/bias (modules_to_save) when the
+ * classifier was trained with the adapters.
+ */
+int bert_adapter_save(const bert_model *m, const char *base_name, const char *dir, train_error *err);
+/* Load an adapter folder onto m (which must have none): modules, rank,
+ * alpha, dropout and weights, and the classifier if the folder has one. */
+int bert_adapter_load(bert_model *m, const char *dir, train_error *err);
 
 #endif

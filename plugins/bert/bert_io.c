@@ -706,3 +706,242 @@ out:
 	json_decref(j);
 	return rc;
 }
+
+/* ---- PEFT adapters ------------------------------------------------------------------ */
+
+/* PEFT's names are "base_model.model." + the base's own names, which have
+ * "bert." before the encoder when the model has a head. */
+static const char *peft_prefix(const bert_model *m)
+{
+	return m->cfg.num_labels || m->cfg.mlm_head ? "base_model.model.bert." : "base_model.model.";
+}
+
+static int adapter_shape_ok(const train_tensor *t, int64_t d0, int64_t d1)
+{
+	return t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1;
+}
+
+int bert_adapter_save(const bert_model *m, const char *base_name, const char *dir, train_error *err)
+{
+	const bert_lora *lo = m->lora;
+	char path[4096], regex[512];
+	json_t *j = NULL;
+	train_named_tensor *nt = NULL;
+	char (*names)[160] = NULL;
+	int rc;
+	if (!lo)
+		return train_error_set(err, TRAIN_EINVAL, dir, 0, 0, "the model has no adapter to save");
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+		return train_error_set(err, -errno, dir, 0, 0, "cannot create the folder: %s", strerror(errno));
+	const int head = m->grads && m->cls_w && m->grad_off == (size_t)(m->cls_w - m->params);
+	size_t cap = 2 * (size_t)lo->n_mods + 2;
+	j = json_object();
+	nt = calloc(cap, sizeof *nt);
+	names = calloc(cap, sizeof *names);
+	if (!j || !nt || !names) {
+		rc = train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+		goto out;
+	}
+	/* target_modules as a regular expression that PEFT matches in full
+	 * against each module name: "output.dense" as a plain name would also
+	 * catch attention.output.dense */
+	snprintf(regex, sizeof regex, ".*encoder\\.layer\\.\\d+\\.(");
+	int first = 1;
+	for (int k = 0; k < BERT_NKINDS; k++)
+		if ((lo->kinds >> k) & 1) {
+			char part[64];
+			const char *s = bert_lora_kind_path[k];
+			size_t o = 0;
+			for (; *s && o + 3 < sizeof part; s++) {
+				if (*s == '.')
+					part[o++] = '\\';
+				part[o++] = *s;
+			}
+			part[o] = '\0';
+			if (!first)
+				strncat(regex, "|", sizeof regex - strlen(regex) - 1);
+			strncat(regex, part, sizeof regex - strlen(regex) - 1);
+			first = 0;
+		}
+	strncat(regex, ")", sizeof regex - strlen(regex) - 1);
+	json_object_set_new(j, "peft_type", json_string("LORA"));
+	json_object_set_new(j, "task_type", m->cfg.num_labels ? json_string("SEQ_CLS") : json_null());
+	json_object_set_new(j, "base_model_name_or_path", json_string(base_name ? base_name : ""));
+	json_object_set_new(j, "r", json_integer(lo->rank));
+	json_object_set_new(j, "lora_alpha", json_real(lo->alpha));
+	json_object_set_new(j, "lora_dropout", json_real(lo->dropout));
+	json_object_set_new(j, "target_modules", json_string(regex));
+	json_object_set_new(j, "fan_in_fan_out", json_false());
+	json_object_set_new(j, "bias", json_string("none"));
+	json_object_set_new(j, "inference_mode", json_true());
+	json_object_set_new(j, "init_lora_weights", json_true());
+	json_object_set_new(j, "modules_to_save", head ? json_pack("[s]", "classifier") : json_null());
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!text) {
+		rc = train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+		goto out;
+	}
+	rc = hf_write_atomic(dir, "adapter_config.json", text, strlen(text), err);
+	free(text);
+	if (rc)
+		goto out;
+	size_t k = 0;
+	for (int i = 0; i < lo->n_mods; i++) {
+		const bert_lora_mod *md = &lo->mods[i];
+		for (int ab = 0; ab < 2; ab++, k++) {
+			snprintf(names[k], sizeof names[k], "%sencoder.layer.%d.%s.lora_%c.weight", peft_prefix(m),
+			         md->layer, bert_lora_kind_path[md->kind], ab ? 'B' : 'A');
+			nt[k].name = names[k];
+			nt[k].t.dtype = TRAIN_F32;
+			nt[k].t.ndim = 2;
+			nt[k].t.shape[0] = ab ? md->out : lo->rank;
+			nt[k].t.shape[1] = ab ? lo->rank : md->in;
+			nt[k].t.shape[2] = nt[k].t.shape[3] = 1;
+			nt[k].t.data = lo->params + (ab ? md->b_off : md->a_off);
+		}
+	}
+	if (head)
+		for (int wb = 0; wb < 2; wb++, k++) {
+			snprintf(names[k], sizeof names[k], "base_model.model.classifier.%s", wb ? "bias" : "weight");
+			nt[k].name = names[k];
+			nt[k].t.dtype = TRAIN_F32;
+			nt[k].t.ndim = wb ? 1 : 2;
+			nt[k].t.shape[0] = m->cfg.num_labels;
+			nt[k].t.shape[1] = wb ? 1 : m->cfg.hidden;
+			nt[k].t.shape[2] = nt[k].t.shape[3] = 1;
+			nt[k].t.data = wb ? m->cls_b : m->cls_w;
+		}
+	const char *meta[] = { "format", "pt", NULL };
+	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+	rc = train_safetensors_write(path, nt, k, meta, err);
+out:
+	free(nt);
+	free(names);
+	json_decref(j);
+	return rc;
+}
+
+int bert_adapter_load(bert_model *m, const char *dir, train_error *err)
+{
+	char path[4096], stpath[4096];
+	char *text = NULL;
+	size_t len;
+	json_t *j = NULL;
+	train_safetensors *st = NULL;
+	int rc;
+	if (m->lora)
+		return train_error_set(err, TRAIN_EINVAL, dir, 0, 0, "the model has an adapter already");
+	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+	if ((rc = hf_read_file(path, &text, &len, err)))
+		return rc;
+	json_error_t je;
+	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
+		rc = train_error_set(err, TRAIN_EPARSE, path, j ? 0 : (unsigned)je.line,
+		                     j ? 0 : (unsigned)je.column, "%s", j ? "not a JSON object" : je.text);
+		goto out;
+	}
+	json_t *pt = json_object_get(j, "peft_type"), *r = json_object_get(j, "r");
+	json_t *al = json_object_get(j, "lora_alpha"), *dr = json_object_get(j, "lora_dropout");
+	if (pt && (!json_is_string(pt) || strcmp(json_string_value(pt), "LORA"))) {
+		rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0, "peft_type is not \"LORA\"");
+		goto out;
+	}
+	if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 65536 ||
+	    !json_is_number(al) || (dr && !json_is_number(dr))) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0,
+		                     "\"r\" must be a positive integer, \"lora_alpha\" and \"lora_dropout\" numbers");
+		goto out;
+	}
+	double dropout = dr ? json_number_value(dr) : 0.0;
+	if (!(dropout >= 0 && dropout < 1)) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0, "lora_dropout must be in [0, 1)");
+		goto out;
+	}
+	snprintf(stpath, sizeof stpath, "%s/adapter_model.safetensors", dir);
+	if ((rc = train_safetensors_open(stpath, &st, err))) {
+		if (err && !err->file[0])
+			snprintf(err->file, sizeof err->file, "%.255s", stpath);
+		goto out;
+	}
+	/* the prefix ("bert." or not) and the adapted projections, from layer 0 */
+	static const char *const prefixes[2] = { "base_model.model.bert.", "base_model.model." };
+	const char *prefix = NULL;
+	unsigned kinds = 0;
+	for (int p = 0; p < 2 && !kinds; p++)
+		for (int k = 0; k < BERT_NKINDS; k++) {
+			char name[160];
+			train_tensor t;
+			snprintf(name, sizeof name, "%sencoder.layer.0.%s.lora_A.weight", prefixes[p],
+			         bert_lora_kind_path[k]);
+			if (!train_safetensors_get(st, name, &t)) {
+				kinds |= 1u << k;
+				prefix = prefixes[p];
+			}
+		}
+	if (!kinds || m->cfg.layers == 0) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+		                     "no base_model.model[.bert].encoder.layer.0.*.lora_A.weight tensor");
+		goto out;
+	}
+	int rank = (int)json_integer_value(r);
+	if ((rc = bert_lora_add(m, kinds, rank, (float)json_number_value(al), (float)dropout, 0))) {
+		train_error_set(err, rc, path, 0, 0, "cannot make the adapter (r %d)", rank);
+		goto out;
+	}
+	bert_lora *lo = m->lora;
+	size_t want = 2 * (size_t)lo->n_mods;
+	for (int i = 0; i < lo->n_mods; i++) {
+		const bert_lora_mod *md = &lo->mods[i];
+		for (int ab = 0; ab < 2; ab++) {
+			char name[160];
+			train_tensor t;
+			snprintf(name, sizeof name, "%sencoder.layer.%d.%s.lora_%c.weight", prefix, md->layer,
+			         bert_lora_kind_path[md->kind], ab ? 'B' : 'A');
+			int64_t d0 = ab ? md->out : rank, d1 = ab ? rank : md->in;
+			if (train_safetensors_get(st, name, &t)) {
+				rc = train_error_set(err, TRAIN_ENOTFOUND, stpath, 0, 0, "tensor %s is missing", name);
+				goto out;
+			}
+			if (!adapter_shape_ok(&t, d0, d1)) {
+				rc = train_error_set(err, TRAIN_EMISMATCH, stpath, 0, 0,
+				                     "tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
+				                     (long long)t.shape[0], (long long)(t.ndim > 1 ? t.shape[1] : 1),
+				                     (long long)d0, (long long)d1);
+				goto out;
+			}
+			if ((rc = hf_tensor_f32(&t, lo->params + (ab ? md->b_off : md->a_off), stpath, name, err)))
+				goto out;
+		}
+	}
+	/* PEFT's modules_to_save: the classifier trained beside the adapters */
+	train_tensor cw, cb;
+	int has_w = !train_safetensors_get(st, "base_model.model.classifier.weight", &cw);
+	int has_b = !train_safetensors_get(st, "base_model.model.classifier.bias", &cb);
+	if (has_w || has_b) {
+		int L = m->cfg.num_labels;
+		if (!has_w || !has_b || !m->cls_w || !adapter_shape_ok(&cw, L, m->cfg.hidden) || cb.ndim != 1 ||
+		    cb.shape[0] != L) {
+			rc = train_error_set(err, TRAIN_EMISMATCH, stpath, 0, 0,
+			                     "base_model.model.classifier.weight/bias do not fit the model's %d labels", L);
+			goto out;
+		}
+		if ((rc = hf_tensor_f32(&cw, m->cls_w, stpath, "classifier.weight", err)) ||
+		    (rc = hf_tensor_f32(&cb, m->cls_b, stpath, "classifier.bias", err)))
+			goto out;
+		want += 2;
+	}
+	if (train_safetensors_count(st) != want) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+		                     "%zu tensors, but the adapted projections of layer 0 make %zu",
+		                     train_safetensors_count(st), want);
+		goto out;
+	}
+	rc = TRAIN_OK;
+out:
+	if (rc)
+		bert_lora_drop(m);
+	free(text);
+	json_decref(j);
+	train_safetensors_close(st);
+	return rc;
+}

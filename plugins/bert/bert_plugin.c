@@ -68,7 +68,8 @@ static const char *const hf_files[] = { "config.json", "vocab.txt", "tokenizer_c
 	{ "checkpoint_dir", TRAIN_PARAM_STRING, "~", "where checkpoints go (relative to the recipe; null: the run's folder, in the cache); --resume continues from one" }, \
 	{ "log_file", TRAIN_PARAM_STRING, "~", "also write the JSON loss log here" }, \
 	{ "seed", TRAIN_PARAM_INT, "42", "initialisation, data order, masking, dropout" }, \
-	{ "mixed_precision", TRAIN_PARAM_BOOL, "false", "bf16 matmuls where the CPU has them" }
+	{ "mixed_precision", TRAIN_PARAM_BOOL, "false", "bf16 matmuls where the CPU has them" }, \
+	{ "gradient_checkpointing", TRAIN_PARAM_BOOL, "false", "keep only each layer's input and recompute its activations in backward (same gradients, less memory)" }
 
 static const train_param mlm_params[] = {
 	{ "base_model", TRAIN_PARAM_STRING, "bert-tiny",
@@ -84,6 +85,13 @@ static const train_param mlm_params[] = {
 
 static const train_param cls_params[] = {
 	{ "num_labels", TRAIN_PARAM_INT, "0", "classifier outputs (0: the labels of the data)" },
+	{ "training_type", TRAIN_PARAM_STRING, "full", "full (every weight) or lora (adapters and the classifier; the base frozen)" },
+	{ "lora_r", TRAIN_PARAM_INT, "~", "LoRA rank (default 16; lora only)" },
+	{ "lora_alpha", TRAIN_PARAM_FLOAT, "~", "LoRA alpha: the update is scaled by alpha / r (default 32)" },
+	{ "lora_dropout", TRAIN_PARAM_FLOAT, "~", "dropout on the adapters' input (default 0.1)" },
+	{ "lora_target_modules", TRAIN_PARAM_LIST, "~", "projections to adapt: query, key, value, attention.output.dense, intermediate.dense, output.dense (default [query, value])" },
+	{ "lora_merge", TRAIN_PARAM_BOOL, "~", "fold the adapters into the weights and save the whole model (default true); false: the base's files unchanged plus PEFT's adapter_config.json and adapter_model.safetensors" },
+	{ "lora_seed", TRAIN_PARAM_INT, "~", "the adapters' A (default: seed)" },
 	TRAINING_PARAMS("3", "16", "0.00005"),
 	{ NULL, TRAIN_PARAM_END, NULL, NULL },
 };
@@ -98,6 +106,12 @@ typedef struct comp {
 	int epochs, epochs_ckpt, batch, accum, warmup, max_len, eval_steps, save_steps, mixed;
 	int vocab_size, lowercase, num_labels;
 	uint64_t seed;
+	int ckpt;
+	/* LoRA (BertClassifier, training_type lora) */
+	int lora, lora_r, lora_merge;
+	unsigned lora_kinds;
+	double lora_alpha, lora_dropout;
+	uint64_t lora_seed;
 	/* trained */
 	bert_model *m;
 	bert_vocab v;
@@ -160,6 +174,7 @@ static int comp_create_common(const train_config *cfg, train_ctx *ctx, int mlm, 
 	c->save_steps = (int)train_config_int(cfg, "save_steps");
 	c->seed = (uint64_t)train_config_int(cfg, "seed");
 	c->mixed = train_config_bool(cfg, "mixed_precision");
+	c->ckpt = train_config_bool(cfg, "gradient_checkpointing");
 	*out = c;
 #define NEED(cond, ...) if (!(cond)) return train_fail(ctx, __VA_ARGS__)
 	NEED(c->epochs >= 0 && c->epochs <= 100000, "num_epochs must be between 0 and 100000, not %d", c->epochs);
@@ -219,6 +234,57 @@ static int mlm_create(const train_config *cfg, train_ctx *ctx, void **self)
 	return resolve_base(c, cfg, ctx);
 }
 
+static int is_set(const train_config *cfg, const char *key)
+{
+	const train_config *n = train_config_get(cfg, key);
+	return n && train_config_kind(n) != TRAIN_CFG_NULL;
+}
+
+/* training_type and the lora_* keys: each checked, LoRA keys only with lora. */
+static int lora_config(comp *c, const train_config *cfg, train_ctx *ctx)
+{
+	static const char *const keys[] = { "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules",
+	                                    "lora_merge", "lora_seed" };
+	const char *tt = train_config_string(cfg, "training_type");
+	if (!tt || (strcmp(tt, "full") && strcmp(tt, "lora")))
+		return train_fail(ctx, "training_type '%.40s' is not one of full, lora", tt ? tt : "");
+	c->lora = !strcmp(tt, "lora");
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!c->lora && is_set(cfg, keys[i]))
+			return train_fail(ctx, "%s is a LoRA setting and training_type is full: remove it or set "
+			                  "training_type: lora", keys[i]);
+	c->lora_r = is_set(cfg, "lora_r") ? (int)train_config_int(cfg, "lora_r") : 16;
+	c->lora_alpha = is_set(cfg, "lora_alpha") ? train_config_float(cfg, "lora_alpha") : 32.0;
+	c->lora_dropout = is_set(cfg, "lora_dropout") ? train_config_float(cfg, "lora_dropout") : 0.1;
+	c->lora_merge = is_set(cfg, "lora_merge") ? train_config_bool(cfg, "lora_merge") : 1;
+	c->lora_seed = is_set(cfg, "lora_seed") ? (uint64_t)train_config_int(cfg, "lora_seed") : c->seed;
+	if (c->lora_r < 1 || c->lora_r > 4096)
+		return train_fail(ctx, "lora_r must be from 1 to 4096, not %d", c->lora_r);
+	if (!(c->lora_alpha > 0 && c->lora_alpha < 1e6))
+		return train_fail(ctx, "lora_alpha must be positive");
+	if (!(c->lora_dropout >= 0 && c->lora_dropout < 1))
+		return train_fail(ctx, "lora_dropout must be in [0, 1)");
+	c->lora_kinds = 1u << BERT_Q | 1u << BERT_V;
+	const train_config *l = train_config_get(cfg, "lora_target_modules");
+	if (l && train_config_kind(l) != TRAIN_CFG_NULL) {
+		size_t n = train_config_len(l);
+		if (train_config_kind(l) != TRAIN_CFG_LIST || n == 0)
+			return train_fail(ctx, "lora_target_modules must be a list naming at least one projection");
+		c->lora_kinds = 0;
+		for (size_t i = 0; i < n; i++) {
+			const train_config *e = train_config_at(l, i);
+			const char *name = e && train_config_kind(e) == TRAIN_CFG_STRING ? train_config_as_string(e) : NULL;
+			int k = name ? bert_lora_kind(name) : -1;
+			if (k < 0)
+				return train_fail(ctx, "lora_target_modules: entry %zu (%.64s) is not one of query, key, "
+				                  "value, attention.output.dense, intermediate.dense, output.dense",
+				                  i + 1, name ? name : "not a string");
+			c->lora_kinds |= 1u << k;
+		}
+	}
+	return TRAIN_OK;
+}
+
 static int cls_create(const train_config *cfg, train_ctx *ctx, void **self)
 {
 	comp *c;
@@ -229,7 +295,7 @@ static int cls_create(const train_config *cfg, train_ctx *ctx, void **self)
 	c->num_labels = (int)train_config_int(cfg, "num_labels");
 	if (c->num_labels < 0 || c->num_labels > 100000)
 		return train_fail(ctx, "num_labels must be between 0 and 100000, not %d", c->num_labels);
-	return TRAIN_OK;
+	return lora_config(c, cfg, ctx);
 }
 
 /* A local base_model folder's content decides the output; its path does not. */
@@ -468,6 +534,30 @@ static int slurp(const char *path, char **out, size_t *len)
 	return TRAIN_OK;
 }
 
+/* The model's Hugging Face folder: with adapters, merged (folded into a
+ * copy of the weights, which are then put back) or, !merged, the base's
+ * files unchanged beside PEFT's adapter files. */
+static int save_folder(comp *c, const char *dir, int merged, train_error *err)
+{
+	bert_model *m = c->m;
+	const char *const *labels = (const char *const *)c->labels;
+	if (!m->lora)
+		return bert_hf_save(m, &c->v, labels, dir, err);
+	if (!merged) {
+		int rc = bert_hf_save(m, &c->v, labels, dir, err);
+		return rc ? rc : bert_adapter_save(m, c->base_model ? c->base_model : "", dir, err);
+	}
+	float *keep = malloc(m->n_params * sizeof *keep);
+	if (!keep)
+		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+	memcpy(keep, m->params, m->n_params * sizeof *keep);
+	bert_lora_fold(m);
+	int rc = bert_hf_save(m, &c->v, labels, dir, err);
+	memcpy(m->params, keep, m->n_params * sizeof *keep);
+	free(keep);
+	return rc;
+}
+
 static int pack_model(comp *c, train_value **out, train_ctx *ctx)
 {
 	char *d = make_tmpdir(), *buf = NULL;
@@ -476,7 +566,7 @@ static int pack_model(comp *c, train_value **out, train_ctx *ctx)
 	int rc;
 	if (!d)
 		return train_fail(ctx, "cannot make a temporary folder");
-	if ((rc = bert_hf_save(c->m, &c->v, (const char *const *)c->labels, d, &err))) {
+	if ((rc = save_folder(c, d, 1, &err))) {
 		rc = train_fail(ctx, "%s: %s", err.file, err.text);
 		goto out;
 	}
@@ -564,7 +654,7 @@ static int run(comp *c, bert_data *tr, bert_data *va, int epochs, train_ctx *ctx
 	                    .grad_accum = c->accum, .warmup_steps = c->warmup, .eval_steps = c->eval_steps,
 	                    .save_steps = c->save_steps, .learning_rate = c->lr, .weight_decay = c->wd,
 	                    .dropout = c->dropout, .mask_prob = c->mask_prob, .seed = c->seed,
-	                    .mixed_precision = c->mixed,
+	                    .mixed_precision = c->mixed, .gradient_checkpointing = c->ckpt,
 	                    .checkpoint_dir = c->ckpt_dir ? c->ckpt_dir : train_ctx_checkpoint_dir(ctx),
 	                    .resume = train_ctx_resuming(ctx),
 	                    .log_path = c->log_file, .threads = train_ctx_threads(ctx) };
@@ -692,6 +782,23 @@ static int cls_train(void *self, const train_values *in, train_values *out, trai
 		                c->m->cfg.max_position);
 		goto out;
 	}
+	if (c->lora) {
+		/* adapters on the frozen base; the classifier trains beside them */
+		bert_lora_drop(c->m);
+		if (c->m->cfg.layers == 0) {
+			rc = train_fail(ctx, "training_type lora needs a model with layers");
+			goto out;
+		}
+		if ((rc = bert_lora_add(c->m, c->lora_kinds, c->lora_r, (float)c->lora_alpha,
+		                        (float)c->lora_dropout, c->lora_seed)) ||
+		    (rc = bert_freeze_base(c->m, 1))) {
+			rc = train_fail(ctx, "cannot make the LoRA adapters (r %d): %s", c->lora_r, train_strerror(rc));
+			goto out;
+		}
+		size_t n = c->m->lora->n + bert_n_grads(c->m);
+		train_log(ctx, TRAIN_LOG_INFO, "LoRA r %d alpha %g: %zu trainable parameters of %zu (%.2f %%)",
+		          c->lora_r, c->lora_alpha, n, c->m->n_params, 100.0 * (double)n / (double)c->m->n_params);
+	}
 	if ((rc = run(c, &tr, &va, c->epochs, ctx)))
 		goto out;
 	train_value *v;
@@ -714,7 +821,7 @@ static int comp_persist(void *self, train_resource *res)
 	train_error err;
 	if (!c->m)
 		return TRAIN_EINVAL;
-	int rc = bert_hf_save(c->m, &c->v, (const char *const *)c->labels, train_resource_dir(res), &err);
+	int rc = save_folder(c, train_resource_dir(res), c->lora_merge, &err);
 	if (!rc && c->log_json)
 		rc = train_resource_write(res, "loss_log.json", c->log_json, strlen(c->log_json));
 	return rc;
@@ -750,6 +857,14 @@ static int comp_load(const train_config *cfg, const train_resource *res, train_c
 		return rc;
 	if ((rc = bert_hf_load(train_resource_dir(res), -1, -1, c->seed, &c->m, &c->v, &err)))
 		return train_fail(ctx, "%s: %s", err.file, err.text);
+	char ap[4200];
+	snprintf(ap, sizeof ap, "%s/adapter_config.json", train_resource_dir(res));
+	if (!mlm && access(ap, F_OK) == 0) {
+		/* saved as base + adapter (lora_merge false): merged for use */
+		if ((rc = bert_adapter_load(c->m, train_resource_dir(res), &err)))
+			return train_fail(ctx, "%s: %s", err.file, err.text);
+		bert_lora_merge(c->m);
+	}
 	return mlm ? TRAIN_OK : read_labels(c, train_resource_dir(res), ctx);
 }
 

@@ -216,10 +216,13 @@ out:
 	return rc;
 }
 
-int bert_evaluate(bert_model *m, const bert_vocab *v, const bert_data *d, int mlm, int batch_size,
-                  uint64_t seed, double *loss, double *accuracy)
+/* bert_evaluate, its forward passes with checkpointing's layout when ckpt
+ * (a training run with checkpointing keeps its evaluation as small) */
+static int evaluate(bert_model *m, const bert_vocab *v, const bert_data *d, int mlm, int batch_size,
+                    uint64_t seed, int ckpt, double *loss, double *accuracy)
 {
 	bert_acts a = { 0 };
+	a.ckpt = ckpt;
 	batch b = { 0 };
 	train_rng rng;
 	size_t *idx = malloc((size_t)batch_size * sizeof *idx);
@@ -250,6 +253,76 @@ int bert_evaluate(bert_model *m, const bert_vocab *v, const bert_data *d, int ml
 	return rc;
 }
 
+int bert_evaluate(bert_model *m, const bert_vocab *v, const bert_data *d, int mlm, int batch_size,
+                  uint64_t seed, double *loss, double *accuracy)
+{
+	return evaluate(m, v, d, mlm, batch_size, seed, 0, loss, accuracy);
+}
+
+/* ---- the trainable parameters ------------------------------------------------------ */
+
+/* What the optimizer steps: the whole model, the adapters alone, or the
+ * adapters and the classifier packed into one vector (gathered before
+ * each step, scattered after). */
+typedef struct tview {
+	float *p, *g;
+	size_t n, n_lora;
+	int packed;
+} tview;
+
+static int tview_init(bert_model *m, tview *v)
+{
+	memset(v, 0, sizeof *v);
+	size_t nh = bert_n_grads(m);
+	if (!m->lora) {
+		v->p = m->params + m->grad_off;
+		v->g = m->grads;
+		v->n = nh;
+	} else if (!nh) {
+		v->p = m->lora->params;
+		v->g = m->lora->grads;
+		v->n = v->n_lora = m->lora->n;
+	} else {
+		v->packed = 1;
+		v->n_lora = m->lora->n;
+		v->n = v->n_lora + nh;
+		if (!(v->p = malloc(v->n * sizeof *v->p)) || !(v->g = malloc(v->n * sizeof *v->g)))
+			return TRAIN_ENOMEM;
+		memcpy(v->p, m->lora->params, v->n_lora * sizeof *v->p);
+		memcpy(v->p + v->n_lora, m->params + m->grad_off, nh * sizeof *v->p);
+	}
+	return v->n ? TRAIN_OK : TRAIN_EINVAL;
+}
+
+static void tview_gather_grads(const bert_model *m, tview *v)
+{
+	if (!v->packed)
+		return;
+	memcpy(v->g, m->lora->grads, v->n_lora * sizeof *v->g);
+	memcpy(v->g + v->n_lora, m->grads, (v->n - v->n_lora) * sizeof *v->g);
+}
+
+/* v->p (or src, n floats) back into the model */
+static void tview_scatter(bert_model *m, const tview *v, const float *src)
+{
+	if (!v->packed) {
+		if (src != v->p)
+			memcpy(v->p, src, v->n * sizeof *v->p);
+		return;
+	}
+	memcpy(m->lora->params, src, v->n_lora * sizeof *src);
+	memcpy(m->params + m->grad_off, src + v->n_lora, (v->n - v->n_lora) * sizeof *src);
+}
+
+static void tview_free(tview *v)
+{
+	if (v->packed) {
+		free(v->p);
+		free(v->g);
+	}
+	memset(v, 0, sizeof *v);
+}
+
 /* ---- checkpoints ----------------------------------------------------------------- */
 
 typedef struct run_state {
@@ -260,19 +333,19 @@ typedef struct run_state {
 	json_t *log;
 } run_state;
 
-static int ckpt_save(const char *dir, train_fp key, const bert_model *m, const float *am, const float *av,
+static int ckpt_save(const char *dir, train_fp key, const tview *m, const float *am, const float *av,
                      const float *best, const run_state *s, train_error *err)
 {
 	char path[4096], keyhex[TRAIN_FP_HEX], step[32], epoch[32], pos[32], bestv[40], rng[80];
 	train_named_tensor t[4];
-	const float *data[4] = { m->params, am, av, best };
+	const float *data[4] = { m->p, am, av, best };
 	static const char *const names[4] = { "params", "adam_m", "adam_v", "best" };
 	for (int i = 0; i < 4; i++) {
 		memset(&t[i], 0, sizeof t[i]);
 		t[i].name = names[i];
 		t[i].t.dtype = TRAIN_F32;
 		t[i].t.ndim = 1;
-		t[i].t.shape[0] = (int64_t)m->n_params;
+		t[i].t.shape[0] = (int64_t)m->n;
 		t[i].t.shape[1] = t[i].t.shape[2] = t[i].t.shape[3] = 1;
 		t[i].t.data = (void *)data[i];
 	}
@@ -308,7 +381,7 @@ static int meta_i64(const train_safetensors *f, const char *k, int64_t *out)
 }
 
 /* 1: resumed; 0: no checkpoint of this run; < 0: a damaged one. */
-static int ckpt_load(const char *dir, train_fp key, bert_model *m, float *am, float *av, float *best,
+static int ckpt_load(const char *dir, train_fp key, tview *m, float *am, float *av, float *best,
                      run_state *s, train_error *err)
 {
 	char path[4096], keyhex[TRAIN_FP_HEX];
@@ -324,7 +397,7 @@ static int ckpt_load(const char *dir, train_fp key, bert_model *m, float *am, fl
 		train_safetensors_close(f); /* another run's: start over (and overwrite it) */
 		return 0;
 	}
-	float *dst[4] = { m->params, am, av, best };
+	float *dst[4] = { m->p, am, av, best };
 	static const char *const names[4] = { "params", "adam_m", "adam_v", "best" };
 	int64_t step, epoch, pos;
 	const char *bestv = train_safetensors_meta(f, "best"), *rng = train_safetensors_meta(f, "rng"),
@@ -335,7 +408,7 @@ static int ckpt_load(const char *dir, train_fp key, bert_model *m, float *am, fl
 	for (int i = 0; i < 4 && !rc; i++) {
 		train_tensor t;
 		if (train_safetensors_get(f, names[i], &t) || t.dtype != TRAIN_F32 || t.ndim != 1 ||
-		    t.shape[0] != (int64_t)m->n_params)
+		    t.shape[0] != (int64_t)m->n)
 			rc = TRAIN_ECORRUPT;
 	}
 	if (rc) {
@@ -347,7 +420,7 @@ static int ckpt_load(const char *dir, train_fp key, bert_model *m, float *am, fl
 	for (int i = 0; i < 4; i++) {
 		train_tensor t;
 		train_safetensors_get(f, names[i], &t);
-		memcpy(dst[i], t.data, m->n_params * sizeof(float));
+		memcpy(dst[i], t.data, m->n * sizeof(float));
 	}
 	for (int i = 0; i < 4; i++) {
 		char w[17];
@@ -402,6 +475,12 @@ static train_fp run_key(const bert_model *m, const bert_data *tr, const bert_dat
 		}
 	}
 	train_hasher_update(h, m->params, m->n_params * sizeof(float));
+	if (m->lora) {
+		snprintf(buf, sizeof buf, "lora %d %.9g %.9g %u %zu", m->lora->rank, (double)m->lora->alpha,
+		         (double)m->lora->dropout, m->lora->kinds, m->grad_off);
+		train_hasher_str(h, buf);
+		train_hasher_update(h, m->lora->params, m->lora->n * sizeof(float));
+	}
 	fp = train_hasher_digest(h);
 	train_hasher_destroy(h);
 	return fp;
@@ -430,14 +509,17 @@ static void progress_line(int64_t step, int64_t total, double loss, double tps, 
 int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, const bert_data *val,
                    const bert_run_opts *o, train_ctx *ctx, bert_run_result *res)
 {
-	const size_t np = m->n_params, n = train->n;
+	const size_t n = train->n;
 	float *am = NULL, *av = NULL, *best = NULL;
+	tview tv = { 0 };
 	size_t *perm = NULL, *idx = NULL;
 	bert_acts a = { 0 };
 	batch b = { 0 };
 	run_state s = { 0, 0, 0, INFINITY, { { 0 } }, NULL };
 	train_error err = { 0 };
 	int rc = TRAIN_OK, registered = 0;
+	const float *wreg = NULL;
+	size_t nreg = 0;
 	memset(res, 0, sizeof *res);
 	res->best_val_loss = res->val_accuracy = NAN;
 	if (n == 0 || o->batch_size <= 0 || o->grad_accum <= 0 || o->num_epochs < 0)
@@ -446,34 +528,47 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 	 * process-wide, and other components keep theirs */
 	const int old_threads = train_kernels_threads();
 	const train_precision old_prec = train_kernels_precision();
+	if ((rc = tview_init(m, &tv))) {
+		tview_free(&tv);
+		return ctx ? train_fail(ctx, "nothing to train (no gradients, no adapters)") : rc;
+	}
+	const size_t np = tv.n;
+	a.ckpt = o->gradient_checkpointing;
 	if ((rc = train_kernels_init(o->threads > 0 ? o->threads : 0,
-	                             o->mixed_precision ? TRAIN_PRECISION_AUTO : TRAIN_PRECISION_FP32)))
+	                             o->mixed_precision ? TRAIN_PRECISION_AUTO : TRAIN_PRECISION_FP32))) {
+		tview_free(&tv);
 		return rc;
+	}
 	if (!(am = calloc(np, sizeof *am)) || !(av = calloc(np, sizeof *av)) || !(best = malloc(np * sizeof *best)) ||
 	    !(perm = malloc(n * sizeof *perm)) || !(idx = malloc((size_t)o->batch_size * sizeof *idx)) ||
 	    !(s.log = json_array())) {
 		rc = TRAIN_ENOMEM;
 		goto out;
 	}
-	memcpy(best, m->params, np * sizeof *best);
+	memcpy(best, tv.p, np * sizeof *best);
 	const int64_t per_step = (int64_t)o->batch_size * o->grad_accum;
 	const int64_t steps_per_epoch = ((int64_t)n + per_step - 1) / per_step;
 	const int64_t total = steps_per_epoch * o->num_epochs;
 	train_fp key = run_key(m, train, val, o);
 	train_rng_seed(&s.rng, o->seed);
 	if (o->checkpoint_dir && o->resume) {
-		int got = ckpt_load(o->checkpoint_dir, key, m, am, av, best, &s, &err);
+		int got = ckpt_load(o->checkpoint_dir, key, &tv, am, av, best, &s, &err);
 		if (got < 0) {
 			rc = ctx ? train_fail(ctx, "%s: %s", err.file, err.text) : got;
 			goto out;
 		}
 		res->resumed = got;
+		if (got)
+			tview_scatter(m, &tv, tv.p);
 		if (got && ctx)
 			train_log(ctx, TRAIN_LOG_INFO, "resuming from step %" PRId64 " of %" PRId64, s.step, total);
 	}
-	if (train_kernels_precision() == TRAIN_PRECISION_BF16 &&
-	    train_kernels_weights_register(m->params, np) == 0)
+	bert_matmul_weights(m, &wreg, &nreg);
+	if (train_kernels_precision() == TRAIN_PRECISION_BF16 && train_kernels_weights_register(wreg, nreg) == 0)
 		registered = 1;
+	/* under LoRA the registered weights are frozen: their bf16 copy is
+	 * made once */
+	const int weights_move = !m->lora;
 	train_adamw_cfg oc = train_adamw_defaults();
 	oc.weight_decay = (float)o->weight_decay;
 	epoch_perm(perm, n, o->seed, s.epoch);
@@ -512,25 +607,28 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 			         : TRAIN_EINVAL;
 			goto out;
 		}
-		train_clip_grad_norm(m->grads, np, 1.0f);
+		tview_gather_grads(m, &tv);
+		train_clip_grad_norm(tv.g, np, 1.0f);
 		float lr = train_lr_at(TRAIN_SCHED_LINEAR, (float)o->learning_rate, 0.0f, s.step, o->warmup_steps, total);
-		train_adamw_step(&oc, m->params, m->grads, am, av, np, lr, s.step + 1);
-		if (registered)
-			train_kernels_weights_changed(m->params);
+		train_adamw_step(&oc, tv.p, tv.g, am, av, np, lr, s.step + 1);
+		tview_scatter(m, &tv, tv.p);
+		if (registered && weights_move)
+			train_kernels_weights_changed(wreg);
 		s.step++;
 		json_t *e = json_pack("{s:I, s:I, s:f, s:f}", "step", (json_int_t)s.step, "epoch",
 		                      (json_int_t)s.epoch, "loss", loss, "lr", (double)lr);
 		if ((o->eval_steps > 0 && s.step % o->eval_steps == 0) || s.step == total) {
 			if (val->n) {
 				double vl, acc;
-				if ((rc = bert_evaluate(m, v, val, o->mlm, o->batch_size, o->seed, &vl, &acc)))
+				if ((rc = evaluate(m, v, val, o->mlm, o->batch_size, o->seed, o->gradient_checkpointing,
+				                   &vl, &acc)))
 					goto out;
 				json_object_set_new(e, "val_loss", json_real(vl));
 				if (!o->mlm)
 					json_object_set_new(e, "val_accuracy", json_real(acc));
 				if (vl < s.best) {
 					s.best = vl;
-					memcpy(best, m->params, np * sizeof *best);
+					memcpy(best, tv.p, np * sizeof *best);
 				}
 				if (ctx)
 					train_log(ctx, TRAIN_LOG_INFO, "step %" PRId64 "/%" PRId64 ": loss %.4f, validation %.4f",
@@ -550,7 +648,7 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 		int stop = (o->stop_after && s.step == o->stop_after) || (ctx && train_ctx_canceled(ctx));
 		if (o->checkpoint_dir && s.step < total &&
 		    ((o->save_steps > 0 && s.step % o->save_steps == 0) || stop)) {
-			if ((rc = ckpt_save(o->checkpoint_dir, key, m, am, av, best, &s, &err))) {
+			if ((rc = ckpt_save(o->checkpoint_dir, key, &tv, am, av, best, &s, &err))) {
 				rc = ctx ? train_fail(ctx, "%s: %s", err.file, err.text) : rc;
 				goto out;
 			}
@@ -565,11 +663,15 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 	if (res->train_seconds > 0)
 		res->steps_per_second = (double)(s.step - start_step) / res->train_seconds;
 	if (val->n) {
-		memcpy(m->params, best, np * sizeof *best);
+		memcpy(tv.p, best, np * sizeof *best);
+		tview_scatter(m, &tv, tv.p);
+		if (registered && weights_move)
+			train_kernels_weights_changed(wreg);
 		res->best_val_loss = s.best;
 		if (!o->mlm) {
 			double vl;
-			if ((rc = bert_evaluate(m, v, val, 0, o->batch_size, o->seed, &vl, &res->val_accuracy)))
+			if ((rc = evaluate(m, v, val, 0, o->batch_size, o->seed, o->gradient_checkpointing, &vl,
+			                    &res->val_accuracy)))
 				goto out;
 		}
 	}
@@ -595,7 +697,7 @@ int bert_train_run(bert_model *m, const bert_vocab *v, const bert_data *train, c
 	}
 out:
 	if (registered)
-		train_kernels_weights_unregister(m->params);
+		train_kernels_weights_unregister(wreg);
 	train_kernels_init(old_threads, old_prec);
 	json_decref(s.log);
 	free(am);
@@ -605,5 +707,6 @@ out:
 	free(idx);
 	batch_free(&b);
 	bert_acts_free(&a);
+	tview_free(&tv);
 	return rc;
 }

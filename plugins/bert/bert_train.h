@@ -17,6 +17,11 @@
  * fingerprint in its metadata) continues from it and reaches the same
  * weights, bit for bit, as a run that was never stopped.
  *
+ * LoRA: a model with adapters (bert_lora_add) and a frozen base
+ * (bert_freeze_base) trains its adapters and whatever bert_grad() still
+ * covers (the classifier); AdamW's moments, the best weights and the
+ * checkpoints hold those alone.
+ *
  * Masked LM (Devlin et al.): 15 % of the non-special positions of each
  * sequence (at least one) are chosen; 80 % of them become [MASK], 10 % a
  * random token, 10 % stay; the loss is over the chosen positions.
@@ -46,6 +51,7 @@ typedef struct bert_run_opts {
 	double learning_rate, weight_decay, dropout, mask_prob;
 	uint64_t seed;
 	int mixed_precision;     /* bf16 matmuls where the CPU has them */
+	int gradient_checkpointing; /* recompute each layer's activations in backward */
 	const char *checkpoint_dir; /* NULL: no checkpoints */
 	int resume;              /* continue from a checkpoint of this run there (--resume) */
 	const char *log_path;    /* NULL: no JSON log file (the log is returned too) */

@@ -2,7 +2,7 @@
 # components, Hugging Face checkpoints.  Other plugins reuse the encoder by
 # adding $(bert_sources) (and $(rasa_text_sources)) to their own sources.
 bert_sources = plugins/bert/bert.c plugins/bert/bert_io.c plugins/bert/bert.h \
-	plugins/common/hf.c plugins/common/hf.h
+	plugins/common/hf.c plugins/common/hf.h plugins/common/lora.c plugins/common/lora.h
 
 unit_tests += tests/test_bert
 tests_test_bert_SOURCES = tests/test_bert.c tests/testlib.h $(bert_sources) plugins/bert/bert_train.c plugins/bert/bert_train.h $(rasa_text_sources)

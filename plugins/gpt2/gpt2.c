@@ -10,6 +10,7 @@
  * eltwise from TRAIN_KERNELS_ELTWISE_MIN elements up (a plain loop below).
  */
 #include "gpt2.h"
+#include "../common/lora.h"
 
 #include <train/kernels.h>
 #include <train/nn.h>
@@ -241,11 +242,8 @@ int gpt2_lora_add(gpt2_model *m, unsigned kinds, unsigned attn_parts, int rank, 
 	/* PEFT: A kaiming_uniform_(a=sqrt(5)), which is U(-1/sqrt(in), 1/sqrt(in)); B = 0 */
 	train_rng r;
 	train_rng_seed(&r, seed);
-	for (int i = 0; i < lo->n_mods; i++) {
-		const gpt2_lora_mod *md = &lo->mods[i];
-		float bound = 1.0f / sqrtf((float)md->in);
-		train_rng_fill_uniform(&r, lo->params + md->a_off, (size_t)md->r * md->in, -bound, bound);
-	}
+	for (int i = 0; i < lo->n_mods; i++)
+		lora_init_a(lo->params + lo->mods[i].a_off, lo->mods[i].r, lo->mods[i].in, &r);
 	m->lora = lo;
 	return TRAIN_OK;
 }
@@ -299,13 +297,7 @@ int gpt2_lora_merge(gpt2_model *m)
 		const gpt2_lora_mod *md = &lo->mods[i];
 		const float *A = lo->params + md->a_off, *Bm = lo->params + md->b_off;
 		float *W = kind_weight(m, md->layer, md->kind);
-		for (int in = 0; in < md->in; in++)
-			for (int o = 0; o < md->out; o++) {
-				float s = 0.0f;
-				for (int k = 0; k < md->r; k++)
-					s += Bm[(size_t)o * md->r + k] * A[(size_t)k * md->in + in];
-				W[(size_t)in * md->out + o] += lo->scale * s;
-			}
+		lora_merge_into(W, 1, (size_t)md->out, A, Bm, md->in, md->out, md->r, lo->scale);
 	}
 	lora_free(lo);
 	m->lora = NULL;
@@ -473,16 +465,9 @@ static int proj_forward(gpt2_model *m, gpt2_block_acts *y, int layer, int kind, 
 		return TRAIN_OK;
 	const gpt2_lora_mod *md = &lo->mods[mi];
 	gpt2_lora_acts *la = &y->lo[kind];
-	const float *x = inp;
-	if (lo->dropout > 0) {
-		if ((rc = train_dropout_forward(la->xd, la->mask, inp, (size_t)N * in, lo->dropout, rng)))
-			return rc;
-		x = la->xd;
-	}
-	const float *A = lo->params + md->a_off, *Bm = lo->params + md->b_off;
-	if ((rc = train_matmul(0, 1, N, md->r, in, 1.0f, x, in, A, in, 0.0f, la->u, md->r)))
-		return rc;
-	return train_matmul(0, 1, N, o, md->r, lo->scale, la->u, md->r, Bm, md->r, 1.0f, out, o);
+	const lora_shape sh = { in, o, md->r, lo->scale, lo->dropout };
+	return lora_forward(&sh, N, inp, lo->params + md->a_off, lo->params + md->b_off, la->xd,
+	                    la->mask, la->u, out, o, rng);
 }
 
 /* Backward of proj_forward: dinp += ..., the weight's grads (if any), the adapter's. */
@@ -499,23 +484,11 @@ static int proj_backward(gpt2_model *m, gpt2_acts *a, gpt2_block_acts *y, int la
 	if (mi < 0)
 		return TRAIN_OK;
 	const gpt2_lora_mod *md = &lo->mods[mi];
-	gpt2_lora_acts *la = &y->lo[kind];
-	const float *x = lo->dropout > 0 ? la->xd : inp;
-	const float *A = lo->params + md->a_off, *Bm = lo->params + md->b_off;
-	float *dA = lo->grads + md->a_off, *dB = lo->grads + md->b_off;
-	/* dB += scale dout^T u;  du = scale dout B;  dA += du^T x;  dx = du A */
-	if ((rc = train_matmul(1, 0, o, md->r, N, lo->scale, dout, o, la->u, md->r, 1.0f, dB, md->r)) ||
-	    (rc = train_matmul(0, 0, N, md->r, o, lo->scale, dout, o, Bm, md->r, 0.0f, a->du, md->r)) ||
-	    (rc = train_matmul(1, 0, md->r, in, N, 1.0f, a->du, md->r, x, in, 1.0f, dA, in)))
-		return rc;
-	if (!dinp)
-		return TRAIN_OK;
-	if (lo->dropout > 0) {
-		if ((rc = train_matmul(0, 0, N, in, md->r, 1.0f, a->du, md->r, A, in, 0.0f, a->dxd, in)))
-			return rc;
-		return train_dropout_backward(dinp, a->dxd, la->mask, (size_t)N * in, lo->dropout);
-	}
-	return train_matmul(0, 0, N, in, md->r, 1.0f, a->du, md->r, A, in, 1.0f, dinp, in);
+	const gpt2_lora_acts *la = &y->lo[kind];
+	const lora_shape sh = { in, o, md->r, lo->scale, lo->dropout };
+	return lora_backward(&sh, N, inp, la->xd, la->mask, la->u, lo->params + md->a_off,
+	                     lo->params + md->b_off, lo->grads + md->a_off, lo->grads + md->b_off, dout,
+	                     o, a->du, a->dxd, dinp);
 }
 
 /* ---- blocks -------------------------------------------------------------------- */

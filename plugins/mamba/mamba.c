@@ -102,6 +102,7 @@ static const train_param params[] = {
 	{ "max_seconds", TRAIN_PARAM_FLOAT, "0", "stop after this much training time (0: no limit; not reproducible)" },
 	{ "learning_rate", TRAIN_PARAM_FLOAT, "0.0001", "peak learning rate" },
 	{ "mixed_precision", TRAIN_PARAM_BOOL, "false", "bf16 matmuls where the CPU has them" },
+	{ "gradient_checkpointing", TRAIN_PARAM_BOOL, "false", "keep only each block's input and recompute the block in backward (same gradients, less memory)" },
 	{ "gradient_accumulation_steps", TRAIN_PARAM_INT, "1", "micro-batches per optimizer step" },
 	{ "warmup_steps", TRAIN_PARAM_INT, "0", "linear warm-up steps" },
 	{ "weight_decay", TRAIN_PARAM_FLOAT, "0.0", "AdamW's decoupled weight decay" },
@@ -131,7 +132,7 @@ typedef struct mlm {
 	double valid_split, lr, wd, max_seconds, temperature;
 	int64_t vocab_size, d_model, n_layers, max_length, batch, epochs, max_steps, gas, warmup,
 		eval_steps, eval_batches, save_steps, seed, threads, max_new, top_k;
-	int mixed;
+	int mixed, ckpt;
 	int sft;  /* MambaSFT: examples from the inputs, prompts masked */
 	int skip; /* MambaSFT: no step (the initialised model; --skip-sft) */
 	int use_bpe; /* tokenizer: bpe */
@@ -218,6 +219,9 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 	const char *tk = train_config_kind(train_config_get(cfg, "tokenizer")) == TRAIN_CFG_STRING
 	                 ? train_config_string(cfg, "tokenizer") : "char";
 	c->use_bpe = !strcmp(tk, "bpe");
+	/* nor this one: off */
+	c->ckpt = train_config_kind(train_config_get(cfg, "gradient_checkpointing")) == TRAIN_CFG_BOOL &&
+	          train_config_bool(cfg, "gradient_checkpointing");
 	if ((tf && !c->train_file) || (cd && !c->ckpt_dir) || (vf && !c->valid_file) || (lf && !c->log_file)) {
 		mlm_free(c);
 		return TRAIN_ENOMEM;
@@ -1043,6 +1047,7 @@ data_ready:;
 	    (rc = mamba_model_create(&d, 1, &R.m)))
 		goto out;
 	R.m->threads = threads;
+	R.m->ckpt = c->ckpt;
 	R.mom = calloc(R.m->n_params, sizeof(float));
 	R.vel = calloc(R.m->n_params, sizeof(float));
 	R.best = calloc(R.m->n_params, sizeof(float));

@@ -157,8 +157,14 @@ typedef struct mamba_model {
 	mamba_tensor_info *info;    /* n_info */
 	size_t n_info;
 	int threads;
-	/* activations of the last forward (for backward), sized for B, T */
-	int ab, at;
+	/* gradient checkpointing, set by the caller before a forward: each
+	 * residual block keeps only its input, and backward recomputes the
+	 * block from it (the same kernels on the same inputs: the same
+	 * gradients, bit for bit) with one block's activations */
+	int ckpt;
+	/* activations of the last forward (for backward), sized for B, T; the
+	 * layout of ackpt */
+	int ab, at, ackpt;
 	float *acts;
 	size_t acts_floats;
 } mamba_model;

@@ -234,13 +234,23 @@ static size_t al16(size_t n)
 }
 
 /* Lay the activations out in base (NULL: just count). */
-static size_t acts_layout(const mamba_dims *d, int B, int T, float *base, acts *a)
+static size_t acts_layout(const mamba_dims *d, int B, int T, int ckpt, float *base, acts *a)
 {
 	size_t Nt = (size_t)B * T, off = 0, nbc = (size_t)d->R + 2 * d->NS;
 #define TAKE(ptr, n) do { size_t n_ = al16(n); if (base) (ptr) = base + off; off += n_; } while (0)
 	for (int i = 0; i < d->n_layers; i++) {
 		layer_acts *l = &a->l[i];
 		TAKE(l->res, Nt * d->D);
+		if (ckpt && i > 0) {
+			/* checkpointing: each layer keeps its input; the rest is layer 0's,
+			 * recomputed for each layer in backward */
+			if (base) {
+				float *res = l->res;
+				*l = a->l[0];
+				l->res = res;
+			}
+			continue;
+		}
 		TAKE(l->u, Nt * d->D);
 		TAKE(l->rstd, Nt);
 		TAKE(l->x, Nt * d->Di);
@@ -283,24 +293,26 @@ static int acts_get(mamba_model *m, int B, int T, acts *a)
 {
 	if (m->d.n_layers > MAMBA_MAX_LAYERS)
 		return TRAIN_EINVAL;
-	if (!m->acts || m->ab != B || m->at != T) {
+	int ckpt = m->ckpt ? 1 : 0;
+	if (!m->acts || m->ab != B || m->at != T || m->ackpt != ckpt) {
 		free(m->acts);
 		m->acts = NULL;
-		m->acts_floats = acts_layout(&m->d, B, T, NULL, a);
+		m->ackpt = ckpt;
+		m->acts_floats = acts_layout(&m->d, B, T, ckpt, NULL, a);
 		m->acts = falloc(m->acts_floats);
 		if (!m->acts)
 			return TRAIN_ENOMEM;
 		m->ab = B;
 		m->at = T;
 	}
-	acts_layout(&m->d, B, T, m->acts, a);
+	acts_layout(&m->d, B, T, ckpt, m->acts, a);
 	return TRAIN_OK;
 }
 
 const float *mamba_logits(const mamba_model *m)
 {
 	acts a;
-	acts_layout(&m->d, m->ab, m->at, m->acts, &a);
+	acts_layout(&m->d, m->ab, m->at, m->ackpt, m->acts, &a);
 	return a.logits;
 }
 
@@ -379,7 +391,7 @@ int mamba_forward(mamba_model *m, const int32_t *ids, const int32_t *targets, in
 	CK(forward_core(m, ids, B, T, 1));
 	if (targets) {
 		acts a;
-		acts_layout(&m->d, B, T, m->acts, &a);
+		acts_layout(&m->d, B, T, m->ackpt, m->acts, &a);
 		float l = 0.0f;
 		CK(train_cross_entropy_forward(&l, NULL, a.probs, a.logits, targets, B * T, m->d.V, 0.0f));
 		if (loss)
@@ -396,7 +408,7 @@ int mamba_forward_hidden(mamba_model *m, const int32_t *ids, int B, int T, int w
 const float *mamba_hidden(const mamba_model *m)
 {
 	acts a;
-	acts_layout(&m->d, m->ab, m->at, m->acts, &a);
+	acts_layout(&m->d, m->ab, m->at, m->ackpt, m->acts, &a);
 	return a.hf;
 }
 
@@ -468,7 +480,7 @@ static int backward_tail(mamba_model *m, const int32_t *ids, const float *dlogit
 	const mamba_dims *d = &m->d;
 	int rc, Nt = B * T;
 	acts a;
-	acts_layout(d, B, T, m->acts, &a);
+	acts_layout(d, B, T, m->ackpt, m->acts, &a);
 	memset(a.dhf, 0, (size_t)Nt * d->D * sizeof(float));
 	if (dlogits)
 		CK(train_linear_backward(a.dhf, m->g.emb, NULL, dlogits, a.hf, m->w.emb, Nt, d->D, d->V));
@@ -477,8 +489,15 @@ static int backward_tail(mamba_model *m, const int32_t *ids, const float *dlogit
 			a.dhf[i] += dhidden[i];
 	memset(a.dres, 0, (size_t)Nt * d->D * sizeof(float));
 	CK(train_rmsnorm_backward(a.dres, m->g.norm_f, a.dhf, a.resf, m->w.norm_f, a.rstdf, Nt, d->D));
-	for (int i = d->n_layers - 1; i >= 0; i--)
+	for (int i = d->n_layers - 1; i >= 0; i--) {
+		/* checkpointing: the layer again from its kept input, the same
+		 * kernels on the same values (the same bits); its output (already
+		 * kept as the next layer's input) goes to du, scratch until the
+		 * backward's in_proj step */
+		if (m->ackpt)
+			CK(block_forward(m, &m->w.layer[i], &a.l[i], a.du, B, T));
 		CK(block_backward(m, &m->w.layer[i], &m->g.layer[i], &a.l[i], &a, B, T));
+	}
 	CK(train_embedding_backward(m->g.emb, a.dres, ids, Nt, d->D, d->V));
 	return TRAIN_OK;
 }
@@ -491,7 +510,7 @@ int mamba_backward(mamba_model *m, const int32_t *ids, const int32_t *targets, i
 	if (!m->grads || !m->acts || m->ab != B || m->at != T || !targets)
 		return TRAIN_EINVAL;
 	acts a;
-	acts_layout(d, B, T, m->acts, &a);
+	acts_layout(d, B, T, m->ackpt, m->acts, &a);
 	float *dlogits = a.logits; /* the logits are not needed any more */
 	memset(dlogits, 0, (size_t)Nt * d->V * sizeof(float));
 	CK(train_cross_entropy_backward(dlogits, a.probs, targets, Nt, d->V, 0.0f, scale));
