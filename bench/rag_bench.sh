@@ -21,6 +21,9 @@
 #     memory.  RAG_BENCH_N vectors (default 20000 for a quick run; the
 #     issue's size is RAG_BENCH_N=200000), RAG_BENCH_NQ queries (1000),
 #     RAG_BENCH_FAISS=0 leaves FAISS out (its build is the slowest).
+#     RAG_BENCH_SEEDS=FILE RAG_BENCH_SEED_DIM=D take the real vectors from
+#     FILE (float32 rows of D, as bench/rag_fusion writes with
+#     RAG_FUSION_DUMP) and skip (a) (its encoder training is the slow part).
 #
 # Ends with:
 #   bench bm25-squad-r5: ours X, python-bm25 Y, ratio R
@@ -48,7 +51,11 @@ lines=""
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) (shared with other jobs)"
 ENC=${RAG_BENCH_ENCODER:-"{steps: 1000, warmup: 50, max_length: 128}"}
 SEEDS=""
-if [ -f "$SQ/passages.tsv" ]; then
+if [ -n "${RAG_BENCH_SEEDS:-}" ]; then
+	echo "== (a) skipped: the ANN vectors' seeds are $RAG_BENCH_SEEDS (${RAG_BENCH_SEED_DIM:?} wide)"
+	SEEDS=$RAG_BENCH_SEEDS
+	SDIM=$RAG_BENCH_SEED_DIM
+elif [ -f "$SQ/passages.tsv" ]; then
 	echo "== (a) SQuAD v1.1 dev: BM25 (k1 0.9, b 0.75, Porter stems, titles, word pairs 0.3; the reference: words, b 0.4), dense (encoder trained here: $ENC), hybrid"
 	$PY "$S/bench/rag_bm25.py" convert "$SQ" "$W/sq"
 	printf 'model: {embedding_model: ~, embedding_dim: 128}\ndata: {documents_file: documents.jsonl}\nrag: {k1: 0.9, b: 0.75, stemmer: porter, title: true, pairs: 0.3, fusion: weighted, dense_weight: 0.1}\nencoder: %s\n' "$ENC" >"$W/sq/settings.yaml"

@@ -168,6 +168,13 @@ static void test_kernels(void)
 			dot += (double)a[i] * b[i], l2 += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
 		CU_ASSERT(fabs(hnsw_distance(HNSW_IP, a, b, n) - (1 - dot)) < 1e-4 * (1 + fabs(dot)));
 		CU_ASSERT(fabs(hnsw_distance(HNSW_L2, a, b, n) - l2) < 1e-4 * (1 + l2));
+		/* bf16: 8 significant bits per value, so about 2^-8 of the
+		 * sum of |products| */
+		double ab = 0, d2 = 0;
+		for (uint32_t i = 0; i < n; i++)
+			ab += fabs((double)a[i] * b[i]), d2 += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+		CU_ASSERT(fabs(hnsw_distance_bf16(HNSW_IP, a, b, n) - (1 - dot)) < 0.01 * (1 + ab));
+		CU_ASSERT(fabs(hnsw_distance_bf16(HNSW_L2, a, b, n) - l2) < 0.01 * (1 + d2));
 	}
 }
 
@@ -233,9 +240,10 @@ static void test_incremental(void)
 /* ---- files that lie --------------------------------------------------------- */
 
 /* Byte offsets in the header (hnsw.c's hnsw_header). */
+#define OFF_VERSION 8
 #define OFF_N 48
 #define OFF_SEC_OFF 64
-#define OFF_SEC_SIZE 104
+#define OFF_SEC_SIZE 112 /* 6 sections */
 
 static void *aligned_copy(const void *b, size_t n)
 {
@@ -289,6 +297,18 @@ static void test_corrupt(void)
 	unsigned char *t = aligned_copy(buf, size);
 	t[0] = 'X';
 	expect_refused(t, size, "bad magic");
+	/* another format version: refused, saying which side is older */
+	memcpy(t, b, size);
+	uint32_t v1 = 1, v3 = 3;
+	memcpy(t + OFF_VERSION, &v1, 4);
+	expect_refused(t, size, "version 1, this build reads only version 2 (an older build");
+	memcpy(t + OFF_VERSION, &v3, 4);
+	expect_refused(t, size, "a newer build wrote it");
+	/* the bf16 section shorter than the counts say */
+	memcpy(t, b, size);
+	uint64_t short16 = 64;
+	memcpy(t + OFF_SEC_SIZE + 5 * 8, &short16, 8);
+	expect_refused(t, size, "section vectors16 is 64 bytes");
 	/* a node count that does not fit the sections */
 	memcpy(t, b, size);
 	uint64_t big = (uint64_t)n * 1000;

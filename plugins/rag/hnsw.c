@@ -149,9 +149,137 @@ __attribute__((target("avx512f"))) static float l2_avx512(const float *a, const 
 }
 #endif
 
+/*
+ * bf16 copies of the vectors for graph traversal: each row is the float32
+ * row rounded to nearest even in the top 16 bits, padded with zeros to a
+ * multiple of 32 elements (so no kernel has a tail).  A bf16 value widens
+ * to float32 by a 16-bit shift; AVX512-BF16's vdpbf16ps multiplies 32
+ * pairs and accumulates them into 16 float32 sums in one instruction.
+ */
+typedef float (*dotb_fn)(const uint16_t *a, const uint16_t *b, uint32_t n);
+
+static inline float bf16_to_f32(uint16_t v)
+{
+	uint32_t u = (uint32_t)v << 16;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+static inline uint16_t f32_to_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays NaN */
+		return (uint16_t)((u >> 16) | 0x40);
+	u += 0x7fffu + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+static float dotb_scalar(const uint16_t *a, const uint16_t *b, uint32_t n)
+{
+	float s[4] = { 0, 0, 0, 0 };
+	for (uint32_t i = 0; i < n; i += 4)
+		for (int j = 0; j < 4; j++)
+			s[j] += bf16_to_f32(a[i + j]) * bf16_to_f32(b[i + j]);
+	return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static float l2b_scalar(const uint16_t *a, const uint16_t *b, uint32_t n)
+{
+	float s[4] = { 0, 0, 0, 0 };
+	for (uint32_t i = 0; i < n; i += 4)
+		for (int j = 0; j < 4; j++) {
+			float d = bf16_to_f32(a[i + j]) - bf16_to_f32(b[i + j]);
+			s[j] += d * d;
+		}
+	return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+#ifdef HNSW_X86
+__attribute__((target("avx2,fma"))) static inline __m256 widen8(const uint16_t *p)
+{
+	__m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+	return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+__attribute__((target("avx2,fma"))) static float dotb_avx2(const uint16_t *a, const uint16_t *b,
+                                                         uint32_t n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	for (uint32_t i = 0; i < n; i += 16) {
+		s0 = _mm256_fmadd_ps(widen8(a + i), widen8(b + i), s0);
+		s1 = _mm256_fmadd_ps(widen8(a + i + 8), widen8(b + i + 8), s1);
+	}
+	return hsum256(_mm256_add_ps(s0, s1));
+}
+
+__attribute__((target("avx2,fma"))) static float l2b_avx2(const uint16_t *a, const uint16_t *b,
+                                                        uint32_t n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	for (uint32_t i = 0; i < n; i += 16) {
+		__m256 d0 = _mm256_sub_ps(widen8(a + i), widen8(b + i));
+		__m256 d1 = _mm256_sub_ps(widen8(a + i + 8), widen8(b + i + 8));
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+	}
+	return hsum256(_mm256_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f"))) static inline __m512 widen16(const uint16_t *p)
+{
+	__m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+	return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+
+__attribute__((target("avx512f"))) static float dotb_avx512(const uint16_t *a, const uint16_t *b,
+                                                          uint32_t n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	for (uint32_t i = 0; i < n; i += 32) {
+		s0 = _mm512_fmadd_ps(widen16(a + i), widen16(b + i), s0);
+		s1 = _mm512_fmadd_ps(widen16(a + i + 16), widen16(b + i + 16), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f"))) static float l2b_avx512(const uint16_t *a, const uint16_t *b,
+                                                         uint32_t n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	for (uint32_t i = 0; i < n; i += 32) {
+		__m512 d0 = _mm512_sub_ps(widen16(a + i), widen16(b + i));
+		__m512 d1 = _mm512_sub_ps(widen16(a + i + 16), widen16(b + i + 16));
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* vdpbf16ps: 32 products per instruction; n is a multiple of 32. */
+__attribute__((target("avx512f,avx512bf16"))) static float dotb_bf16(const uint16_t *a,
+                                                                   const uint16_t *b, uint32_t n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	uint32_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		s0 = _mm512_dpbf16_ps(s0, (__m512bh)_mm512_loadu_si512(a + i),
+		                      (__m512bh)_mm512_loadu_si512(b + i));
+		s1 = _mm512_dpbf16_ps(s1, (__m512bh)_mm512_loadu_si512(a + i + 32),
+		                      (__m512bh)_mm512_loadu_si512(b + i + 32));
+	}
+	if (i < n)
+		s0 = _mm512_dpbf16_ps(s0, (__m512bh)_mm512_loadu_si512(a + i),
+		                      (__m512bh)_mm512_loadu_si512(b + i));
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+#endif
+
 typedef struct kernels {
 	const char *name;
 	dot_fn dot, l2;
+	dotb_fn dotb, l2b;
 } kernels;
 
 static kernels g_kernels;
@@ -161,17 +289,20 @@ static pthread_once_t g_kernels_once = PTHREAD_ONCE_INIT;
 static void pick_kernels(void)
 {
 	const char *force = getenv("TRAIN_RAG_SIMD");
-	g_kernels = (kernels){ "scalar", dot_scalar, l2_scalar };
+	g_kernels = (kernels){ "scalar", dot_scalar, l2_scalar, dotb_scalar, l2b_scalar };
 #ifdef HNSW_X86
 	__builtin_cpu_init();
 	int has512 = __builtin_cpu_supports("avx512f");
+	int hasbf = has512 && __builtin_cpu_supports("avx512bf16");
 	int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 	if (force && !strcmp(force, "scalar"))
 		return;
-	if (has512 && (!force || !strcmp(force, "avx512")))
-		g_kernels = (kernels){ "avx512", dot_avx512, l2_avx512 };
+	if (hasbf && (!force || !strcmp(force, "avx512bf16")))
+		g_kernels = (kernels){ "avx512bf16", dot_avx512, l2_avx512, dotb_bf16, l2b_avx512 };
+	else if (has512 && (!force || !strcmp(force, "avx512") || !strcmp(force, "avx512bf16")))
+		g_kernels = (kernels){ "avx512", dot_avx512, l2_avx512, dotb_avx512, l2b_avx512 };
 	else if (has2)
-		g_kernels = (kernels){ "avx2", dot_avx2, l2_avx2 };
+		g_kernels = (kernels){ "avx2", dot_avx2, l2_avx2, dotb_avx2, l2b_avx2 };
 #else
 	(void)force;
 #endif
@@ -207,6 +338,22 @@ float hnsw_distance(hnsw_metric m, const float *a, const float *b, uint32_t dim)
 	return m == HNSW_L2 ? k->l2(a, b, dim) : 1.0f - k->dot(a, b, dim);
 }
 
+float hnsw_distance_bf16(hnsw_metric m, const float *a, const float *b, uint32_t dim)
+{
+	const kernels *k = get_kernels();
+	uint32_t dp = (dim + 31) & ~31u;
+	uint16_t *x = malloc(2 * (size_t)dp * sizeof *x);
+	if (!x)
+		return NAN;
+	for (uint32_t i = 0; i < dp; i++) {
+		x[i] = i < dim ? f32_to_bf16(a[i]) : 0;
+		x[dp + i] = i < dim ? f32_to_bf16(b[i]) : 0;
+	}
+	float d = m == HNSW_L2 ? k->l2b(x, x + dp, dp) : 1.0f - k->dotb(x, x + dp, dp);
+	free(x);
+	return d;
+}
+
 void hnsw_normalize(float *v, uint32_t dim)
 {
 	double s = 0;
@@ -228,6 +375,8 @@ struct hnsw {
 	uint32_t max_level, entry; /* entry valid when n > 0 */
 	size_t n, cap;
 	float *vecs;        /* n x dim */
+	uint16_t *vb;       /* n x dimp: bf16 copies for the traversal */
+	uint32_t dimp;      /* dim rounded up to 32 */
 	uint32_t *links0;   /* n x (1 + M0) */
 	uint32_t *levels;   /* n */
 	uint64_t *uoffs;    /* n */
@@ -241,6 +390,7 @@ struct hnsw {
 	pthread_mutex_t *locks; /* cap, during hnsw_add only */
 	pthread_mutex_t glock;
 	dot_fn dot, l2;
+	dotb_fn dotb, l2b;
 };
 
 static inline float dist(const hnsw *h, const float *a, const float *b)
@@ -248,7 +398,24 @@ static inline float dist(const hnsw *h, const float *a, const float *b)
 	return h->metric == HNSW_L2 ? h->l2(a, b, h->dim) : 1.0f - h->dot(a, b, h->dim);
 }
 
+/* The traversal's distance, on bf16 rows. */
+static inline float dist16(const hnsw *h, const uint16_t *a, const uint16_t *b)
+{
+	return h->metric == HNSW_L2 ? h->l2b(a, b, h->dimp) : 1.0f - h->dotb(a, b, h->dimp);
+}
+
 static inline const float *vec(const hnsw *h, uint32_t i) { return h->vecs + (size_t)i * h->dim; }
+static inline const uint16_t *vecb(const hnsw *h, uint32_t i) { return h->vb + (size_t)i * h->dimp; }
+static uint32_t pad32(uint32_t dim) { return (dim + 31) & ~31u; }
+
+/* bf16 row of a float32 row, padded with zeros to dimp. */
+static void to_bf16(uint16_t *out, const float *v, uint32_t dim, uint32_t dimp)
+{
+	for (uint32_t i = 0; i < dim; i++)
+		out[i] = f32_to_bf16(v[i]);
+	for (uint32_t i = dim; i < dimp; i++)
+		out[i] = 0;
+}
 static inline uint32_t *list_at(const hnsw *h, uint32_t i, uint32_t level)
 {
 	if (!level)
@@ -277,6 +444,7 @@ int hnsw_create(uint32_t dim, hnsw_metric metric, uint32_t M, uint32_t ef_constr
 	if (!h)
 		return TRAIN_ENOMEM;
 	h->dim = dim;
+	h->dimp = pad32(dim);
 	h->metric = metric;
 	h->M = M;
 	h->M0 = 2 * M;
@@ -285,6 +453,8 @@ int hnsw_create(uint32_t dim, hnsw_metric metric, uint32_t M, uint32_t ef_constr
 	const kernels *k = get_kernels();
 	h->dot = k->dot;
 	h->l2 = k->l2;
+	h->dotb = k->dotb;
+	h->l2b = k->l2b;
 	pthread_mutex_init(&h->glock, NULL);
 	*out = h;
 	return TRAIN_OK;
@@ -299,6 +469,7 @@ void hnsw_destroy(hnsw *h)
 			munmap((void *)h->map, h->map_size);
 	} else {
 		free(h->vecs);
+		free(h->vb);
 		free(h->links0);
 		free(h->levels);
 		free(h->uoffs);
@@ -314,7 +485,8 @@ hnsw_metric hnsw_get_metric(const hnsw *h) { return (hnsw_metric)h->metric; }
 
 size_t hnsw_memory(const hnsw *h)
 {
-	return h->n * ((size_t)h->dim * 4 + (1 + (size_t)h->M0) * 4 + 4 + 8) + h->upper_n * 4;
+	return h->n * ((size_t)h->dim * 4 + (size_t)h->dimp * 2 + (1 + (size_t)h->M0) * 4 + 4 + 8) +
+	       h->upper_n * 4;
 }
 
 /* ---- heaps of (distance, id) ------------------------------------------------ */
@@ -380,6 +552,13 @@ static cand heap_pop(heap *hp, int max)
 	return top;
 }
 
+/* Ascending distance, then id. */
+static int cand_cmp(const void *a, const void *b)
+{
+	const cand *x = a, *y = b;
+	return x->d < y->d ? -1 : x->d > y->d ? 1 : (x->id > y->id) - (x->id < y->id);
+}
+
 /* ---- a searcher: visited marks and heaps, one per thread ------------------- */
 
 typedef struct searcher {
@@ -423,7 +602,7 @@ static void searcher_next_gen(searcher *s)
  * holding the ef nearest found (a max-heap).  `lock`: construction, where
  * other threads change lists, so each list is copied under its node's lock.
  */
-static int search_level(const hnsw *h, searcher *s, const float *q, uint32_t ep, float epd,
+static int search_level(const hnsw *h, searcher *s, const uint16_t *q, uint32_t ep, float epd,
                         size_t ef, uint32_t level, int lock)
 {
 	searcher_next_gen(s);
@@ -461,19 +640,19 @@ static int search_level(const hnsw *h, searcher *s, const float *q, uint32_t ep,
 			s->mark[e] = s->gen;
 			todo[nt++] = e;
 #ifdef HNSW_X86
-			_mm_prefetch((const char *)vec(h, e), _MM_HINT_T0);
+			_mm_prefetch((const char *)vecb(h, e), _MM_HINT_T0);
 #endif
 		}
 		for (uint32_t t = 0; t < nt; t++) {
 			uint32_t e = todo[t];
 #ifdef HNSW_X86
 			if (t + 2 < nt) {
-				const char *nv = (const char *)vec(h, todo[t + 2]);
-				for (size_t o = 64; o < (size_t)h->dim * sizeof(float); o += 64)
+				const char *nv = (const char *)vecb(h, todo[t + 2]);
+				for (size_t o = 64; o < (size_t)h->dimp * 2; o += 64)
 					_mm_prefetch(nv + o, _MM_HINT_T0);
 			}
 #endif
-			float d = dist(h, q, vec(h, e));
+			float d = dist16(h, q, vecb(h, e));
 			if (s->res.n < ef || d < bound) {
 				cand ce = { d, e };
 				if (heap_push(&s->cands, ce, 0) || heap_push(&s->res, ce, 1))
@@ -488,7 +667,7 @@ static int search_level(const hnsw *h, searcher *s, const float *q, uint32_t ep,
 }
 
 /* Greedy descent at one level (ef = 1). */
-static uint32_t greedy(const hnsw *h, const float *q, uint32_t cur, float *curd, uint32_t level,
+static uint32_t greedy(const hnsw *h, const uint16_t *q, uint32_t cur, float *curd, uint32_t level,
                        int lock)
 {
 	for (int changed = 1; changed;) {
@@ -499,7 +678,7 @@ static uint32_t greedy(const hnsw *h, const float *q, uint32_t cur, float *curd,
 		const uint32_t *l = list_at(h, at, level);
 		uint32_t cnt = l[0];
 		for (uint32_t j = 1; j <= cnt; j++) {
-			float d = dist(h, q, vec(h, l[j]));
+			float d = dist16(h, q, vecb(h, l[j]));
 			if (d < *curd) {
 				*curd = d;
 				cur = l[j];
@@ -515,7 +694,8 @@ static uint32_t greedy(const hnsw *h, const float *q, uint32_t cur, float *curd,
 struct hnsw_scratch {
 	searcher s;
 	float *qn;
-	uint32_t qdim;
+	uint16_t *qb; /* the query in bf16, padded */
+	uint32_t qdim, qbdim;
 };
 
 hnsw_scratch *hnsw_scratch_new(void) { return calloc(1, sizeof(hnsw_scratch)); }
@@ -526,6 +706,7 @@ void hnsw_scratch_free(hnsw_scratch *s)
 		return;
 	searcher_free(&s->s);
 	free(s->qn);
+	free(s->qb);
 	free(s);
 }
 
@@ -559,6 +740,13 @@ static int scratch_fit(hnsw_scratch *sc, const hnsw *h)
 		sc->qn = q;
 		sc->qdim = h->dim;
 	}
+	if (sc->qbdim < h->dimp) {
+		uint16_t *q = realloc(sc->qb, h->dimp * sizeof *q);
+		if (!q)
+			return -1;
+		sc->qb = q;
+		sc->qbdim = h->dimp;
+	}
 	return 0;
 }
 
@@ -574,23 +762,38 @@ size_t hnsw_search_with(const hnsw *h, hnsw_scratch *sc, const float *q, size_t 
 	}
 	if (ef < k)
 		ef = k;
+	to_bf16(sc->qb, q, h->dim, h->dimp);
 	uint32_t cur = h->entry;
-	float curd = dist(h, q, vec(h, cur));
+	float curd = dist16(h, sc->qb, vecb(h, cur));
 	for (uint32_t l = h->max_level; l > 0; l--)
-		cur = greedy(h, q, cur, &curd, l, 0);
+		cur = greedy(h, sc->qb, cur, &curd, l, 0);
 	searcher *s = &sc->s;
-	if (search_level(h, s, q, cur, curd, ef, 0, 0))
+	if (search_level(h, s, sc->qb, cur, curd, ef, 0, 0))
 		return 0;
-	while (s->res.n > k)
-		heap_pop(&s->res, 1);
+	/* the ef found, by bf16 distances: re-ranked by the exact float32
+	 * distance, the k nearest of them returned */
+	cand *r = s->res.a;
 	size_t got = s->res.n;
-	for (size_t i = got; i-- > 0;) {
-		cand c = heap_pop(&s->res, 1);
-		if (ids)
-			ids[i] = c.id;
-		if (dists)
-			dists[i] = c.d;
+	for (size_t i = 0; i < got; i++) {
+#ifdef HNSW_X86
+		if (i + 2 < got) {
+			const char *nv = (const char *)vec(h, r[i + 2].id);
+			for (size_t o = 0; o < (size_t)h->dim * sizeof(float); o += 64)
+				_mm_prefetch(nv + o, _MM_HINT_T0);
+		}
+#endif
+		r[i].d = dist(h, q, vec(h, r[i].id));
 	}
+	qsort(r, got, sizeof *r, cand_cmp);
+	if (got > k)
+		got = k;
+	for (size_t i = 0; i < got; i++) {
+		if (ids)
+			ids[i] = r[i].id;
+		if (dists)
+			dists[i] = r[i].d;
+	}
+	s->res.n = 0;
 	return got;
 }
 
@@ -608,12 +811,8 @@ size_t hnsw_search(const hnsw *h, const float *q, size_t k, size_t ef, uint32_t 
  * The heuristic: from candidates sorted by distance to the new node, keep
  * one if it is nearer to the node than to every one kept so far; at most
  * `m`.  `c` is sorted in place; the kept ones end up in c[0..ret).
+ * Distances are the traversal's (bf16).
  */
-static int cand_cmp(const void *a, const void *b)
-{
-	const cand *x = a, *y = b;
-	return x->d < y->d ? -1 : x->d > y->d ? 1 : (x->id > y->id) - (x->id < y->id);
-}
 
 static size_t select_neighbours(const hnsw *h, cand *c, size_t n, size_t m)
 {
@@ -622,7 +821,7 @@ static size_t select_neighbours(const hnsw *h, cand *c, size_t n, size_t m)
 	for (size_t i = 0; i < n && kept < m; i++) {
 		int good = 1;
 		for (size_t j = 0; j < kept; j++)
-			if (dist(h, vec(h, c[i].id), vec(h, c[j].id)) < c[i].d) {
+			if (dist16(h, vecb(h, c[i].id), vecb(h, c[j].id)) < c[i].d) {
 				good = 0;
 				break;
 			}
@@ -641,7 +840,7 @@ typedef struct add_job {
 
 static int insert_one(hnsw *h, searcher *s, uint32_t q, cand *scratch)
 {
-	const float *qv = vec(h, q);
+	const uint16_t *qv = vecb(h, q);
 	uint32_t L = h->levels[q];
 	pthread_mutex_lock(&h->glock);
 	uint32_t maxl = h->max_level, ep = h->entry;
@@ -655,7 +854,7 @@ static int insert_one(hnsw *h, searcher *s, uint32_t q, cand *scratch)
 	if (!keep_glock)
 		pthread_mutex_unlock(&h->glock);
 	uint32_t cur = ep;
-	float curd = dist(h, qv, vec(h, cur));
+	float curd = dist16(h, qv, vecb(h, cur));
 	for (uint32_t l = maxl; l > L; l--)
 		cur = greedy(h, qv, cur, &curd, l, 1);
 	for (uint32_t l = L < maxl ? L : maxl;; l--) {
@@ -687,13 +886,13 @@ static int insert_one(hnsw *h, searcher *s, uint32_t q, cand *scratch)
 				el[0]++;
 			} else {
 				cand *pc = scratch + h->ef_construction + 1; /* room for cap + 1 */
-				const float *ev = vec(h, e);
+				const uint16_t *ev = vecb(h, e);
 				for (uint32_t j = 0; j < el[0]; j++) {
 					pc[j].id = el[1 + j];
-					pc[j].d = dist(h, ev, vec(h, el[1 + j]));
+					pc[j].d = dist16(h, ev, vecb(h, el[1 + j]));
 				}
 				pc[el[0]].id = q;
-				pc[el[0]].d = dist(h, ev, qv);
+				pc[el[0]].d = dist16(h, ev, qv);
 				size_t k2 = select_neighbours(h, pc, el[0] + 1, cap);
 				el[0] = (uint32_t)k2;
 				for (size_t j = 0; j < k2; j++)
@@ -757,15 +956,17 @@ static int own(hnsw *h)
 		return 0;
 	size_t n = h->n;
 	float *v = malloc(n * h->dim * sizeof *v + 1);
+	uint16_t *vb = malloc(n * h->dimp * sizeof *vb + 1);
 	uint32_t *l0 = malloc(n * (1 + (size_t)h->M0) * 4 + 1);
 	uint32_t *lv = malloc(n * 4 + 1);
 	uint64_t *uo = malloc(n * 8 + 1);
 	uint32_t *up = malloc(h->upper_n * 4 + 1);
-	if (!v || !l0 || !lv || !uo || !up) {
-		free(v), free(l0), free(lv), free(uo), free(up);
+	if (!v || !vb || !l0 || !lv || !uo || !up) {
+		free(v), free(vb), free(l0), free(lv), free(uo), free(up);
 		return TRAIN_ENOMEM;
 	}
 	memcpy(v, h->vecs, n * h->dim * sizeof *v);
+	memcpy(vb, h->vb, n * h->dimp * sizeof *vb);
 	memcpy(l0, h->links0, n * (1 + (size_t)h->M0) * 4);
 	memcpy(lv, h->levels, n * 4);
 	memcpy(uo, h->uoffs, n * 8);
@@ -774,7 +975,7 @@ static int own(hnsw *h)
 	if (h->map_is_mmap)
 		munmap((void *)h->map, h->map_size);
 	h->map = NULL;
-	h->vecs = v, h->links0 = l0, h->levels = lv, h->uoffs = uo, h->upper = up;
+	h->vecs = v, h->vb = vb, h->links0 = l0, h->levels = lv, h->uoffs = uo, h->upper = up;
 	h->cap = n;
 	h->upper_cap = h->upper_n;
 	return 0;
@@ -804,6 +1005,7 @@ int hnsw_add(hnsw *h, const float *vectors, size_t n, int threads, char *err)
 	if (total > h->cap) {
 		size_t cap = total > 2 * h->cap ? total : 2 * h->cap;
 		if ((rc = grow((void **)&h->vecs, cap * h->dim * sizeof(float))) ||
+		    (rc = grow((void **)&h->vb, cap * h->dimp * sizeof(uint16_t))) ||
 		    (rc = grow((void **)&h->links0, cap * (1 + (size_t)h->M0) * 4)) ||
 		    (rc = grow((void **)&h->levels, cap * 4)) || (rc = grow((void **)&h->uoffs, cap * 8)))
 			goto nomem;
@@ -833,6 +1035,8 @@ int hnsw_add(hnsw *h, const float *vectors, size_t n, int threads, char *err)
 	if (h->metric == HNSW_COSINE)
 		for (size_t i = first; i < total; i++)
 			hnsw_normalize(h->vecs + i * h->dim, h->dim);
+	for (size_t i = first; i < total; i++)
+		to_bf16(h->vb + i * h->dimp, h->vecs + i * h->dim, h->dim, h->dimp);
 	h->locks = malloc(total * sizeof *h->locks);
 	if (!h->locks) {
 		rc = TRAIN_ENOMEM;
@@ -879,7 +1083,8 @@ nomem:
 /* ---- the file ---------------------------------------------------------------- */
 
 #define HNSW_MAGIC "TRNHNSW\0"
-#define HNSW_VERSION 1u
+#define HNSW_VERSION 2u /* 2: the bf16 section */
+#define NSEC 6
 #define HEADER_SIZE 256u
 
 typedef struct hnsw_header {
@@ -888,7 +1093,7 @@ typedef struct hnsw_header {
 	uint32_t dim, metric, M, M0;
 	uint32_t max_level, entry, ef_construction, pad;
 	uint64_t n, rng;
-	uint64_t sec_off[5], sec_size[5]; /* vectors, links0, levels, uoffs, upper */
+	uint64_t sec_off[NSEC], sec_size[NSEC]; /* vectors, links0, levels, uoffs, upper, vectors16 */
 } hnsw_header;
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
@@ -906,14 +1111,15 @@ int hnsw_serialize(const hnsw *h, void **buf, size_t *size)
 	hd.ef_construction = h->ef_construction;
 	hd.n = h->n;
 	hd.rng = h->rng;
-	const void *src[5] = { h->vecs, h->links0, h->levels, h->uoffs, h->upper };
+	const void *src[NSEC] = { h->vecs, h->links0, h->levels, h->uoffs, h->upper, h->vb };
 	hd.sec_size[0] = h->n * h->dim * 4;
 	hd.sec_size[1] = h->n * (1 + (uint64_t)h->M0) * 4;
 	hd.sec_size[2] = h->n * 4;
 	hd.sec_size[3] = h->n * 8;
 	hd.sec_size[4] = h->upper_n * 4;
+	hd.sec_size[5] = h->n * (uint64_t)h->dimp * 2;
 	size_t off = HEADER_SIZE;
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < NSEC; i++) {
 		hd.sec_off[i] = off;
 		off = align64(off + hd.sec_size[i]);
 	}
@@ -921,7 +1127,7 @@ int hnsw_serialize(const hnsw *h, void **buf, size_t *size)
 	if (!b)
 		return TRAIN_ENOMEM;
 	memcpy(b, &hd, sizeof hd);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < NSEC; i++)
 		if (hd.sec_size[i])
 			memcpy(b + hd.sec_off[i], src[i], hd.sec_size[i]);
 	*buf = b;
@@ -971,7 +1177,9 @@ static int check_and_point(hnsw *h, const unsigned char *d, size_t size, const c
 	if (memcmp(hd.magic, HNSW_MAGIC, 8))
 		BAD("%s: not an HNSW index (bad magic)", name);
 	if (hd.version != HNSW_VERSION)
-		BAD("%s: index format version %u, this build reads %u", name, hd.version, HNSW_VERSION);
+		BAD("%s: index format version %u, this build reads only version %u (%s: build the index again)",
+		    name, hd.version, HNSW_VERSION, hd.version < HNSW_VERSION ? "an older build wrote it" :
+		    "a newer build wrote it");
 	if (hd.header_size != HEADER_SIZE)
 		BAD("%s: header size %u, expected %u", name, hd.header_size, HEADER_SIZE);
 	if (!hd.dim || hd.dim > 65536 || hd.metric > HNSW_COSINE || hd.M < 2 || hd.M > 256 ||
@@ -981,10 +1189,12 @@ static int check_and_point(hnsw *h, const unsigned char *d, size_t size, const c
 	if (hd.n >= UINT32_MAX)
 		BAD("%s: node count %llu too large", name, (unsigned long long)hd.n);
 	uint64_t n = hd.n;
-	uint64_t want[4] = { n * hd.dim * 4, n * (1 + (uint64_t)hd.M0) * 4, n * 4, n * 8 };
-	static const char *const sec[5] = { "vectors", "links0", "levels", "uoffs", "upper" };
-	for (int i = 0; i < 5; i++) {
-		if (i < 4 && hd.sec_size[i] != want[i])
+	uint64_t want[NSEC] = { n * hd.dim * 4, n * (1 + (uint64_t)hd.M0) * 4, n * 4, n * 8, 0,
+		                n * (uint64_t)pad32(hd.dim) * 2 };
+	static const char *const sec[NSEC] = { "vectors", "links0", "levels", "uoffs", "upper",
+		                               "vectors16" };
+	for (int i = 0; i < NSEC; i++) {
+		if (i != 4 && hd.sec_size[i] != want[i])
 			BAD("%s: section %s is %llu bytes, the counts say %llu", name, sec[i],
 			    (unsigned long long)hd.sec_size[i], (unsigned long long)want[i]);
 		if (hd.sec_off[i] % 64 || hd.sec_off[i] < HEADER_SIZE || hd.sec_off[i] > size ||
@@ -997,7 +1207,7 @@ static int check_and_point(hnsw *h, const unsigned char *d, size_t size, const c
 		BAD("%s: section upper is not whole uint32s", name);
 	if (n && hd.entry >= n)
 		BAD("%s: entry point %u out of range (%llu nodes)", name, hd.entry, (unsigned long long)n);
-	h->dim = hd.dim, h->metric = hd.metric, h->M = hd.M, h->M0 = hd.M0;
+	h->dim = hd.dim, h->dimp = pad32(hd.dim), h->metric = hd.metric, h->M = hd.M, h->M0 = hd.M0;
 	h->max_level = hd.max_level, h->entry = hd.entry, h->ef_construction = hd.ef_construction;
 	h->rng = hd.rng;
 	h->n = h->cap = n;
@@ -1006,6 +1216,7 @@ static int check_and_point(hnsw *h, const unsigned char *d, size_t size, const c
 	h->levels = (uint32_t *)(void *)(d + hd.sec_off[2]);
 	h->uoffs = (uint64_t *)(void *)(d + hd.sec_off[3]);
 	h->upper = (uint32_t *)(void *)(d + hd.sec_off[4]);
+	h->vb = (uint16_t *)(void *)(d + hd.sec_off[5]);
 	h->upper_n = h->upper_cap = hd.sec_size[4] / 4;
 	if (n && h->levels[hd.entry] != hd.max_level)
 		BAD("%s: the entry point's level %u is not the top level %u", name, h->levels[hd.entry],
@@ -1047,6 +1258,8 @@ int hnsw_open_mem(const void *data, size_t size, const char *name, hnsw **out, c
 	const kernels *k = get_kernels();
 	h->dot = k->dot;
 	h->l2 = k->l2;
+	h->dotb = k->dotb;
+	h->l2b = k->l2b;
 	h->map = data ? data : (const void *)h;
 	h->map_size = size;
 	if (((uintptr_t)data & 63) && size) {

@@ -13,9 +13,16 @@
  *
  * Distances: L2 is the squared Euclidean distance; inner product is
  * 1 - <a, b>; cosine normalizes every stored and query vector and is then
- * 1 - <a, b>.  Smaller is nearer.  The kernels (AVX-512, AVX2+FMA, plain C)
- * are chosen once per process from the CPU; TRAIN_RAG_SIMD=scalar|avx2|avx512
- * forces one (run tests/test_hnsw under each to compare them).
+ * 1 - <a, b>.  Smaller is nearer.  The kernels (AVX-512 with or without
+ * AVX512-BF16, AVX2+FMA, plain C) are chosen once per process from the CPU;
+ * TRAIN_RAG_SIMD=scalar|avx2|avx512|avx512bf16 forces one (run
+ * tests/test_hnsw under each to compare them).
+ *
+ * Compressed traversal: the index keeps a bfloat16 copy of every vector
+ * (half the bytes) and walks the graph, when inserting and when searching,
+ * on distances between bf16 rows; a search then re-ranks the ef nodes it
+ * found by their exact float32 distance to the query and returns the k
+ * nearest, so returned distances are exact.
  *
  * File layout (little-endian; every section 64-byte aligned so the vectors
  * can be used in place from an mmap):
@@ -26,6 +33,9 @@
  *     uoffs     n uint64: where a node's upper lists start in `upper`
  *               (in uint32 units); levels 1..L follow one another
  *     upper     uint32 lists of (1 + M) per level above 0
+ *     vectors16 n * dimp bfloat16 (dimp: dim rounded up to 32, zero padded)
+ * The header's version is 2 (version 1 had no vectors16); a file of
+ * another version is refused, saying which side is older.
  * hnsw_open() maps the file and checks, before any search can run, that
  * every section lies inside the file and has the size the header's counts
  * imply, that every list's count is within its capacity and every id is
@@ -59,6 +69,9 @@ const char *hnsw_simd_name(void);
 /* The distance the index uses between a and b, for tests and brute force
  * (cosine: the caller passes normalized vectors). */
 float hnsw_distance(hnsw_metric m, const float *a, const float *b, uint32_t dim);
+/* The same on the bf16 copies the graph traversal uses (a and b rounded to
+ * bfloat16, the kernel set's bf16 kernel); for tests. */
+float hnsw_distance_bf16(hnsw_metric m, const float *a, const float *b, uint32_t dim);
 /* Scale v to unit length (a zero vector stays zero). */
 void hnsw_normalize(float *v, uint32_t dim);
 
