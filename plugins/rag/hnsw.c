@@ -616,6 +616,15 @@ static int search_level(const hnsw *h, searcher *s, const uint16_t *q, uint32_t 
 		cand c = heap_pop(&s->cands, 0);
 		if (c.d > bound && s->res.n >= ef)
 			break;
+#ifdef HNSW_X86
+		/* the next candidate's list, while this one's neighbours are measured */
+		if (s->cands.n) {
+			const char *nl = (const char *)list_at(h, s->cands.a[0].id, level);
+			size_t bytes = (1 + (size_t)(level ? h->M : h->M0)) * 4;
+			for (size_t o = 0; o < bytes; o += 64)
+				_mm_prefetch(nl + o, _MM_HINT_T0);
+		}
+#endif
 		const uint32_t *l = list_at(h, c.id, level);
 		if (lock) {
 			pthread_mutex_lock(&h->locks[c.id]);
