@@ -123,9 +123,17 @@ for ef in 16 32 64 128; do
 	hrc=$(awk -v e=$ef '$1 == "hnswlib" && $2 == "ef" && $3 == e { print $5 }' "$W/ann_ref.txt")
 	echo "bench hnsw-qps-ef$ef (recall@10 ours $orc, hnswlib $hrc): ours $oq q/s, hnswlib $hq q/s, ratio $(echo "scale=2; $oq / $hq" | bc)"
 done
-# at equal recall: hnswlib's ef 64 against our fastest ef reaching at least its recall@10
-hrc=$(awk '$1 == "hnswlib" && $2 == "ef" && $3 == 64 { print $5 }' "$W/ann_ref.txt")
-hq=$(awk '$1 == "hnswlib" && $2 == "ef" && $3 == 64 { print $11 }' "$W/ann_ref.txt")
-set -- $(awk -v r="$hrc" '$1 == "ef" && $4 >= r && $10 > q { q = $10; e = $2; rc = $4 } END { print q + 0, e + 0, rc + 0 }' "$W/ann_ours.txt")
-echo "bench hnsw-qps-equal-recall (hnswlib ef 64 recall@10 $hrc; ours ef $2 recall@10 $3): ours $1 q/s, hnswlib $hq q/s, ratio $(echo "scale=2; $1 / $hq" | bc)"
+# at equal recall: for each of hnswlib's ef, our fastest ef reaching at
+# least its recall@10 (none: our recall tops out below it; said so)
+for ef in 16 32 64 128; do
+	hrc=$(awk -v e=$ef '$1 == "hnswlib" && $2 == "ef" && $3 == e { print $5 }' "$W/ann_ref.txt")
+	hq=$(awk -v e=$ef '$1 == "hnswlib" && $2 == "ef" && $3 == e { print $11 }' "$W/ann_ref.txt")
+	set -- $(awk -v r="$hrc" '$1 == "ef" && $4 >= r && $10 > q { q = $10; e = $2; rc = $4 } END { print q + 0, e + 0, rc + 0 }' "$W/ann_ours.txt")
+	if [ "$1" = 0 ]; then
+		top=$(awk '$1 == "ef" && $4 > m { m = $4 } END { print m }' "$W/ann_ours.txt")
+		echo "bench hnsw-qps-equal-recall-ef$ef: hnswlib recall@10 $hrc at $hq q/s; ours never reaches it (at most $top)"
+	else
+		echo "bench hnsw-qps-equal-recall-ef$ef (hnswlib ef $ef recall@10 $hrc; ours ef $2 recall@10 $3): ours $1 q/s, hnswlib $hq q/s, ratio $(echo "scale=2; $1 / $hq" | bc)"
+	fi
+done
 echo "bench hnsw-build: ours $ob s, hnswlib $hb s, ratio $(echo "scale=2; $ob / $hb" | bc)"
