@@ -823,69 +823,34 @@ out:
 
 int bert_adapter_load(bert_model *m, const char *dir, train_error *err)
 {
-	char path[4096], stpath[4096];
-	char *text = NULL;
-	size_t len;
-	json_t *j = NULL;
-	train_safetensors *st = NULL;
-	int rc;
 	if (m->lora)
 		return train_error_set(err, TRAIN_EINVAL, dir, 0, 0, "the model has an adapter already");
-	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-	if ((rc = hf_read_file(path, &text, &len, err)))
-		return rc;
-	json_error_t je;
-	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
-		rc = train_error_set(err, TRAIN_EPARSE, path, j ? 0 : (unsigned)je.line,
-		                     j ? 0 : (unsigned)je.column, "%s", j ? "not a JSON object" : je.text);
+	hf_peft p;
+	int rc = hf_peft_open(&p, dir, err);
+	if (rc)
 		goto out;
-	}
-	json_t *pt = json_object_get(j, "peft_type"), *r = json_object_get(j, "r");
-	json_t *al = json_object_get(j, "lora_alpha"), *dr = json_object_get(j, "lora_dropout");
-	if (pt && (!json_is_string(pt) || strcmp(json_string_value(pt), "LORA"))) {
-		rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0, "peft_type is not \"LORA\"");
-		goto out;
-	}
-	if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 65536 ||
-	    !json_is_number(al) || (dr && !json_is_number(dr))) {
-		rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0,
-		                     "\"r\" must be a positive integer, \"lora_alpha\" and \"lora_dropout\" numbers");
-		goto out;
-	}
-	double dropout = dr ? json_number_value(dr) : 0.0;
-	if (!(dropout >= 0 && dropout < 1)) {
-		rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0, "lora_dropout must be in [0, 1)");
-		goto out;
-	}
-	snprintf(stpath, sizeof stpath, "%s/adapter_model.safetensors", dir);
-	if ((rc = train_safetensors_open(stpath, &st, err))) {
-		if (err && !err->file[0])
-			snprintf(err->file, sizeof err->file, "%.255s", stpath);
-		goto out;
-	}
 	/* the prefix ("bert." or not) and the adapted projections, from layer 0 */
 	static const char *const prefixes[2] = { "base_model.model.bert.", "base_model.model." };
 	const char *prefix = NULL;
 	unsigned kinds = 0;
-	for (int p = 0; p < 2 && !kinds; p++)
+	for (int q = 0; q < 2 && !kinds; q++)
 		for (int k = 0; k < BERT_NKINDS; k++) {
 			char name[160];
 			train_tensor t;
-			snprintf(name, sizeof name, "%sencoder.layer.0.%s.lora_A.weight", prefixes[p],
+			snprintf(name, sizeof name, "%sencoder.layer.0.%s.lora_A.weight", prefixes[q],
 			         bert_lora_kind_path[k]);
-			if (!train_safetensors_get(st, name, &t)) {
+			if (!train_safetensors_get(p.st, name, &t)) {
 				kinds |= 1u << k;
-				prefix = prefixes[p];
+				prefix = prefixes[q];
 			}
 		}
 	if (!kinds || m->cfg.layers == 0) {
-		rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+		rc = train_error_set(err, TRAIN_ECORRUPT, p.path, 0, 0,
 		                     "no base_model.model[.bert].encoder.layer.0.*.lora_A.weight tensor");
 		goto out;
 	}
-	int rank = (int)json_integer_value(r);
-	if ((rc = bert_lora_add(m, kinds, rank, (float)json_number_value(al), (float)dropout, 0))) {
-		train_error_set(err, rc, path, 0, 0, "cannot make the adapter (r %d)", rank);
+	if ((rc = bert_lora_add(m, kinds, p.r, (float)p.alpha, (float)p.dropout, 0))) {
+		train_error_set(err, rc, p.config_path, 0, 0, "cannot make the adapter (r %d)", p.r);
 		goto out;
 	}
 	bert_lora *lo = m->lora;
@@ -894,54 +859,40 @@ int bert_adapter_load(bert_model *m, const char *dir, train_error *err)
 		const bert_lora_mod *md = &lo->mods[i];
 		for (int ab = 0; ab < 2; ab++) {
 			char name[160];
-			train_tensor t;
 			snprintf(name, sizeof name, "%sencoder.layer.%d.%s.lora_%c.weight", prefix, md->layer,
 			         bert_lora_kind_path[md->kind], ab ? 'B' : 'A');
-			int64_t d0 = ab ? md->out : rank, d1 = ab ? rank : md->in;
-			if (train_safetensors_get(st, name, &t)) {
-				rc = train_error_set(err, TRAIN_ENOTFOUND, stpath, 0, 0, "tensor %s is missing", name);
-				goto out;
-			}
-			if (!adapter_shape_ok(&t, d0, d1)) {
-				rc = train_error_set(err, TRAIN_EMISMATCH, stpath, 0, 0,
-				                     "tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
-				                     (long long)t.shape[0], (long long)(t.ndim > 1 ? t.shape[1] : 1),
-				                     (long long)d0, (long long)d1);
-				goto out;
-			}
-			if ((rc = hf_tensor_f32(&t, lo->params + (ab ? md->b_off : md->a_off), stpath, name, err)))
+			if ((rc = hf_peft_tensor(&p, name, ab ? md->out : p.r, ab ? p.r : md->in,
+			                         lo->params + (ab ? md->b_off : md->a_off), err)))
 				goto out;
 		}
 	}
 	/* PEFT's modules_to_save: the classifier trained beside the adapters */
 	train_tensor cw, cb;
-	int has_w = !train_safetensors_get(st, "base_model.model.classifier.weight", &cw);
-	int has_b = !train_safetensors_get(st, "base_model.model.classifier.bias", &cb);
+	int has_w = !train_safetensors_get(p.st, "base_model.model.classifier.weight", &cw);
+	int has_b = !train_safetensors_get(p.st, "base_model.model.classifier.bias", &cb);
 	if (has_w || has_b) {
 		int L = m->cfg.num_labels;
 		if (!has_w || !has_b || !m->cls_w || !adapter_shape_ok(&cw, L, m->cfg.hidden) || cb.ndim != 1 ||
 		    cb.shape[0] != L) {
-			rc = train_error_set(err, TRAIN_EMISMATCH, stpath, 0, 0,
+			rc = train_error_set(err, TRAIN_EMISMATCH, p.path, 0, 0,
 			                     "base_model.model.classifier.weight/bias do not fit the model's %d labels", L);
 			goto out;
 		}
-		if ((rc = hf_tensor_f32(&cw, m->cls_w, stpath, "classifier.weight", err)) ||
-		    (rc = hf_tensor_f32(&cb, m->cls_b, stpath, "classifier.bias", err)))
+		if ((rc = hf_tensor_f32(&cw, m->cls_w, p.path, "classifier.weight", err)) ||
+		    (rc = hf_tensor_f32(&cb, m->cls_b, p.path, "classifier.bias", err)))
 			goto out;
 		want += 2;
 	}
-	if (train_safetensors_count(st) != want) {
-		rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+	if (train_safetensors_count(p.st) != want) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, p.path, 0, 0,
 		                     "%zu tensors, but the adapted projections of layer 0 make %zu",
-		                     train_safetensors_count(st), want);
+		                     train_safetensors_count(p.st), want);
 		goto out;
 	}
 	rc = TRAIN_OK;
 out:
 	if (rc)
 		bert_lora_drop(m);
-	free(text);
-	json_decref(j);
-	train_safetensors_close(st);
+	hf_peft_close(&p);
 	return rc;
 }

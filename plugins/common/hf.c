@@ -2,6 +2,7 @@
  * plugins/common/hf.c - file helpers for Hugging Face folders (hf.h).
  */
 #include "hf.h"
+#include <jansson.h>
 
 #include <train/optim.h>
 
@@ -176,4 +177,69 @@ out:
 	free(nt);
 	free(names);
 	return rc;
+}
+
+int hf_peft_open(hf_peft *p, const char *dir, train_error *err)
+{
+	memset(p, 0, sizeof *p);
+	char *text = NULL;
+	size_t len;
+	json_t *j = NULL;
+	int rc;
+	snprintf(p->config_path, sizeof p->config_path, "%s/adapter_config.json", dir);
+	snprintf(p->path, sizeof p->path, "%s/adapter_model.safetensors", dir);
+	const char *cp = p->config_path;
+	if ((rc = hf_read_file(cp, &text, &len, err)))
+		return rc;
+	json_error_t je;
+	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
+		rc = train_error_set(err, TRAIN_EPARSE, cp, j ? 0 : (unsigned)je.line,
+		                     j ? 0 : (unsigned)je.column, "%s", j ? "not a JSON object" : je.text);
+		goto out;
+	}
+	json_t *pt = json_object_get(j, "peft_type"), *r = json_object_get(j, "r");
+	json_t *al = json_object_get(j, "lora_alpha"), *dr = json_object_get(j, "lora_dropout");
+	if (pt && (!json_is_string(pt) || strcmp(json_string_value(pt), "LORA"))) {
+		rc = train_error_set(err, TRAIN_EUNSUPPORTED, cp, 0, 0, "peft_type is not \"LORA\"");
+		goto out;
+	}
+	if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 65536 ||
+	    !json_is_number(al) || (dr && !json_is_number(dr))) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, cp, 0, 0,
+		                     "\"r\" must be a positive integer, \"lora_alpha\" and \"lora_dropout\" numbers");
+		goto out;
+	}
+	p->r = (int)json_integer_value(r);
+	p->alpha = json_number_value(al);
+	p->dropout = dr ? json_number_value(dr) : 0.0;
+	if (!(p->dropout >= 0 && p->dropout < 1)) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, cp, 0, 0, "lora_dropout must be in [0, 1)");
+		goto out;
+	}
+	if ((rc = train_safetensors_open(p->path, &p->st, err)) && err && !err->file[0])
+		snprintf(err->file, sizeof err->file, "%.255s", p->path);
+out:
+	free(text);
+	json_decref(j);
+	return rc;
+}
+
+void hf_peft_close(hf_peft *p)
+{
+	train_safetensors_close(p->st);
+	p->st = NULL;
+}
+
+int hf_peft_tensor(const hf_peft *p, const char *name, int64_t d0, int64_t d1, float *dst,
+                   train_error *err)
+{
+	train_tensor t;
+	if (train_safetensors_get(p->st, name, &t))
+		return train_error_set(err, TRAIN_ENOTFOUND, p->path, 0, 0, "tensor %s is missing", name);
+	if (t.ndim != 2 || t.shape[0] != d0 || t.shape[1] != d1)
+		return train_error_set(err, TRAIN_EMISMATCH, p->path, 0, 0,
+		                       "tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
+		                       (long long)t.shape[0], (long long)(t.ndim > 1 ? t.shape[1] : 1),
+		                       (long long)d0, (long long)d1);
+	return hf_tensor_f32(&t, dst, p->path, name, err);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include <train/common.h>
+#include <train/optim.h>
 #include <train/tensor.h>
 
 /* The whole file, NUL-terminated (*len bytes without the NUL).  Errors:
@@ -55,5 +56,22 @@ const hf_param *hf_param_find(const hf_param *t, size_t n, const char *name);
  * name after `prefix` (may be ""). */
 int hf_params_write(const char *path, const hf_param *t, size_t n, const float *params,
                     const char *prefix, train_error *err);
+
+/* A PEFT LoRA adapter folder: adapter_config.json read and checked
+ * (peft_type "LORA" if given, r a positive integer, lora_alpha a number,
+ * lora_dropout a number in [0, 1) if given) and adapter_model.safetensors
+ * opened.  hf_peft_close() closes it (also after an error). */
+typedef struct hf_peft {
+	char config_path[4096], path[4096]; /* the two files */
+	int r;
+	double alpha, dropout;
+	train_safetensors *st;
+} hf_peft;
+int hf_peft_open(hf_peft *p, const char *dir, train_error *err);
+void hf_peft_close(hf_peft *p);
+/* The adapter's tensor `name`, of shape (d0, d1), as fp32 at dst:
+ * TRAIN_ENOTFOUND when it is missing, TRAIN_EMISMATCH for another shape. */
+int hf_peft_tensor(const hf_peft *p, const char *name, int64_t d0, int64_t d1, float *dst,
+                   train_error *err);
 
 #endif

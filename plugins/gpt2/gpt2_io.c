@@ -417,77 +417,41 @@ out:
 
 int gpt2_adapter_load(gpt2_model *m, const char *dir, train_error *err)
 {
-	char path[4096], stpath[4096];
-	char *text = NULL;
-	size_t len;
-	json_t *j = NULL;
-	train_safetensors *st = NULL;
-	int rc;
 	if (m->lora)
 		return train_error_set(err, TRAIN_EINVAL, dir, 0, 0, "the model has an adapter already");
-	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-	if ((rc = hf_read_file(path, &text, &len, err)))
-		return rc;
-	json_error_t je;
-	if (!(j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
-		rc = train_error_set(err, TRAIN_EPARSE, path, j ? 0 : (unsigned)je.line,
-		                     j ? 0 : (unsigned)je.column, "%s", j ? "not a JSON object" : je.text);
+	hf_peft p;
+	int rc = hf_peft_open(&p, dir, err);
+	if (rc)
 		goto out;
-	}
-	json_t *pt = json_object_get(j, "peft_type"), *r = json_object_get(j, "r");
-	json_t *al = json_object_get(j, "lora_alpha"), *dr = json_object_get(j, "lora_dropout");
-	if (pt && (!json_is_string(pt) || strcmp(json_string_value(pt), "LORA"))) {
-		rc = train_error_set(err, TRAIN_EUNSUPPORTED, path, 0, 0, "peft_type is not \"LORA\"");
-		goto out;
-	}
-	if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 65536 ||
-	    !json_is_number(al) || (dr && !json_is_number(dr))) {
-		rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0,
-		                     "\"r\" must be a positive integer, \"lora_alpha\" and \"lora_dropout\" numbers");
-		goto out;
-	}
-	double dropout = dr ? json_number_value(dr) : 0.0;
-	if (!(dropout >= 0 && dropout < 1)) {
-		rc = train_error_set(err, TRAIN_ECORRUPT, path, 0, 0, "lora_dropout must be in [0, 1)");
-		goto out;
-	}
-	snprintf(stpath, sizeof stpath, "%s/adapter_model.safetensors", dir);
-	if ((rc = train_safetensors_open(stpath, &st, err))) {
-		if (err && !err->file[0])
-			snprintf(err->file, sizeof err->file, "%.255s", stpath);
-		goto out;
-	}
 	/* which projections: from the tensors of block 0 */
 	unsigned kinds = 0, parts = GPT2_QKV;
 	for (int k = 0; k < GPT2_NKINDS; k++) {
 		char name[128];
 		train_tensor t;
 		snprintf(name, sizeof name, "base_model.model.transformer.h.0.%s.lora_A.weight", kind_path[k]);
-		if (!train_safetensors_get(st, name, &t))
+		if (!train_safetensors_get(p.st, name, &t))
 			kinds |= 1u << k;
 	}
 	if (!kinds) {
-		rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+		rc = train_error_set(err, TRAIN_ECORRUPT, p.path, 0, 0,
 		                     "no base_model.model.transformer.h.0.*.lora_A.weight tensor");
 		goto out;
 	}
-	int rank = (int)json_integer_value(r);
-	double alpha = json_number_value(al);
-	const char *mp = train_safetensors_meta(st, "libtrain.attn_parts");
-	const char *mr = train_safetensors_meta(st, "libtrain.rank");
+	const char *mp = train_safetensors_meta(p.st, "libtrain.attn_parts");
+	const char *mr = train_safetensors_meta(p.st, "libtrain.rank");
 	if (mp && (kinds & 1)) {
 		parts = (strchr(mp, 'q') ? GPT2_Q : 0) | (strchr(mp, 'k') ? GPT2_K : 0) |
 		        (strchr(mp, 'v') ? GPT2_V : 0);
 		char *end;
 		long rr = mr ? strtol(mr, &end, 10) : 0;
-		if (!parts || !mr || *end || rr != rank) {
-			rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
-			                     "libtrain.attn_parts / libtrain.rank metadata do not fit r = %d", rank);
+		if (!parts || !mr || *end || rr != p.r) {
+			rc = train_error_set(err, TRAIN_ECORRUPT, p.path, 0, 0,
+			                     "libtrain.attn_parts / libtrain.rank metadata do not fit r = %d", p.r);
 			goto out;
 		}
 	}
-	if ((rc = gpt2_lora_add(m, kinds, parts, rank, (float)alpha, (float)dropout, 0))) {
-		train_error_set(err, rc, path, 0, 0, "cannot make the adapter (r %d)", rank);
+	if ((rc = gpt2_lora_add(m, kinds, parts, p.r, (float)p.alpha, (float)p.dropout, 0))) {
+		train_error_set(err, rc, p.config_path, 0, 0, "cannot make the adapter (r %d)", p.r);
 		goto out;
 	}
 	gpt2_lora *lo = m->lora;
@@ -495,37 +459,23 @@ int gpt2_adapter_load(gpt2_model *m, const char *dir, train_error *err)
 		const gpt2_lora_mod *md = &lo->mods[i];
 		for (int ab = 0; ab < 2; ab++) {
 			char name[128];
-			train_tensor t;
 			snprintf(name, sizeof name, "base_model.model.transformer.h.%d.%s.lora_%c.weight",
 			         md->layer, kind_path[md->kind], ab ? 'B' : 'A');
-			int64_t d0 = ab ? md->out : md->r, d1 = ab ? md->r : md->in;
-			if (train_safetensors_get(st, name, &t)) {
-				rc = train_error_set(err, TRAIN_ENOTFOUND, stpath, 0, 0, "tensor %s is missing", name);
-				goto out;
-			}
-			if (!shape_ok(&t, 2, d0, d1)) {
-				rc = train_error_set(err, TRAIN_EMISMATCH, stpath, 0, 0,
-				                     "tensor %s has shape [%lld, %lld], expected [%lld, %lld]", name,
-				                     (long long)t.shape[0], (long long)(t.ndim > 1 ? t.shape[1] : 1),
-				                     (long long)d0, (long long)d1);
-				goto out;
-			}
-			if ((rc = hf_tensor_f32(&t, lo->params + (ab ? md->b_off : md->a_off), stpath, name, err)))
+			if ((rc = hf_peft_tensor(&p, name, ab ? md->out : md->r, ab ? md->r : md->in,
+			                         lo->params + (ab ? md->b_off : md->a_off), err)))
 				goto out;
 		}
 	}
-	if (train_safetensors_count(st) != 2 * (size_t)lo->n_mods) {
-		rc = train_error_set(err, TRAIN_ECORRUPT, stpath, 0, 0,
+	if (train_safetensors_count(p.st) != 2 * (size_t)lo->n_mods) {
+		rc = train_error_set(err, TRAIN_ECORRUPT, p.path, 0, 0,
 		                     "%zu tensors, but the adapted projections of block 0 make %d",
-		                     train_safetensors_count(st), 2 * lo->n_mods);
+		                     train_safetensors_count(p.st), 2 * lo->n_mods);
 		goto out;
 	}
 	rc = TRAIN_OK;
 out:
 	if (rc)
 		gpt2_lora_drop(m);
-	free(text);
-	json_decref(j);
-	train_safetensors_close(st);
+	hf_peft_close(&p);
 	return rc;
 }
