@@ -289,56 +289,6 @@ static int sft_create(const train_config *cfg, train_ctx *ctx, void **self)
 /* ------------------------------------------------------------------------ */
 /* text and characters */
 
-/* Read a text file as code points (lines joined by '\n'). */
-static int read_text(const char *path, int32_t **cps, size_t *n, train_ctx *ctx)
-{
-	train_corpus_options opt = TRAIN_CORPUS_OPTIONS_INIT;
-	opt.format = TRAIN_CORPUS_TEXT;
-	train_corpus *r = NULL;
-	train_error err = { 0 };
-	const train_record *rec;
-	int32_t *buf = NULL;
-	size_t len = 0, cap = 0;
-	char msg[1024];
-	int rc = train_corpus_open(path, &opt, &r, &err);
-	while (!rc && (rc = train_corpus_next(r, &rec, &err)) > 0) {
-		if (len + rec->text_len + 1 > cap) {
-			size_t nc = (len + rec->text_len + 1) * 2;
-			int32_t *nb = realloc(buf, nc * sizeof *nb);
-			if (!nb) {
-				rc = TRAIN_ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap = nc;
-		}
-		const unsigned char *s = (const unsigned char *)rec->text;
-		for (size_t i = 0; i < rec->text_len;) { /* valid UTF-8: the reader checked */
-			unsigned c = s[i];
-			int k = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-			uint32_t v = k == 1 ? c : k == 2 ? c & 0x1F : k == 3 ? c & 0x0F : c & 0x07;
-			for (int j = 1; j < k; j++)
-				v = v << 6 | (s[i + j] & 0x3F);
-			buf[len++] = (int32_t)v;
-			i += (size_t)k;
-		}
-		buf[len++] = '\n';
-		rc = 0;
-	}
-	train_corpus_close(r);
-	if (rc < 0) {
-		free(buf);
-		if (rc == TRAIN_ENOMEM)
-			return rc;
-		if (!err.text[0])
-			train_error_set(&err, rc, path, 0, 0, "%s", train_strerror(rc));
-		return train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
-	}
-	*cps = buf;
-	*n = len;
-	return TRAIN_OK;
-}
-
 /* Read a text file as UTF-8 bytes (lines joined by '\n'): tokenizer: bpe. */
 static int read_bytes(const char *path, char **out, size_t *n, train_ctx *ctx)
 {
@@ -377,6 +327,28 @@ static int read_bytes(const char *path, char **out, size_t *n, train_ctx *ctx)
 		return train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
 	}
 	*out = buf;
+	*n = len;
+	return TRAIN_OK;
+}
+
+/* Read a text file as code points (lines joined by '\n'). */
+static int read_text(const char *path, int32_t **cps, size_t *n, train_ctx *ctx)
+{
+	char *bytes;
+	size_t nb;
+	int rc = read_bytes(path, &bytes, &nb, ctx);
+	if (rc)
+		return rc;
+	int32_t *buf = malloc((nb ? nb : 1) * sizeof *buf);
+	if (!buf) {
+		free(bytes);
+		return TRAIN_ENOMEM;
+	}
+	size_t len = 0;
+	for (size_t i = 0; i < nb;) /* valid UTF-8: the reader checked */
+		buf[len++] = (int32_t)text_next(bytes, nb, &i);
+	free(bytes);
+	*cps = buf;
 	*n = len;
 	return TRAIN_OK;
 }
