@@ -7,7 +7,7 @@ gpt2_core = plugins/gpt2/gpt2.h plugins/gpt2/gpt2.c plugins/gpt2/gpt2_io.c \
 	plugins/common/bpe.c plugins/common/bpe.h plugins/common/bpe_unicode.h \
 	plugins/common/text.c plugins/common/text.h \
 	plugins/common/strmap.c plugins/common/strmap.h plugins/common/unicode_tables.h
-gpt2_sources = $(gpt2_core) plugins/common/hf.c plugins/common/hf.h \
+gpt2_sources = $(gpt2_core) plugins/common/hf.c plugins/common/hf.h plugins/common/gen.c plugins/common/gen.h \
 	plugins/common/lora.c plugins/common/lora.h
 
 unit_tests += tests/test_gpt2

@@ -66,6 +66,7 @@
 #include "mamba.h"
 
 #include "../common/bpe.h"
+#include "../common/gen.h"
 #include "../common/text.h"
 
 #include <train/corpus.h>
@@ -1474,18 +1475,6 @@ out:
 /* ------------------------------------------------------------------------ */
 /* generation */
 
-/* A process input: "" or absent means the config's value. */
-static const char *in_text(const train_values *in, const char *name, char *buf, size_t n)
-{
-	const train_value *v = train_values_get(in, name);
-	if (!v || train_value_size(v) == 0)
-		return NULL;
-	size_t k = train_value_size(v) < n - 1 ? train_value_size(v) : n - 1;
-	memcpy(buf, train_value_data(v), k);
-	buf[k] = 0;
-	return buf;
-}
-
 static int put_utf8(char **out, size_t *len, size_t *cap, int32_t cp)
 {
 	if (*len + 5 > *cap) {
@@ -1623,21 +1612,12 @@ static int mlm_process(void *self, const train_values *in, train_values *out, tr
 	mlm *c = self;
 	if (!c->m)
 		return train_fail(ctx, "the model is not trained");
-	char buf[64], *end;
-	const char *s;
-	double temp = c->temperature;
-	int64_t top_k = c->top_k, seed = c->seed, max_new = c->max_new;
-	if ((s = in_text(in, "temperature", buf, sizeof buf)) &&
-	    (temp = strtod(s, &end), *end || !(temp >= 0 && temp < 1e6)))
-		return train_fail(ctx, "temperature: '%s' is not a number >= 0", s);
-	if ((s = in_text(in, "top_k", buf, sizeof buf)) &&
-	    (top_k = strtoll(s, &end, 10), *end || top_k < 0))
-		return train_fail(ctx, "top_k: '%s' is not a count >= 0", s);
-	if ((s = in_text(in, "seed", buf, sizeof buf)) && (seed = strtoll(s, &end, 10), *end))
-		return train_fail(ctx, "seed: '%s' is not an integer", s);
-	if ((s = in_text(in, "max_new_tokens", buf, sizeof buf)) &&
-	    (max_new = strtoll(s, &end, 10), *end || max_new < 0 || max_new > 100000000))
-		return train_fail(ctx, "max_new_tokens: '%s' is not a count >= 0", s);
+	gen_opts g = { c->temperature, c->top_k, c->seed, c->max_new };
+	int grc = gen_opts_from_inputs(in, &g, 100000000, ctx);
+	if (grc)
+		return grc;
+	double temp = g.temperature;
+	int64_t top_k = g.top_k, seed = g.seed, max_new = g.max_new;
 	const train_value *pv = train_values_get(in, "prompt");
 	const unsigned char *p = pv ? train_value_data(pv) : NULL;
 	size_t pn = pv ? train_value_size(pv) : 0;
