@@ -26,9 +26,10 @@
  *
  * bf16.  A and B are converted (round-to-nearest-even) as stored into
  * dense bf16 scratch buffers that grow as needed and are reused across
- * calls, by two oneDNN reorder primitives (threaded and vectorized: the
- * conversion of a large weight matrix costs as much as a small-M product,
- * so a scalar loop would eat the gain); oneDNN then multiplies bf16 x bf16
+ * calls, by vec.c's conversion (AVX-512 BF16's vcvtne2ps2bf16, on
+ * libgomp's threads: the conversion of a large matrix costs as much as a
+ * small-M product, so a scalar loop would eat the gain; oneDNN 2.6's
+ * reorders did it 4-6x slower); oneDNN then multiplies bf16 x bf16
  * with fp32 accumulation into an fp32 C.  Where oneDNN has only its
  * reference implementation for that (no AVX-512), the operands are rounded
  * to bf16 and back to fp32 and the fp32 primitive runs instead: the same
@@ -37,18 +38,17 @@
  * Mirrors.  A registered weight array, or an operand pinned by nn.c for
  * the few matmuls of one call, has a bf16 copy at the same offsets.  An
  * operand lying wholly inside one is read from it, with the caller's
- * strides, instead of being reordered: the copy is converted (one 1-D
- * reorder) on the first use after it went stale.  It goes stale when the
+ * strides, instead of being converted: the copy is converted (one dense
+ * run) on the first use after it went stale.  It goes stale when the
  * caller says so (train_kernels_weights_changed) or a matmul writes into
  * it.  If oneDNN has only reference code for the mirror's strides, the
  * dense copies are used instead.
  *
  * Caches.  Matmuls are keyed by (transA, transB, M, N, K, lda, ldb, ldc,
  * batch and its strides, bf16, mirrored operands, beta != 0, bias): a
- * matmul primitive (plus the reorders for bf16) and its memory objects,
+ * matmul primitive and its memory objects,
  * whose data handles are set per call.  64 slots, least recently used
- * evicted.  The other primitives (eltwise, softmax, layer norm, add, the
- * mirrors' reorders) are keyed by (kind, algorithm or flags, eps, rows,
+ * evicted.  The other primitives (eltwise, softmax, layer norm, add) are keyed by (kind, algorithm or flags, eps, rows,
  * cols) in 32 slots.  Changing the thread count empties both, because
  * oneDNN may size a primitive's work split by the thread count it saw when
  * the primitive was built.
@@ -67,6 +67,7 @@
  * pthreads build here) gets openblas_set_num_threads.
  */
 #include "kernels_private.h"
+#include "vec.h"
 
 #include <cblas.h>
 #include <dlfcn.h>
@@ -101,9 +102,6 @@ typedef struct mm_entry {
 	uint64_t tick;        /* last use, for LRU */
 	dnnl_primitive_t prim;
 	dnnl_memory_t src, wei, dst, scale, bias;
-	/* bf16: reorders of the fp32 operands (strided) into dense bf16 scratch */
-	dnnl_primitive_t reorder_a, reorder_b;
-	dnnl_memory_t a32, b32;
 	char impl[48];
 } mm_entry;
 
@@ -116,7 +114,6 @@ typedef enum op_kind {
 	OP_ADD,          /* mem: SRC_0, SRC_1, DST (= SRC_0's memory) */
 	OP_SOFTMAX_FWD,  /* mem: SRC, DST */
 	OP_SOFTMAX_BWD,  /* mem: DST, DIFF_DST, DIFF_SRC */
-	OP_TO_BF16,      /* mem: FROM (fp32), TO (bf16): a reorder */
 	OP_LN_FWD,       /* mem: SRC, DST, MEAN, VARIANCE, SCALE[, SHIFT] */
 	OP_LN_BWD,       /* mem: SRC, DIFF_DST, MEAN, VARIANCE, SCALE, DIFF_SRC,
 	                  * DIFF_SCALE[, SHIFT, DIFF_SHIFT] (SHIFT: unread, but
@@ -229,6 +226,7 @@ static void engine_create(void)
 		}
 	}
 	K.native_bf16 = train_cpu_has_bf16();
+	vec_init();
 	/* NULL if libgomp is not loaded (a oneDNN built another way). */
 	*(void **)&K.omp_set_num_threads = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
 }
@@ -244,11 +242,9 @@ static int cpu_count(void)
 
 static void entry_free(mm_entry *e)
 {
-	dnnl_primitive_t *prims[] = { &e->prim, &e->reorder_a, &e->reorder_b };
-	for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
-		if (*prims[i])
-			dnnl_primitive_destroy(*prims[i]);
-	dnnl_memory_t *mems[] = { &e->src, &e->wei, &e->dst, &e->scale, &e->bias, &e->a32, &e->b32 };
+	if (e->prim)
+		dnnl_primitive_destroy(e->prim);
+	dnnl_memory_t *mems[] = { &e->src, &e->wei, &e->dst, &e->scale, &e->bias };
 	for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
 		if (*mems[i])
 			dnnl_memory_destroy(*mems[i]);
@@ -415,19 +411,6 @@ static dnnl_status_t mdesc(dnnl_memory_desc_t *md, const int batch[2], const int
 	return dnnl_memory_desc_init_by_strides(md, 4, dims, dt, strides);
 }
 
-/* A reorder from `from` to `to` (same dims), into *prim. */
-static dnnl_status_t reorder_build(dnnl_primitive_t *prim, const dnnl_memory_desc_t *from,
-                                   const dnnl_memory_desc_t *to)
-{
-	dnnl_primitive_desc_t pd = NULL;
-	dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, from, K.engine, to, K.engine, NULL);
-	if (s == dnnl_success)
-		s = dnnl_primitive_create(prim, pd);
-	if (pd)
-		dnnl_primitive_desc_destroy(pd);
-	return s;
-}
-
 static int key_batched(const mm_key *key)
 {
 	return key->batch[0] != 1 || key->batch[1] != 1;
@@ -435,13 +418,13 @@ static int key_batched(const mm_key *key)
 
 /* Build the primitive for `key` into `e`.  bf16: the matmul reads dense
  * bf16 copies (stored orientation, row stride = row length, the batch
- * matrices one after the other) that two reorders fill from the caller's
+ * matrices one after the other) that vec_to_bf16 fills from the caller's
  * fp32 operands.  A bf16 matmul that would be oneDNN's reference code is
  * refused (dnnl_unimplemented), so that the caller emulates instead. */
 static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 {
 	dnnl_status_t s;
-	dnnl_memory_desc_t a_md, b_md, c_md, s_md, bias_md, a32_md, b32_md;
+	dnnl_memory_desc_t a_md, b_md, c_md, s_md, bias_md;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t ops = NULL;
 	dnnl_primitive_desc_t pd = NULL;
@@ -502,22 +485,6 @@ static dnnl_status_t entry_build(mm_entry *e, const mm_key *key)
 	    (s = dnnl_memory_create(&e->dst, &c_md, K.engine, DNNL_MEMORY_NONE)) ||
 	    (s = dnnl_memory_create(&e->scale, &s_md, K.engine, DNNL_MEMORY_NONE)) ||
 	    (key->bias && (s = dnnl_memory_create(&e->bias, &bias_md, K.engine, DNNL_MEMORY_NONE))))
-		goto out;
-	/* The stored matrices: fp32 with the caller's strides -> dense bf16. */
-	dnnl_memory_desc_t a16_md, b16_md;
-	const int64_t *sa32 = batched ? key->sa : NULL, *sb32 = batched ? key->sb : NULL;
-	const int64_t *sa16 = batched ? a16_bs : NULL, *sb16 = batched ? b16_bs : NULL;
-	if (denseA &&
-	    ((s = mdesc(&a32_md, nb, sa32, a_rows, a_cols, key->lda, 1, dnnl_f32)) ||
-	     (s = mdesc(&a16_md, nb, sa16, a_rows, a_cols, a_cols, 1, dnnl_bf16)) ||
-	     (s = reorder_build(&e->reorder_a, &a32_md, &a16_md)) ||
-	     (s = dnnl_memory_create(&e->a32, &a32_md, K.engine, DNNL_MEMORY_NONE))))
-		goto out;
-	if (denseB &&
-	    ((s = mdesc(&b32_md, nb, sb32, b_rows, b_cols, key->ldb, 1, dnnl_f32)) ||
-	     (s = mdesc(&b16_md, nb, sb16, b_rows, b_cols, b_cols, 1, dnnl_bf16)) ||
-	     (s = reorder_build(&e->reorder_b, &b32_md, &b16_md)) ||
-	     (s = dnnl_memory_create(&e->b32, &b32_md, K.engine, DNNL_MEMORY_NONE))))
 		goto out;
 	e->key = *key;
 	e->used = 1;
@@ -599,10 +566,7 @@ static int mirror_find_locked(const float *p, size_t n, const uint16_t **out)
 		if (!mirror_covers(m, p, n))
 			continue;
 		if (!m->valid) {
-			void *bufs[2] = { (void *)m->base, m->bf16 };
-			int rc = op_run_locked(OP_TO_BF16, 0, 0.0f, 1, (int64_t)m->n, bufs);
-			if (rc)
-				return rc;
+			vec_to_bf16_n(m->bf16, m->base, m->n, K.threads);
 			m->valid = 1;
 			K.conversions++;
 		}
@@ -876,18 +840,13 @@ static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int
 				goto out;
 			}
 		} else {
-			/* oneDNN's reorders: threaded, vectorized, round-to-nearest-even. */
-			dnnl_exec_arg_t ra[] = { { DNNL_ARG_FROM, e->a32 }, { DNNL_ARG_TO, e->src } };
-			dnnl_exec_arg_t rb[] = { { DNNL_ARG_FROM, e->b32 }, { DNNL_ARG_TO, e->wei } };
-			if ((!ma && ((s = dnnl_memory_set_data_handle(e->a32, (void *)A)) ||
-			             (s = dnnl_memory_set_data_handle(e->src, K.abuf)) ||
-			             (s = dnnl_primitive_execute(e->reorder_a, K.stream, 2, ra)))) ||
-			    (!mb && ((s = dnnl_memory_set_data_handle(e->b32, (void *)B)) ||
-			             (s = dnnl_memory_set_data_handle(e->wei, K.bbuf)) ||
-			             (s = dnnl_primitive_execute(e->reorder_b, K.stream, 2, rb))))) {
-				rc = status_code(s);
-				goto out;
-			}
+			/* dense bf16 copies, rounded to nearest even (vec.c) */
+			if (!ma)
+				vec_to_bf16(K.abuf, A, nb[0], nb[1], key.sa[0], key.sa[1], a_rows, a_cols,
+				            lda, K.threads);
+			if (!mb)
+				vec_to_bf16(K.bbuf, B, nb[0], nb[1], key.sb[0], key.sb[1], b_rows, b_cols,
+				            ldb, K.threads);
 		}
 		K.last_impl = emulate ? "emulated" : e->impl;
 	} else {
@@ -1016,7 +975,6 @@ static const struct {
 	[OP_SOFTMAX_FWD] = { 2, { { DNNL_ARG_SRC, 'D' }, { DNNL_ARG_DST, 'D' } } },
 	[OP_SOFTMAX_BWD] = { 3, { { DNNL_ARG_DST, 'D' }, { DNNL_ARG_DIFF_DST, 'D' },
 	                          { DNNL_ARG_DIFF_SRC, 'D' } } },
-	[OP_TO_BF16] = { 2, { { DNNL_ARG_FROM, 'D' }, { DNNL_ARG_TO, 'H' } } },
 	[OP_LN_FWD] = { 6, { { DNNL_ARG_SRC, 'D' }, { DNNL_ARG_DST, 'D' }, { DNNL_ARG_MEAN, 'S' },
 	                     { DNNL_ARG_VARIANCE, 'S' }, { DNNL_ARG_SCALE, 'W' },
 	                     { DNNL_ARG_SHIFT, 'W' } } },
@@ -1040,7 +998,7 @@ static int op_mems(const op_key *key)
 static dnnl_status_t op_build(op_entry *e, const op_key *key)
 {
 	dnnl_status_t s;
-	dnnl_memory_desc_t md, md16, md_s, md_w;
+	dnnl_memory_desc_t md, md_s, md_w;
 	dnnl_primitive_desc_t hint = NULL, pd = NULL;
 	dnnl_dims_t dims = { key->rows, key->cols }, dims_s = { key->rows }, dims_w = { key->cols };
 	float alpha = 0.0f;
@@ -1049,7 +1007,6 @@ static dnnl_status_t op_build(op_entry *e, const op_key *key)
 
 	memset(e, 0, sizeof *e);
 	if ((s = dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab)) ||
-	    (s = dnnl_memory_desc_init_by_tag(&md16, 2, dims, dnnl_bf16, dnnl_ab)) ||
 	    (s = dnnl_memory_desc_init_by_tag(&md_s, 1, dims_s, dnnl_f32, dnnl_a)) ||
 	    (s = dnnl_memory_desc_init_by_tag(&md_w, 1, dims_w, dnnl_f32, dnnl_a)))
 		goto out;
@@ -1092,10 +1049,6 @@ static dnnl_status_t op_build(op_entry *e, const op_key *key)
 		}
 		break;
 	}
-	case OP_TO_BF16:
-		if ((s = dnnl_reorder_primitive_desc_create(&pd, &md, K.engine, &md16, K.engine, NULL)))
-			goto out;
-		break;
 	case OP_LN_FWD:
 	case OP_LN_BWD: {
 		/* backward: variance is 1/rstd^2 and eps 0 (see train_layernorm_rows_backward) */
@@ -1123,8 +1076,7 @@ static dnnl_status_t op_build(op_entry *e, const op_key *key)
 		goto out;
 	for (int i = 0; i < nmem; i++) {
 		char shape = op_args[key->kind].a[i].shape;
-		const dnnl_memory_desc_t *mdi = shape == 'H' ? &md16 : shape == 'S' ? &md_s
-		                                : shape == 'W' ? &md_w : &md;
+		const dnnl_memory_desc_t *mdi = shape == 'S' ? &md_s : shape == 'W' ? &md_w : &md;
 		if ((s = dnnl_memory_create(&e->mem[i], mdi, K.engine, DNNL_MEMORY_NONE)))
 			goto out;
 	}
@@ -1230,6 +1182,11 @@ int train_eltwise_forward(train_eltwise_alg alg, float *out, const float *inp, s
 	int rc = enter();
 	if (rc)
 		return rc;
+	if (vec_avx512()) {
+		vec_act_forward(alg, out, inp, n, K.threads);
+		pthread_mutex_unlock(&K.lock);
+		return TRAIN_OK;
+	}
 	void *bufs[3] = { (void *)inp, out, NULL };
 	rc = op_run_locked(OP_ELT_FWD, alg, 0.0f, 1, (int64_t)n, bufs);
 	pthread_mutex_unlock(&K.lock);
@@ -1247,6 +1204,11 @@ int train_eltwise_backward(train_eltwise_alg alg, float *dinp, const float *inp,
 	int rc = enter();
 	if (rc)
 		return rc;
+	if (vec_avx512()) {
+		vec_act_backward(alg, dinp, inp, dout, n, accumulate, K.threads);
+		pthread_mutex_unlock(&K.lock);
+		return TRAIN_OK;
+	}
 	void *bufs[3] = { (void *)inp, (void *)dout, dinp };
 	if (accumulate)
 		rc = run_accumulating_locked(OP_ELT_BWD, alg, 1, (int64_t)n, bufs, dinp);

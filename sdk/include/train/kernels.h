@@ -159,15 +159,24 @@ TRAIN_API void train_kernels_weights_unregister(const float *w);
  * `out` may be `inp` (in place) in every forward call, and the gradient
  * may be the incoming gradient in backward calls that do not accumulate.
  *
+ * GELU (both forms) and SiLU run libtrain's own AVX-512 loops where the
+ * CPU has AVX-512 (threaded the same way; libtrain/vec.c), oneDNN's
+ * eltwise primitives elsewhere.
+ *
  * Accuracy (measured over [-12, 12] against double precision):
- *   GELU (erf form): oneDNN evaluates erf with a polynomial (Abramowitz
- *     and Stegun 7.1.26) and its own exp.  |out - exact| <= 1.6e-7 *
- *     max(1, |x|) and |f'(x) - exact| <= 2.9e-7 (nn.h's erff/expf loops:
- *     1.0e-7 and 1.3e-7).  Where x Phi(x) is tiny (x < -3) both forms lose
+ *   GELU (erf form), AVX-512 loops: erfc by Abramowitz and Stegun 7.1.26
+ *     (the polynomial oneDNN also uses) and a Cephes-style exp, Phi(x)
+ *     formed from erfc directly for x < 0: |out - exact| <= 1.6e-7 *
+ *     max(1, |x|), |f'(x) - exact| <= 2.2e-7, and no loss of relative
+ *     accuracy in the lower tail.  oneDNN's: the same bounds within 2x
+ *     (1.6e-7, 2.9e-7), but where x Phi(x) is tiny (x < -3) it loses
  *     relative accuracy to the cancellation in 1 + erf: up to 2.2e-4
- *     relative where |out| > 1e-3 (the erff loop: 5e-5).
- *   SiLU (oneDNN's swish, alpha 1): |out - exact| <= 1e-7 * max(1, |x|),
- *     |f'(x) - exact| <= 3.9e-7.
+ *     relative where |out| > 1e-3.  (nn.h's erff/expf loops: 1.0e-7 and
+ *     1.3e-7, 5e-5 relative in the tail.)
+ *   GELU (tanh form), AVX-512: tanh from e^{2u} without cancellation:
+ *     1.7e-7 * max(1, |x|), f' 1.9e-7.
+ *   SiLU (x sigmoid(x)): 1.6e-7 * max(1, |x|), f' 2.5e-7 (AVX-512; 1 -
+ *     sigmoid formed as e^-x sigmoid); oneDNN's swish: 1e-7, 3.9e-7.
  *   softmax: row maximum subtracted, oneDNN's exp: within 1.4e-6 relative
  *     of the exact value per entry, plus 1e-30 absolute (probabilities
  *     near fp32's underflow lose digits, and below ~1e-37 may come out as
