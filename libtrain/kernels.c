@@ -1167,6 +1167,17 @@ int train_add(float *out, const float *a, const float *b, size_t n)
 	return rc;
 }
 
+int train_kernels_dropout(float *out, uint8_t *mask, const float *inp, size_t n, uint32_t thr,
+                          float scale, uint64_t key)
+{
+	int rc = enter();
+	if (rc)
+		return rc;
+	vec_dropout(out, mask, inp, n, thr, scale, key, K.threads);
+	pthread_mutex_unlock(&K.lock);
+	return TRAIN_OK;
+}
+
 static int eltwise_alg_ok(train_eltwise_alg alg)
 {
 	return alg == TRAIN_ELTWISE_GELU_ERF || alg == TRAIN_ELTWISE_SILU ||

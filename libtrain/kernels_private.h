@@ -34,6 +34,11 @@ void train_kernels_bf16_unpin(int token);
 /* Conversions of mirrors (registered arrays and pins) so far. */
 size_t train_kernels_mirror_conversions(void);
 
+/* nn.c's dropout forward on the configured threads (libtrain/vec.h's
+ * vec_dropout: the mask is a hash of the index under `key`). */
+int train_kernels_dropout(float *out, uint8_t *mask, const float *inp, size_t n, uint32_t thr,
+                          float scale, uint64_t key);
+
 /* Primitives built since the process started (cache misses of either cache). */
 size_t train_kernels_primitives_built(void);
 /* Entries in the matmul cache now. */

@@ -620,13 +620,11 @@ int train_dropout_forward(float *out, uint8_t *mask, const float *inp, size_t n,
 			memset(mask, 1, n);
 		return TRAIN_OK;
 	}
-	/* p = 1 drops everything (PyTorch gives zeros too), without dividing by 0 */
+	/* p = 1 drops everything (PyTorch gives zeros too), without dividing by
+	 * 0: the threshold 2^24 is above every 24-bit draw */
 	float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-	for (size_t i = 0; i < n; i++) {
-		mask[i] = train_rng_uniform(rng) >= p;
-		out[i] = mask[i] ? inp[i] * keep_scale : 0.0f;
-	}
-	return TRAIN_OK;
+	uint32_t thr = (uint32_t)ceil((double)p * 16777216.0);
+	return train_kernels_dropout(out, mask, inp, n, thr, keep_scale, train_rng_u64(rng));
 }
 
 static void dropout_bwd(float *restrict dinp, const float *restrict dout,

@@ -361,3 +361,91 @@ void vec_act_backward(int alg, float *dinp, const float *inp, const float *dout,
 	(void)alg, (void)dinp, (void)inp, (void)dout, (void)n, (void)accumulate, (void)threads;
 #endif
 }
+
+/* ---- dropout masks ------------------------------------------------------------ */
+
+/*
+ * Element i is kept when (h(i) >> 8) >= thr, h a counter-based hash of i
+ * under the call's key: two rounds of the "lowbias32" integer hash
+ * (Wellons), h = lb(lb(lo32(i) ^ ka) ^ (hi32(i) + kb)).  A function of i,
+ * not of a sequence, so any split over threads gives the same mask.
+ */
+static inline uint32_t lowbias32(uint32_t x)
+{
+	x ^= x >> 16;
+	x *= 0x7feb352du;
+	x ^= x >> 15;
+	x *= 0x846ca68bu;
+	x ^= x >> 16;
+	return x;
+}
+
+typedef struct drop_job {
+	float *out;
+	uint8_t *mask;
+	const float *inp;
+	uint32_t thr, ka, kb;
+	float scale;
+} drop_job;
+
+static void drop_scalar(const drop_job *j, size_t lo, size_t hi)
+{
+	for (size_t i = lo; i < hi; i++) {
+		uint32_t h = lowbias32(lowbias32((uint32_t)i ^ j->ka) ^ ((uint32_t)(i >> 32) + j->kb));
+		uint8_t keep = (h >> 8) >= j->thr;
+		j->mask[i] = keep;
+		j->out[i] = keep ? j->inp[i] * j->scale : 0.0f;
+	}
+}
+
+#if VEC_X86
+V512 static inline __m512i lowbias512(__m512i x)
+{
+	x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+	x = _mm512_mullo_epi32(x, _mm512_set1_epi32(0x7feb352d));
+	x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 15));
+	x = _mm512_mullo_epi32(x, _mm512_set1_epi32((int)0x846ca68bu));
+	return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+}
+
+/* lo is a multiple of 16 (par_for's alignment), so a vector's 16 indices
+ * share their high 32 bits. */
+V512 static void drop_avx512(const drop_job *j, size_t lo, size_t hi)
+{
+	const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+	const __m512i thr = _mm512_set1_epi32((int)j->thr), ka = _mm512_set1_epi32((int)j->ka);
+	const __m512 scale = _mm512_set1_ps(j->scale);
+	const __m128i ones = _mm_set1_epi8(1);
+	for (size_t i = lo; i < hi; i += 16) {
+		size_t left = hi - i;
+		__mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+		__m512i x = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)i), iota);
+		x = lowbias512(_mm512_xor_si512(x, ka));
+		x = _mm512_xor_si512(x, _mm512_set1_epi32((int)((uint32_t)(i >> 32) + j->kb)));
+		x = lowbias512(x);
+		__mmask16 keep = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(x, 8), thr) & m;
+		__m512 v = _mm512_maskz_loadu_ps(m, j->inp + i);
+		_mm512_mask_storeu_ps(j->out + i, m, _mm512_maskz_mul_ps(keep, v, scale));
+		_mm_mask_storeu_epi8(j->mask + i, m, _mm_maskz_mov_epi8(keep, ones));
+	}
+}
+#endif
+
+static void drop_range(void *arg, size_t lo, size_t hi)
+{
+	const drop_job *j = arg;
+#if VEC_X86
+	if (has_avx512) {
+		drop_avx512(j, lo, hi);
+		return;
+	}
+#endif
+	drop_scalar(j, lo, hi);
+}
+
+void vec_dropout(float *out, uint8_t *mask, const float *inp, size_t n, uint32_t thr,
+                 float scale, uint64_t key, int threads)
+{
+	drop_job j = { out, mask, inp, thr, (uint32_t)key, (uint32_t)(key >> 32), scale };
+	par_for(n, ACT_GRAIN, 16, threads, drop_range, &j);
+}

@@ -39,4 +39,11 @@ void vec_act_forward(int alg, float *out, const float *inp, size_t n, int thread
 void vec_act_backward(int alg, float *dinp, const float *inp, const float *dout, size_t n,
                       int accumulate, int threads);
 
+/* Inverted dropout: mask[i] = (h(i) >> 8) >= thr (h: a hash of i and
+ * `key`, see vec.c), out[i] = mask[i] ? inp[i] * scale : 0.  The same key
+ * gives the same mask whatever the thread count.  In place (out == inp)
+ * allowed. */
+void vec_dropout(float *out, uint8_t *mask, const float *inp, size_t n, uint32_t thr,
+                 float scale, uint64_t key, int threads);
+
 #endif

@@ -763,6 +763,22 @@ static void test_dropout_values(void)
 	train_rng_seed(&r, 5);
 	CU_ASSERT_EQUAL(train_dropout_forward(y, mask2, x, n, p, &r), TRAIN_OK);
 	CU_ASSERT(memcmp(mask, mask2, n) == 0);
+	/* and the same on one thread as on two (the mask hashes the index) */
+	int threads = train_kernels_threads();
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(threads == 1 ? 2 : 1, train_kernels_precision()), 0);
+	train_rng_seed(&r, 5);
+	CU_ASSERT_EQUAL(train_dropout_forward(y, mask2, x, n, p, &r), TRAIN_OK);
+	CU_ASSERT(memcmp(mask, mask2, n) == 0);
+	CU_ASSERT_EQUAL_FATAL(train_kernels_init(threads, train_kernels_precision()), 0);
+	/* neighbours independent: kept pairs ~ 0.75^2 (n - 1), 5 sd */
+	size_t pairs = 0;
+	for (size_t i = 0; i + 1 < n; i++)
+		pairs += mask[i] && mask[i + 1];
+	double q = 0.75 * 0.75;
+	CU_ASSERT(fabs((double)pairs - q * (n - 1)) <= 5 * sqrt(2.0 * n * q * (1 - q)));
+	/* a second call draws a new key: a different mask */
+	CU_ASSERT_EQUAL(train_dropout_forward(y, mask2, x, n, p, &r), TRAIN_OK);
+	CU_ASSERT(memcmp(mask, mask2, n) != 0);
 	/* p = 0 copies and keeps every element (mask and rng optional) */
 	CU_ASSERT_EQUAL(train_dropout_forward(y, NULL, x, n, 0.0f, NULL), TRAIN_OK);
 	CU_ASSERT(memcmp(x, y, n * sizeof *x) == 0);

@@ -29,6 +29,8 @@ int bert_builtin_config(const char *name, bert_config *cfg)
 	};
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
 		if (strcmp(name, sizes[i].name) == 0) {
+			/* every other field (vocabulary, labels, heads on top) 0 */
+			memset(cfg, 0, sizeof *cfg);
 			cfg->layers = sizes[i].L;
 			cfg->hidden = sizes[i].C;
 			cfg->heads = sizes[i].C / 64;

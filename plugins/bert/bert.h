@@ -75,7 +75,8 @@ typedef struct bert_config {
 /* The shapes of the built-in sizes (Turc et al., 2019 for tiny/mini/small):
  * "bert-tiny" 2L/128, "bert-mini" 4L/256, "bert-small" 4L/512, "bert-base"
  * 12L/768; heads C/64, intermediate 4C, 512 positions.  Returns 0 and fills
- * cfg (vocab_size left alone), or TRAIN_ENOTFOUND. */
+ * cfg, every other field 0 (the caller sets vocab_size, num_labels, ...),
+ * or TRAIN_ENOTFOUND. */
 int bert_builtin_config(const char *name, bert_config *cfg);
 /* Check a config's values (positive, heads divide hidden); the message names
  * the first bad key. */

@@ -159,9 +159,12 @@ TRAIN_API int train_cross_entropy_backward(float *dlogits, const float *probs,
                                            float scale);
 
 /* ---- dropout ---------------------------------------------------------------- */
-/* Inverted dropout with p in [0, 1]: each element is kept when a uniform draw
- * from `rng` is >= p, and kept elements are scaled by 1/(1-p); mask (n) gets
- * 1 for kept and 0 for dropped.  The same rng state gives the same mask.
+/* Inverted dropout with p in [0, 1]: each element is kept when its uniform
+ * draw is >= p, and kept elements are scaled by 1/(1-p); mask (n) gets 1 for
+ * kept and 0 for dropped.  The draws: 24 bits of a counter-based hash of the
+ * element's index under one 64-bit draw from `rng` (so the work splits over
+ * threads and the mask does not depend on their number; libtrain/vec.c).
+ * The same rng state gives the same mask.
  * p = 0 copies (mask, if not NULL, all 1; rng unused: both may be NULL);
  * p = 1 drops everything (zeros, as PyTorch).  Backward: dinp += dout *
  * mask / (1-p), with the mask of the forward call (NULL only when p = 0). */
