@@ -9,8 +9,13 @@ does by feeding R in as the output gradient.  The input does not require a
 gradient (nor does the C side compute one).
 
 usage: block_torch.py [--threads N] [--steps N] [--warmup N] [--mode fp32|bf16]
+                      [--profile]
 Prints the BLAS / oneDNN torch uses, a table, then one line
-"torch-<mode> steps/s X" per mode.
+"torch-<mode> steps/s X" per mode.  With --profile, also the time per step
+of the matrix products (aten::mm, addmm, bmm and their _mkldnn forms, as
+torch.profiler records them) against the whole step: the share of a step
+that the same oneDNN/OpenBLAS products take, a floor under any
+implementation that calls them.
 """
 import argparse
 import statistics
@@ -63,12 +68,32 @@ def run(mode, threads, steps, warmup):
     return times
 
 
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul",
+              "aten::linear", "mkldnn::_linear_pointwise", "aten::_mkldnn_matmul")
+
+
+def profile(mode, threads, steps):
+    """Self CPU time per step of the matmul ops, and of the whole step."""
+    from torch.profiler import ProfilerActivity, profile as tprofile
+    run(mode, threads, 2, 0)  # warm-up outside the profile
+    with tprofile(activities=[ProfilerActivity.CPU]) as prof:
+        run(mode, threads, steps, 0)
+    mm = total = 0.0
+    for ev in prof.key_averages():
+        total += ev.self_cpu_time_total
+        if ev.key in MATMUL_OPS:
+            mm += ev.self_cpu_time_total
+    # self CPU time in microseconds, summed over the steps
+    return mm / steps / 1e3, total / steps / 1e3
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--mode", choices=["fp32", "bf16", "both"], default="both")
+    ap.add_argument("--profile", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     modes = ["fp32", "bf16"] if a.mode == "both" else [a.mode]
@@ -94,6 +119,11 @@ def main():
                  max(t) * 1e3, 1.0 / med))
     for m in modes:
         print("torch-%s steps/s %.3f" % (m, 1.0 / statistics.median(results[m])))
+    if a.profile:
+        for m in modes:
+            mm, total = profile(m, a.threads, a.steps)
+            print("torch-%s profile: matmul ops %.2f ms of %.2f ms self CPU time per step (%.0f%%)"
+                  % (m, mm, total, 100.0 * mm / total if total else 0.0))
 
 
 if __name__ == "__main__":

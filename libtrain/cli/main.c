@@ -95,11 +95,12 @@ int cli_load_plugins(const char *plugin_path, int verbosity, int quiet_refusals,
  * OMP_WAIT_POLICY=passive (issue 6).  libgomp reads the variable when it
  * is loaded, before main, so a command that runs kernels and finds it
  * unset sets it and executes itself again (once: the variable is then set).  Setting
- * OMP_WAIT_POLICY (e.g. to active) keeps the caller's choice.
+ * OMP_WAIT_POLICY (e.g. to active) or GOMP_SPINCOUNT keeps the caller's
+ * choice (on an idle machine a short spin is faster: doc/train.1).
  */
 static void passive_openmp(char **argv)
 {
-	if (getenv("OMP_WAIT_POLICY"))
+	if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
 		return;
 	/* Under valgrind /proc/self/exe is valgrind's tool, which refuses to be
 	 * run that way, and executing the program itself would leave valgrind:
