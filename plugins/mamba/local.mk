@@ -4,6 +4,7 @@ bpe_sources = plugins/common/bpe.c plugins/common/bpe.h plugins/common/bpe_unico
 	plugins/common/text.c plugins/common/text.h plugins/common/unicode_tables.h \
 	plugins/common/strmap.c plugins/common/strmap.h plugins/common/hf.c plugins/common/hf.h
 mamba_sources = plugins/mamba/mamba.h plugins/mamba/scan.c plugins/mamba/model.c plugins/mamba/mamba_io.c \
+	plugins/mamba/mamba_lora.c plugins/common/lora.c plugins/common/lora.h \
 	plugins/common/gen.c plugins/common/gen.h \
 	$(bpe_sources)
 # The scan's lane loops are written to be vectorized; gcc's -O2 cost model

@@ -149,10 +149,13 @@ typedef struct mamba_tensor_info {
 	size_t offset, numel;
 } mamba_tensor_info;
 
+struct mamba_lora;
+
 typedef struct mamba_model {
 	mamba_dims d;
 	size_t n_params;
-	float *params, *grads;      /* n_params each (grads NULL until asked) */
+	float *params, *grads;      /* n_params each (grads NULL until asked; with
+	                               adapters, NULL: the base is frozen) */
 	mamba_weights w, g;         /* views */
 	mamba_tensor_info *info;    /* n_info */
 	size_t n_info;
@@ -167,6 +170,9 @@ typedef struct mamba_model {
 	int ab, at, ackpt;
 	float *acts;
 	size_t acts_floats;
+	/* LoRA adapters (mamba_lora.c), NULL: none.  With adapters and no
+	 * grads, backward computes the adapters' gradients only */
+	struct mamba_lora *lora;
 } mamba_model;
 
 /* dims from d_model, layers, vocabulary; EINVAL unless D % 8 == 0 etc. */
@@ -201,6 +207,79 @@ int mamba_forward_hidden(mamba_model *m, const int32_t *ids, int B, int T, int w
 const float *mamba_hidden(const mamba_model *m);
 int mamba_backward_from(mamba_model *m, const int32_t *ids, const float *dlogits,
                         const float *dhidden, int B, int T);
+
+/* ---- LoRA adapters (mamba_lora.c) ------------------------------------------ */
+
+/*
+ * Adapters (Hu et al., 2021; plugins/common/lora.h) on a block's
+ * projections: y += (alpha / r) drop(x) A^T B^T, A (r, in) PEFT's lora_A,
+ * B (out, r) lora_B, A kaiming-uniform and B zero as PEFT.  in_proj is one
+ * adapter on the whole (2Di, D) matrix (its x rows and z rows), as PEFT
+ * wraps the one nn.Linear; dt_proj's input is the first R columns of
+ * x_proj's output.  Dropout is on only while `training` is set (the
+ * trainer's forwards); the generator's state at each block's forward is
+ * kept, so that gradient checkpointing's recomputation draws the same
+ * masks (the same gradients, bit for bit).  The recurrent step
+ * (mamba_step) ignores adapters: merge them first.
+ */
+enum { MAMBA_LORA_IN, MAMBA_LORA_X, MAMBA_LORA_DT, MAMBA_LORA_OUT, MAMBA_LORA_NKINDS };
+
+typedef struct mamba_lora_mod {
+	int layer, kind, in, out;
+	size_t a_off, b_off;          /* into params / grads */
+	size_t act_off, mask_off;     /* its activations (layer 0's under checkpointing) */
+} mamba_lora_mod;
+
+typedef struct mamba_lora {
+	int r;
+	float alpha, scale, dropout;  /* scale = alpha / r */
+	unsigned kinds;               /* 1 << MAMBA_LORA_* */
+	int n_layers, n_mods;
+	mamba_lora_mod *mods;         /* by layer, then kind */
+	int *mod_of;                  /* (n_layers * NKINDS): index or -1 */
+	float *params, *grads;        /* n each: A then B of every module */
+	size_t n;
+	mamba_tensor_info *info;      /* 2 n_mods: PEFT's names, offsets into params */
+	int training;                 /* dropout on (set by the trainer) */
+	train_rng rng;                /* dropout */
+	train_rng *rng_at;            /* (n_layers) the generator at each block's forward */
+	float fwd_p;                  /* the dropout of the last forward */
+	/* activations for (ab, at, ackpt): per module u (N, r), and with
+	 * dropout xd (N, in) and its mask; dt_proj's contiguous input (N, R);
+	 * backward scratch du (N, r), dxd and dx (N, max in) */
+	float *acts;
+	uint8_t *masks;
+	size_t acts_floats, mask_bytes;
+	int ab, at, ackpt, ap;
+	float *du, *dxd, *dxs;
+} mamba_lora;
+
+/* Module names of lora_target_modules: in_proj, x_proj, dt_proj, out_proj. */
+extern const char *const mamba_lora_kind_name[MAMBA_LORA_NKINDS];
+/* Parse a name (also "mixer.in_proj"): the kind or -1. */
+int mamba_lora_kind_parse(const char *name);
+/* Add adapters of rank r on the `kinds` of every block (A from seed). */
+int mamba_lora_add(mamba_model *m, unsigned kinds, int r, float alpha, float dropout, uint64_t seed);
+void mamba_lora_free(mamba_lora *lo);
+/* Detach the adapters and fold them into the weights: W += scale B A
+ * (lora_merge_into, fp32 summed over the rank in order).  Returns the
+ * detached adapters (the caller frees them), NULL if there were none. */
+mamba_lora *mamba_lora_merge(mamba_model *m);
+/* PEFT's folder: adapter_config.json and adapter_model.safetensors
+ * (base_model.model.backbone.layers.N.mixer.KIND.lora_A.weight ...). */
+int mamba_lora_save(const mamba_lora *lo, const char *base_name, const char *dir, train_error *err);
+/* Read such a folder onto m (which has no adapters): kinds from layer 0's
+ * tensors, every tensor's shape checked against m. */
+int mamba_lora_load(mamba_model *m, const char *dir, train_error *err);
+/* Called by model.c: the adapter of (layer, kind) on x (N, in; row
+ * stride ldx) added into y (N, out1; stride ldy) and, in_proj, y2 (N,
+ * out - out1; stride ldy); backward adds B's and A's gradients and, into
+ * dx (stride lddx), the input's. */
+int mamba_lora_acts_get(mamba_model *m, int B, int T);
+int mamba_lora_forward(mamba_model *m, int layer, int kind, int N, const float *x, int ldx,
+                       float *y, float *y2, int ldy);
+int mamba_lora_backward(mamba_model *m, int layer, int kind, int N, const float *x, int ldx,
+                        const float *dy, const float *dy2, int lddy, float *dx, int lddx);
 
 /* The recurrent form: state for one sequence, O(1) work per token. */
 typedef struct mamba_state {

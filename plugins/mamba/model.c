@@ -149,6 +149,7 @@ void mamba_model_destroy(mamba_model *m)
 	free(m->w.layer);
 	free(m->g.layer);
 	free(m->acts);
+	mamba_lora_free(m->lora);
 	free(m);
 }
 
@@ -226,6 +227,7 @@ typedef struct acts {
 	float *probs;  /* (Nt, V) */
 	/* backward scratch */
 	float *dres, *du, *dg, *dy, *dz, *dsz, *dxs, *dxc, *dx, *ddelta, *ddtr, *ddbc, *dA, *dhf;
+	float *dDp;    /* (Di) the scan's dDp when the base is frozen (adapters) */
 } acts;
 
 static size_t al16(size_t n)
@@ -285,6 +287,7 @@ static size_t acts_layout(const mamba_dims *d, int B, int T, int ckpt, float *ba
 	TAKE(a->ddtr, Nt * d->Di);
 	TAKE(a->ddbc, Nt * nbc);
 	TAKE(a->dA, (size_t)d->Di * d->NS);
+	TAKE(a->dDp, (size_t)d->Di);
 #undef TAKE
 	return off;
 }
@@ -306,7 +309,7 @@ static int acts_get(mamba_model *m, int B, int T, acts *a)
 		m->at = T;
 	}
 	acts_layout(&m->d, B, T, ckpt, m->acts, a);
-	return TRAIN_OK;
+	return mamba_lora_acts_get(m, B, T);
 }
 
 const float *mamba_logits(const mamba_model *m)
@@ -334,7 +337,7 @@ static inline float sigmoid(float x)
 
 #define CK(e) do { if ((rc = (e)) != TRAIN_OK) return rc; } while (0)
 
-static int block_forward(const mamba_model *m, const mamba_layer_w *w, layer_acts *l,
+static int block_forward(mamba_model *m, int li, const mamba_layer_w *w, layer_acts *l,
                          float *out, int B, int T)
 {
 	const mamba_dims *d = &m->d;
@@ -343,10 +346,13 @@ static int block_forward(const mamba_model *m, const mamba_layer_w *w, layer_act
 	CK(train_rmsnorm_forward(l->u, l->rstd, l->res, w->norm, Nt, D, RMS_EPS));
 	CK(train_linear_forward(l->x, l->u, w->in_proj, NULL, Nt, D, Di));
 	CK(train_linear_forward(l->z, l->u, w->in_proj + (size_t)Di * D, NULL, Nt, D, Di));
+	CK(mamba_lora_forward(m, li, MAMBA_LORA_IN, Nt, l->u, D, l->x, l->z, Di));
 	CK(train_conv1d_causal_forward(l->xc, l->x, w->conv_w, w->conv_b, B, T, Di, d->K));
 	CK(train_silu_forward(l->xs, l->xc, nd));
 	CK(train_linear_forward(l->dbc, l->xs, w->x_proj, NULL, Nt, Di, nbc));
+	CK(mamba_lora_forward(m, li, MAMBA_LORA_X, Nt, l->xs, Di, l->dbc, NULL, nbc));
 	CK(train_matmul_bias(0, 1, Nt, Di, R, l->dbc, nbc, w->dt_w, R, w->dt_b, l->dtr, Di));
+	CK(mamba_lora_forward(m, li, MAMBA_LORA_DT, Nt, l->dbc, nbc, l->dtr, NULL, Di));
 	for (size_t i = 0; i < nd; i++)
 		l->delta[i] = softplus(l->dtr[i]);
 	for (size_t i = 0; i < (size_t)Di * NS; i++)
@@ -359,6 +365,7 @@ static int block_forward(const mamba_model *m, const mamba_layer_w *w, layer_act
 		l->g[i] = l->y[i] * l->sz[i];
 	/* out = res + g W_out^T */
 	CK(train_linear_forward(out, l->g, w->out_proj, NULL, Nt, Di, D));
+	CK(mamba_lora_forward(m, li, MAMBA_LORA_OUT, Nt, l->g, Di, out, NULL, D));
 	for (size_t i = 0; i < (size_t)Nt * D; i++)
 		out[i] += l->res[i];
 	return TRAIN_OK;
@@ -374,9 +381,13 @@ static int forward_core(mamba_model *m, const int32_t *ids, int B, int T, int wa
 	acts a;
 	CK(acts_get(m, B, T, &a));
 	CK(train_embedding_forward(a.l[0].res, ids, m->w.emb, Nt, d->D, d->V));
+	if (m->lora)
+		m->lora->fwd_p = m->lora->training ? m->lora->dropout : 0.0f;
 	for (int i = 0; i < d->n_layers; i++) {
 		float *out = i + 1 < d->n_layers ? a.l[i + 1].res : a.resf;
-		CK(block_forward(m, &m->w.layer[i], &a.l[i], out, B, T));
+		if (m->lora) /* checkpointing's recomputation replays the dropout */
+			m->lora->rng_at[i] = m->lora->rng;
+		CK(block_forward(m, i, &m->w.layer[i], &a.l[i], out, B, T));
 	}
 	CK(train_rmsnorm_forward(a.hf, a.rstdf, a.resf, m->w.norm_f, Nt, d->D, RMS_EPS));
 	if (want_logits)
@@ -415,16 +426,19 @@ const float *mamba_hidden(const mamba_model *m)
 /* ------------------------------------------------------------------------ */
 /* backward */
 
-/* dres (Nt, D) holds dL/d(out of this block); on return, dL/d(res in). */
-static int block_backward(const mamba_model *m, const mamba_layer_w *w, mamba_layer_w *gw,
+/* dres (Nt, D) holds dL/d(out of this block); on return, dL/d(res in).
+ * gw NULL: the base is frozen (adapters only): no weight gradients. */
+static int block_backward(mamba_model *m, int li, const mamba_layer_w *w, mamba_layer_w *gw,
                           layer_acts *l, acts *a, int B, int T)
 {
+#define GW(f) (gw ? gw->f : NULL)
 	const mamba_dims *d = &m->d;
 	int Nt = B * T, D = d->D, Di = d->Di, NS = d->NS, R = d->R, nbc = R + 2 * NS, rc;
 	size_t nd = (size_t)Nt * Di;
 	/* out_proj */
 	memset(a->dg, 0, nd * sizeof(float));
-	CK(train_linear_backward(a->dg, gw->out_proj, NULL, a->dres, l->g, w->out_proj, Nt, Di, D));
+	CK(train_linear_backward(a->dg, GW(out_proj), NULL, a->dres, l->g, w->out_proj, Nt, Di, D));
+	CK(mamba_lora_backward(m, li, MAMBA_LORA_OUT, Nt, l->g, Di, a->dres, NULL, D, a->dg, Di));
 	/* gate: g = y * sz */
 	for (size_t i = 0; i < nd; i++) {
 		a->dy[i] = a->dg[i] * l->sz[i];
@@ -439,38 +453,43 @@ static int block_backward(const mamba_model *m, const mamba_layer_w *w, mamba_la
 	memset(a->dA, 0, (size_t)Di * NS * sizeof(float));
 	mamba_scan sc = { B, T, Di, nbc, m->threads, l->xs, l->delta, l->A, l->dbc + R,
 	                  l->dbc + R + NS, w->Dp };
-	CK(mamba_scan_backward(&sc, a->dy, l->hs, a->dxs, a->ddelta, a->dA, gw->Dp, a->ddbc + R,
-	                       a->ddbc + R + NS));
+	CK(mamba_scan_backward(&sc, a->dy, l->hs, a->dxs, a->ddelta, a->dA, gw ? gw->Dp : a->dDp,
+	                       a->ddbc + R, a->ddbc + R + NS));
 	/* A = -exp(A_log): dA_log = dA * A */
-	for (size_t i = 0; i < (size_t)Di * NS; i++)
+	for (size_t i = 0; gw && i < (size_t)Di * NS; i++)
 		gw->A_log[i] += a->dA[i] * l->A[i];
 	/* softplus */
 	for (size_t i = 0; i < nd; i++)
 		a->ddtr[i] = a->ddelta[i] * sigmoid(l->dtr[i]);
 	/* dt_proj: dtr = dbc[:, :R] W_dt^T + b */
 	CK(train_matmul(0, 0, Nt, R, Di, 1.0f, a->ddtr, Di, w->dt_w, R, 0.0f, a->ddbc, nbc));
-	CK(train_matmul(1, 0, Di, R, Nt, 1.0f, a->ddtr, Di, l->dbc, nbc, 1.0f, gw->dt_w, R));
-	for (int t = 0; t < Nt; t++) {
+	CK(mamba_lora_backward(m, li, MAMBA_LORA_DT, Nt, l->dbc, nbc, a->ddtr, NULL, Di, a->ddbc, nbc));
+	if (gw)
+		CK(train_matmul(1, 0, Di, R, Nt, 1.0f, a->ddtr, Di, l->dbc, nbc, 1.0f, gw->dt_w, R));
+	for (int t = 0; gw && t < Nt; t++) {
 		const float *g = a->ddtr + (size_t)t * Di;
 		for (int c = 0; c < Di; c++)
 			gw->dt_b[c] += g[c];
 	}
 	/* x_proj */
-	CK(train_linear_backward(a->dxs, gw->x_proj, NULL, a->ddbc, l->xs, w->x_proj, Nt, Di, nbc));
+	CK(train_linear_backward(a->dxs, GW(x_proj), NULL, a->ddbc, l->xs, w->x_proj, Nt, Di, nbc));
+	CK(mamba_lora_backward(m, li, MAMBA_LORA_X, Nt, l->xs, Di, a->ddbc, NULL, nbc, a->dxs, Di));
 	/* SiLU and the conv */
 	memset(a->dxc, 0, nd * sizeof(float));
 	CK(train_silu_backward(a->dxc, l->xc, a->dxs, nd));
 	memset(a->dx, 0, nd * sizeof(float));
-	CK(train_conv1d_causal_backward(a->dx, gw->conv_w, gw->conv_b, a->dxc, l->x, w->conv_w, B, T,
+	CK(train_conv1d_causal_backward(a->dx, GW(conv_w), GW(conv_b), a->dxc, l->x, w->conv_w, B, T,
 	                                Di, d->K));
 	/* in_proj */
 	memset(a->du, 0, (size_t)Nt * D * sizeof(float));
-	CK(train_linear_backward(a->du, gw->in_proj, NULL, a->dx, l->u, w->in_proj, Nt, D, Di));
-	CK(train_linear_backward(a->du, gw->in_proj + (size_t)Di * D, NULL, a->dz, l->u,
+	CK(train_linear_backward(a->du, GW(in_proj), NULL, a->dx, l->u, w->in_proj, Nt, D, Di));
+	CK(train_linear_backward(a->du, gw ? gw->in_proj + (size_t)Di * D : NULL, NULL, a->dz, l->u,
 	                         w->in_proj + (size_t)Di * D, Nt, D, Di));
+	CK(mamba_lora_backward(m, li, MAMBA_LORA_IN, Nt, l->u, D, a->dx, a->dz, Di, a->du, D));
 	/* the norm; the residual passes dres through unchanged */
-	CK(train_rmsnorm_backward(a->dres, gw->norm, a->du, l->res, w->norm, l->rstd, Nt, D));
+	CK(train_rmsnorm_backward(a->dres, GW(norm), a->du, l->res, w->norm, l->rstd, Nt, D));
 	return TRAIN_OK;
+#undef GW
 }
 
 /* From dlogits (may be a.logits itself) and/or dhidden down to the embedding. */
@@ -482,23 +501,38 @@ static int backward_tail(mamba_model *m, const int32_t *ids, const float *dlogit
 	acts a;
 	acts_layout(d, B, T, m->ackpt, m->acts, &a);
 	memset(a.dhf, 0, (size_t)Nt * d->D * sizeof(float));
+	int frozen = !m->grads;
 	if (dlogits)
-		CK(train_linear_backward(a.dhf, m->g.emb, NULL, dlogits, a.hf, m->w.emb, Nt, d->D, d->V));
+		CK(train_linear_backward(a.dhf, frozen ? NULL : m->g.emb, NULL, dlogits, a.hf, m->w.emb, Nt,
+		                         d->D, d->V));
 	if (dhidden)
 		for (size_t i = 0; i < (size_t)Nt * d->D; i++)
 			a.dhf[i] += dhidden[i];
 	memset(a.dres, 0, (size_t)Nt * d->D * sizeof(float));
-	CK(train_rmsnorm_backward(a.dres, m->g.norm_f, a.dhf, a.resf, m->w.norm_f, a.rstdf, Nt, d->D));
+	CK(train_rmsnorm_backward(a.dres, frozen ? NULL : m->g.norm_f, a.dhf, a.resf, m->w.norm_f,
+	                          a.rstdf, Nt, d->D));
 	for (int i = d->n_layers - 1; i >= 0; i--) {
 		/* checkpointing: the layer again from its kept input, the same
 		 * kernels on the same values (the same bits); its output (already
 		 * kept as the next layer's input) goes to du, scratch until the
 		 * backward's in_proj step */
-		if (m->ackpt)
-			CK(block_forward(m, &m->w.layer[i], &a.l[i], a.du, B, T));
-		CK(block_backward(m, &m->w.layer[i], &m->g.layer[i], &a.l[i], &a, B, T));
+		if (m->ackpt) {
+			/* adapters' dropout: the masks of the forward, drawn again */
+			train_rng keep;
+			if (m->lora) {
+				keep = m->lora->rng;
+				m->lora->rng = m->lora->rng_at[i];
+			}
+			rc = block_forward(m, i, &m->w.layer[i], &a.l[i], a.du, B, T);
+			if (m->lora)
+				m->lora->rng = keep;
+			if (rc)
+				return rc;
+		}
+		CK(block_backward(m, i, &m->w.layer[i], frozen ? NULL : &m->g.layer[i], &a.l[i], &a, B, T));
 	}
-	CK(train_embedding_backward(m->g.emb, a.dres, ids, Nt, d->D, d->V));
+	if (!frozen)
+		CK(train_embedding_backward(m->g.emb, a.dres, ids, Nt, d->D, d->V));
 	return TRAIN_OK;
 }
 
@@ -507,7 +541,7 @@ int mamba_backward(mamba_model *m, const int32_t *ids, const int32_t *targets, i
 {
 	const mamba_dims *d = &m->d;
 	int rc, Nt = B * T;
-	if (!m->grads || !m->acts || m->ab != B || m->at != T || !targets)
+	if ((!m->grads && !m->lora) || !m->acts || m->ab != B || m->at != T || !targets)
 		return TRAIN_EINVAL;
 	acts a;
 	acts_layout(d, B, T, m->ackpt, m->acts, &a);
@@ -520,7 +554,7 @@ int mamba_backward(mamba_model *m, const int32_t *ids, const int32_t *targets, i
 int mamba_backward_from(mamba_model *m, const int32_t *ids, const float *dlogits,
                         const float *dhidden, int B, int T)
 {
-	if (!m->grads || !m->acts || m->ab != B || m->at != T || !ids)
+	if ((!m->grads && !m->lora) || !m->acts || m->ab != B || m->at != T || !ids)
 		return TRAIN_EINVAL;
 	return backward_tail(m, ids, dlogits, dhidden, B, T);
 }
