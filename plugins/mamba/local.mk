@@ -12,8 +12,8 @@ mamba_sources = plugins/mamba/mamba.h plugins/mamba/scan.c plugins/mamba/model.c
 MAMBA_VEC_CFLAGS = -fvect-cost-model=dynamic
 unit_tests += tests/test_mamba
 tests_test_mamba_SOURCES = tests/test_mamba.c tests/testlib.h $(mamba_sources)
-tests_test_mamba_CFLAGS = $(UNIT_CFLAGS) $(MAMBA_VEC_CFLAGS) $(JANSSON_CFLAGS)
-tests_test_mamba_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
+tests_test_mamba_CFLAGS = $(UNIT_CFLAGS) $(MAMBA_VEC_CFLAGS) $(JANSSON_CFLAGS) $(ARCHIVE_CFLAGS)
+tests_test_mamba_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS) $(ARCHIVE_LIBS)
 # the byte-level BPE against a Python fixture (tests/fixtures/bpe)
 unit_tests += tests/test_bpe
 tests_test_bpe_SOURCES = tests/test_bpe.c tests/testlib.h $(bpe_sources)
@@ -22,9 +22,9 @@ tests_test_bpe_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS)
 EXTRA_DIST += tests/fixtures/bpe/make_fixture.py tests/fixtures/bpe/expected.json
 plugin_LTLIBRARIES += plugins/mamba/mamba.la
 plugins_mamba_mamba_la_SOURCES = plugins/mamba/mamba.c $(mamba_sources)
-plugins_mamba_mamba_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(MAMBA_VEC_CFLAGS)
+plugins_mamba_mamba_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(MAMBA_VEC_CFLAGS) $(ARCHIVE_CFLAGS)
 plugins_mamba_mamba_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-plugins_mamba_mamba_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS) $(PTHREAD_LIBS) $(LIBM)
+plugins_mamba_mamba_la_LIBADD = libtrain/libtrain.la $(JANSSON_LIBS) $(ARCHIVE_LIBS) $(PTHREAD_LIBS) $(LIBM)
 # `make bench`: against PyTorch on tinyshakespeare (bench/mamba_bench.sh).
 EXTRA_DIST += bench/mamba_bench.sh bench/mamba_torch.py
 bench_targets += bench-mamba

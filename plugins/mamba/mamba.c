@@ -71,6 +71,10 @@
 
 #include <train/corpus.h>
 #include <train/plugin.h>
+#include <train/train.h>
+
+#include <archive.h>
+#include <archive_entry.h>
 
 #include <errno.h>
 #include <jansson.h>
@@ -92,10 +96,17 @@ static const train_param params[] = {
 	{ "train_file", TRAIN_PARAM_PATH, "~", "the training text (UTF-8); required to train" },
 	{ "validation_file", TRAIN_PARAM_PATH, "~", "validation text (default: the last validation_split of train_file)" },
 	{ "validation_split", TRAIN_PARAM_FLOAT, "0.1", "share of train_file kept for validation when there is no validation_file" },
-	{ "vocab_size", TRAIN_PARAM_INT, "5000", "most tokens (char: characters + 1; bpe: the BPE vocabulary, 256 bytes + merges + 1)" },
-	{ "tokenizer", TRAIN_PARAM_STRING, "char", "char: the characters of train_file; bpe: byte-level BPE learnt from it at vocab_size" },
-	{ "d_model", TRAIN_PARAM_INT, "256", "model width (a multiple of 8)" },
-	{ "n_layers", TRAIN_PARAM_INT, "4", "Mamba blocks" },
+	{ "vocab_size", TRAIN_PARAM_INT, "~", "most tokens (char: characters + 1; bpe: the BPE vocabulary, 256 bytes + merges + 1); default 5000, with model_path the model's" },
+	{ "tokenizer", TRAIN_PARAM_STRING, "~", "char: the characters of train_file; bpe: byte-level BPE learnt from it at vocab_size; default char, with model_path the model's" },
+	{ "d_model", TRAIN_PARAM_INT, "~", "model width (a multiple of 8); default 256, with model_path the model's" },
+	{ "n_layers", TRAIN_PARAM_INT, "~", "Mamba blocks; default 4, with model_path the model's" },
+	{ "model_path", TRAIN_PARAM_PATH, "~", "start from this MambaLM model (continued pre-training, fine-tuning, LoRA): its folder (model.safetensors, vocab.json, merges.txt), or a model folder or archive from `train` (its MambaLM node); its shape and tokenizer are kept" },
+	{ "training_type", TRAIN_PARAM_STRING, "full", "full (every weight), continued-pretrain (the same, named as GPT2LM), or lora (adapters on a frozen base; needs model_path)" },
+	{ "lora_r", TRAIN_PARAM_INT, "~", "LoRA rank (default 16; lora only)" },
+	{ "lora_alpha", TRAIN_PARAM_FLOAT, "~", "LoRA alpha: the update is scaled by alpha / r (default 32)" },
+	{ "lora_dropout", TRAIN_PARAM_FLOAT, "~", "dropout on the adapters' input (default 0.1)" },
+	{ "lora_target_modules", TRAIN_PARAM_LIST, "~", "projections to adapt: in_proj, x_proj, dt_proj, out_proj (default [in_proj, out_proj])" },
+	{ "lora_save_adapter", TRAIN_PARAM_BOOL, "~", "also write PEFT's adapter_config.json and adapter_model.safetensors beside the merged model (default false)" },
 	{ "max_length", TRAIN_PARAM_INT, "512", "training context in tokens" },
 	{ "batch_size", TRAIN_PARAM_INT, "8", "sequences per micro-batch" },
 	{ "num_epochs", TRAIN_PARAM_INT, "10", "passes over the training tokens" },
@@ -137,6 +148,15 @@ typedef struct mlm {
 	int sft;  /* MambaSFT: examples from the inputs, prompts masked */
 	int skip; /* MambaSFT: no step (the initialised model; --skip-sft) */
 	int use_bpe; /* tokenizer: bpe */
+	/* starting from a model (model_path); the recipe's shape keys, -1 or
+	 * "" when not given (the model's then) */
+	char *model_path, *tk_given;
+	int64_t V_given, D_given, L_given;
+	int lora, lora_r, lora_save;
+	unsigned lora_kinds;
+	double lora_alpha, lora_dropout;
+	mamba_lora *adapter; /* LoRA: the trained adapters, merged into m */
+	char *base_abs;      /* the model started from (the adapter's base) */
 	/* trained state */
 	mamba_model *m;
 	int32_t *vocab; /* char: id -> code point (id 0: -1); bpe: NULL */
@@ -159,6 +179,10 @@ static void mlm_free(mlm *c)
 	free(c->valid_file);
 	free(c->ckpt_dir);
 	free(c->log_file);
+	free(c->model_path);
+	free(c->tk_given);
+	free(c->base_abs);
+	mamba_lora_free(c->adapter);
 	mamba_model_destroy(c->m);
 	free(c->vocab);
 	bpe_free(&c->bpe);
@@ -174,6 +198,68 @@ static void mlm_destroy(void *self)
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
+}
+
+static int is_set(const train_config *cfg, const char *key)
+{
+	const train_config *v = train_config_get(cfg, key);
+	return v && train_config_kind(v) != TRAIN_CFG_NULL;
+}
+
+/* training_type and the lora_* keys (MambaLM only): LoRA keys only with lora. */
+static const char *lora_config(mlm *c, const train_config *cfg, char *why, size_t nwhy)
+{
+	static const char *const keys[] = { "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules",
+	                                    "lora_save_adapter" };
+	const char *tt = is_set(cfg, "training_type") ? train_config_string(cfg, "training_type") : "full";
+	if (strcmp(tt, "full") && strcmp(tt, "lora") && strcmp(tt, "continued-pretrain")) {
+		snprintf(why, nwhy, "training_type '%.40s' is not one of full, continued-pretrain, lora", tt);
+		return why;
+	}
+	c->lora = !strcmp(tt, "lora");
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!c->lora && is_set(cfg, keys[i])) {
+			snprintf(why, nwhy, "%s is a LoRA setting and training_type is %s: remove it or set "
+			         "training_type: lora", keys[i], tt);
+			return why;
+		}
+	if (c->lora && !c->model_path)
+		return "training_type lora adapts a trained model: give model_path (a MambaLM model)";
+	if (strcmp(tt, "full") && !c->model_path) {
+		snprintf(why, nwhy, "training_type %s continues a trained model: give model_path", tt);
+		return why;
+	}
+	c->lora_r = is_set(cfg, "lora_r") ? (int)train_config_int(cfg, "lora_r") : 16;
+	c->lora_alpha = is_set(cfg, "lora_alpha") ? train_config_float(cfg, "lora_alpha") : 32.0;
+	c->lora_dropout = is_set(cfg, "lora_dropout") ? train_config_float(cfg, "lora_dropout") : 0.1;
+	c->lora_save = is_set(cfg, "lora_save_adapter") && train_config_bool(cfg, "lora_save_adapter");
+	if (is_set(cfg, "lora_r") && (train_config_int(cfg, "lora_r") < 1 || train_config_int(cfg, "lora_r") > 4096))
+		return "lora_r must be from 1 to 4096";
+	if (!(c->lora_alpha > 0 && c->lora_alpha < 1e6))
+		return "lora_alpha must be positive (and below 1e6)";
+	if (!(c->lora_dropout >= 0 && c->lora_dropout < 1))
+		return "lora_dropout must be in [0, 1)";
+	c->lora_kinds = 1u << MAMBA_LORA_IN | 1u << MAMBA_LORA_OUT;
+	const train_config *l = train_config_get(cfg, "lora_target_modules");
+	if (l && train_config_kind(l) != TRAIN_CFG_NULL) {
+		size_t n = train_config_len(l);
+		if (!n)
+			return "lora_target_modules is empty: name at least one projection";
+		c->lora_kinds = 0;
+		for (size_t i = 0; i < n; i++) {
+			const train_config *e = train_config_at(l, i);
+			int k = train_config_kind(e) == TRAIN_CFG_STRING ? mamba_lora_kind_parse(train_config_as_string(e))
+			                                                  : -1;
+			if (k < 0) {
+				snprintf(why, nwhy, "lora_target_modules: entry %zu '%.64s' is not a Mamba projection "
+				         "(in_proj, x_proj, dt_proj, out_proj)", i + 1,
+				         train_config_kind(e) == TRAIN_CFG_STRING ? train_config_as_string(e) : "?");
+				return why;
+			}
+			c->lora_kinds |= 1u << k;
+		}
+	}
+	return NULL;
 }
 
 static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
@@ -198,9 +284,13 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 	c->wd = train_config_float(cfg, "weight_decay");
 	c->max_seconds = train_config_float(cfg, "max_seconds");
 	c->temperature = train_config_float(cfg, "temperature");
-	c->vocab_size = train_config_int(cfg, "vocab_size");
-	c->d_model = train_config_int(cfg, "d_model");
-	c->n_layers = train_config_int(cfg, "n_layers");
+	/* (MambaSFT's keys have their defaults in its table) */
+	c->V_given = is_set(cfg, "vocab_size") ? train_config_int(cfg, "vocab_size") : -1;
+	c->D_given = is_set(cfg, "d_model") ? train_config_int(cfg, "d_model") : -1;
+	c->L_given = is_set(cfg, "n_layers") ? train_config_int(cfg, "n_layers") : -1;
+	c->vocab_size = c->V_given >= 0 ? c->V_given : 5000;
+	c->d_model = c->D_given >= 0 ? c->D_given : 256;
+	c->n_layers = c->L_given >= 0 ? c->L_given : 4;
 	c->max_length = train_config_int(cfg, "max_length");
 	c->batch = train_config_int(cfg, "batch_size");
 	c->epochs = train_config_int(cfg, "num_epochs");
@@ -220,14 +310,20 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 	const char *tk = train_config_kind(train_config_get(cfg, "tokenizer")) == TRAIN_CFG_STRING
 	                 ? train_config_string(cfg, "tokenizer") : "char";
 	c->use_bpe = !strcmp(tk, "bpe");
+	c->tk_given = is_set(cfg, "tokenizer") ? strdup(tk) : NULL;
+	const char *mp = train_config_kind(train_config_get(cfg, "model_path")) == TRAIN_CFG_STRING
+	                 ? train_config_string(cfg, "model_path") : NULL;
+	c->model_path = dup_or_null(mp);
 	/* nor this one: off */
 	c->ckpt = train_config_kind(train_config_get(cfg, "gradient_checkpointing")) == TRAIN_CFG_BOOL &&
 	          train_config_bool(cfg, "gradient_checkpointing");
-	if ((tf && !c->train_file) || (cd && !c->ckpt_dir) || (vf && !c->valid_file) || (lf && !c->log_file)) {
+	if ((tf && !c->train_file) || (cd && !c->ckpt_dir) || (vf && !c->valid_file) || (lf && !c->log_file) ||
+	    (mp && !c->model_path) || (is_set(cfg, "tokenizer") && !c->tk_given)) {
 		mlm_free(c);
 		return TRAIN_ENOMEM;
 	}
 	const char *bad = NULL;
+	char why[256];
 	mamba_dims d;
 	if (c->d_model < 8 || c->d_model % 8 || c->d_model > 65536)
 		bad = "d_model must be a positive multiple of 8 (the scan runs 16 channels of 2*d_model at a time)";
@@ -261,6 +357,8 @@ static int mlm_config(const train_config *cfg, train_ctx *ctx, mlm **out)
 		bad = "threads must be from 0 to 1024";
 	else if (c->max_new < 0 || c->top_k < 0 || !(c->temperature >= 0))
 		bad = "max_new_tokens, top_k and temperature must not be negative";
+	else if (train_config_get(cfg, "training_type")) /* MambaLM (MambaSFT has no such key) */
+		bad = lora_config(c, cfg, why, sizeof why);
 	if (bad) {
 		mlm_free(c);
 		return train_fail(ctx, "%s", bad);
@@ -517,6 +615,12 @@ typedef struct run {
 	size_t ntr_ex, nva_ex;
 	int T; /* row length */
 	int32_t *cc; /* id -> the characters it stands for (bits per character) */
+	/* what the optimizer trains: the model's parameters, or (LoRA) the
+	 * adapters'; their tensors (names, offsets) for checkpoints */
+	float *tp, *tg;
+	size_t nt;
+	const mamba_tensor_info *tinfo;
+	size_t ntinfo;
 } run;
 
 static void hex_rng(const train_rng *r, char out[65])
@@ -543,19 +647,18 @@ static int parse_rng(const char *s, train_rng *r)
 
 static int save_checkpoint(run *R)
 {
-	const mamba_model *m = R->m;
-	size_t n = m->n_info, k = 0;
+	size_t n = R->ntinfo, k = 0;
 	train_named_tensor *nt = calloc(4 * n, sizeof *nt);
 	char (*names)[80] = calloc(4 * n, sizeof *names);
 	char *logtxt = json_dumps(R->log, JSON_COMPACT);
 	int rc = TRAIN_ENOMEM;
 	if (!nt || !names || !logtxt)
 		goto out;
-	float *arrs[4] = { m->params, R->mom, R->vel, R->best };
+	float *arrs[4] = { R->tp, R->mom, R->vel, R->best };
 	const char *pre[4] = { "param", "adam_m", "adam_v", "best" };
 	for (int a = 0; a < (R->best_step > 0 ? 4 : 3); a++)
 		for (size_t i = 0; i < n; i++, k++) {
-			const mamba_tensor_info *t = &m->info[i];
+			const mamba_tensor_info *t = &R->tinfo[i];
 			snprintf(names[k], sizeof names[k], "%s.%s", pre[a], t->name);
 			nt[k].name = names[k];
 			nt[k].t.dtype = TRAIN_F32;
@@ -628,14 +731,13 @@ static int load_checkpoint(run *R)
 		return train_fail(R->ctx, "the checkpoint %s has bad metadata: remove it to start over",
 		                  R->ckpt_path);
 	}
-	const mamba_model *m = R->m;
-	float *arrs[4] = { m->params, R->mom, R->vel, R->best };
+	float *arrs[4] = { R->tp, R->mom, R->vel, R->best };
 	const char *pre[4] = { "param", "adam_m", "adam_v", "best" };
 	/* check everything, then copy */
 	for (int pass = 0; pass < 2; pass++)
 		for (int a = 0; a < (best_step > 0 ? 4 : 3); a++)
-			for (size_t i = 0; i < m->n_info; i++) {
-				const mamba_tensor_info *t = &m->info[i];
+			for (size_t i = 0; i < R->ntinfo; i++) {
+				const mamba_tensor_info *t = &R->tinfo[i];
 				char name[96];
 				train_tensor tt;
 				snprintf(name, sizeof name, "%s.%s", pre[a], t->name);
@@ -676,6 +778,8 @@ static int eval_loss(run *R, const int32_t *val, size_t nval, int32_t *ids, int3
 	double chars = 0;
 	*bpc = NAN;
 	mlm *c = R->c;
+	if (R->m->lora)
+		R->m->lora->training = 0;
 	int T = (int)c->max_length, B = (int)c->batch;
 	if (c->sft) {
 		/* every validation example, B at a time; the mean over counted tokens */
@@ -831,8 +935,8 @@ static int log_point(json_t *log, const char *key, int64_t step, double loss)
  * (pairs seen at least twice), and both parts as its tokens in *tok:
  * *ntr training tokens, then *nva validation ones.
  */
-static int bpe_tokens(mlm *c, const char *tpath, const char *vpath, int32_t **tok, size_t *ntr,
-                      size_t *nva, train_ctx *ctx)
+static int bpe_tokens(mlm *c, const char *tpath, const char *vpath, int learn, int32_t **tok,
+                      size_t *ntr, size_t *nva, train_ctx *ctx)
 {
 	char *tb = NULL, *vb = NULL;
 	size_t ntb = 0, nvb = 0;
@@ -852,9 +956,11 @@ static int bpe_tokens(mlm *c, const char *tpath, const char *vpath, int32_t **to
 		van = ntb - cut;
 	}
 	double t0 = now_s();
-	bpe_free(&c->bpe);
-	if ((rc = bpe_train(tr, trn, (size_t)c->vocab_size, 2, &c->bpe)))
-		goto out;
+	if (learn) { /* else: the loaded model's tokenizer */
+		bpe_free(&c->bpe);
+		if ((rc = bpe_train(tr, trn, (size_t)c->vocab_size, 2, &c->bpe)))
+			goto out;
+	}
 	c->bpe_secs = now_s() - t0;
 	c->nvocab = (int)c->bpe.n;
 	/* a token is one byte at least */
@@ -865,9 +971,9 @@ static int bpe_tokens(mlm *c, const char *tpath, const char *vpath, int32_t **to
 	if ((rc = bpe_encode(&c->bpe, tr, trn, *tok, trn, ntr)) ||
 	    (rc = bpe_encode(&c->bpe, va, van, *tok + *ntr, van, nva)))
 		goto out;
-	train_log(ctx, TRAIN_LOG_INFO, "byte-level BPE: %zu tokens (%zu merges) learnt in %.2f s; "
+	train_log(ctx, TRAIN_LOG_INFO, "byte-level BPE: %zu tokens (%zu merges) %s in %.2f s; "
 	          "%zu training bytes in %zu tokens (%.2f bytes per token)", c->bpe.n, c->bpe.n_merges,
-	          c->bpe_secs, trn, *ntr, *ntr ? (double)trn / (double)*ntr : 0.0);
+	          learn ? "learnt" : "loaded", c->bpe_secs, trn, *ntr, *ntr ? (double)trn / (double)*ntr : 0.0);
 out:
 	free(tb);
 	free(vb);
@@ -894,6 +1000,213 @@ static int32_t *char_counts(const mlm *c)
 	return cc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* starting from a saved model (model_path) */
+
+static int read_model_dir(mlm *c, const char *dir, const char *shown, int with_grads, train_ctx *ctx);
+static char *dir_path(const char *d, const char *name);
+static int read_dir_file(const char *dir, const char *name, char **out, size_t *len);
+
+/* The MambaLM (or MambaSFT) node of a model's metadata.json text: the
+ * first, a target node first; NULL if there is none. */
+static char *pick_node(const char *meta)
+{
+	json_t *m = json_loads(meta, 0, NULL), *n;
+	size_t i;
+	char *out = NULL;
+	json_array_foreach(json_object_get(m, "nodes"), i, n) {
+		const char *c = json_string_value(json_object_get(n, "component"));
+		const char *nm = json_string_value(json_object_get(n, "name"));
+		if (!c || !nm || (strcmp(c, "MambaLM") && strcmp(c, "MambaSFT")) || strchr(nm, '/') ||
+		    !strcmp(nm, "..") || !strcmp(nm, "."))
+			continue;
+		if (!out || json_is_true(json_object_get(n, "target"))) {
+			free(out);
+			out = strdup(nm);
+		}
+		if (json_is_true(json_object_get(n, "target")))
+			break;
+	}
+	json_decref(m);
+	return out;
+}
+
+static const char *const model_files[] = { WEIGHTS, "vocab.json", "merges.txt", NULL };
+
+/* Copy components/NODE/{model.safetensors, vocab.json, merges.txt} of a
+ * model archive into dest (libarchive; nothing else is written). */
+static int extract_node(const char *archive, const char *node, const char *dest, train_ctx *ctx)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char prefix[600];
+	int rc = TRAIN_OK, r, found = 0;
+	if (!a)
+		return TRAIN_ENOMEM;
+	snprintf(prefix, sizeof prefix, "components/%s/", node);
+	size_t pl = strlen(prefix);
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_filename(a, archive, 65536) != ARCHIVE_OK) {
+		rc = train_fail(ctx, "model_path: %s: %s", archive, archive_error_string(a));
+		goto out;
+	}
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		const char *nm = archive_entry_pathname(e);
+		if (!nm || strncmp(nm, prefix, pl) || archive_entry_filetype(e) != AE_IFREG)
+			continue;
+		int k = 0;
+		while (model_files[k] && strcmp(nm + pl, model_files[k]))
+			k++;
+		if (!model_files[k])
+			continue;
+		char *op = dir_path(dest, model_files[k]);
+		FILE *f = op ? fopen(op, "wb") : NULL;
+		free(op);
+		if (!f) {
+			rc = train_fail(ctx, "model_path: cannot write a temporary copy of %s", nm);
+			goto out;
+		}
+		char buf[65536];
+		la_ssize_t n;
+		while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+			if (fwrite(buf, 1, (size_t)n, f) != (size_t)n) {
+				n = -1;
+				break;
+			}
+		if (fclose(f) || n < 0) {
+			rc = train_fail(ctx, "model_path: %s: cannot read %s (%s)", archive, nm,
+			                n < 0 ? archive_error_string(a) : "write error");
+			goto out;
+		}
+		found++;
+	}
+	if (r != ARCHIVE_EOF)
+		rc = train_fail(ctx, "model_path: %s: %s", archive, archive_error_string(a));
+	else if (!found)
+		rc = train_fail(ctx, "model_path: %s: no %s%s", archive, prefix, WEIGHTS);
+out:
+	archive_read_free(a);
+	return rc;
+}
+
+/*
+ * model_path into c->m (no gradients), c->use_bpe and the tokenizer:
+ * a MambaLM folder, a model folder (metadata.json and components/), or a
+ * model archive (its MambaLM node, copied out to a temporary folder).
+ * The recipe's shape keys, when given, must agree with the model.
+ */
+static int load_base(mlm *c, train_ctx *ctx)
+{
+	char *path = train_ctx_resolve(ctx, c->model_path), *meta = NULL, *node = NULL, *dir = NULL;
+	char *tmp = NULL;
+	size_t ml;
+	struct stat st;
+	int rc = TRAIN_OK;
+	if (!path)
+		return TRAIN_ENOMEM;
+	if (stat(path, &st)) {
+		rc = train_fail(ctx, "model_path: %s: no such MambaLM folder or model archive", path);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (read_dir_file(path, "metadata.json", &meta, &ml) == TRAIN_OK) {
+			/* a model folder (an unpacked archive): its MambaLM node */
+			if (!(node = pick_node(meta))) {
+				rc = train_fail(ctx, "model_path: %s/metadata.json: no MambaLM node", path);
+				goto out;
+			}
+			size_t n = strlen(path) + strlen(node) + 16;
+			if ((dir = malloc(n)))
+				snprintf(dir, n, "%s/components/%s", path, node);
+		} else
+			dir = strdup(path);
+		if (!dir) {
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+	} else {
+		train_error err = { 0 };
+		char msg[1024];
+		if ((rc = train_model_inspect(path, &meta, &err))) {
+			rc = train_fail(ctx, "model_path: %s", train_error_format(&err, msg, sizeof msg));
+			goto out;
+		}
+		if (!(node = pick_node(meta))) {
+			rc = train_fail(ctx, "model_path: %s: the model has no MambaLM node", path);
+			goto out;
+		}
+		const char *tb = getenv("TMPDIR");
+		size_t n = (tb && *tb ? strlen(tb) : 4) + 32;
+		if (!(tmp = malloc(n))) {
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+		snprintf(tmp, n, "%s/train-mamba-base-XXXXXX", tb && *tb ? tb : "/tmp");
+		if (!mkdtemp(tmp)) {
+			free(tmp);
+			tmp = NULL;
+			rc = train_fail(ctx, "model_path: cannot make a temporary folder: %s", strerror(errno));
+			goto out;
+		}
+		if ((rc = extract_node(path, node, tmp, ctx)))
+			goto out;
+		if (!(dir = strdup(tmp))) {
+			rc = TRAIN_ENOMEM;
+			goto out;
+		}
+	}
+	if ((rc = read_model_dir(c, dir, tmp ? path : dir, 0, ctx)))
+		goto out;
+	/* the recipe against the model */
+	const mamba_dims *d = &c->m->d;
+	const char *tk = c->use_bpe ? "bpe" : "char";
+	char shown[4200];
+	snprintf(shown, sizeof shown, "%s%s%s/%s", path, tmp ? ":components/" : "", tmp ? node : "", WEIGHTS);
+	if (!tmp)
+		snprintf(shown, sizeof shown, "%s/%s", dir, WEIGHTS);
+	if (c->D_given >= 0 && c->D_given != d->D)
+		rc = train_fail(ctx, "%s: d_model is %d, the recipe says %lld (leave d_model out to take the "
+		                "model's)", shown, d->D, (long long)c->D_given);
+	else if (c->L_given >= 0 && c->L_given != d->n_layers)
+		rc = train_fail(ctx, "%s: n_layers is %d, the recipe says %lld (leave n_layers out to take the "
+		                "model's)", shown, d->n_layers, (long long)c->L_given);
+	else if (c->tk_given && strcmp(c->tk_given, tk))
+		rc = train_fail(ctx, "%s: the tokenizer is %s, the recipe says %s (a model keeps its tokenizer)",
+		                shown, tk, c->tk_given);
+	else if (c->V_given >= 0 && (c->use_bpe ? c->V_given != d->V : c->V_given < d->V))
+		rc = train_fail(ctx, "%s: vocab_size is %d, the recipe says %lld (%s)", shown, d->V,
+		                (long long)c->V_given, c->use_bpe ? "a BPE model keeps its vocabulary"
+		                                                  : "more characters than it allows");
+	if (rc)
+		goto out;
+	c->d_model = d->D;
+	c->n_layers = d->n_layers;
+	c->vocab_size = d->V;
+	free(c->base_abs);
+	c->base_abs = realpath(path, NULL);
+	if (!c->base_abs)
+		c->base_abs = strdup(path);
+	train_log(ctx, TRAIN_LOG_INFO, "starting from %s: %d blocks, d_model %d, %d %s tokens", path,
+	          d->n_layers, d->D, d->V, tk);
+out:
+	if (tmp) {
+		for (int k = 0; model_files[k]; k++) {
+			char *fp = dir_path(tmp, model_files[k]);
+			if (fp)
+				unlink(fp);
+			free(fp);
+		}
+		rmdir(tmp);
+		free(tmp);
+	}
+	free(path);
+	free(meta);
+	free(node);
+	free(dir);
+	return rc;
+}
+
 static int mlm_train(void *self, const train_values *in, train_values *out, train_ctx *ctx)
 {
 	(void)in;
@@ -907,6 +1220,7 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 	examples ex_tr = { 0 }, ex_va = { 0 };
 	size_t ntr = 0, nva = 0;
 	int64_t row_len = c->max_length;
+	int base = 0; /* starting from model_path: c->m holds it, and its tokenizer */
 
 	if (c->sft) {
 		/* examples: the train part, then the validation part, in one array */
@@ -975,8 +1289,13 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 		rc = train_fail(ctx, "cannot resolve the data files");
 		goto out;
 	}
+	if (c->model_path) {
+		if ((rc = load_base(c, ctx)))
+			goto out;
+		base = 1;
+	}
 	if (c->use_bpe) {
-		if ((rc = bpe_tokens(c, tpath, vpath, &tok, &ntr, &nva, ctx)))
+		if ((rc = bpe_tokens(c, tpath, vpath, !base, &tok, &ntr, &nva, ctx)))
 			goto out;
 		goto data_ready;
 	}
@@ -984,7 +1303,7 @@ static int mlm_train(void *self, const train_values *in, train_values *out, trai
 		goto out;
 	if (vpath && (rc = read_text(vpath, &vtext, &nvtext, ctx)))
 		goto out;
-	if ((rc = build_vocab(c, text, ntext, ctx)))
+	if (!base && (rc = build_vocab(c, text, ntext, ctx)))
 		goto out;
 	/* tokens: train part, then validation part */
 	ntr = ntext;
@@ -1016,14 +1335,46 @@ data_ready:;
 	if ((rc = train_kernels_init(threads, c->mixed ? TRAIN_PRECISION_AUTO : TRAIN_PRECISION_FP32)))
 		goto out;
 	mamba_dims d;
-	if ((rc = mamba_dims_make(c->nvocab, (int)c->d_model, (int)c->n_layers, &d)) ||
-	    (rc = mamba_model_create(&d, 1, &R.m)))
-		goto out;
+	if (base && c->lora) {
+		/* the loaded model, frozen: no gradients of its own; the adapters' */
+		R.m = c->m;
+		c->m = NULL;
+		if ((rc = mamba_lora_add(R.m, c->lora_kinds, c->lora_r, (float)c->lora_alpha,
+		                         (float)c->lora_dropout, (uint64_t)c->seed))) {
+			rc = train_fail(ctx, "cannot make the LoRA adapters (r %d): %s", c->lora_r, train_strerror(rc));
+			goto out;
+		}
+		R.tp = R.m->lora->params;
+		R.tg = R.m->lora->grads;
+		R.nt = R.m->lora->n;
+		R.tinfo = R.m->lora->info;
+		R.ntinfo = 2 * (size_t)R.m->lora->n_mods;
+	} else {
+		if ((rc = mamba_dims_make(c->nvocab, (int)c->d_model, (int)c->n_layers, &d)))
+			goto out;
+		if (base)
+			d = c->m->d;
+		if ((rc = mamba_model_create(&d, 1, &R.m)))
+			goto out;
+		if (base) {
+			memcpy(R.m->params, c->m->params, R.m->n_params * sizeof(float));
+			mamba_model_destroy(c->m);
+			c->m = NULL;
+		}
+		R.tp = R.m->params;
+		R.tg = R.m->grads;
+		R.nt = R.m->n_params;
+		R.tinfo = R.m->info;
+		R.ntinfo = R.m->n_info;
+	}
 	R.m->threads = threads;
 	R.m->ckpt = c->ckpt;
-	R.mom = calloc(R.m->n_params, sizeof(float));
-	R.vel = calloc(R.m->n_params, sizeof(float));
-	R.best = calloc(R.m->n_params, sizeof(float));
+	size_t trainable = 0;
+	for (size_t i = 0; i < R.ntinfo; i++)
+		trainable += R.tinfo[i].numel;
+	R.mom = calloc(R.nt, sizeof(float));
+	R.vel = calloc(R.nt, sizeof(float));
+	R.best = calloc(R.nt, sizeof(float));
 	ids = malloc((size_t)B * T * sizeof *ids);
 	tg = malloc((size_t)B * T * sizeof *tg);
 	R.log = json_pack("{s:[], s:[], s:[]}", "train", "validation", "validation_bpc");
@@ -1034,7 +1385,8 @@ data_ready:;
 	}
 	train_rng init_rng;
 	train_rng_seed(&init_rng, (uint64_t)c->seed);
-	mamba_model_init(R.m, &init_rng);
+	if (!base)
+		mamba_model_init(R.m, &init_rng);
 	train_rng_seed(&R.rng, (uint64_t)c->seed ^ 0x9e3779b97f4a7c15ull);
 	size_t per_step = (size_t)B * T * (size_t)c->gas;
 	int64_t spe = c->sft ? (int64_t)(R.ntr_ex / ((size_t)B * (size_t)c->gas))
@@ -1043,6 +1395,20 @@ data_ready:;
 		spe = 1;
 	R.total = c->skip ? 0 : c->max_steps > 0 ? c->max_steps : c->epochs * spe;
 	R.fp = run_fingerprint(c, tr, ntr, va, nva);
+	if (base) {
+		/* the starting weights and the training type decide them too */
+		train_hasher *h = NULL;
+		if (!train_hasher_create(&h)) {
+			char buf[160];
+			train_hasher_update(h, &R.fp, sizeof R.fp);
+			snprintf(buf, sizeof buf, "base1 lora%d r%d a%.17g p%.17g k%u", c->lora, c->lora_r,
+			         c->lora_alpha, c->lora_dropout, c->lora_kinds);
+			train_hasher_str(h, buf);
+			train_hasher_update(h, R.m->params, R.m->n_params * sizeof(float));
+			R.fp = train_hasher_digest(h);
+			train_hasher_destroy(h);
+		}
+	}
 	if (c->sft) {
 		/* the masks and the example bounds decide the weights too */
 		train_hasher *h = NULL;
@@ -1092,14 +1458,27 @@ data_ready:;
 	train_kernels_weights_changed(R.m->params);
 	if (!json_is_array(json_object_get(R.log, "validation_bpc"))) /* a checkpoint's log without it */
 		json_object_set_new(R.log, "validation_bpc", json_array());
-	train_log(ctx, TRAIN_LOG_INFO, "%zu parameters, %d tokens, %zu training and %zu validation "
-	          "%s, %lld steps of %zu tokens", R.m->n_params, c->nvocab, ntr, nva,
+	train_log(ctx, TRAIN_LOG_INFO, "%zu parameters (%zu trained%s), %d tokens, %zu training and %zu "
+	          "validation %s, %lld steps of %zu tokens", R.m->n_params, trainable,
+	          c->lora ? ": LoRA adapters" : "", c->nvocab, ntr, nva,
 	          c->use_bpe ? "tokens" : "characters", (long long)R.total, per_step);
 	train_adamw_cfg acfg = train_adamw_defaults();
 	acfg.weight_decay = (float)c->wd;
 	double t0 = now_s(), tlog = t0, train_secs = 0;
 	int64_t tokens_done = 0, step0 = R.step;
 	int tty = isatty(2);
+	if (base && R.step == 0 && R.total > 0) {
+		/* the model as loaded: where the run starts */
+		double vl, vbpc;
+		if ((rc = eval_loss(&R, va, nva, ids, tg, &vl, &vbpc)))
+			goto out;
+		if (isfinite(vl)) {
+			log_point(R.log, "validation", 0, vl);
+			if (isfinite(vbpc))
+				log_point(R.log, "validation_bpc", 0, vbpc);
+		}
+		train_log(ctx, TRAIN_LOG_INFO, "step 0 (the loaded model): validation %.4f", vl);
+	}
 	while (R.step < R.total) {
 		if (train_ctx_canceled(ctx) || (c->stop_at && R.step == c->stop_at)) {
 			/* interrupted: keep where we are for --resume */
@@ -1111,7 +1490,9 @@ data_ready:;
 		double ts = now_s();
 		float lr = train_lr_at(TRAIN_SCHED_COSINE, (float)c->lr, (float)c->lr * 0.1f, R.step,
 		                       c->warmup, R.total);
-		memset(R.m->grads, 0, R.m->n_params * sizeof(float));
+		memset(R.tg, 0, R.nt * sizeof(float));
+		if (R.m->lora)
+			R.m->lora->training = 1;
 		double lsum = 0;
 		for (int64_t k = 0; k < c->gas; k++) {
 			for (int b = 0; b < B; b++) {
@@ -1137,8 +1518,8 @@ data_ready:;
 			                (long long)R.step);
 			goto out;
 		}
-		train_clip_grad_norm(R.m->grads, R.m->n_params, 1.0f);
-		train_adamw_step(&acfg, R.m->params, R.m->grads, R.mom, R.vel, R.m->n_params, lr,
+		train_clip_grad_norm(R.tg, R.nt, 1.0f);
+		train_adamw_step(&acfg, R.tp, R.tg, R.mom, R.vel, R.nt, lr,
 		                 R.step + 1);
 		train_kernels_weights_changed(R.m->params);
 		R.step++;
@@ -1159,7 +1540,7 @@ data_ready:;
 				if (vl < R.best_loss) {
 					R.best_loss = vl;
 					R.best_step = R.step;
-					memcpy(R.best, R.m->params, R.m->n_params * sizeof(float));
+					memcpy(R.best, R.tp, R.nt * sizeof(float));
 				}
 			}
 			double tps = train_secs > 0 ? tokens_done / train_secs : 0;
@@ -1186,7 +1567,13 @@ data_ready:;
 		fputc('\n', stderr);
 	/* the result: the best parameters, else the last */
 	if (R.best_step > 0)
-		memcpy(R.m->params, R.best, R.m->n_params * sizeof(float));
+		memcpy(R.tp, R.best, R.nt * sizeof(float));
+	if (R.m->lora) {
+		/* the adapters into the weights: the result is a plain MambaLM */
+		mamba_lora_free(c->adapter);
+		c->adapter = mamba_lora_merge(R.m);
+		train_kernels_weights_changed(R.m->params);
+	}
 	json_object_set_new(R.log, "best", R.best_step > 0
 	                    ? json_pack("{s:I, s:f}", "step", (json_int_t)R.best_step, "loss", R.best_loss)
 	                    : json_null());
@@ -1202,6 +1589,10 @@ data_ready:;
 		json_object_set_new(R.log, "merges", json_integer((json_int_t)c->bpe.n_merges));
 	}
 	json_object_set_new(R.log, "steps", json_integer(R.total));
+	json_object_set_new(R.log, "training_type", json_string(c->lora ? "lora" : base ? "continued" : "full"));
+	json_object_set_new(R.log, "trainable_parameters", json_integer((json_int_t)trainable));
+	if (base)
+		json_object_set_new(R.log, "base", json_string(c->base_abs ? c->base_abs : c->model_path));
 	json_object_set_new(R.log, "parameters", json_integer((json_int_t)R.m->n_params));
 	json_object_set_new(R.log, "vocabulary", json_integer(c->nvocab));
 	json_object_set_new(R.log, "tokens_per_second",
@@ -1342,6 +1733,10 @@ static int mlm_persist(void *self, train_resource *res)
 	if ((rc = train_resource_write(res, "vocab.json", vs, strlen(vs))))
 		goto out;
 log:
+	/* LoRA: the model is merged; PEFT's adapter folder beside it on request */
+	if (c->adapter && c->lora_save &&
+	    (rc = mamba_lora_save(c->adapter, c->base_abs, train_resource_dir(res), &err)))
+		goto out;
 	if (c->log_json)
 		rc = train_resource_write(res, "loss_log.json", c->log_json, strlen(c->log_json));
 out:
@@ -1352,23 +1747,75 @@ out:
 	return rc;
 }
 
-static int mlm_load(const train_config *cfg, const train_resource *res, train_ctx *ctx, void **self)
+static char *dir_path(const char *d, const char *name)
 {
-	mlm *c = NULL;
-	int rc = mlm_config(cfg, ctx, &c);
-	*self = NULL;
-	if (rc)
+	size_t n = strlen(d) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", d, name);
+	return p;
+}
+
+/* The whole of dir/name (NUL-terminated); TRAIN_ENOTFOUND when absent. */
+static int read_dir_file(const char *dir, const char *name, char **out, size_t *len)
+{
+	char *p = dir_path(dir, name);
+	if (!p)
+		return TRAIN_ENOMEM;
+	FILE *f = fopen(p, "rb");
+	free(p);
+	if (!f)
+		return errno == ENOENT ? TRAIN_ENOTFOUND : TRAIN_EIO;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	int rc = TRAIN_OK;
+	for (;;) {
+		if (n + 65536 + 1 > cap) {
+			size_t nc = (n + 65536 + 1) * 2;
+			char *nb = realloc(buf, nc);
+			if (!nb) {
+				rc = TRAIN_ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = nc;
+		}
+		size_t k = fread(buf + n, 1, 65536, f);
+		n += k;
+		if (k < 65536) {
+			if (ferror(f))
+				rc = TRAIN_EIO;
+			break;
+		}
+	}
+	fclose(f);
+	if (rc) {
+		free(buf);
 		return rc;
-	char *path = res_path(res, WEIGHTS), *vs = NULL;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return TRAIN_OK;
+}
+
+/*
+ * A MambaLM's persisted files in `dir` (model.safetensors, vocab.json,
+ * merges.txt for BPE) into c->m (with_grads), c->use_bpe, c->vocab or
+ * c->bpe, c->nvocab.  Errors name the file (`shown` is the folder as the
+ * user gave it, for messages).
+ */
+static int read_model_dir(mlm *c, const char *dir, const char *shown, int with_grads, train_ctx *ctx)
+{
+	char *path = dir_path(dir, WEIGHTS), *vs = NULL;
 	train_safetensors *f = NULL;
 	train_error err = { 0 };
 	char msg[1024];
 	json_t *voc = NULL;
 	size_t vn;
-	if (!path) {
-		rc = TRAIN_ENOMEM;
-		goto out;
-	}
+	int rc = TRAIN_OK;
+	if (!path)
+		return TRAIN_ENOMEM;
 	if ((rc = train_safetensors_open(path, &f, &err))) {
 		rc = train_fail(ctx, "%s", train_error_format(&err, msg, sizeof msg));
 		goto out;
@@ -1379,30 +1826,34 @@ static int mlm_load(const train_config *cfg, const train_resource *res, train_ct
 	mamba_dims d;
 	if (!fmt || strcmp(fmt, MODEL_FORMAT) || !sv || !sd || !sl ||
 	    mamba_dims_make(atoi(sv), atoi(sd), atoi(sl), &d)) {
-		rc = train_fail(ctx, "%s: not a MambaLM model (version 1)", WEIGHTS);
+		rc = train_fail(ctx, "%s/%s: not a MambaLM model (version 1)", shown, WEIGHTS);
 		goto out;
 	}
 	const char *tk = train_safetensors_meta(f, "tokenizer");
 	if (tk && strcmp(tk, "char") && strcmp(tk, "bpe")) {
-		rc = train_fail(ctx, "%s: tokenizer \"%.40s\" is neither char nor bpe", WEIGHTS, tk);
+		rc = train_fail(ctx, "%s/%s: tokenizer \"%.40s\" is neither char nor bpe", shown, WEIGHTS, tk);
 		goto out;
 	}
 	/* the files decide, whatever the config says */
 	c->use_bpe = tk && !strcmp(tk, "bpe");
-	if ((rc = mamba_model_create(&d, 0, &c->m)))
+	mamba_model_destroy(c->m);
+	c->m = NULL;
+	if ((rc = mamba_model_create(&d, with_grads, &c->m)))
 		goto out;
 	for (size_t i = 0; i < c->m->n_info; i++) {
 		const mamba_tensor_info *t = &c->m->info[i];
 		train_tensor tt;
 		if (train_safetensors_get(f, t->name, &tt) || tt.dtype != TRAIN_F32 ||
 		    train_tensor_numel(&tt) != t->numel) {
-			rc = train_fail(ctx, "%s: %s missing or of another shape", WEIGHTS, t->name);
+			rc = train_fail(ctx, "%s/%s: %s missing or of another shape", shown, WEIGHTS, t->name);
 			goto out;
 		}
 		memcpy(c->m->params + t->offset, tt.data, t->numel * sizeof(float));
 	}
 	if (c->use_bpe) {
-		char *vp = res_path(res, "vocab.json"), *mp = res_path(res, "merges.txt");
+		char *vp = dir_path(dir, "vocab.json"), *mp = dir_path(dir, "merges.txt");
+		bpe_free(&c->bpe);
+		c->bpe.eot = -1;
 		rc = vp && mp ? bpe_load(vp, mp, 1, 1, &c->bpe, &err) : TRAIN_ENOMEM;
 		free(vp);
 		free(mp);
@@ -1412,21 +1863,26 @@ static int mlm_load(const train_config *cfg, const train_resource *res, train_ct
 			goto out;
 		}
 		if (c->bpe.n != (size_t)d.V) {
-			rc = train_fail(ctx, "vocab.json: %zu tokens, but %s has vocab_size %d", c->bpe.n,
+			rc = train_fail(ctx, "%s/vocab.json: %zu tokens, but %s has vocab_size %d", shown, c->bpe.n,
 			                WEIGHTS, d.V);
 			goto out;
 		}
 		c->nvocab = d.V;
-		goto log;
-	}
-	if ((rc = train_resource_read(res, "vocab.json", (void **)&vs, &vn)))
 		goto out;
+	}
+	if ((rc = read_dir_file(dir, "vocab.json", &vs, &vn))) {
+		if (rc != TRAIN_ENOMEM)
+			rc = train_fail(ctx, "%s/vocab.json: %s", shown,
+			                rc == TRAIN_ENOTFOUND ? "missing (a MambaLM folder has it)" : "cannot read it");
+		goto out;
+	}
 	voc = json_loads(vs, 0, NULL);
 	if (!json_is_array(voc) || (int)json_array_size(voc) != d.V) {
-		rc = train_fail(ctx, "vocab.json: not a list of %d characters", d.V);
+		rc = train_fail(ctx, "%s/vocab.json: not a list of %d characters", shown, d.V);
 		goto out;
 	}
 	c->nvocab = d.V;
+	free(c->vocab);
 	c->vocab = malloc((size_t)d.V * sizeof *c->vocab);
 	if (!c->vocab) {
 		rc = TRAIN_ENOMEM;
@@ -1436,7 +1892,7 @@ static int mlm_load(const train_config *cfg, const train_resource *res, train_ct
 		json_t *e = json_array_get(voc, (size_t)i);
 		const unsigned char *s = (const unsigned char *)json_string_value(e);
 		if (i == 0 ? !json_is_null(e) : !s || !s[0]) {
-			rc = train_fail(ctx, "vocab.json: entry %d is not a character", i);
+			rc = train_fail(ctx, "%s/vocab.json: entry %d is not a character", shown, i);
 			goto out;
 		}
 		if (i == 0) {
@@ -1450,24 +1906,34 @@ static int mlm_load(const train_config *cfg, const train_resource *res, train_ct
 			v = v << 6 | (s[j] & 0x3F);
 		c->vocab[i] = (int32_t)v;
 		if (i > 1 && c->vocab[i] <= c->vocab[i - 1]) {
-			rc = train_fail(ctx, "vocab.json: characters out of order at entry %d", i);
+			rc = train_fail(ctx, "%s/vocab.json: characters out of order at entry %d", shown, i);
 			goto out;
 		}
 	}
-log:;
-	char *lj = NULL;
-	size_t ln;
-	if (train_resource_read(res, "loss_log.json", (void **)&lj, &ln) == TRAIN_OK)
-		c->log_json = lj;
 out:
 	train_safetensors_close(f);
 	json_decref(voc);
 	free(vs);
 	free(path);
-	if (rc) {
+	return rc;
+}
+
+static int mlm_load(const train_config *cfg, const train_resource *res, train_ctx *ctx, void **self)
+{
+	mlm *c = NULL;
+	int rc = mlm_config(cfg, ctx, &c);
+	*self = NULL;
+	if (rc)
+		return rc;
+	const char *dir = train_resource_dir(res);
+	if ((rc = read_model_dir(c, dir, dir, 0, ctx))) {
 		mlm_free(c);
 		return rc;
 	}
+	char *lj = NULL;
+	size_t ln;
+	if (train_resource_read(res, "loss_log.json", (void **)&lj, &ln) == TRAIN_OK)
+		c->log_json = lj;
 	*self = c;
 	return TRAIN_OK;
 }

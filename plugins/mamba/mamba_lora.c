@@ -371,8 +371,12 @@ int mamba_lora_save(const mamba_lora *lo, const char *base_name, const char *dir
 	json_object_set_new(j, "task_type", json_string("CAUSAL_LM"));
 	json_object_set_new(j, "base_model_name_or_path", json_string(base_name ? base_name : ""));
 	json_object_set_new(j, "r", json_integer(lo->r));
-	json_object_set_new(j, "lora_alpha", json_real(lo->alpha));
-	json_object_set_new(j, "lora_dropout", json_real(lo->dropout));
+	/* the floats as their shortest decimals (0.1, not 0.100000001) */
+	char num[32];
+	snprintf(num, sizeof num, "%.7g", lo->alpha);
+	json_object_set_new(j, "lora_alpha", json_real(strtod(num, NULL)));
+	snprintf(num, sizeof num, "%.7g", lo->dropout);
+	json_object_set_new(j, "lora_dropout", json_real(strtod(num, NULL)));
 	json_object_set_new(j, "target_modules", targets);
 	json_object_set_new(j, "fan_in_fan_out", json_false());
 	json_object_set_new(j, "bias", json_string("none"));
