@@ -275,6 +275,8 @@ int mamba_lora_forward(mamba_model *m, int layer, int kind, int N, const float *
 		return TRAIN_EINVAL;
 	mod_acts a;
 	mod_acts_of(lo, md, N, &a);
+	if (ldx != md->in && !a.xc)
+		return TRAIN_EINVAL; /* only dt_proj's input is a slice */
 	if (ldx != md->in) {
 		/* dt_proj: the R columns of a wider row, made contiguous */
 		for (int n = 0; n < N; n++)
@@ -302,6 +304,8 @@ int mamba_lora_backward(mamba_model *m, int layer, int kind, int N, const float 
 		return TRAIN_EINVAL;
 	mod_acts a;
 	mod_acts_of(lo, md, N, &a);
+	if (ldx != md->in && !a.xc)
+		return TRAIN_EINVAL;
 	if (ldx != md->in)
 		x = a.xc;
 	float *dxt = dx;
