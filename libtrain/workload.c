@@ -887,7 +887,36 @@ static int parse_json_text(const char *file, const char *text, json_t **out, tra
 	return TRAIN_OK;
 }
 
-/* A Hugging Face folder. */
+/* A MambaLM's shape from its model.safetensors metadata (the plugin keeps
+ * vocab_size, d_model and n_layers there; the rest is fixed). */
+static int mamba_arch_from_meta(const st_info *si, const char *file, arch *a, train_check_report *r,
+                                train_error *err)
+{
+	const char *k[3] = { "vocab_size", "d_model", "n_layers" };
+	int v[3];
+	for (int q = 0; q < 3; q++) {
+		json_t *s = json_object_get(si->meta, k[q]);
+		v[q] = json_is_string(s) ? atoi(json_string_value(s)) : 0;
+		if (v[q] <= 0)
+			return train_error_set(err, TRAIN_ECORRUPT, file, 0, 0, "no %s in the metadata", k[q]);
+	}
+	memset(a, 0, sizeof *a);
+	a->kind = ARCH_MAMBA;
+	a->V = v[0];
+	a->C = v[1];
+	a->L = v[2];
+	a->NS = 16;
+	a->K = 4;
+	a->I = 2 * a->C;
+	a->R = (a->C + 15) / 16;
+	a->P = 1 << 20;
+	a->NH = 1;
+	snprintf(r->model_type, sizeof r->model_type, "mamba");
+	return TRAIN_OK;
+}
+
+/* A Hugging Face folder, or a MambaLM's own folder (model.safetensors with
+ * the plugin's metadata, no config.json). */
 static int read_hf(const char *dir, arch *a, train_check_report *r, st_info *si, train_error *err)
 {
 	char *cfgp = train_path_join(dir, "config.json"), *stp = train_path_join(dir, "model.safetensors");
@@ -896,6 +925,20 @@ static int read_hf(const char *dir, arch *a, train_check_report *r, st_info *si,
 	int rc = TRAIN_ENOMEM;
 	if (!cfgp || !stp)
 		goto out;
+	if (access(cfgp, F_OK) != 0 && access(stp, F_OK) == 0) {
+		if ((rc = st_read_file(stp, si, err)))
+			goto out;
+		json_t *fmt = json_object_get(si->meta, "format");
+		if (!json_is_string(fmt) || strcmp(json_string_value(fmt), "libtrain.mamba")) {
+			rc = train_error_set(err, TRAIN_EUNSUPPORTED, cfgp, 0, 0,
+			                     "not found (a Hugging Face folder needs config.json; a MambaLM "
+			                     "folder has format libtrain.mamba in model.safetensors)");
+			goto out;
+		}
+		snprintf(r->source, sizeof r->source, "libtrain");
+		rc = mamba_arch_from_meta(si, stp, a, r, err);
+		goto out;
+	}
 	if (!(text = read_text_file(cfgp, err, &rc)))
 		goto out;
 	if ((rc = parse_json_text(cfgp, text, &j, err)) ||
@@ -948,28 +991,8 @@ static int read_package(const char *path, arch *a, train_check_report *r, st_inf
 		goto out;
 	if (!strcmp(comp, "MambaLM")) {
 		/* the plugin keeps its shape in the safetensors metadata */
-		const char *k[3] = { "vocab_size", "d_model", "n_layers" };
-		int v[3];
-		for (int q = 0; q < 3; q++) {
-			json_t *s = json_object_get(si->meta, k[q]);
-			v[q] = json_is_string(s) ? atoi(json_string_value(s)) : 0;
-			if (v[q] <= 0) {
-				rc = train_error_set(err, TRAIN_ECORRUPT, member, 0, 0, "no %s in the metadata", k[q]);
-				goto out;
-			}
-		}
-		memset(a, 0, sizeof *a);
-		a->kind = ARCH_MAMBA;
-		a->V = v[0];
-		a->C = v[1];
-		a->L = v[2];
-		a->NS = 16;
-		a->K = 4;
-		a->I = 2 * a->C;
-		a->R = (a->C + 15) / 16;
-		a->P = 1 << 20;
-		a->NH = 1;
-		snprintf(r->model_type, sizeof r->model_type, "mamba");
+		if ((rc = mamba_arch_from_meta(si, member, a, r, err)))
+			goto out;
 	} else {
 		snprintf(member, sizeof member, "components/%s/config.json", node);
 		if ((rc = train_package_read_member(path, member, &cfg, NULL, err)) ||
@@ -1083,6 +1106,17 @@ static void estimate_memory(const estimate_in *in, uint64_t params, train_check_
 		uint64_t N = (uint64_t)in->B * in->T, C = a->C;
 		uint64_t per = 2 * N * (4 * (uint64_t)in->lora_r + 5 * C);
 		uint64_t once = N * 4 * ((uint64_t)in->lora_r + (uint64_t)a->I);
+		r->mem_activations += a->L * per + once;
+		r->mem_activations_ckpt += per + once;
+	}
+	if (a->kind == ARCH_MAMBA && in->type == TRAIN_CHECK_LORA) {
+		/* plugins/mamba/mamba_lora.c: per adapted projection (in_proj, D
+		 * in; out_proj, Di in) and layer, u (N, r) and, with lora_dropout
+		 * (0.1 by default), the dropped input and its byte mask; the
+		 * backward's du (N, r) and two (N, Di) arrays once */
+		uint64_t N = (uint64_t)in->B * in->T, D = a->C, Di = a->I, rr = (uint64_t)in->lora_r;
+		uint64_t per = N * (2 * 4 * rr + 5 * (D + Di));
+		uint64_t once = N * 4 * (rr + 2 * Di);
 		r->mem_activations += a->L * per + once;
 		r->mem_activations_ckpt += per + once;
 	}
@@ -1310,13 +1344,15 @@ int train_check_model(const char *path, const train_check_options *o, train_chec
 	/* ---- the verdict ---- */
 	r->verdict = TRAIN_CHECK_COMPATIBLE;
 	const train_check_type ty = o->type;
-	if (kind == ARCH_MAMBA && ty != TRAIN_CHECK_FULL)
+	/* MambaLM continues its own models (model_path: a char or byte-level
+	 * BPE tokenizer beside the weights); a Hugging Face Mamba's weights
+	 * come with a tokenizer.json it does not read */
+	if (kind == ARCH_MAMBA && ty != TRAIN_CHECK_FULL && ty != TRAIN_CHECK_TASK &&
+	    strcmp(r->source, "libtrain"))
 		reason(r, TRAIN_CHECK_NOT_COMPATIBLE, "--type full (train a Mamba of this shape from scratch)",
-		       "MambaLM trains from scratch only: no %s of saved weights", train_check_type_name(ty));
-	if (ty == TRAIN_CHECK_LORA && kind == ARCH_MAMBA)
-		reason(r, TRAIN_CHECK_NOT_COMPATIBLE, "--type full",
-		       "LoRA is built for GPT-2 (GPT2LM) and BERT (BertClassifier); %s trains all its weights",
-		       r->component);
+		       "MambaLM continues only its own models (a libtrain model or MambaLM folder): a Hugging "
+		       "Face Mamba's tokenizer (tokenizer.json) is not read, so no %s of its weights",
+		       train_check_type_name(ty));
 	if (ty == TRAIN_CHECK_TASK && kind != ARCH_BERT)
 		reason(r, TRAIN_CHECK_NOT_COMPATIBLE, kind == ARCH_GPT2 ? "--type fine-tune (next-turn generation)" : "--type full",
 		       "a classification head is built for BERT only");
@@ -1347,7 +1383,8 @@ int train_check_model(const char *path, const train_check_options *o, train_chec
 				         (r->batch_size + b - 1) / b);
 				ok = 1;
 			}
-		if (!ok && kind != ARCH_MAMBA && ty != TRAIN_CHECK_LORA)
+		if (!ok && ty != TRAIN_CHECK_LORA &&
+		    (kind != ARCH_MAMBA || (!strcmp(r->source, "libtrain") && ty != TRAIN_CHECK_FULL)))
 			for (int b = r->batch_size; !ok && b >= 1; b /= 2)
 				if (peak_with(&ein, params, TRAIN_CHECK_LORA, b, 1) <= avail) {
 					snprintf(fix, sizeof fix, "--type lora --gradient-checkpointing --batch-size %d", b);

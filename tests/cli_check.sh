@@ -129,8 +129,9 @@ status_is 0 "train check with checkpointing" "$TRAIN" check "$WORK/models/mamba.
 	--batch-size 16 --max-length 128 --precision fp32 --gradient-checkpointing --no-probe --json
 measured=$(( ($(cat "$WORK/rss3c") - $(cat "$WORK/rss2")) * 1024 ))
 check "Mamba peak memory with checkpointing within 25 %" within "$(json_num "$WORK/out" peak)" "$measured"
-status_is 2 "fine-tuning a Mamba is not built" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type fine-tune --no-probe
-check "says to train from scratch" grep -q 'blocker: MambaLM trains from scratch only.*--type full' "$WORK/out"
+status_is 0 "fine-tuning a saved Mamba" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type fine-tune --no-probe
+status_is 0 "LoRA on a saved Mamba" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type lora --no-probe --json
+check "LoRA's trainable: r (D + 2Di) + r (Di + D) a block" test "$(json_num "$WORK/out" trainable)" -eq 32768
 status_is 0 "the probe is cached" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type full --batch-size 16 \
 	--max-length 128 --precision fp32 --no-probe
 check "cached figures" grep -q 'measured here, cached' "$WORK/out"
@@ -164,6 +165,8 @@ mkdir -p "$WORK/m1" "$WORK/g1"
 echo '{"model_type": "mamba", "vocab_size": 50, "d_model": 16, "n_layer": 1}' >"$WORK/m1/config.json"
 status_is 0 "probe a Mamba layer" "$TRAIN" check "$WORK/m1" --type full --batch-size 2 --max-length 32
 check "a measured step" grep -q '^step: *[0-9.]* s (measured here:' "$WORK/out"
+status_is 2 "LoRA on a Hugging Face Mamba" "$TRAIN" check "$WORK/m1" --type lora --no-probe
+check "says why" grep -q "continues only its own models" "$WORK/out"
 echo '{"model_type": "gpt2", "vocab_size": 100, "n_embd": 32, "n_layer": 1, "n_head": 2, "n_positions": 64}' >"$WORK/g1/config.json"
 status_is 0 "probe a GPT-2 layer and its head" "$TRAIN" check "$WORK/g1" --type lora --lora-r 4 --batch-size 2 \
 	--max-length 32 --precision bf16

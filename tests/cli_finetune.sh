@@ -54,6 +54,29 @@ status_is 0 "a basic-mode GPT-2 LoRA run" "$TRAIN" finetune --plugin-path "$top_
 check "its PEFT adapter" test -s "$WORK/o6/adapter_model.safetensors"
 check "a GPT-2 model" ls "$WORK"/o6/*-gpt2.tar.gz
 
+# Mamba (issue 10): a tiny MambaLM from scratch, then LoRA on it through
+# train finetune (its archive is the model); a Hugging Face Mamba folder
+# (whose tokenizer MambaLM does not read) and a task head are refused
+MP="$top_builddir/plugins/mamba/.libs"
+cp "${TRAIN_TEST_DATA:-$top_srcdir/tests/data}/mamba/corpus.txt" "$WORK/mcorpus.txt"
+printf 'model: {vocab_size: 100, d_model: 8, n_layers: 1, max_length: 16}\ntraining: {batch_size: 2, num_epochs: 1, eval_steps: 0, save_steps: 0}\ndata: {train_file: mcorpus.txt}\n' >"$WORK/m0.yml"
+status_is 0 "a tiny MambaLM" "$TRAIN" --target mamba --config "$WORK/m0.yml" --plugin-path "$MP" \
+	--cache-dir "$WORK/cache" --out "$WORK/mm" --fixed-model-name m0
+printf 'num_epochs: 1\nbatch_size: 4\nmax_length: 16\nlearning_rate: 0.01\nlora_r: 2\nlora_target_modules: [in_proj, x_proj]\n' >"$S"
+status_is 0 "a Mamba LoRA run" "$TRAIN" finetune --plugin-path "$MP" --cache-dir "$WORK/cache" "$WORK/mm/m0.tar.gz" \
+	--data "$WORK/mcorpus.txt" --config "$S" --mode advanced --type lora --output "$WORK/o7"
+check "Mamba LoRA keys" grep -q 'model_path: ".*m0.tar.gz".*' "$WORK/o7/finetune-settings.yml"
+check "the target list" grep -q 'training_type: lora.*' "$WORK/o7/finetune-settings.yml"
+check "a LoRA-trained Mamba" sh -c "tar -xzOf $WORK/o7/*-mamba.tar.gz components/lm/loss_log.json | grep -q '\"training_type\":\"lora\"'"
+mkdir -p "$WORK/hfm"
+echo '{"model_type": "mamba", "vocab_size": 50, "d_model": 16, "n_layer": 1}' >"$WORK/hfm/config.json"
+status_is 69 "LoRA on a Hugging Face Mamba" "$TRAIN" finetune --plugin-path "$MP" "$WORK/hfm" --data "$WORK/mcorpus.txt" \
+	--type lora --output "$WORK/o8" --dry-run
+check "says why" grep -q 'continues only its own models' "$WORK/err"
+status_is 69 "a task head on a Mamba" "$TRAIN" finetune --plugin-path "$MP" "$WORK/mm/m0.tar.gz" \
+	--data "$WORK/mcorpus.txt" --type task --output "$WORK/o8" --dry-run
+check "no task head" grep -q 'MambaLM has no task head' "$WORK/err"
+
 # bad parameters, each at its line
 bad() { # WANT-STATUS WHAT PATTERN MODE-ARGS... (settings in $S)
 	local want=$1 what=$2 pat=$3

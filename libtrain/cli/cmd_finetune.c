@@ -437,9 +437,9 @@ int cmd_finetune(int argc, char **argv)
 	/* what the component cannot honour */
 	if (!gpt2) {
 		const char *comp = r.component;
-		if (type == TRAIN_CHECK_LORA && !bert) {
-			fprintf(stderr, "train: finetune: %s has no LoRA (LoRA is built for GPT-2 and BERT models)\n",
-			        comp);
+		if (type == TRAIN_CHECK_LORA && !bert && !mamba) {
+			fprintf(stderr, "train: finetune: %s has no LoRA (LoRA is built for GPT-2, BERT and Mamba "
+			        "models)\n", comp);
 			return EXIT_UNAVAILABLE;
 		}
 		if (bert && type != TRAIN_CHECK_FINE_TUNE && type != TRAIN_CHECK_TASK && type != TRAIN_CHECK_LORA) {
@@ -448,9 +448,15 @@ int cmd_finetune(int argc, char **argv)
 			        train_check_type_name(type));
 			return EXIT_UNAVAILABLE;
 		}
-		if (mamba && type != TRAIN_CHECK_FULL) {
-			fprintf(stderr, "train: finetune: MambaLM trains from scratch only: --type full trains a "
-			                "Mamba of this model's shape\n");
+		if (mamba && type == TRAIN_CHECK_TASK) {
+			fprintf(stderr, "train: finetune: MambaLM has no task head: --type fine-tune, "
+			                "continued-pretrain or lora continue its language model\n");
+			return EXIT_UNAVAILABLE;
+		}
+		if (mamba && type != TRAIN_CHECK_FULL && strcmp(r.source, "libtrain")) {
+			fprintf(stderr, "train: finetune: MambaLM continues only its own models (a libtrain model "
+			                "or MambaLM folder; a Hugging Face Mamba's tokenizer.json is not read): "
+			                "--type full trains a Mamba of this model's shape\n");
 			return EXIT_UNAVAILABLE;
 		}
 		const char *sched = s.str[find_key("lr_scheduler_type")];
@@ -535,6 +541,24 @@ int cmd_finetune(int argc, char **argv)
 		              mode == M_BASIC ? "basic" : "advanced", model, qm, (int)V(&s, "max_length"), batch,
 		              (int)V(&s, "num_epochs"), V(&s, "learning_rate"), bf16 ? "true" : "false", accum,
 		              (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), ckpt ? "true" : "false", lora, qd);
+	} else if (mamba && type != TRAIN_CHECK_FULL) {
+		/* continue the model (model_path): its shape and tokenizer are kept */
+		char lora[800] = "";
+		if (type == TRAIN_CHECK_LORA)
+			snprintf(lora, sizeof lora, ",\n  lora_r: %d, lora_alpha: %.9g, lora_dropout: %.9g%s%s",
+			         (int)V(&s, "lora_r"), V(&s, "lora_alpha"), V(&s, "lora_dropout"),
+			         s.list[0] ? ", lora_target_modules: " : "", s.list);
+		sz = asprintf(&text,
+		              "# train finetune (%s mode): MambaLM from %s\n"
+		              "model: {model_path: %s, max_length: %d}\n"
+		              "training: {batch_size: %d, num_epochs: %d, learning_rate: %.9g, mixed_precision: %s,\n"
+		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g,\n"
+		              "  gradient_checkpointing: %s, training_type: %s%s}\n"
+		              "data: {train_file: %s}\n",
+		              mode == M_BASIC ? "basic" : "advanced", model, qm, (int)V(&s, "max_length"), batch,
+		              (int)V(&s, "num_epochs"), V(&s, "learning_rate"), bf16 ? "true" : "false", accum,
+		              (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), ckpt ? "true" : "false",
+		              type == TRAIN_CHECK_LORA ? "lora" : "full", lora, qd);
 	} else if (mamba)
 		sz = asprintf(&text,
 		              "# train finetune (%s mode): a Mamba of %s's shape, from scratch\n"
