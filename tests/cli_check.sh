@@ -130,6 +130,15 @@ status_is 0 "train check with checkpointing" "$TRAIN" check "$WORK/models/mamba.
 measured=$(( ($(cat "$WORK/rss3c") - $(cat "$WORK/rss2")) * 1024 ))
 check "Mamba peak memory with checkpointing within 25 %" within "$(json_num "$WORK/out" peak)" "$measured"
 status_is 0 "fine-tuning a saved Mamba" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type fine-tune --no-probe
+# LoRA on the saved model (issue 10): adapters on in_proj and out_proj, the
+# base frozen (no gradients or moments for it), the adapters' activations
+printf 'model: {model_path: %s, max_length: 128}\ntraining: {batch_size: 16, num_epochs: 1, learning_rate: 0.001, eval_steps: 0, save_steps: 0, seed: 1, training_type: lora}\ndata: {train_file: corpus.txt}\n' \
+	"$WORK/models/mamba.tar.gz" >"$D/mamba-lora.yml"
+status_is 0 "Mamba LoRA run" "$MAXRSS" "$WORK/rss3l" "${M[@]}" --config "$D/mamba-lora.yml"
+status_is 0 "train check LoRA" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type lora \
+	--batch-size 16 --max-length 128 --precision fp32 --no-probe --json
+measured=$(( ($(cat "$WORK/rss3l") - $(cat "$WORK/rss2")) * 1024 ))
+check "Mamba LoRA peak memory within 25 %" within "$(json_num "$WORK/out" peak)" "$measured"
 status_is 0 "LoRA on a saved Mamba" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type lora --no-probe --json
 check "LoRA's trainable: r (D + 2Di) + r (Di + D) a block" test "$(json_num "$WORK/out" trainable)" -eq 32768
 status_is 0 "the probe is cached" "$TRAIN" check "$WORK/models/mamba.tar.gz" --type full --batch-size 16 \
