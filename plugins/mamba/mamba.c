@@ -1,7 +1,7 @@
 /*
  * plugins/mamba/mamba.c - the "mamba" plugin (issue 7): MambaLM, a Mamba
- * language model trained from scratch on a text corpus, over characters
- * or byte-level BPE tokens.
+ * language model trained on a text corpus, over characters or byte-level
+ * BPE tokens, from scratch or (issue 10) from a saved MambaLM.
  *
  *   MambaLM  (no inputs)        -> log   (train: reads train_file, and
  *                                          validation_file or the last
@@ -39,6 +39,17 @@
  * continues from it and ends with the same bytes as a run that was never
  * interrupted, as PPO and BERT do (doc/recipes.md, "Checkpoints").  mixed_precision
  * runs the matmuls in bf16 where the CPU has it.
+ *
+ * From a saved model (model_path: a MambaLM folder, a model folder or a
+ * model archive, read with libarchive; issue 10): its weights, shape and
+ * tokenizer; the recipe's shape keys, when given, must agree.  The log
+ * gets the loaded model's validation at step 0.  training_type: full (or
+ * continued-pretrain) trains every weight from there; lora adds adapters
+ * (mamba_lora.c) on the projections named by lora_target_modules, trains
+ * them alone on the frozen base (no gradients or moments for it),
+ * and merges them into the weights at the end, so the result is a plain
+ * MambaLM; lora_save_adapter also writes PEFT's adapter folder beside it
+ * (doc/mamba.md).
  *
  * Persisted: model.safetensors (Hugging Face MambaForCausalLM tensor
  * names; metadata tokenizer: bpe for BPE models), vocab.json (char: the
@@ -2148,7 +2159,7 @@ static const train_component_class mamba_lm = {
 	.struct_size = sizeof(train_component_class),
 	.name = "MambaLM",
 	.version = "1",
-	.doc = "a Mamba language model over characters or byte-level BPE tokens, trained from scratch (issue 7)",
+	.doc = "a Mamba language model over characters or byte-level BPE tokens, trained from scratch or from a saved model, in full or with LoRA (issues 7, 10)",
 	.inputs = NULL,
 	.outputs = outputs,
 	.process_inputs = proc_in,
@@ -2210,4 +2221,4 @@ static const train_component_class mamba_sft = {
 };
 
 static const train_component_class *const classes[] = { &mamba_lm, &mamba_sft, NULL };
-TRAIN_PLUGIN_DEFINE("mamba", "1.0.0", "MIT", "Mamba language models trained from scratch", classes);
+TRAIN_PLUGIN_DEFINE("mamba", "1.0.0", "MIT", "Mamba language models: from scratch, continued, or with LoRA", classes);
