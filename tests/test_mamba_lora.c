@@ -386,10 +386,15 @@ static const char *corpus_path(void)
 	return p;
 }
 
+/* tests of resuming: stop after this step (0: never); runs continue
+ * from their checkpoints when `resuming` (train --resume) */
+static int64_t stop_at;
+static int resuming;
+
 static mlm *train_one(const char *extra, const char *dir, int *rc_out, char *fail, size_t nfail)
 {
 	char text[3072];
-	snprintf(text, sizeof text, "{train_file: \"%s\", save_steps: 0, %s}", corpus_path(), extra);
+	snprintf(text, sizeof text, "{train_file: \"%s\", %s}", corpus_path(), extra);
 	train_config *user = NULL, *cfg = NULL;
 	train_error err = { 0 };
 	int rc = train_config_parse(text, strlen(text), "test.yml", &user, &err);
@@ -403,13 +408,16 @@ static mlm *train_one(const char *extra, const char *dir, int *rc_out, char *fai
 	}
 	train_ctx ctx;
 	train_ctx_init(&ctx, "lm", &quiet, 1, dir);
+	ctx.resume = resuming;
 	void *self = NULL;
 	train_values *in = NULL, *out = NULL;
 	train_values_create(&in);
 	train_values_create(&out);
 	rc = mlm_create(cfg, &ctx, &self);
-	if (!rc)
+	if (!rc) {
+		((mlm *)self)->stop_at = stop_at;
 		rc = mlm_train(self, in, out, &ctx);
+	}
 	snprintf(fail, nfail, "%s", ctx.fail);
 	train_values_destroy(in);
 	train_values_destroy(out);
@@ -533,6 +541,48 @@ static void test_lm_from_saved(void)
 	mlm_destroy(a);
 }
 
+/* A LoRA run stopped after a checkpoint and resumed ends with the bytes
+ * of an uninterrupted one (the adapters, their moments, and the dropout's
+ * generator are in the checkpoint). */
+static void test_lora_resume(void)
+{
+	const char *base = test_tmpdir(), *d1 = test_tmpdir(), *d2 = test_tmpdir();
+	char fail[TRAIN_ERROR_TEXT], extra[2048];
+	int rc;
+	mlm *a = train_one(TINY ", max_steps: 4, eval_steps: 4", base, &rc, fail, sizeof fail);
+	CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+	struct train_resource res = { (char *)base };
+	CU_ASSERT_EQUAL_FATAL(mlm_persist(a, &res), TRAIN_OK);
+	mlm_destroy(a);
+	int light = test_light();
+#define LORA_RESUME "model_path: \"%s\", training_type: lora, lora_r: 2, lora_dropout: 0.2, " \
+	"max_length: 24, batch_size: 4, learning_rate: 0.02, eval_batches: 2, seed: 5, threads: 1, " \
+	"max_steps: %d, eval_steps: 3, save_steps: 2, checkpoint_dir: \"%s/ck\""
+	snprintf(extra, sizeof extra, LORA_RESUME, base, light ? 6 : 8, d1);
+	mlm *u = train_one(extra, d1, &rc, fail, sizeof fail);
+	if (rc)
+		fprintf(stderr, "lora resume: %s\n", fail);
+	CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+	snprintf(extra, sizeof extra, LORA_RESUME, base, light ? 6 : 8, d2);
+	stop_at = 4;
+	CU_ASSERT_PTR_NULL(train_one(extra, d2, &rc, fail, sizeof fail));
+	CU_ASSERT_EQUAL(rc, TRAIN_ECANCELED);
+	stop_at = 0;
+	resuming = 1;
+	mlm *r = train_one(extra, d2, &rc, fail, sizeof fail);
+	resuming = 0;
+	CU_ASSERT_EQUAL_FATAL(rc, TRAIN_OK);
+	CU_ASSERT(!memcmp(u->m->params, r->m->params, u->m->n_params * sizeof(float)));
+	CU_ASSERT(!memcmp(u->adapter->params, r->adapter->params, u->adapter->n * sizeof(float)));
+	json_t *lu = json_loads(u->log_json, 0, NULL), *lr = json_loads(r->log_json, 0, NULL);
+	CU_ASSERT(json_equal(json_object_get(lu, "train"), json_object_get(lr, "train")));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(lr, "resumed_at")), 4);
+	json_decref(lu);
+	json_decref(lr);
+	mlm_destroy(u);
+	mlm_destroy(r);
+}
+
 static const test_case cases[] = {
 	{ "lora_module_fd", test_lora_module_fd },
 	{ "lora_fd", test_lora_fd },
@@ -540,6 +590,7 @@ static const test_case cases[] = {
 	{ "lora_frozen_merge", test_lora_frozen_merge },
 	{ "adapter_roundtrip", test_adapter_roundtrip },
 	{ "lm_from_saved", test_lm_from_saved },
+	{ "lora_resume", test_lora_resume },
 	{ NULL, NULL },
 };
 

@@ -686,7 +686,14 @@ static int save_checkpoint(run *R)
 	train_fp_hex(R->fp, fp);
 	const char *meta[] = { "format", CKPT_FORMAT, "version", "1", "step", step, "best_step",
 		               best_step, "best_loss", best_loss, "rng", rng, "fingerprint", fp,
-		               "log", logtxt, NULL };
+		               "log", logtxt, NULL, NULL, NULL };
+	/* LoRA: the adapters' dropout generator too */
+	char lrng[65];
+	if (R->m->lora) {
+		hex_rng(&R->m->lora->rng, lrng);
+		meta[16] = "lora_rng";
+		meta[17] = lrng;
+	}
 	train_error err = { 0 };
 	rc = train_safetensors_write(R->ckpt_path, nt, k, meta, &err);
 	if (rc) {
@@ -734,9 +741,10 @@ static int load_checkpoint(run *R)
 	long long step = st ? strtoll(st, &end1, 10) : -1, best_step = bs ? strtoll(bs, &end2, 10) : -1;
 	double best_loss = bl ? strtod(bl, &end3) : 0;
 	json_t *log = lg ? json_loads(lg, 0, NULL) : NULL;
-	train_rng rng;
+	train_rng rng, lrng;
 	if (!st || *end1 || step < 0 || step > R->total || !bs || *end2 || best_step < 0 ||
-	    !bl || *end3 || !log || parse_rng(train_safetensors_meta(f, "rng"), &rng)) {
+	    !bl || *end3 || !log || parse_rng(train_safetensors_meta(f, "rng"), &rng) ||
+	    (R->m->lora && parse_rng(train_safetensors_meta(f, "lora_rng"), &lrng))) {
 		json_decref(log);
 		train_safetensors_close(f);
 		return train_fail(R->ctx, "the checkpoint %s has bad metadata: remove it to start over",
@@ -767,6 +775,8 @@ static int load_checkpoint(run *R)
 	R->best_step = best_step;
 	R->best_loss = best_loss;
 	R->rng = rng;
+	if (R->m->lora)
+		R->m->lora->rng = lrng;
 	json_decref(R->log);
 	R->log = log;
 	return 1;
