@@ -2,7 +2,8 @@
  * plugins/mamba/mamba.h - the Mamba language model (Gu & Dao, 2023) of the
  * "mamba" plugin (issue 7): the selective scan (scan.c), the model with its
  * forward and backward passes and the recurrent step for sampling
- * (model.c), and the MambaLM component (mamba.c).
+ * (model.c), LoRA adapters on its projections (mamba_lora.c, issue 10),
+ * and the MambaLM component (mamba.c).
  *
  * Legend: B batch, T time, D d_model, Di = 2*D (expand 2), NS d_state (16),
  * R dt_rank = ceil(D/16), K d_conv (4), V vocabulary, Nt = B*T rows.

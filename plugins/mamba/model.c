@@ -12,6 +12,10 @@
  * then RMSNorm and the head, tied to the embedding.  Tensors are named as
  * Hugging Face's MambaForCausalLM names them, so persisted weights open
  * there.  Matmuls go through <train/nn.h> (oneDNN); the scan is scan.c.
+ * LoRA adapters (mamba_lora.c), when m->lora is set, add to in_proj's,
+ * x_proj's, dt_proj's and out_proj's outputs in block_forward and take
+ * their gradients in block_backward; without m->grads the base is frozen
+ * and no weight gradient of its own is computed.
  */
 #include "mamba.h"
 
