@@ -71,6 +71,23 @@ int hf_write_atomic(const char *dir, const char *name, const void *data, size_t 
 	return TRAIN_OK;
 }
 
+int hf_write_json(const char *dir, const char *name, const void *json, train_error *err)
+{
+	char *text = json_dumps((const json_t *)json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!text)
+		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+	size_t n = strlen(text);
+	char *t2 = realloc(text, n + 2);
+	if (!t2) {
+		free(text);
+		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
+	}
+	t2[n] = '\n';
+	int rc = hf_write_atomic(dir, name, t2, n + 1, err);
+	free(t2);
+	return rc;
+}
+
 static float half_to_f32(uint16_t h)
 {
 	uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023;

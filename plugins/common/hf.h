@@ -22,6 +22,9 @@ int hf_read_file(const char *path, char **out, size_t *len, train_error *err);
 /* Write dir/name: a temporary name in dir, flushed and synced, renamed. */
 int hf_write_atomic(const char *dir, const char *name, const void *data, size_t len,
                     train_error *err);
+/* Write dir/name: the JSON value (a jansson json_t *), indented by 2, keys in
+ * their order, and a final newline, through hf_write_atomic. */
+int hf_write_json(const char *dir, const char *name, const void *json, train_error *err);
 /* Convert a stored F32, F16 or BF16 tensor into numel floats at dst;
  * another dtype is TRAIN_EUNSUPPORTED naming `file` and `name`. */
 int hf_tensor_f32(const train_tensor *t, float *dst, const char *file, const char *name,

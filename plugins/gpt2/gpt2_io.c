@@ -254,23 +254,6 @@ static int make_dir(const char *dir, train_error *err)
 	return TRAIN_OK;
 }
 
-static int write_json(const char *dir, const char *name, json_t *j, train_error *err)
-{
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (!text)
-		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
-	size_t n = strlen(text);
-	char *t2 = realloc(text, n + 2);
-	if (!t2) {
-		free(text);
-		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
-	}
-	t2[n] = '\n';
-	int rc = hf_write_atomic(dir, name, t2, n + 1, err);
-	free(t2);
-	return rc;
-}
-
 int gpt2_hf_save(const gpt2_model *m, const gpt2_bpe *bpe, const char *dir, train_error *err)
 {
 	const gpt2_config *c = &m->cfg;
@@ -304,7 +287,7 @@ int gpt2_hf_save(const gpt2_model *m, const gpt2_bpe *bpe, const char *dir, trai
 	json_object_set_new(j, "eos_token_id", json_integer(eot));
 	json_object_set_new(j, "tie_word_embeddings", json_true());
 	json_object_set_new(j, "torch_dtype", json_string("float32"));
-	if ((rc = write_json(dir, "config.json", j, err)))
+	if ((rc = hf_write_json(dir, "config.json", j, err)))
 		goto out;
 	if (bpe && ((rc = hf_write_atomic(dir, "vocab.json", bpe->vocab_raw, bpe->vocab_raw_len, err)) ||
 	            (rc = hf_write_atomic(dir, "merges.txt", bpe->merges_raw, bpe->merges_raw_len, err))))
@@ -386,7 +369,7 @@ int gpt2_adapter_save(const gpt2_model *m, const char *base_name, const char *di
 	json_object_set_new(j, "inference_mode", json_true());
 	json_object_set_new(j, "init_lora_weights", json_true());
 	json_object_set_new(j, "modules_to_save", json_null());
-	if ((rc = write_json(dir, "adapter_config.json", j, err)))
+	if ((rc = hf_write_json(dir, "adapter_config.json", j, err)))
 		goto out;
 	size_t k = 0;
 	for (int i = 0; i < lo->n_mods; i++) {

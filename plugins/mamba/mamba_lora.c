@@ -335,23 +335,6 @@ int mamba_lora_backward(mamba_model *m, int layer, int kind, int N, const float 
 /* ------------------------------------------------------------------------ */
 /* PEFT's folder */
 
-static int write_json(const char *dir, const char *name, json_t *j, train_error *err)
-{
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (!text)
-		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
-	size_t n = strlen(text);
-	char *t2 = realloc(text, n + 2);
-	if (!t2) {
-		free(text);
-		return train_error_set(err, TRAIN_ENOMEM, dir, 0, 0, "out of memory");
-	}
-	t2[n] = '\n';
-	int rc = hf_write_atomic(dir, name, t2, n + 1, err);
-	free(t2);
-	return rc;
-}
-
 int mamba_lora_save(const mamba_lora *lo, const char *base_name, const char *dir, train_error *err)
 {
 	char path[4096], rank[16];
@@ -387,7 +370,7 @@ int mamba_lora_save(const mamba_lora *lo, const char *base_name, const char *dir
 	json_object_set_new(j, "inference_mode", json_true());
 	json_object_set_new(j, "init_lora_weights", json_true());
 	json_object_set_new(j, "modules_to_save", json_null());
-	if ((rc = write_json(dir, "adapter_config.json", j, err)))
+	if ((rc = hf_write_json(dir, "adapter_config.json", j, err)))
 		goto out;
 	for (int i = 0; i < 2 * lo->n_mods; i++) {
 		const mamba_tensor_info *t = &lo->info[i];
