@@ -395,6 +395,10 @@ const char *train_kernels_last_impl(void)
 static int op_run_locked(int kind, int alg, float eps, int64_t rows, int64_t cols,
                          void *const *bufs);
 
+/* Products of fewer multiply-adds run on the calling thread alone (about
+ * 40 us at one core's speed, what a wake-up of a sleeping thread costs). */
+#define MATMUL_SERIAL_MACS 4194304.0
+
 /* ---- the matmul primitive cache -------------------------------------------- */
 
 /* A memory descriptor for a (batch[0], batch[1],) rows x cols view whose
@@ -790,6 +794,7 @@ static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int
 			key.sa[i] = sa[i], key.sb[i] = sb[i], key.sc[i] = sc[i];
 	mm_entry *e;
 	dnnl_status_t s = dnnl_success;
+	int serial = 0;
 	const uint16_t *ma = NULL, *mb = NULL; /* bf16 mirrors of A and B */
 	if (key.bf16 && K.native_bf16) {
 		if ((rc = mirror_find_locked(A, operand_extent(nb, key.sa, a_rows, a_cols, lda), &ma)) ||
@@ -798,6 +803,14 @@ static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int
 		key.mirA = ma != NULL, key.mirB = mb != NULL;
 	}
 	mirror_written_locked(C, operand_extent(nb, key.sc, M, N, ldc));
+	/* A small product (a LoRA adapter's, a classifier's) costs less on
+	 * this thread than waking another: oneDNN runs it without a parallel
+	 * region when it sees one thread, built and executed so. */
+	if (K.threads > 1 && K.omp_set_num_threads &&
+	    (double)M * (double)N * (double)Kd * (double)count < MATMUL_SERIAL_MACS) {
+		K.omp_set_num_threads(1);
+		serial = 1;
+	}
 	if (!(e = cache_get(&key, &s))) {
 		rc = status_code(s);
 		goto out;
@@ -876,6 +889,8 @@ static int matmul_run(int transA, int transB, const int nb[2], int M, int N, int
 	    (s = dnnl_stream_wait(K.stream)))
 		rc = status_code(s);
 out:
+	if (serial)
+		K.omp_set_num_threads(K.threads);
 	pthread_mutex_unlock(&K.lock);
 	return rc;
 }
