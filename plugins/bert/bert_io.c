@@ -833,17 +833,12 @@ int bert_adapter_load(bert_model *m, const char *dir, train_error *err)
 	static const char *const prefixes[2] = { "base_model.model.bert.", "base_model.model." };
 	const char *prefix = NULL;
 	unsigned kinds = 0;
-	for (int q = 0; q < 2 && !kinds; q++)
-		for (int k = 0; k < BERT_NKINDS; k++) {
-			char name[160];
-			train_tensor t;
-			snprintf(name, sizeof name, "%sencoder.layer.0.%s.lora_A.weight", prefixes[q],
-			         bert_lora_kind_path[k]);
-			if (!train_safetensors_get(p.st, name, &t)) {
-				kinds |= 1u << k;
-				prefix = prefixes[q];
-			}
-		}
+	for (int q = 0; q < 2 && !kinds; q++) {
+		char first[64];
+		snprintf(first, sizeof first, "%sencoder.layer.0.", prefixes[q]);
+		kinds = hf_peft_kinds(&p, first, bert_lora_kind_path, BERT_NKINDS);
+		prefix = prefixes[q];
+	}
 	if (!kinds || m->cfg.layers == 0) {
 		rc = train_error_set(err, TRAIN_ECORRUPT, p.path, 0, 0,
 		                     "no base_model.model[.bert].encoder.layer.0.*.lora_A.weight tensor");

@@ -260,3 +260,16 @@ int hf_peft_tensor(const hf_peft *p, const char *name, int64_t d0, int64_t d1, f
 		                       (long long)d0, (long long)d1);
 	return hf_tensor_f32(&t, dst, p->path, name, err);
 }
+
+unsigned hf_peft_kinds(const hf_peft *p, const char *prefix, const char *const *names, int n)
+{
+	unsigned kinds = 0;
+	for (int k = 0; k < n; k++) {
+		char name[256];
+		train_tensor t;
+		int len = snprintf(name, sizeof name, "%s%s.lora_A.weight", prefix, names[k]);
+		if (len > 0 && (size_t)len < sizeof name && !train_safetensors_get(p->st, name, &t))
+			kinds |= 1u << k;
+	}
+	return kinds;
+}

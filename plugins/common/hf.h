@@ -76,5 +76,9 @@ void hf_peft_close(hf_peft *p);
  * TRAIN_ENOTFOUND when it is missing, TRAIN_EMISMATCH for another shape. */
 int hf_peft_tensor(const hf_peft *p, const char *name, int64_t d0, int64_t d1, float *dst,
                    train_error *err);
+/* Which of n projections the adapter has: bit k set when tensor
+ * `<prefix><names[k]>.lora_A.weight` is in it (prefix: the first layer's,
+ * e.g. "base_model.model.transformer.h.0."). */
+unsigned hf_peft_kinds(const hf_peft *p, const char *prefix, const char *const *names, int n);
 
 #endif

@@ -407,14 +407,8 @@ int gpt2_adapter_load(gpt2_model *m, const char *dir, train_error *err)
 	if (rc)
 		goto out;
 	/* which projections: from the tensors of block 0 */
-	unsigned kinds = 0, parts = GPT2_QKV;
-	for (int k = 0; k < GPT2_NKINDS; k++) {
-		char name[128];
-		train_tensor t;
-		snprintf(name, sizeof name, "base_model.model.transformer.h.0.%s.lora_A.weight", kind_path[k]);
-		if (!train_safetensors_get(p.st, name, &t))
-			kinds |= 1u << k;
-	}
+	unsigned parts = GPT2_QKV;
+	unsigned kinds = hf_peft_kinds(&p, "base_model.model.transformer.h.0.", kind_path, GPT2_NKINDS);
 	if (!kinds) {
 		rc = train_error_set(err, TRAIN_ECORRUPT, p.path, 0, 0,
 		                     "no base_model.model.transformer.h.0.*.lora_A.weight tensor");

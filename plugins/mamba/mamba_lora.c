@@ -400,15 +400,8 @@ int mamba_lora_load(mamba_model *m, const char *dir, train_error *err)
 	int rc = hf_peft_open(&p, dir, err);
 	if (rc)
 		goto out;
-	unsigned kinds = 0;
-	for (int k = 0; k < MAMBA_LORA_NKINDS; k++) {
-		char name[128];
-		train_tensor t;
-		snprintf(name, sizeof name, "base_model.model.backbone.layers.0.mixer.%s.lora_A.weight",
-		         mamba_lora_kind_name[k]);
-		if (!train_safetensors_get(p.st, name, &t))
-			kinds |= 1u << k;
-	}
+	unsigned kinds = hf_peft_kinds(&p, "base_model.model.backbone.layers.0.mixer.",
+	                               mamba_lora_kind_name, MAMBA_LORA_NKINDS);
 	if (!kinds) {
 		rc = train_error_set(err, TRAIN_ECORRUPT, p.path, 0, 0,
 		                     "no base_model.model.backbone.layers.0.mixer.*.lora_A.weight tensor");
