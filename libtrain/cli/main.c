@@ -92,13 +92,31 @@ int cli_load_plugins(const char *plugin_path, int verbosity, int quiet_refusals,
  * at the end of a region; on a machine whose cores are shared with other
  * work, the spinning threads take the CPU from the thread the region waits
  * for, and DIET on CLINC150 ran 7x slower on two loaded cores than with
- * OMP_WAIT_POLICY=passive (issue 6).  libgomp reads the variable when it
- * is loaded, before main, so a command that runs kernels and finds it
- * unset sets it and executes itself again (once: the variable is then set).  Setting
- * OMP_WAIT_POLICY (e.g. to active) or GOMP_SPINCOUNT keeps the caller's
- * choice (on an idle machine a short spin is faster: doc/train.1).
+ * OMP_WAIT_POLICY=passive (issue 6).  Sleeping threads cost a wake-up per
+ * region instead: on an idle machine a short spin (GOMP_SPINCOUNT=10000,
+ * some microseconds, then sleep) made a bert-mini LoRA step 1.3x faster
+ * than passive (doc/bert.md).  So a command that runs kernels and finds
+ * neither variable set picks by the load: the short spin when the
+ * 1-minute load average is under a quarter of the online CPUs, passive
+ * otherwise.  libgomp reads the variables when it is loaded, before main,
+ * so the command sets one and executes itself again (once: it is then
+ * set).  Setting OMP_WAIT_POLICY (e.g. to active) or GOMP_SPINCOUNT keeps
+ * the caller's choice.
  */
-static void passive_openmp(char **argv)
+static int machine_idle(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double load = -1.0;
+	if (f) {
+		if (fscanf(f, "%lf", &load) != 1)
+			load = -1.0;
+		fclose(f);
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return load >= 0.0 && cpus > 0 && load < 0.25 * (double)cpus;
+}
+
+static void choose_openmp_wait(char **argv)
 {
 	if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
 		return;
@@ -108,7 +126,8 @@ static void passive_openmp(char **argv)
 	const char *pre = getenv("LD_PRELOAD");
 	if (pre && strstr(pre, "vgpreload"))
 		return;
-	if (setenv("OMP_WAIT_POLICY", "passive", 1))
+	if (machine_idle() ? setenv("GOMP_SPINCOUNT", "10000", 1)
+	                   : setenv("OMP_WAIT_POLICY", "passive", 1))
 		return;
 	execv("/proc/self/exe", argv);
 	/* not re-executed (no /proc): run on with libgomp's default */
@@ -130,7 +149,7 @@ static int runs_kernels(const char *cmd)
 int main(int argc, char **argv)
 {
 	if (argc < 2 || runs_kernels(argv[1]))
-		passive_openmp(argv);
+		choose_openmp_wait(argv);
 	if (argc < 2)
 		return cmd_train(argc, argv, "train");
 	const char *cmd = argv[1];
