@@ -103,6 +103,19 @@ status_is 0 "hardware --json" "$TRAIN" hardware --json
 check "hardware --json has the fields" grep -q '"recommended_precision": "\(bf16\|fp32\)"' "$WORK/out"
 status_is 64 "hardware with an argument" "$TRAIN" hardware extra
 
+# OpenMP's waiting: chosen by the load when the caller set neither variable
+# (TRAIN_DEBUG says which), the caller's choice kept otherwise.
+status_is 64 "a kernels command re-executes itself" \
+	env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT TRAIN_DEBUG=1 "$TRAIN" core extra-argument
+check "it names the OpenMP waiting it chose" \
+	grep -Eq 'OpenMP threads wait with (GOMP_SPINCOUNT=10000|OMP_WAIT_POLICY=passive) \(1-minute load' "$WORK/err"
+status_is 64 "a caller's OMP_WAIT_POLICY" \
+	env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active TRAIN_DEBUG=1 "$TRAIN" core extra-argument
+check "is kept" sh -c "! grep -q 'OpenMP threads wait' '$WORK/err'"
+status_is 64 "a caller's GOMP_SPINCOUNT" \
+	env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=100 TRAIN_DEBUG=1 "$TRAIN" core extra-argument
+check "is kept" sh -c "! grep -q 'OpenMP threads wait' '$WORK/err'"
+
 status_is 0 "--version" "$TRAIN" --version
 check "version text" grep -q '^train (libtrain) ' "$WORK/out"
 status_is 64 "unknown option" "$TRAIN" --recipe "$R" --bogus

@@ -103,17 +103,17 @@ int cli_load_plugins(const char *plugin_path, int verbosity, int quiet_refusals,
  * set).  Setting OMP_WAIT_POLICY (e.g. to active) or GOMP_SPINCOUNT keeps
  * the caller's choice.
  */
-static int machine_idle(void)
+static int machine_idle(double *load, long *cpus)
 {
 	FILE *f = fopen("/proc/loadavg", "r");
-	double load = -1.0;
+	*load = -1.0;
 	if (f) {
-		if (fscanf(f, "%lf", &load) != 1)
-			load = -1.0;
+		if (fscanf(f, "%lf", load) != 1)
+			*load = -1.0;
 		fclose(f);
 	}
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return load >= 0.0 && cpus > 0 && load < 0.25 * (double)cpus;
+	*cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return *load >= 0.0 && *cpus > 0 && *load < 0.25 * (double)*cpus;
 }
 
 static void choose_openmp_wait(char **argv)
@@ -126,9 +126,16 @@ static void choose_openmp_wait(char **argv)
 	const char *pre = getenv("LD_PRELOAD");
 	if (pre && strstr(pre, "vgpreload"))
 		return;
-	if (machine_idle() ? setenv("GOMP_SPINCOUNT", "10000", 1)
-	                   : setenv("OMP_WAIT_POLICY", "passive", 1))
+	double load;
+	long cpus;
+	int idle = machine_idle(&load, &cpus);
+	const char *var = idle ? "GOMP_SPINCOUNT" : "OMP_WAIT_POLICY", *val = idle ? "10000" : "passive";
+	if (setenv(var, val, 1))
 		return;
+	const char *dbg = getenv("TRAIN_DEBUG");
+	if (dbg && *dbg)
+		fprintf(stderr, "train: OpenMP threads wait with %s=%s (1-minute load %.2f, %ld CPUs)\n",
+		        var, val, load, cpus);
 	execv("/proc/self/exe", argv);
 	/* not re-executed (no /proc): run on with libgomp's default */
 }
