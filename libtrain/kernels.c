@@ -46,10 +46,10 @@
  *
  * Caches.  Matmuls are keyed by (transA, transB, M, N, K, lda, ldb, ldc,
  * batch and its strides, bf16, mirrored operands, beta != 0, bias): a
- * matmul primitive and its memory objects,
- * whose data handles are set per call.  64 slots, least recently used
- * evicted.  The other primitives (eltwise, softmax, layer norm, add) are keyed by (kind, algorithm or flags, eps, rows,
- * cols) in 32 slots.  Changing the thread count empties both, because
+ * matmul primitive and its memory objects, whose data handles are set per
+ * call.  64 slots, least recently used evicted.  The other primitives
+ * (eltwise, softmax, layer norm, add) are keyed by (kind, algorithm or
+ * flags, eps, rows, cols) in 32 slots.  Changing the thread count empties both, because
  * oneDNN may size a primitive's work split by the thread count it saw when
  * the primitive was built.
  *
