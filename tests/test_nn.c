@@ -737,6 +737,17 @@ static void test_cross_entropy_values(void)
 	CU_ASSERT(all_zero(dl, N * C));
 }
 
+/* Wellons' lowbias32, as the dropout mask uses it */
+static uint32_t lowbias32(uint32_t x)
+{
+	x ^= x >> 16;
+	x *= 0x7feb352du;
+	x ^= x >> 15;
+	x *= 0x846ca68bu;
+	x ^= x >> 16;
+	return x;
+}
+
 static void test_dropout_values(void)
 {
 	enum { n = 20000 };
@@ -770,6 +781,18 @@ static void test_dropout_values(void)
 	CU_ASSERT_EQUAL(train_dropout_forward(y, mask2, x, n, p, &r), TRAIN_OK);
 	CU_ASSERT(memcmp(mask, mask2, n) == 0);
 	CU_ASSERT_EQUAL_FATAL(train_kernels_init(threads, train_kernels_precision()), 0);
+	/* the mask is the documented function of the index and one draw:
+	 * lowbias32 twice (libtrain/vec.c), the same on every code path */
+	train_rng_seed(&r, 5);
+	uint64_t key = train_rng_u64(&r);
+	uint32_t thr = (uint32_t)ceil((double)p * 16777216.0);
+	int spec = 1;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h = lowbias32(lowbias32((uint32_t)i ^ (uint32_t)key) ^
+		                       ((uint32_t)(i >> 32) + (uint32_t)(key >> 32)));
+		spec &= mask[i] == ((h >> 8) >= thr);
+	}
+	CU_ASSERT(spec);
 	/* neighbours independent: kept pairs ~ 0.75^2 (n - 1), 5 sd */
 	size_t pairs = 0;
 	for (size_t i = 0; i + 1 < n; i++)
