@@ -17,6 +17,7 @@
 
 #include "../plugins/mamba/mamba.c"
 #include "ctx_private.h"
+#include "mamba_testlib.h"
 
 #include <jansson.h>
 
@@ -203,26 +204,10 @@ static void test_fexp(void)
 /* ------------------------------------------------------------------------ */
 /* the model */
 
-static mamba_model *tiny_model(int V, int D, int nl, uint64_t seed)
-{
-	mamba_dims d;
-	mamba_model *m = NULL;
-	CU_ASSERT_EQUAL_FATAL(mamba_dims_make(V, D, nl, &d), TRAIN_OK);
-	CU_ASSERT_EQUAL_FATAL(mamba_model_create(&d, 1, &m), TRAIN_OK);
-	train_rng r;
-	train_rng_seed(&r, seed);
-	mamba_model_init(m, &r);
-	/* move the parameters off their special initial values (ones, zeros) so
-	 * that every path carries gradient */
-	for (size_t i = 0; i < m->n_params; i++)
-		m->params[i] += 0.05f * (train_rng_uniform(&r) - 0.5f);
-	return m;
-}
-
 static void test_block_fd(void)
 {
 	const int V = 11, D = 16, NL = 2, B = 2, T = 19;
-	mamba_model *m = tiny_model(V, D, NL, 3);
+	mamba_model *m = tiny_model(V, D, NL, 3, 1);
 	train_rng r;
 	train_rng_seed(&r, 9);
 	int32_t ids[B * T], tg[B * T];
@@ -275,7 +260,7 @@ static void test_block_fd(void)
 static void test_ckpt_bitwise(void)
 {
 	const int V = 11, D = 16, NL = 3, B = 2, T = 19;
-	mamba_model *m = tiny_model(V, D, NL, 5);
+	mamba_model *m = tiny_model(V, D, NL, 5, 1);
 	train_rng r;
 	train_rng_seed(&r, 4);
 	int32_t ids[B * T], tg[B * T];
@@ -303,7 +288,7 @@ static void test_ckpt_bitwise(void)
 static void test_step_matches_forward(void)
 {
 	const int V = 13, D = 16, NL = 2, T = 23;
-	mamba_model *m = tiny_model(V, D, NL, 5);
+	mamba_model *m = tiny_model(V, D, NL, 5, 1);
 	int32_t ids[T];
 	for (int i = 0; i < T; i++)
 		ids[i] = (i * 5 + 1) % V;

@@ -22,23 +22,10 @@
 #include "../plugins/mamba/mamba.c"
 #include "../plugins/common/lora.h"
 #include "ctx_private.h"
+#include "mamba_testlib.h"
 
 #include <jansson.h>
 #include <math.h>
-
-static mamba_model *tiny_model(int V, int D, int nl, int with_grads, uint64_t seed)
-{
-	mamba_dims d;
-	mamba_model *m = NULL;
-	CU_ASSERT_EQUAL_FATAL(mamba_dims_make(V, D, nl, &d), TRAIN_OK);
-	CU_ASSERT_EQUAL_FATAL(mamba_model_create(&d, with_grads, &m), TRAIN_OK);
-	train_rng r;
-	train_rng_seed(&r, seed);
-	mamba_model_init(m, &r);
-	for (size_t i = 0; i < m->n_params; i++)
-		m->params[i] += 0.05f * (train_rng_uniform(&r) - 0.5f);
-	return m;
-}
 
 /* Adapters on every projection, B moved off zero so that A has gradient. */
 static void add_lora(mamba_model *m, float dropout, uint64_t seed)
@@ -78,7 +65,7 @@ static void test_lora_fd(void)
 	const int V = 11, D = 16, NL = 2, B = 2, T = 19;
 	for (int pass = 0; pass < 2; pass++) {
 		float p = pass ? 0.2f : 0.0f;
-		mamba_model *m = tiny_model(V, D, NL, 0, 3);
+		mamba_model *m = tiny_model(V, D, NL, 3, 0);
 		/* delta near 1 rather than Mamba's initial 1e-3..1e-1, so that
 		 * the paths through dt_proj (and its adapter) carry gradient */
 		for (int l = 0; l < NL; l++)
@@ -129,7 +116,7 @@ static void test_lora_fd(void)
  * differences (the loss is linear in x, bilinear in A and B). */
 static void test_lora_module_fd(void)
 {
-	mamba_model *m = tiny_model(11, 16, 1, 0, 2);
+	mamba_model *m = tiny_model(11, 16, 1, 2, 0);
 	add_lora(m, 0.25f, 4);
 	mamba_lora *lo = m->lora;
 	const int B = 2, T = 5, N = B * T;
@@ -222,7 +209,7 @@ static void test_lora_module_fd(void)
 static void test_lora_ckpt(void)
 {
 	const int V = 11, D = 16, NL = 3, B = 2, T = 19;
-	mamba_model *m = tiny_model(V, D, NL, 0, 4);
+	mamba_model *m = tiny_model(V, D, NL, 4, 0);
 	add_lora(m, 0.1f, 8);
 	mamba_lora *lo = m->lora;
 	int32_t ids[B * T], tg[B * T];
@@ -250,7 +237,7 @@ static void test_lora_ckpt(void)
 static void test_lora_frozen_merge(void)
 {
 	const int V = 11, D = 16, NL = 2, B = 2, T = 19;
-	mamba_model *m = tiny_model(V, D, NL, 0, 6);
+	mamba_model *m = tiny_model(V, D, NL, 6, 0);
 	CU_ASSERT_EQUAL_FATAL(mamba_lora_add(m, 1u << MAMBA_LORA_IN | 1u << MAMBA_LORA_OUT | 1u << MAMBA_LORA_DT,
 	                                     4, 8.0f, 0.1f, 3), TRAIN_OK);
 	mamba_lora *lo = m->lora;
@@ -322,7 +309,7 @@ static void test_lora_frozen_merge(void)
 static void test_adapter_roundtrip(void)
 {
 	const char *dir = test_tmpdir();
-	mamba_model *m = tiny_model(11, 16, 2, 0, 1), *m2 = tiny_model(11, 16, 2, 0, 1);
+	mamba_model *m = tiny_model(11, 16, 2, 1, 0), *m2 = tiny_model(11, 16, 2, 1, 0);
 	CU_ASSERT_EQUAL_FATAL(mamba_lora_add(m, 1u << MAMBA_LORA_X | 1u << MAMBA_LORA_OUT, 5, 10.0f, 0.05f, 2),
 	                      TRAIN_OK);
 	mamba_lora *lo = m->lora;
@@ -356,7 +343,7 @@ static void test_adapter_roundtrip(void)
 	CU_ASSERT(t.shape[0] == 16 && t.shape[1] == 5);
 	train_safetensors_close(f);
 	/* onto a model of another shape: the tensor is named */
-	mamba_model *m3 = tiny_model(11, 24, 2, 0, 1);
+	mamba_model *m3 = tiny_model(11, 24, 2, 1, 0);
 	CU_ASSERT_NOT_EQUAL(mamba_lora_load(m3, dir, &err), TRAIN_OK);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "lora_A"));
 	CU_ASSERT_PTR_NULL(m3->lora);
@@ -502,7 +489,7 @@ static void test_lm_from_saved(void)
 	/* persisted: a plain MambaLM, and PEFT's folder beside it */
 	struct train_resource r2 = { (char *)d2 };
 	CU_ASSERT_EQUAL_FATAL(mlm_persist(l, &r2), TRAIN_OK);
-	mamba_model *m2 = tiny_model(a->m->d.V, 16, 2, 0, 1);
+	mamba_model *m2 = tiny_model(a->m->d.V, 16, 2, 1, 0);
 	train_error err = { 0 };
 	CU_ASSERT_EQUAL(mamba_lora_load(m2, d2, &err), TRAIN_OK);
 	CU_ASSERT(m2->lora && !memcmp(m2->lora->params, ad->params, ad->n * sizeof(float)));

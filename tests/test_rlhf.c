@@ -16,6 +16,7 @@
 #include "../plugins/rlhf/rlhf.c"
 #include "../plugins/rlhf/ppo_lm.c"
 #include "ctx_private.h"
+#include "mamba_testlib.h"
 
 #include <math.h>
 #include <sys/stat.h>
@@ -29,20 +30,6 @@ static void quiet_fn(void *ud, train_log_level level, const char *msg)
 }
 
 static const train_log_sink quiet = { quiet_fn, NULL, TRAIN_LOG_DEBUG };
-
-static mamba_model *tiny_model(int V, int D, int nl, uint64_t seed, int grads)
-{
-	mamba_dims d;
-	mamba_model *m = NULL;
-	CU_ASSERT_EQUAL_FATAL(mamba_dims_make(V, D, nl, &d), TRAIN_OK);
-	CU_ASSERT_EQUAL_FATAL(mamba_model_create(&d, grads, &m), TRAIN_OK);
-	train_rng r;
-	train_rng_seed(&r, seed);
-	mamba_model_init(m, &r);
-	for (size_t i = 0; i < m->n_params; i++)
-		m->params[i] += 0.05f * (train_rng_uniform(&r) - 0.5f);
-	return m;
-}
 
 /* ------------------------------------------------------------------------ */
 /* by hand */

@@ -11,12 +11,12 @@ mamba_sources = plugins/mamba/mamba.h plugins/mamba/scan.c plugins/mamba/model.c
 # ("very cheap") leaves some of them scalar.
 MAMBA_VEC_CFLAGS = -fvect-cost-model=dynamic
 unit_tests += tests/test_mamba
-tests_test_mamba_SOURCES = tests/test_mamba.c tests/testlib.h $(mamba_sources)
+tests_test_mamba_SOURCES = tests/test_mamba.c tests/testlib.h tests/mamba_testlib.h $(mamba_sources)
 tests_test_mamba_CFLAGS = $(UNIT_CFLAGS) $(MAMBA_VEC_CFLAGS) $(JANSSON_CFLAGS) $(ARCHIVE_CFLAGS)
 tests_test_mamba_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS) $(ARCHIVE_LIBS)
 # MambaLM from a saved model, and LoRA (issue 10)
 unit_tests += tests/test_mamba_lora
-tests_test_mamba_lora_SOURCES = tests/test_mamba_lora.c tests/testlib.h $(mamba_sources)
+tests_test_mamba_lora_SOURCES = tests/test_mamba_lora.c tests/testlib.h tests/mamba_testlib.h $(mamba_sources)
 tests_test_mamba_lora_CFLAGS = $(tests_test_mamba_CFLAGS)
 tests_test_mamba_lora_LDADD = $(tests_test_mamba_LDADD)
 # the byte-level BPE against a Python fixture (tests/fixtures/bpe)

@@ -14,7 +14,7 @@ EXTRA_DIST += plugins/rlhf/local.mk doc/rlhf.md
 # The math by hand and by finite differences, the reward model on a
 # synthetic preference set, a PPO step.
 unit_tests += tests/test_rlhf
-tests_test_rlhf_SOURCES = tests/test_rlhf.c tests/testlib.h plugins/rlhf/rlhf.h plugins/ppo/gae.c \
+tests_test_rlhf_SOURCES = tests/test_rlhf.c tests/testlib.h tests/mamba_testlib.h plugins/rlhf/rlhf.h plugins/ppo/gae.c \
 	$(mamba_sources)
 tests_test_rlhf_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) $(MAMBA_VEC_CFLAGS) -DRLHF_NO_DESCRIPTOR
 tests_test_rlhf_LDADD = $(UNIT_LDADD) $(JANSSON_LIBS) $(LIBM)
