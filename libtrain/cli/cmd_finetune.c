@@ -524,41 +524,36 @@ int cmd_finetune(int argc, char **argv)
 	free(oabs);
 	char *text = NULL;
 	const char *sched = s.str[find_key("lr_scheduler_type")];
-	int sz = -1;
+	int sz = -1, lora = type == TRAIN_CHECK_LORA;
+	char lkeys[800] = ""; /* the LoRA keys, for BERT and Mamba */
+	if (lora)
+		snprintf(lkeys, sizeof lkeys, "lora_r: %d, lora_alpha: %.9g, lora_dropout: %.9g%s%s",
+		         (int)V(&s, "lora_r"), V(&s, "lora_alpha"), V(&s, "lora_dropout"),
+		         s.list[0] ? ", lora_target_modules: " : "", s.list);
 	if (bert) {
-		char lora[800] = "";
-		if (type == TRAIN_CHECK_LORA)
-			snprintf(lora, sizeof lora,
-			         ",\n  training_type: lora, lora_r: %d, lora_alpha: %.9g, lora_dropout: %.9g%s%s",
-			         (int)V(&s, "lora_r"), V(&s, "lora_alpha"), V(&s, "lora_dropout"),
-			         s.list[0] ? ", lora_target_modules: " : "", s.list);
 		sz = asprintf(&text,
 		              "# train finetune (%s mode): %s\nmodel: {base_model: %s, max_length: %d}\n"
 		              "training: {batch_size: %d, num_epochs: %d, learning_rate: %.9g, mixed_precision: %s,\n"
 		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g,\n"
-		              "  gradient_checkpointing: %s%s}\n"
+		              "  gradient_checkpointing: %s%s%s}\n"
 		              "data: {train_file: %s}\n",
 		              mode == M_BASIC ? "basic" : "advanced", model, qm, (int)V(&s, "max_length"), batch,
 		              (int)V(&s, "num_epochs"), V(&s, "learning_rate"), bf16 ? "true" : "false", accum,
-		              (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), ckpt ? "true" : "false", lora, qd);
+		              (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), ckpt ? "true" : "false",
+		              lora ? ",\n  training_type: lora, " : "", lkeys, qd);
 	} else if (mamba && type != TRAIN_CHECK_FULL) {
 		/* continue the model (model_path): its shape and tokenizer are kept */
-		char lora[800] = "";
-		if (type == TRAIN_CHECK_LORA)
-			snprintf(lora, sizeof lora, ",\n  lora_r: %d, lora_alpha: %.9g, lora_dropout: %.9g%s%s",
-			         (int)V(&s, "lora_r"), V(&s, "lora_alpha"), V(&s, "lora_dropout"),
-			         s.list[0] ? ", lora_target_modules: " : "", s.list);
 		sz = asprintf(&text,
 		              "# train finetune (%s mode): MambaLM from %s\n"
 		              "model: {model_path: %s, max_length: %d}\n"
 		              "training: {batch_size: %d, num_epochs: %d, learning_rate: %.9g, mixed_precision: %s,\n"
 		              "  gradient_accumulation_steps: %d, warmup_steps: %d, weight_decay: %.9g,\n"
-		              "  gradient_checkpointing: %s, training_type: %s%s}\n"
+		              "  gradient_checkpointing: %s, training_type: %s%s%s}\n"
 		              "data: {train_file: %s}\n",
 		              mode == M_BASIC ? "basic" : "advanced", model, qm, (int)V(&s, "max_length"), batch,
 		              (int)V(&s, "num_epochs"), V(&s, "learning_rate"), bf16 ? "true" : "false", accum,
 		              (int)V(&s, "warmup_steps"), V(&s, "weight_decay"), ckpt ? "true" : "false",
-		              type == TRAIN_CHECK_LORA ? "lora" : "full", lora, qd);
+		              lora ? "lora" : "full", lora ? ",\n  " : "", lkeys, qd);
 	} else if (mamba)
 		sz = asprintf(&text,
 		              "# train finetune (%s mode): a Mamba of %s's shape, from scratch\n"
@@ -582,7 +577,7 @@ int cmd_finetune(int argc, char **argv)
 		              "  bf16: %s\n  fp16: false\n  gradient_checkpointing: %s\n"
 		              "  lora_r: %d\n  lora_alpha: %.9g\n  lora_dropout: %.9g\n%s%s%s",
 		              mode == M_BASIC ? "basic" : "advanced", qm, qd, qo,
-		              type == TRAIN_CHECK_LORA ? "lora" : type == TRAIN_CHECK_CONTINUED ? "continued-pretrain"
+		              lora ? "lora" : type == TRAIN_CHECK_CONTINUED ? "continued-pretrain"
 		                                                                                  : "full",
 		              (int)V(&s, "num_epochs"), V(&s, "learning_rate"), batch, (int)V(&s, "max_length"),
 		              V(&s, "weight_decay"), V(&s, "adam_beta1"), V(&s, "adam_beta2"), sched,

@@ -264,19 +264,38 @@ static const mamba_lora_mod *find_mod(const mamba_model *m, int layer, int kind)
 	return i < 0 ? NULL : &lo->mods[i];
 }
 
+/* The adapter of (layer, kind) and its activations for N rows of input
+ * with row stride ldx: NULL with *rc TRAIN_OK when that projection has
+ * none, NULL with *rc set when the sizes do not fit. */
+static const mamba_lora_mod *mod_prepare(mamba_model *m, int layer, int kind, int N, int ldx,
+                                         mod_acts *a, int *rc)
+{
+	*rc = TRAIN_OK;
+	const mamba_lora_mod *md = find_mod(m, layer, kind);
+	if (!md)
+		return NULL;
+	mamba_lora *lo = m->lora;
+	if (!lo->acts || (size_t)N != (size_t)lo->ab * lo->at) {
+		*rc = TRAIN_EINVAL;
+		return NULL;
+	}
+	mod_acts_of(lo, md, N, a);
+	if (ldx != md->in && !a->xc) { /* only dt_proj's input is a slice */
+		*rc = TRAIN_EINVAL;
+		return NULL;
+	}
+	return md;
+}
+
 int mamba_lora_forward(mamba_model *m, int layer, int kind, int N, const float *x, int ldx,
                        float *y, float *y2, int ldy)
 {
-	const mamba_lora_mod *md = find_mod(m, layer, kind);
-	if (!md)
-		return TRAIN_OK;
-	mamba_lora *lo = m->lora;
-	if (!lo->acts || (size_t)N != (size_t)lo->ab * lo->at)
-		return TRAIN_EINVAL;
 	mod_acts a;
-	mod_acts_of(lo, md, N, &a);
-	if (ldx != md->in && !a.xc)
-		return TRAIN_EINVAL; /* only dt_proj's input is a slice */
+	int rc;
+	const mamba_lora_mod *md = mod_prepare(m, layer, kind, N, ldx, &a, &rc);
+	if (!md)
+		return rc;
+	mamba_lora *lo = m->lora;
 	if (ldx != md->in) {
 		/* dt_proj: the R columns of a wider row, made contiguous */
 		for (int n = 0; n < N; n++)
@@ -286,7 +305,7 @@ int mamba_lora_forward(mamba_model *m, int layer, int kind, int N, const float *
 	int out1 = y2 ? md->out / 2 : md->out;
 	lora_shape s = { md->in, out1, lo->r, lo->scale, lo->fwd_p };
 	const float *A = lo->params + md->a_off, *Bm = lo->params + md->b_off;
-	int rc = lora_forward(&s, N, x, A, Bm, a.xd, a.mask, a.u, y, ldy, &lo->rng);
+	rc = lora_forward(&s, N, x, A, Bm, a.xd, a.mask, a.u, y, ldy, &lo->rng);
 	if (!rc && y2) /* in_proj's z rows: the same u, B's second half */
 		rc = train_matmul(0, 1, N, md->out - out1, lo->r, lo->scale, a.u, lo->r,
 		                  Bm + (size_t)out1 * lo->r, lo->r, 1.0f, y2, ldy);
@@ -296,17 +315,13 @@ int mamba_lora_forward(mamba_model *m, int layer, int kind, int N, const float *
 int mamba_lora_backward(mamba_model *m, int layer, int kind, int N, const float *x, int ldx,
                         const float *dy, const float *dy2, int lddy, float *dx, int lddx)
 {
-	const mamba_lora_mod *md = find_mod(m, layer, kind);
-	if (!md)
-		return TRAIN_OK;
-	mamba_lora *lo = m->lora;
-	if (!lo->acts || (size_t)N != (size_t)lo->ab * lo->at)
-		return TRAIN_EINVAL;
 	mod_acts a;
-	mod_acts_of(lo, md, N, &a);
-	if (ldx != md->in && !a.xc)
-		return TRAIN_EINVAL;
-	if (ldx != md->in)
+	int rc;
+	const mamba_lora_mod *md = mod_prepare(m, layer, kind, N, ldx, &a, &rc);
+	if (!md)
+		return rc;
+	mamba_lora *lo = m->lora;
+	if (ldx != md->in) /* dt_proj: the contiguous copy forward made */
 		x = a.xc;
 	float *dxt = dx;
 	if (dx && lddx != md->in) {
@@ -319,7 +334,7 @@ int mamba_lora_backward(mamba_model *m, int layer, int kind, int N, const float 
 	float *dA = lo->grads + md->a_off, *dB = lo->grads + md->b_off;
 	/* in_proj: the x rows and the z rows in turn; A's and the input's
 	 * gradients are linear in du, so the two calls add up to the whole */
-	int rc = lora_backward(&s, N, x, a.xd, a.mask, a.u, A, Bm, dA, dB, dy, lddy, lo->du, lo->dxd, dxt);
+	rc = lora_backward(&s, N, x, a.xd, a.mask, a.u, A, Bm, dA, dB, dy, lddy, lo->du, lo->dxd, dxt);
 	if (!rc && dy2) {
 		s.out = md->out - out1;
 		rc = lora_backward(&s, N, x, a.xd, a.mask, a.u, A, Bm + (size_t)out1 * lo->r, dA,
